@@ -1,0 +1,249 @@
+"""WhatsApp through Twilio Messaging: signed form webhooks in, the REST Messages API out."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from starlette.datastructures import ImmutableMultiDict
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from gateway import hookimpl
+from gateway.connector import (
+    Acknowledgement,
+    Connector,
+    ConnectorSettings,
+    DeliveryStatus,
+    Inbound,
+    Media,
+    Outbound,
+    SendResult,
+    WebhookRequest,
+)
+from gateway.errors import BadRequest, SendFailed, SignatureInvalid
+
+SEND_TIMEOUT = 10.0  # seconds, for connect and for read; the gateway's job retries own the rest
+_EMPTY_TWIML = str(MessagingResponse())  # '<?xml version="1.0" encoding="UTF-8"?><Response />'
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+#: setting name (as written in YAML) -> the environment variable the sample config reads it from
+_REQUIRED = {
+    "account_sid": "TWILIO_ACCOUNT_SID",
+    "auth_token": "TWILIO_AUTH_TOKEN",
+    "from": "TWILIO_WHATSAPP_FROM",
+}
+_EXTRA_FIELDS = {
+    "To": "to",
+    "WaId": "wa_id",
+    "ButtonText": "button_text",
+    "ButtonPayload": "button_payload",
+    "Latitude": "latitude",
+    "Longitude": "longitude",
+    "Address": "address",
+    "Label": "label",
+    "OriginalRepliedMessageSid": "original_replied_message_sid",
+    "AccountSid": "account_sid",
+}
+
+
+class TwilioWhatsAppSettings(ConnectorSettings):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    account_sid: str = ""
+    auth_token: str = ""
+    from_number: str = Field("", alias="from")
+    api_base_url: str = "https://api.twilio.com"
+    status_callback: bool = True
+    enabled: bool | None = None  # None: enabled exactly when the credentials are all set
+
+    @field_validator("account_sid")
+    @classmethod
+    def _account_sid_shape(cls, value: str) -> str:
+        if value and not _ACCOUNT_SID.match(value):
+            raise ValueError("must be 'AC' followed by 32 hex digits (see the Twilio console)")
+        return value
+
+    @field_validator("from_number")
+    @classmethod
+    def _from_is_whatsapp_e164(cls, value: str) -> str:
+        if not value:
+            return value
+        number = value.removeprefix("whatsapp:")
+        if not _E164.match(number):
+            raise ValueError("must be an E.164 number such as 'whatsapp:+14155550100' or '+14155550100'")
+        return f"whatsapp:{number}"
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url_is_absolute(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://api.twilio.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _enabled_needs_credentials(self) -> TwilioWhatsAppSettings:
+        if self.enabled and self.missing():
+            raise ValueError(f"enabled is true but {', '.join(self.missing())} is empty")
+        return self
+
+    def missing(self) -> list[str]:
+        """The required settings that are empty, by their YAML names."""
+        values = {"account_sid": self.account_sid, "auth_token": self.auth_token, "from": self.from_number}
+        return [name for name in _REQUIRED if not values[name]]
+
+
+class TwilioWhatsApp(Connector):
+    type = "twilio_whatsapp"
+    Settings = TwilioWhatsAppSettings
+    settings: TwilioWhatsAppSettings
+    #: Set by the gateway after construction: <public base>/webhooks/<channel name>.
+    status_callback_url: str | None = None
+
+    def __init__(self, name: str, settings: TwilioWhatsAppSettings) -> None:
+        super().__init__(name, settings)
+        self._twilio: Client | None = None
+
+    def disabled_reason(self) -> str | None:
+        if self.settings.enabled is False:
+            return "disabled in settings (enabled: false)"
+        missing = self.settings.missing()
+        if not missing:
+            return None
+        env = ", ".join(_REQUIRED[name] for name in missing)
+        return f"missing {env} (settings: {', '.join(missing)})"
+
+    def verify(self, request: WebhookRequest) -> None:
+        if not self.settings.auth_token:  # an empty HMAC key would let anyone sign
+            raise SignatureInvalid("no auth_token configured to check X-Twilio-Signature")
+        signature = request.headers.get("x-twilio-signature")
+        if not signature:
+            raise SignatureInvalid("missing X-Twilio-Signature header")
+        # A multidict so repeated keys all reach the signature (a dict would keep one value).
+        params = ImmutableMultiDict(request.form)
+        if not RequestValidator(self.settings.auth_token).validate(request.url, params, signature):
+            raise SignatureInvalid("X-Twilio-Signature does not match")
+
+    def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
+        fields = dict(request.form)
+        if "MessageStatus" in fields:
+            return [self._status(fields)]
+        return [self._inbound(fields, request.headers)]
+
+    def acknowledge(self, request: WebhookRequest) -> Acknowledgement:
+        return Acknowledgement(_EMPTY_TWIML, "text/xml")
+
+    def send(self, message: Outbound) -> SendResult:
+        params = self._create_params(message)
+        try:
+            created = self._client().messages.create(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _rest_failure(exc) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # A read timeout may mean Twilio accepted it: a retry can duplicate, never lose, a message.
+            raise SendFailed(f"Twilio unreachable: {exc}", retryable=True) from exc
+        return SendResult(provider_id=created.sid or "", status=created.status or "queued")
+
+    def _status(self, fields: dict[str, str]) -> DeliveryStatus:
+        sid = _required(fields, "MessageSid")
+        return DeliveryStatus(self.name, sid, fields["MessageStatus"], fields.get("ErrorCode", ""))
+
+    def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
+        extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
+        extra |= {_snake(name): value for name, value in fields.items() if name.startswith("Referral")}
+        if token := headers.get("i-twilio-idempotency-token"):
+            extra["idempotency_token"] = token
+        return Inbound(
+            channel=self.name,
+            sender=_required(fields, "From"),
+            provider_id=_required(fields, "MessageSid"),
+            text=_text(fields),
+            media=_media(fields),
+            profile_name=fields.get("ProfileName", ""),
+            extra=extra,
+        )
+
+    def _create_params(self, message: Outbound) -> dict[str, Any]:
+        body, urls = self.degrade(message), _media_urls(message.rich)
+        if not body and not urls:
+            raise SendFailed("nothing to send: no text and no media", retryable=False)
+        params: dict[str, Any] = {"to": _whatsapp(message.recipient), "from_": self.settings.from_number}
+        if body:
+            params["body"] = body
+        if urls:
+            params["media_url"] = urls
+        if self.settings.status_callback and self.status_callback_url:
+            params["status_callback"] = self.status_callback_url
+        return params
+
+    def _client(self) -> Client:
+        # Built lazily, so a forking worker builds it in the job's process, then reused for the
+        # connector's lifetime. It holds one requests.Session: share it between jobs run one at a time,
+        # not between threads sending concurrently.
+        if self._twilio is None:
+            s = self.settings
+            client = Client(s.account_sid, s.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT))
+            client.api.base_url = s.api_base_url  # the Api domain's public attribute; default api.twilio.com
+            self._twilio = client
+        return self._twilio
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    if not fields.get(name):
+        raise BadRequest(f"Twilio webhook without {name}", field=name)
+    return fields[name]
+
+
+def _text(fields: dict[str, str]) -> str:
+    if body := fields.get("Body"):
+        return body
+    if button := fields.get("ButtonText"):
+        return button
+    if "Latitude" in fields and "Longitude" in fields:
+        place = ", ".join(fields[k] for k in ("Label", "Address") if fields.get(k))
+        where = f"📍 Location: {fields['Latitude']},{fields['Longitude']}"
+        return f"{where} ({place})" if place else where
+    return ""
+
+
+def _media(fields: dict[str, str]) -> tuple[Media, ...]:
+    count = fields.get("NumMedia") or "0"
+    if not count.isdigit():
+        raise BadRequest(f"Twilio webhook with a non-numeric NumMedia {count!r}", field="NumMedia")
+    return tuple(
+        Media(fields[f"MediaUrl{n}"], fields.get(f"MediaContentType{n}", ""))
+        for n in range(int(count))
+        if fields.get(f"MediaUrl{n}")
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _whatsapp(address: str) -> str:
+    return address if address.startswith("whatsapp:") else f"whatsapp:{address}"
+
+
+def _media_urls(rich: dict[str, Any] | None) -> list[str]:
+    if rich and rich.get("type") == "media":
+        return [str(url) for url in rich.get("urls", [])]
+    return []
+
+
+def _rest_failure(exc: TwilioRestException | TwilioServiceException) -> SendFailed:
+    detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
+    retryable = exc.status == 429 or exc.status >= 500
+    reason = f"Twilio error {exc.code} (HTTP {exc.status}): {detail}"
+    return SendFailed(reason, retryable=retryable, status=exc.status, code=exc.code)
+
+
+@hookimpl
+def register_connectors(register: Callable[[type], None]) -> None:
+    register(TwilioWhatsApp)

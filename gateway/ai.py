@@ -1,0 +1,129 @@
+"""Asking the workspace's model (through litellm) for a reply, a handover decision or a summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.config import AIAgentConfig
+from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
+
+log = logging.getLogger("baton.ai")
+
+OFFLINE_PREFIX = "baton/"
+
+HANDOVER_TOOL_SPEC = {
+    "type": "function",
+    "function": {
+        "name": HANDOVER_TOOL,
+        "description": "Transfer the conversation to a human support agent. Use when the customer asks for "
+                       "a person, or when you cannot help and the customer agreed to be transferred.",
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why a human should take over"}},
+            "required": ["reason"],
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    unknown: bool = False  # the model said the knowledge does not answer the question
+    handover: str | None = None  # the reason, when the model called the handover tool
+
+
+def is_offline(agent: AIAgentConfig) -> bool:
+    return agent.model.startswith(OFFLINE_PREFIX)
+
+
+def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:
+    return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions()])
+
+
+def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: list[dict[str, Any]],
+                  handed_back: bool) -> list[dict[str, str]]:
+    """The model's view of the conversation: public customer, AI and human-agent messages."""
+    messages = [{"role": "system", "content": system_prompt(agent, knowledge)}]
+    for message in history[-agent.history_limit:]:
+        if message["visibility"] != "public" or message["author"] == "system":
+            continue
+        role = "user" if message["author"] == "customer" else "assistant"
+        text = message.get("text", "")
+        if message["author"] == "agent":
+            text = f"(human agent {message.get('agent_name') or message.get('agent', '')}) {text}"
+        messages.append({"role": role, "content": text or "(attachment)"})
+    if handed_back:
+        messages.insert(1, {"role": "system", "content": (
+            "A human agent handled part of this conversation and handed it back to you. Continue helping; "
+            "do not transfer to a human again unless the customer asks anew.")})
+    return messages
+
+
+def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True) -> Any:
+    from gateway.llm import import_litellm
+
+    litellm = import_litellm()
+    params: dict[str, Any] = {"model": agent.model, "messages": messages, "timeout": agent.timeout,
+                              **agent.litellm_params}
+    if agent.temperature is not None:
+        params["temperature"] = agent.temperature
+    if tools and not is_offline(agent):
+        params["tools"] = [HANDOVER_TOOL_SPEC]
+    return litellm.completion(**params)
+
+
+def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: list[dict[str, Any]],
+            handed_back: bool = False) -> Reply:
+    """The model's answer to the conversation so far. Raises whatever litellm raises."""
+    response = complete(agent, chat_messages(agent, knowledge, history, handed_back))
+    message = response.choices[0].message
+    for call in getattr(message, "tool_calls", None) or []:
+        if call.function.name == HANDOVER_TOOL:
+            return Reply(text="", handover=_reason(call.function.arguments))
+    text, unknown = strip_unknown(message.content or "")
+    return Reply(text=text, unknown=unknown)
+
+
+def _reason(arguments: str | None) -> str:
+    try:
+        reason = json.loads(arguments or "{}").get("reason", "")
+    except (ValueError, AttributeError):
+        reason = ""
+    return f"The AI judged that a human should take over: {reason}" if reason else "The AI asked for a human"
+
+
+def summarise(agent: AIAgentConfig, history: list[dict[str, Any]]) -> str:
+    """A short summary for the human who takes over: extractive offline, written by a real model."""
+    if not is_offline(agent):
+        try:
+            transcript = "\n".join(f"{m['author']}: {m.get('text', '')}" for m in _public(history)[-20:])
+            response = complete(agent, [
+                {"role": "system", "content": "Summarise this support chat for the human agent taking over, "
+                                              "in at most two sentences: what the customer wants and what "
+                                              "has been tried."},
+                {"role": "user", "content": transcript}], tools=False)
+            return str(response.choices[0].message.content or "").strip()
+        except Exception:  # noqa: BLE001 - a summary is a nicety; fall back to the extractive one
+            log.exception("summary by %s failed; using the extractive summary", agent.model)
+    return extractive_summary(history)
+
+
+def extractive_summary(history: list[dict[str, Any]], limit: int = 3) -> str:
+    asked = [m.get("text", "") for m in _public(history) if m["author"] == "customer" and m.get("text")]
+    if not asked:
+        return "The customer has not written anything yet."
+    quoted = "; ".join(f"“{_clip(text)}”" for text in asked[-limit:])
+    return f"{len(asked)} customer message(s). Latest: {quoted}"
+
+
+def _public(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in history if m["visibility"] == "public" and m["author"] != "system"]
+
+
+def _clip(text: str, width: int = 140) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,244 @@
+"""Reading config.yaml: pydantic models, ${ENV} interpolation, errors that name the YAML path and line."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from gateway.errors import ConfigError
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KnowledgeEntryConfig(Strict):
+    q: str = Field(min_length=1)
+    a: str = Field(min_length=1)
+
+
+class KnowledgeConfig(Strict):
+    entries: list[KnowledgeEntryConfig] = []
+    files: list[str] = []
+
+
+class AIAgentConfig(Strict):
+    name: str = "Baton AI"
+    published: bool = True
+    model: str = "baton/knowledge"
+    system_prompt: str = "You are a friendly, concise customer support assistant."
+    knowledge: KnowledgeConfig = KnowledgeConfig()
+    temperature: float | None = None
+    timeout: float = Field(30.0, gt=0)
+    #: Extra keyword arguments passed to litellm.completion (api_base, api_key…).
+    litellm_params: dict[str, Any] = {}
+    #: Offer a transfer after this many consecutive answers the AI flagged as not knowing.
+    offer_after_unknown: int = Field(2, ge=1)
+    #: …or after the customer asks the same question this many times.
+    offer_after_repeats: int = Field(2, ge=1)
+    offer_on_frustration: bool = True
+    #: Close the chat with a goodbye when the customer signals they are done.
+    close_when_done: bool = True
+    history_limit: int = Field(50, ge=1)
+
+
+class HandoverConfig(Strict):
+    no_human_timeout: float = Field(120.0, gt=0, description="Seconds before the contact form is sent")
+    contact_form: bool = True
+
+
+class ChannelConfig(BaseModel):
+    """A channel: a unique name, a connector type, and that connector's own settings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=_ID_PATTERN)
+    type: str
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class NotifierConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class WorkspaceConfig(Strict):
+    id: str = Field(pattern=_ID_PATTERN)
+    name: str = ""
+    channels: list[ChannelConfig] = []
+    ai_agent: AIAgentConfig | None = AIAgentConfig()
+    handover: HandoverConfig = HandoverConfig()
+    notifiers: list[NotifierConfig] = []
+
+
+class WorkerConfig(Strict):
+    kind: Literal["simple", "forking"] = "simple"
+    processes: int = Field(1, ge=1, le=32)
+
+
+class BatonConfig(Strict):
+    redis_url: str = ""
+    data_dir: str = ".baton"
+    public_url: str = ""
+    secret: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    worker: WorkerConfig = WorkerConfig()
+    workspaces: list[WorkspaceConfig] = Field(min_length=1)
+    #: Where the file was read from; relative paths (knowledge files, data_dir) resolve against it.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    _source: str = PrivateAttr("config.yaml")
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_absolute(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://baton.example.com")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> BatonConfig:
+        _reject_duplicates([w.id for w in self.workspaces], "workspace id")
+        _reject_duplicates([c.name for w in self.workspaces for c in w.channels], "channel name")
+        return self
+
+    def workspace(self, workspace_id: str) -> WorkspaceConfig:
+        for workspace in self.workspaces:
+            if workspace.id == workspace_id:
+                return workspace
+        raise ConfigError(f"no workspace {workspace_id!r} in the configuration")
+
+    def data_path(self) -> Path:
+        return (self.base_dir / self.data_dir).resolve()
+
+
+def _reject_duplicates(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate {what} {name!r}: {what}s must be unique across the deployment")
+        seen.add(name)
+
+
+def interpolate(value: Any, environ: dict[str, str] | None = None) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, str):
+        return _ENV_PATTERN.sub(lambda m: _lookup(m, env), value)
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    return value
+
+
+def _lookup(match: re.Match[str], env: Any) -> str:
+    name, default = match.group(1), match.group(2)
+    if name in env and env[name] != "":
+        return str(env[name])
+    if default is not None:
+        return default
+    raise ConfigError(f"environment variable {name} is not set (use ${{{name}:-default}} for a default)")
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that remembers the line of every mapping key, for error messages."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    lines = {loader.construct_object(key): key.start_mark.line + 1 for key, _ in node.value}
+    mapping["__lines__"] = lines
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _split_lines(tree: Any) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """Strip the line annotations from a loaded tree, returning {path: line}."""
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> Any:
+        if isinstance(node, dict):
+            for key, line in node.pop("__lines__", {}).items():
+                lines[path + (key,)] = line
+            return {key: walk(value, path + (key,)) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item, path + (index,)) for index, item in enumerate(node)]
+        return node
+
+    return walk(tree, ()), lines
+
+
+def format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _line_for(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for end in range(len(path), 0, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _describe(error: ValidationError, source: str, lines: dict[tuple[Any, ...], int]) -> str:
+    problems = []
+    for item in error.errors():
+        path = tuple(p for p in item["loc"] if p not in ("function-after",))
+        line = _line_for(path, lines)
+        where = f"{source}:{line}" if line else source
+        problems.append(f"{where}: {format_path(path)}: {item['msg']}")
+    return "invalid configuration\n  " + "\n  ".join(problems)
+
+
+def parse_config(text: str, source: str = "config.yaml", base_dir: Path | None = None,
+                 environ: dict[str, str] | None = None) -> BatonConfig:
+    """Parse and validate YAML text; raise ConfigError naming the path (and line) of each problem."""
+    try:
+        tree = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'workspaces:' list")
+    tree, lines = _split_lines(tree)
+    tree = interpolate(tree, environ)
+    try:
+        config = BatonConfig.model_validate({**tree, "base_dir": base_dir or Path(".")})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, lines)) from exc
+    config._source, config._lines = source, lines
+    return config
+
+
+def locate(config: BatonConfig, path: tuple[Any, ...]) -> str:
+    """'config.yaml:12: workspaces[0].channels[1]' for errors found after parsing (e.g. by a connector)."""
+    line = _line_for(path, config._lines)
+    where = f"{config._source}:{line}" if line else config._source
+    return f"{where}: {format_path(path)}"
+
+
+def load_config(path: str | Path, environ: dict[str, str] | None = None) -> BatonConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+    return parse_config(text, source=str(path), base_dir=path.resolve().parent, environ=environ)

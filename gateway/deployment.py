@@ -1,0 +1,159 @@
+"""A running deployment: the config, its channels' connectors, Redis, the queue and the state."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+from rq import Queue
+
+from gateway import keys
+from gateway.config import BatonConfig, WorkspaceConfig, locate
+from gateway.connector import Connector
+from gateway.errors import ChannelUnavailable, ConfigError, UnknownChannel
+from gateway.knowledge import KnowledgeEntry, load_knowledge
+from gateway.plugin_host import connector_types, notifier_types
+from gateway.state import State
+
+log = logging.getLogger("baton")
+
+
+@dataclass
+class Channel:
+    workspace: WorkspaceConfig
+    connector: Connector
+    disabled: str | None = None  # why the channel cannot run, or None
+
+    @property
+    def name(self) -> str:
+        return self.connector.name
+
+
+@dataclass
+class Deployment:
+    config: BatonConfig
+    redis_url: str
+    channels: dict[str, Channel] = field(default_factory=dict)
+    notifiers: dict[str, list[Any]] = field(default_factory=dict)
+    knowledge_base: dict[str, list[KnowledgeEntry]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, config: BatonConfig, redis_url: str) -> Deployment:
+        deployment = cls(config, redis_url)
+        deployment.channels = build_channels(config)
+        deployment.notifiers = build_notifiers(config)
+        deployment.knowledge_base = load_knowledge_bases(config)
+        return deployment
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """For state: strings in, strings out."""
+        return redis.Redis.from_url(self.redis_url, decode_responses=True, health_check_interval=30)
+
+    @cached_property
+    def rq_redis(self) -> redis.Redis:
+        """RQ needs bytes responses."""
+        return redis.Redis.from_url(self.redis_url)
+
+    @cached_property
+    def state(self) -> State:
+        return State(self.redis)
+
+    @cached_property
+    def queue(self) -> Queue:
+        from rq.serializers import JSONSerializer
+
+        return Queue(keys.QUEUE, connection=self.rq_redis, serializer=JSONSerializer)
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The HMAC key for visitor tokens: from config, else generated once and shared through Redis."""
+        if self.config.secret:
+            return self.config.secret.encode()
+        self.redis.set(keys.SECRET, secrets.token_urlsafe(32), nx=True)
+        return str(self.redis.get(keys.SECRET)).encode()
+
+    def channel(self, name: str) -> Channel:
+        channel = self.channels.get(name)
+        if channel is None:
+            raise UnknownChannel(f"no channel named {name!r}")
+        if channel.disabled:
+            raise ChannelUnavailable(f"channel {name!r} is disabled: {channel.disabled}")
+        return channel
+
+    def knowledge(self, workspace_id: str) -> list[KnowledgeEntry]:
+        return self.knowledge_base.get(workspace_id, [])
+
+    def workspace(self, workspace_id: str) -> WorkspaceConfig:
+        return self.config.workspace(workspace_id)
+
+    def public_url(self, fallback: str = "") -> str:
+        return self.config.public_url or fallback.rstrip("/")
+
+    def close(self) -> None:
+        for name in ("redis", "rq_redis"):
+            client = self.__dict__.pop(name, None)
+            if client is not None:
+                client.close()
+
+
+def build_channels(config: BatonConfig) -> dict[str, Channel]:
+    types = connector_types()
+    channels: dict[str, Channel] = {}
+    for w_index, workspace in enumerate(config.workspaces):
+        for c_index, channel in enumerate(workspace.channels):
+            path = ("workspaces", w_index, "channels", c_index)
+            connector = _build(types, channel.type, channel.name, channel.settings(), config, path)
+            disabled = connector.disabled_reason()
+            if disabled:
+                log.warning("channel %r (%s) is disabled: %s", channel.name, channel.type, disabled)
+            if config.public_url and hasattr(connector, "status_callback_url"):
+                connector.status_callback_url = f"{config.public_url}/webhooks/{channel.name}"
+            channels[channel.name] = Channel(workspace, connector, disabled)
+    return channels
+
+
+def load_knowledge_bases(config: BatonConfig) -> dict[str, list[KnowledgeEntry]]:
+    loaded: dict[str, list[KnowledgeEntry]] = {}
+    for index, workspace in enumerate(config.workspaces):
+        if workspace.ai_agent is None:
+            continue
+        knowledge = workspace.ai_agent.knowledge
+        try:
+            loaded[workspace.id] = load_knowledge([e.model_dump() for e in knowledge.entries], knowledge.files,
+                                                  config.base_dir)
+        except ConfigError as exc:
+            where = locate(config, ("workspaces", index, "ai_agent", "knowledge", "files"))
+            raise ConfigError(f"{where}: {exc.reason}") from exc
+    return loaded
+
+
+def build_notifiers(config: BatonConfig) -> dict[str, list[Any]]:
+    types = notifier_types()
+    built: dict[str, list[Any]] = {}
+    for w_index, workspace in enumerate(config.workspaces):
+        built[workspace.id] = [
+            _build(types, notifier.type, f"{workspace.id}-{n}", notifier.settings(), config,
+                   ("workspaces", w_index, "notifiers", n))
+            for n, notifier in enumerate(workspace.notifiers)
+        ]
+    return built
+
+
+def _build(types: dict[str, type], kind: str, name: str, settings: dict[str, Any], config: BatonConfig,
+           path: tuple[Any, ...]) -> Any:
+    cls = types.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(types)) or "none installed"
+        raise ConfigError(f"{locate(config, path + ('type',))}: unknown type {kind!r} (known: {known})")
+    try:
+        parsed = cls.Settings.model_validate(settings)
+    except ValidationError as exc:
+        problems = [f"{locate(config, path + tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from exc
+    return cls(name, parsed)

@@ -1,0 +1,62 @@
+"""Baton's small error vocabulary, mapped to HTTP once in gateway.app."""
+
+from __future__ import annotations
+
+
+class BatonError(Exception):
+    """Base class; `status` is the HTTP status a request boundary maps it to."""
+
+    status = 500
+
+    def __init__(self, reason: str, **details: object) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+class ConfigError(BatonError):
+    """The configuration is invalid; the message names the YAML path."""
+
+
+class BadRequest(BatonError):
+    status = 400
+
+
+class SignatureInvalid(BatonError):
+    status = 403
+
+
+class Unauthorized(BatonError):
+    status = 401
+
+
+class Forbidden(BatonError):
+    status = 403
+
+
+class NotFound(BatonError):
+    status = 404
+
+
+class UnknownChannel(NotFound):
+    """No channel of that name is configured."""
+
+
+class Conflict(BatonError):
+    """The request does not fit the current state (e.g. another agent owns it)."""
+
+    status = 409
+
+
+class ChannelUnavailable(BatonError):
+    """The channel is configured but disabled (e.g. missing credentials)."""
+
+    status = 503
+
+
+class SendFailed(BatonError):
+    """An outbound message could not be delivered; `retryable` says whether to try again."""
+
+    def __init__(self, reason: str, *, retryable: bool, **details: object) -> None:
+        super().__init__(reason, **details)
+        self.retryable = retryable

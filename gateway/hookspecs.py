@@ -1,0 +1,29 @@
+"""The plugin surface: every hook Baton calls. Call them with keyword arguments only."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("baton")
+
+
+@hookspec
+def register_connectors(register: Callable[[type], None]) -> None:
+    """Register channel connector classes (see gateway.connector.Connector)."""
+
+
+@hookspec
+def register_notifiers(register: Callable[[type], None]) -> None:
+    """Register notifier classes that tell human agents elsewhere (see gateway.notify.Notifier)."""
+
+
+@hookspec
+def register_llm_providers(register: Callable[[str, Any], None]) -> None:
+    """Register litellm custom providers as register(provider_name, handler)."""
+
+
+@hookspec
+def baton_notify(workspace: str, notification: dict[str, Any]) -> Any:
+    """React to a notification for a workspace's human agents; may return an awaitable."""

@@ -1,0 +1,96 @@
+"""HTTP plumbing shared by the routes: JSON bodies, error responses, security headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import BadRequest, BatonError
+
+log = logging.getLogger("baton.http")
+MAX_JSON = 256 * 1024
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or BadRequest saying what is wrong with it."""
+    body = await request.body()
+    if len(body) > MAX_JSON:
+        raise BadRequest(f"body larger than {MAX_JSON} bytes")
+    try:
+        data = json.loads(body or b"{}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+async def baton_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BatonError)
+    return JSONResponse({"error": exc.reason, **exc.details}, status_code=exc.status)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal error"}, status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {BatonError: baton_error, HTTPException: http_error, Exception: server_error}
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: a strict CSP and friends on every response."""
+
+    CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+           "connect-src 'self'; media-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+           "frame-ancestors 'none'")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                for name, value in self.headers(scope["path"]):
+                    if name not in names:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def headers(self, path: str) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+        if not path.startswith(("/webchat/", "/widget.js")):
+            headers += [(b"content-security-policy", self.CSP.encode()), (b"x-frame-options", b"DENY")]
+        return headers
+
+
+class PathScoped:
+    """Apply an ASGI middleware only under a path prefix (e.g. CORS for the embeddable webchat API)."""
+
+    def __init__(self, app: ASGIApp, prefix: str, middleware: Any, **options: Any) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.wrapped = middleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inside = scope["type"] == "http" and scope["path"].startswith(self.prefix)
+        await (self.wrapped if inside else self.app)(scope, receive, send)

@@ -1,0 +1,56 @@
+"""The one place Baton imports litellm and installs custom model providers into it."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from types import ModuleType
+from typing import Any
+
+from gateway.errors import ConfigError
+
+_install_lock = threading.Lock()
+
+
+@functools.cache
+def import_litellm() -> ModuleType:
+    """Import litellm once, with the bundled cost map so the import never goes to the network."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+def install_provider(name: str, handler: Any) -> None:
+    """Route `<name>/<model>` calls to `handler` (a litellm.CustomLLM), replacing any earlier handler."""
+    litellm = import_litellm()
+    with _install_lock:
+        others = [item for item in litellm.custom_provider_map if item["provider"] != name]
+        # In place: litellm reads the module attribute on every call, and so may anyone holding the list.
+        litellm.custom_provider_map[:] = [*others, {"provider": name, "custom_handler": handler}]
+        litellm.utils.custom_llm_setup()
+
+
+def uninstall_provider(name: str) -> None:
+    """Forget the handler for `name`; calls to `<name>/…` fail as an unknown provider afterwards."""
+    litellm = import_litellm()
+    with _install_lock:
+        litellm.custom_provider_map[:] = [
+            item for item in litellm.custom_provider_map if item["provider"] != name
+        ]
+
+
+def install_plugin_providers(hook: Any) -> list[str]:
+    """Collect providers from the `register_llm_providers` hook, install them, return their names."""
+    collected: dict[str, Any] = {}
+
+    def register(provider_name: str, handler: Any) -> None:
+        if provider_name in collected:
+            raise ConfigError(f"two plugins register the LLM provider {provider_name!r}")
+        collected[provider_name] = handler
+
+    hook.register_llm_providers(register=register)
+    for name, handler in collected.items():
+        install_provider(name, handler)
+    return list(collected)

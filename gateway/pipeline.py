@@ -1,0 +1,47 @@
+"""The request path's one job: record what arrived (deduplicated) and enqueue the work it causes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from gateway.connector import DeliveryStatus, Inbound
+from gateway.deployment import Channel, Deployment
+from gateway.jobs import enqueue_notifications, enqueue_turn
+from gateway.state import Change
+
+DEDUPE_TTL = 7 * 24 * 3600  # providers retry for days (Meta); Twilio within seconds
+
+
+def record(deployment: Deployment, channel: Channel, items: list[Inbound | DeliveryStatus]) -> list[Change]:
+    return [record_inbound(deployment, channel, item) if isinstance(item, Inbound)
+            else record_status(deployment, channel, item) for item in items]
+
+
+def record_inbound(deployment: Deployment, channel: Channel, message: Inbound) -> Change:
+    """Append a customer message to their open conversation (or a new one) and queue the AI's turn."""
+    workspace = channel.workspace
+    agent = workspace.ai_agent
+    phone = message.sender.removeprefix("whatsapp:") if message.sender.startswith("whatsapp:+") else ""
+    change = deployment.state.run(
+        "inbound", workspace.id, channel=channel.name, sender=message.sender, provider_id=message.provider_id,
+        text=message.text, media=json.dumps([asdict(m) for m in message.media]),
+        extra=json.dumps(message.extra), profile_name=message.profile_name, phone=phone,
+        client_id=message.extra.get("client_id", ""), dedupe_ttl=DEDUPE_TTL,
+        ai_published=bool(agent and agent.published),
+        timeout_ms=int(workspace.handover.no_human_timeout * 1000))
+    if change["duplicate"]:
+        return change
+    enqueue_turn(deployment, workspace.id, change["conversation"])
+    if change.get("notify"):
+        enqueue_notifications(deployment, workspace.id, {
+            "type": "handover", "workspace": workspace.id, "conversation": change["conversation"],
+            "reason": "AI agent is unpublished", "route": "unpublished", "summary": message.text[:280],
+            "channel": channel.name, "customer": message.profile_name or message.sender})
+    return change
+
+
+def record_status(deployment: Deployment, channel: Channel, status: DeliveryStatus) -> Change:
+    return deployment.state.run("delivery", channel.workspace.id, channel=channel.name,
+                                provider_id=status.provider_id, status=status.status,
+                                error_code=status.error_code)

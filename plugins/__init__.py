@@ -1,0 +1,1 @@
+"""Non-channel plugins bundled with Baton (the offline model, the webhook notifier)."""

@@ -1,0 +1,172 @@
+"""A local HTTP server speaking enough of Twilio's Messages REST API for the twilio SDK."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "fake-auth-token"
+_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    auth: tuple[str, str] | None  # the Basic credentials, decoded
+    form: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: int
+    code: int
+    message: str
+
+
+class FakeTwilio:
+    """`with FakeTwilio() as twilio:` serves on `twilio.base_url` until the block ends."""
+
+    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._failures: list[_Failure] = []
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.fake = self
+        # A short poll interval so leaving the `with` block does not wait half a second.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def fail_next(self, status: int, code: int, message: str, times: int = 1) -> None:
+        """Answer the next `times` authenticated requests with Twilio's error JSON."""
+        with self._lock:
+            self._failures += [_Failure(status, code, message)] * times
+
+    def __enter__(self) -> FakeTwilio:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def handle(self, request: RecordedRequest) -> tuple[int, dict[str, Any]]:
+        """Record the request and decide the answer: (HTTP status, JSON body)."""
+        with self._lock:
+            self._requests.append(request)
+            if request.auth != (self.account_sid, self.auth_token):
+                return 401, error_body(401, 20003, "Authenticate")
+            match = _MESSAGES_PATH.match(request.path)
+            if request.method != "POST" or not match:
+                return 404, error_body(404, 20404, f"The requested resource {request.path} was not found")
+            if match["account"] != self.account_sid:
+                return 403, error_body(403, 20003, "Authenticate")
+            if self._failures:
+                failure = self._failures.pop(0)
+                return failure.status, error_body(failure.status, failure.code, failure.message)
+        return 201, self._message_resource(request.form)
+
+    def _message_resource(self, form: dict[str, list[str]]) -> dict[str, Any]:
+        sid = "SM" + secrets.token_hex(16)
+        now = formatdate(usegmt=True)
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": form.get("Body", [""])[0],
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": form.get("From", [""])[0],
+            "messaging_service_sid": None,
+            "num_media": str(len(form.get("MediaUrl", []))),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": None,
+            "sid": sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": form.get("To", [""])[0],
+            "uri": f"{uri}.json",
+        }
+
+
+def error_body(status: int, code: int, message: str) -> dict[str, Any]:
+    """Twilio's legacy REST error shape."""
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeTwilio
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        recorded = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            auth=_basic_auth(self.headers.get("Authorization", "")),
+            form=parse_qs(body, keep_blank_values=True),
+            headers={name.lower(): value for name, value in self.headers.items()},
+        )
+        status, payload = self.server.fake.handle(recorded)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="Twilio API"')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+
+def _basic_auth(header: str) -> tuple[str, str] | None:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    user, _, password = base64.b64decode(encoded).decode().partition(":")
+    return user, password

@@ -1,0 +1,368 @@
+"""The Twilio WhatsApp connector, against signed requests and a local fake of Twilio's REST API."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from typing import Any
+
+import pluggy
+import pytest
+from pydantic import ValidationError
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from connectors import twilio_whatsapp
+from connectors.twilio_whatsapp import TwilioWhatsApp
+from gateway import hookspecs
+from gateway.connector import DeliveryStatus, Inbound, Media, Outbound, WebhookRequest
+from gateway.errors import BadRequest, SendFailed, SignatureInvalid
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+URL = "https://baton.example.com/webhooks/whatsapp"
+SENDER = "whatsapp:+14155550100"
+OUR_NUMBER = "whatsapp:+14155238886"
+MESSAGE_SID = "SM" + "1" * 32
+
+
+def connector(**settings: Any) -> TwilioWhatsApp:
+    defaults = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+14155238886"}
+    return TwilioWhatsApp("whatsapp", TwilioWhatsApp.Settings.model_validate(defaults | settings))
+
+
+def inbound_form(**fields: str) -> list[tuple[str, str]]:
+    base = {"MessageSid": MESSAGE_SID, "AccountSid": ACCOUNT_SID, "From": SENDER, "To": OUR_NUMBER}
+    return list((base | fields).items())
+
+
+def webhook(
+    form: list[tuple[str, str]], *, token: str = AUTH_TOKEN, url: str = URL, **headers: str
+) -> WebhookRequest:
+    """A request as Twilio would send it, signed over `url` with `token`."""
+    params: dict[str, Any] = {}
+    for name, value in form:
+        params.setdefault(name, []).append(value)
+    signature = RequestValidator(token).compute_signature(url, _MultiDict(params))
+    return request(form, **{"x-twilio-signature": signature} | headers)
+
+
+def request(form: list[tuple[str, str]], url: str = URL, **headers: str) -> WebhookRequest:
+    return WebhookRequest("POST", url, headers, b"", form, {})
+
+
+class _MultiDict(dict[str, list[str]]):
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
+def outbound(text: str = "Hello!", rich: dict[str, Any] | None = None) -> Outbound:
+    return Outbound("whatsapp", SENDER, text, "msg-1", "conv-1", rich)
+
+
+# Signatures
+
+
+def test_signed_request_is_accepted() -> None:
+    connector().verify(webhook(inbound_form(Body="hi")))
+
+
+def test_sdk_test_vector_validates() -> None:
+    form = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675309"),
+        ("Digits", "1234"),
+        ("From", "+14158675309"),
+        ("To", "+18005551212"),
+    ]
+    req = request(
+        form,
+        url="https://mycompany.com/myapp.php?foo=1&bar=2",
+        **{"x-twilio-signature": "RSOYDt4T1cUTdK1PDd93/VVr8B8="},
+    )
+    connector(auth_token="12345").verify(req)
+
+
+def test_unknown_fields_are_part_of_the_signature() -> None:
+    connector().verify(webhook(inbound_form(Body="hi", SomethingTwilioAddedLater="x")))
+
+
+def test_repeated_keys_are_all_signed() -> None:
+    form = inbound_form(Body="hi") + [("Body", "again")]
+    connector().verify(webhook(form))
+    signed_over_one = webhook(inbound_form(Body="hi"))
+    with pytest.raises(SignatureInvalid):
+        connector().verify(request(form, **signed_over_one.headers))
+
+
+def test_wrong_token_is_rejected() -> None:
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        connector().verify(webhook(inbound_form(Body="hi"), token="someone-elses-token"))
+
+
+def test_wrong_url_is_rejected() -> None:
+    signed = webhook(inbound_form(Body="hi"), url="https://attacker.example.com/webhooks/whatsapp")
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        connector().verify(request(signed.form, **signed.headers))
+
+
+def test_missing_signature_is_rejected() -> None:
+    with pytest.raises(SignatureInvalid, match="missing X-Twilio-Signature header"):
+        connector().verify(request(inbound_form(Body="hi")))
+
+
+def test_tampered_param_is_rejected() -> None:
+    signed = webhook(inbound_form(Body="hi"))
+    tampered = [(name, "send me money" if name == "Body" else value) for name, value in signed.form]
+    with pytest.raises(SignatureInvalid, match="does not match"):
+        connector().verify(request(tampered, **signed.headers))
+
+
+def test_nothing_verifies_without_an_auth_token() -> None:
+    signed_with_empty_key = webhook(inbound_form(Body="hi"), token="")
+    with pytest.raises(SignatureInvalid, match="no auth_token"):
+        connector(auth_token="").verify(signed_with_empty_key)
+
+
+def test_registers_through_the_plugin_hook() -> None:
+    manager = pluggy.PluginManager("baton")
+    manager.add_hookspecs(hookspecs)
+    manager.register(twilio_whatsapp)
+    registered: list[type] = []
+    manager.hook.register_connectors(register=registered.append)
+    assert registered == [TwilioWhatsApp]
+
+
+# Parsing
+
+
+def test_parse_text() -> None:
+    req = webhook(
+        inbound_form(Body="Where is my order?", ProfileName="Ada", WaId="14155550100"),
+        **{"i-twilio-idempotency-token": "tok-1"},
+    )
+    assert connector().parse(req) == [
+        Inbound(
+            channel="whatsapp",
+            sender=SENDER,
+            provider_id=MESSAGE_SID,
+            text="Where is my order?",
+            profile_name="Ada",
+            extra={
+                "to": OUR_NUMBER,
+                "wa_id": "14155550100",
+                "account_sid": ACCOUNT_SID,
+                "idempotency_token": "tok-1",
+            },
+        )
+    ]
+
+
+def test_parse_media() -> None:
+    form = inbound_form(
+        Body="",
+        NumMedia="2",
+        MediaUrl0="https://api.twilio.com/m0",
+        MediaContentType0="image/jpeg",
+        MediaUrl1="https://api.twilio.com/m1",
+        MediaContentType1="application/pdf",
+    )
+    [message] = connector().parse(webhook(form))
+    assert isinstance(message, Inbound)
+    assert message.text == ""
+    assert message.media == (
+        Media("https://api.twilio.com/m0", "image/jpeg"),
+        Media("https://api.twilio.com/m1", "application/pdf"),
+    )
+
+
+def test_parse_button_reply() -> None:
+    form = inbound_form(Body="", ButtonText="Talk to a human", ButtonPayload="handover")
+    [message] = connector().parse(webhook(form))
+    assert isinstance(message, Inbound)
+    assert message.text == "Talk to a human"
+    assert message.extra["button_text"] == "Talk to a human"
+    assert message.extra["button_payload"] == "handover"
+
+
+def test_parse_location() -> None:
+    form = inbound_form(Latitude="37.7879", Longitude="-122.3937", Label="Twilio HQ", Address="101 Spear St")
+    [message] = connector().parse(webhook(form))
+    assert isinstance(message, Inbound)
+    assert message.text == "📍 Location: 37.7879,-122.3937 (Twilio HQ, 101 Spear St)"
+    assert {k: message.extra[k] for k in ("latitude", "longitude", "label", "address")} == {
+        "latitude": "37.7879",
+        "longitude": "-122.3937",
+        "label": "Twilio HQ",
+        "address": "101 Spear St",
+    }
+
+
+def test_parse_referral_and_reply_context() -> None:
+    form = inbound_form(
+        Body="I saw your ad",
+        ReferralSourceUrl="https://fb.me/ad",
+        ReferralCtwaClid="clid-1",
+        OriginalRepliedMessageSid="SM" + "2" * 32,
+    )
+    [message] = connector().parse(webhook(form))
+    assert isinstance(message, Inbound)
+    assert message.extra["referral_source_url"] == "https://fb.me/ad"
+    assert message.extra["referral_ctwa_clid"] == "clid-1"
+    assert message.extra["original_replied_message_sid"] == "SM" + "2" * 32
+
+
+def test_parse_status_callback() -> None:
+    form = [("MessageSid", MESSAGE_SID), ("MessageStatus", "undelivered"), ("ErrorCode", "63016")]
+    assert connector().parse(webhook(form)) == [
+        DeliveryStatus("whatsapp", MESSAGE_SID, "undelivered", "63016")
+    ]
+
+
+@pytest.mark.parametrize("field", ["MessageSid", "From"])
+def test_parse_rejects_missing_required_field(field: str) -> None:
+    form = [(name, value) for name, value in inbound_form(Body="hi") if name != field]
+    with pytest.raises(BadRequest, match=field):
+        connector().parse(webhook(form))
+
+
+def test_acknowledge_is_empty_twiml() -> None:
+    ack = connector().acknowledge(request([]))
+    assert (ack.body, ack.media_type, ack.status) == (str(MessagingResponse()), "text/xml", 200)
+    assert ack.body == '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+# Sending
+
+
+def test_send_makes_the_request_twilio_expects() -> None:
+    with FakeTwilio() as twilio:
+        whatsapp = connector(api_base_url=twilio.base_url)
+        whatsapp.status_callback_url = "https://baton.example.com/webhooks/whatsapp"
+        result = whatsapp.send(outbound())
+        [sent] = twilio.requests
+    assert sent.method == "POST"
+    assert sent.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert sent.auth == (ACCOUNT_SID, AUTH_TOKEN)
+    assert (
+        sent.headers["authorization"]
+        == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    )
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent.form == {
+        "To": [SENDER],
+        "From": [OUR_NUMBER],
+        "Body": ["Hello!"],
+        "StatusCallback": ["https://baton.example.com/webhooks/whatsapp"],
+    }
+    assert result.provider_id.startswith("SM") and len(result.provider_id) == 34
+    assert result.status == "queued"
+
+
+def test_send_media_buttons_and_no_status_callback() -> None:
+    with FakeTwilio() as twilio:
+        whatsapp = connector(api_base_url=twilio.base_url, status_callback=False)
+        whatsapp.status_callback_url = "https://baton.example.com/webhooks/whatsapp"
+        whatsapp.send(
+            outbound(
+                "Your invoice", {"type": "media", "urls": ["https://x.test/a.pdf", "https://x.test/b.png"]}
+            )
+        )
+        whatsapp.send(outbound("Pick one:", {"type": "buttons", "options": ["Billing", "Shipping"]}))
+        media, buttons = twilio.requests
+    assert media.form["MediaUrl"] == ["https://x.test/a.pdf", "https://x.test/b.png"]
+    assert "StatusCallback" not in media.form
+    assert buttons.form["Body"] == ["Pick one:\n1. Billing\n2. Shipping"]
+    assert buttons.form["To"] == [SENDER]
+
+
+def test_send_reuses_one_client() -> None:
+    with FakeTwilio() as twilio:
+        whatsapp = connector(api_base_url=twilio.base_url)
+        whatsapp.send(outbound())
+        client = whatsapp._twilio
+        whatsapp.send(outbound())
+        assert whatsapp._twilio is client
+        assert len(twilio.requests) == 2
+
+
+@pytest.mark.parametrize(("status", "code"), [(429, 20429), (500, 20500), (503, 20503)])
+def test_throttling_and_server_errors_are_retryable(status: int, code: int) -> None:
+    with FakeTwilio() as twilio:
+        twilio.fail_next(status, code, "Try again later")
+        with pytest.raises(SendFailed) as failure:
+            connector(api_base_url=twilio.base_url).send(outbound())
+    assert failure.value.retryable is True
+    assert str(code) in failure.value.reason
+
+
+def test_outside_the_24_hour_window_is_not_retryable() -> None:
+    message = "Failed to send freeform message because you are outside the allowed window."
+    with FakeTwilio() as twilio:
+        twilio.fail_next(400, 63016, message)
+        with pytest.raises(SendFailed) as failure:
+            connector(api_base_url=twilio.base_url).send(outbound())
+    assert failure.value.retryable is False
+    assert "63016" in failure.value.reason
+    assert message in failure.value.reason
+
+
+def test_wrong_credentials_are_not_retryable() -> None:
+    with FakeTwilio() as twilio, pytest.raises(SendFailed) as failure:
+        connector(api_base_url=twilio.base_url, auth_token="stale-token").send(outbound())
+    assert failure.value.retryable is False
+    assert "20003" in failure.value.reason
+
+
+def test_connection_refused_is_retryable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(SendFailed, match="unreachable") as failure:
+        connector(api_base_url=f"http://127.0.0.1:{port}").send(outbound())
+    assert failure.value.retryable is True
+
+
+def test_nothing_to_send_fails_before_calling_twilio() -> None:
+    with FakeTwilio() as twilio:
+        with pytest.raises(SendFailed, match="nothing to send") as failure:
+            connector(api_base_url=twilio.base_url).send(outbound(""))
+        assert twilio.requests == []
+    assert failure.value.retryable is False
+
+
+# Settings
+
+
+def test_disabled_reason_names_missing_credentials() -> None:
+    whatsapp = TwilioWhatsApp(
+        "whatsapp", TwilioWhatsApp.Settings.model_validate({"account_sid": ACCOUNT_SID})
+    )
+    assert whatsapp.disabled_reason() == (
+        "missing TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_FROM (settings: auth_token, from)"
+    )
+    assert connector().disabled_reason() is None
+    assert connector(enabled=False).disabled_reason() == "disabled in settings (enabled: false)"
+
+
+def test_from_number_is_normalised() -> None:
+    assert connector(**{"from": "+14155238886"}).settings.from_number == OUR_NUMBER
+    assert connector(**{"from": OUR_NUMBER}).settings.from_number == OUR_NUMBER
+
+
+@pytest.mark.parametrize(
+    ("settings", "complaint"),
+    [
+        ({"account_sid": "AC123"}, "'AC' followed by 32 hex digits"),
+        ({"account_sid": "SK" + "0" * 32}, "'AC' followed by 32 hex digits"),
+        (
+            {"enabled": True, "account_sid": ACCOUNT_SID, "from": "+14155238886"},
+            "enabled is true but auth_token",
+        ),
+        ({"from": "14155238886"}, "E.164"),
+        ({"api_base_url": "api.twilio.com"}, "absolute http"),
+        ({"unknown": "x"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_settings_are_rejected(settings: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        TwilioWhatsApp.Settings.model_validate(settings)
