@@ -93,6 +93,8 @@ class WorkerConfig(Strict):
 class BatonConfig(Strict):
     redis_url: str = ""
     data_dir: str = ".baton"
+    #: The RQ queue's name: deployments sharing one Redis need distinct queues.
+    queue: str = Field("baton", pattern=_ID_PATTERN)
     public_url: str = ""
     secret: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

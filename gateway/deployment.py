@@ -68,7 +68,7 @@ class Deployment:
     def queue(self) -> Queue:
         from rq.serializers import JSONSerializer
 
-        return Queue(keys.QUEUE, connection=self.rq_redis, serializer=JSONSerializer)
+        return Queue(self.config.queue, connection=self.rq_redis, serializer=JSONSerializer)
 
     @cached_property
     def secret(self) -> bytes:

@@ -100,7 +100,7 @@ def notify(workspace: str, index: int, notification: dict[str, Any]) -> None:
     runtime.current().notifiers[workspace][index].notify(notification)
 
 
-def record_failed_job(job: Any, connection: Any, exc_type: type, exc: BaseException, tb: Any) -> bool:
+def record_failed_job(job: Any, exc_type: type, exc: BaseException, tb: Any) -> bool:
     """Worker exception handler: log with the conversation id; a final delivery failure is recorded."""
     log.error("job %s (%s) failed: %s", job.id, job.description, exc)
     if job.func_name.endswith(".deliver") and isinstance(exc, SendFailed) and job.retries_left == 0:

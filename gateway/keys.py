@@ -4,7 +4,6 @@ from __future__ import annotations
 
 # Deployment-wide.
 SECRET = "baton:secret"  # HMAC key for visitor tokens and sessions when config has none
-QUEUE = "baton"  # the RQ queue name
 
 # Per workspace: "baton:%(ws)s:…"
 CONVERSATION = "baton:%(ws)s:conv:%(cid)s"  # hash: the conversation's state

@@ -19,6 +19,7 @@ def import_litellm() -> ModuleType:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every provider error
     return litellm
 
 

@@ -101,10 +101,10 @@ def decide(turn: Turn) -> str:
     if any(detection.wants_human(text) for text in texts):
         return hand_over(turn, "The customer asked for a human", route="customer")
     if turn.conversation.get("offer"):
-        answer = detection.offer_reply(texts[-1])
-        if answer == "yes":
+        decision = detection.offer_reply(texts[-1])
+        if decision == "yes":
             return hand_over(turn, "The customer accepted the AI's offer of a human", route="offer")
-        if answer == "no":
+        if decision == "no":
             return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
     if turn.agent.close_when_done and detection.is_done(turn.text) and _ai_has_answered(turn):
         return close(turn)

@@ -142,8 +142,9 @@ def respond(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None =
     entries = parse_knowledge(system)
     asked = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
     last = asked[-1] if asked else ""
-    if _wants_human(last) and _offers_tool(tools, HANDOVER_TOOL):
-        return Reply(None, HANDOVER_TOOL, _handover_arguments(tools))
+    handover = _tool(tools, HANDOVER_TOOL)
+    if handover and _wants_human(last):
+        return Reply(None, HANDOVER_TOOL, _handover_arguments(handover))
     plain = set(re.findall(r"\w+", last.casefold()))
     if not plain - _GREETINGS - _THANKS - _FILLER - _STOP_WORDS:
         return Reply(_small_talk(plain, entries))
@@ -196,18 +197,16 @@ def _text(content: Any) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _offers_tool(tools: list[dict[str, Any]] | None, name: str) -> bool:
-    return any(tool.get("function", {}).get("name") == name for tool in tools or [])
+def _tool(tools: list[dict[str, Any]] | None, name: str) -> dict[str, Any] | None:
+    return next((tool for tool in tools or [] if tool.get("function", {}).get("name") == name), None)
 
 
-def _handover_arguments(tools: list[dict[str, Any]] | None) -> dict[str, Any]:
-    tool = next(t for t in tools or [] if t.get("function", {}).get("name") == HANDOVER_TOOL)
+def _handover_arguments(tool: dict[str, Any]) -> dict[str, Any]:
+    """The reason, in every string parameter the tool requires (and in `reason` if it has one)."""
     schema = tool["function"].get("parameters") or {}
     properties = schema.get("properties", {})
     wanted = set(schema.get("required", [])) | ({"reason"} & set(properties))
-    return {
-        name: HANDOVER_REASON for name in sorted(wanted) if properties.get(name, {}).get("type") == "string"
-    }
+    return {name: HANDOVER_REASON for name in wanted if properties.get(name, {}).get("type") == "string"}
 
 
 def _fill(response: Any, model: str, messages: list[dict[str, Any]], reply: Reply) -> Any:
