@@ -94,6 +94,10 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
         try:
             print_urls(deployment, args.host, args.port, url)
             app = create_app(deployment)
+            # uvicorn re-raises the signal that stopped it once it is done; take it here, so that the
+            # workers and the embedded server are still stopped in order below.
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: None)
             uvicorn.Server(uvicorn.Config(
                 app, host=args.host, port=args.port, log_level=config.log_level, timeout_graceful_shutdown=3,
                 proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips)).run()

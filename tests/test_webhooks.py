@@ -1,0 +1,190 @@
+"""POST /webhooks/{channel} end to end: a Twilio-signed WhatsApp message in, the AI's reply out through
+Twilio's REST API (a local fake speaking its protocol), with signature checks and dedupe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from gateway.app import create_app
+from gateway.deployment import Deployment
+from tests.conftest import run_jobs, workspace_of
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+CUSTOMER = "whatsapp:+14155550100"
+BUSINESS = "whatsapp:+14155550199"
+
+
+@pytest.fixture
+def twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as fake:
+        yield fake
+
+
+def whatsapp_channel(twilio: FakeTwilio, **settings: Any) -> dict[str, Any]:
+    return {"name": "wa", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+            "from": BUSINESS, "api_base_url": twilio.base_url, **settings}
+
+
+@pytest.fixture
+def wa(make_deployment: Callable[..., Deployment], twilio: FakeTwilio) -> Iterator[tuple[Deployment, TestClient]]:
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)])
+    with TestClient(create_app(deployment)) as client:
+        yield deployment, client
+
+
+def inbound(sid: str, body: str, **extra: str) -> dict[str, str]:
+    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": CUSTOMER, "To": BUSINESS,
+            "Body": body, "NumMedia": "0", "ProfileName": "Maria", "WaId": "14155550100", **extra}
+
+
+def post_signed(client: TestClient, form: dict[str, str], url: str = "http://testserver/webhooks/wa",
+                token: str = AUTH_TOKEN, path: str = "/webhooks/wa", **headers: str) -> Any:
+    signature = RequestValidator(token).compute_signature(url, form)
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature, **headers})
+
+
+def sent_bodies(twilio: FakeTwilio) -> list[str]:
+    return [r.form["Body"][0] for r in twilio.requests]
+
+
+def test_signed_message_is_acknowledged_with_twiml_and_answered_through_twilio(wa, twilio) -> None:
+    deployment, client = wa
+    response = post_signed(client, inbound("SM" + "a" * 32, "How long does shipping take?"))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    assert "<Response" in response.text
+    run_jobs(deployment)
+    [request] = twilio.requests
+    assert request.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert request.auth == (ACCOUNT_SID, AUTH_TOKEN)
+    assert request.form["To"] == [CUSTOMER]
+    assert request.form["From"] == [BUSINESS]
+    assert request.form["Body"] == ["Delivery takes 2-4 business days."]
+
+
+def test_reply_records_twilio_sid_and_status_callbacks_never_go_backwards(wa, twilio) -> None:
+    deployment, client = wa
+    post_signed(client, inbound("SM" + "b" * 32, "What are your opening hours?"))
+    run_jobs(deployment)
+    workspace = workspace_of(deployment)
+    conversation = deployment.state.conversation_ids(workspace, "ai")[0]
+    reply = [m for m in deployment.state.messages(workspace, conversation) if m["author"] == "ai"][0]
+    assert reply["delivery"] == "queued"
+    [record] = deployment.redis.keys(f"baton:{workspace}:delivery:wa:SM*")
+    sid = record.rsplit(":", 1)[1]
+    for status in ("delivered", "read", "sent"):  # "sent" arrives late: it must not overwrite "read"
+        callback = {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID}
+        assert post_signed(client, callback).status_code == 200
+    reply = [m for m in deployment.state.messages(workspace, conversation) if m["author"] == "ai"][0]
+    assert reply["delivery"] == "read"
+
+
+def test_duplicate_delivery_of_the_same_message_sid_gives_one_message_and_one_reply(wa, twilio) -> None:
+    deployment, client = wa
+    form = inbound("SM" + "c" * 32, "How do I return a lamp?")
+    first = post_signed(client, form, **{"I-Twilio-Idempotency-Token": "tok-1"})
+    retry = post_signed(client, form, **{"I-Twilio-Idempotency-Token": "tok-1"})
+    assert first.status_code == retry.status_code == 200
+    run_jobs(deployment)
+    post_signed(client, form)  # a late retry after the reply went out
+    run_jobs(deployment)
+    workspace = workspace_of(deployment)
+    [cid] = deployment.state.conversation_ids(workspace, "all")
+    customer = [m for m in deployment.state.messages(workspace, cid) if m["author"] == "customer"]
+    assert [m["text"] for m in customer] == ["How do I return a lamp?"]
+    assert sent_bodies(twilio) == ["Start a return from the order page within 30 days."]
+
+
+@pytest.mark.parametrize("token, url, note", [
+    ("wrong-token", "http://testserver/webhooks/wa", "signed with another account's token"),
+    (AUTH_TOKEN, "http://testserver/webhooks/other", "signed for another URL"),
+])
+def test_bad_signatures_are_refused_and_nothing_is_recorded(wa, twilio, token, url, note) -> None:
+    deployment, client = wa
+    response = post_signed(client, inbound("SM" + "d" * 32, "hello"), url=url, token=token)
+    assert response.status_code == 403, note
+    assert "X-Twilio-Signature" in response.json()["error"]
+    assert deployment.state.conversation_ids(workspace_of(deployment), "all") == []
+
+
+def test_missing_signature_header_is_refused(wa) -> None:
+    deployment, client = wa
+    response = client.post("/webhooks/wa", data=inbound("SM" + "e" * 32, "hello"))
+    assert response.status_code == 403
+    assert "missing" in response.json()["error"].lower()
+
+
+def test_public_url_is_used_to_verify_behind_a_tls_proxy(make_deployment, twilio) -> None:
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)], public_url="https://support.example.com")
+    with TestClient(create_app(deployment)) as client:
+        form = inbound("SM" + "f" * 32, "hi")
+        # Twilio signed the public https URL; the app itself is reached over plain http by the proxy.
+        assert post_signed(client, form, url="https://support.example.com/webhooks/wa").status_code == 200
+        assert post_signed(client, form, url="http://testserver/webhooks/wa").status_code == 403
+
+
+def test_unknown_channel_is_404_and_disabled_channel_is_503(make_deployment, twilio) -> None:
+    deployment = make_deployment(channels=[
+        {"name": "wa", "type": "twilio_whatsapp", "account_sid": "", "auth_token": "", "from": ""}])
+    with TestClient(create_app(deployment)) as client:
+        missing = client.post("/webhooks/nope", data={"a": "b"})
+        assert missing.status_code == 404 and "nope" in missing.json()["error"]
+        disabled = client.post("/webhooks/wa", data={"a": "b"})
+        assert disabled.status_code == 503 and "auth_token" in disabled.json()["error"]
+
+
+def test_malformed_bodies_get_400_with_a_reason(wa) -> None:
+    deployment, client = wa
+    no_sid = inbound("", "hello")
+    del no_sid["MessageSid"]
+    response = post_signed(client, no_sid)
+    assert response.status_code == 400 and "MessageSid" in response.json()["error"]
+    garbage = client.post("/webhooks/wa", content=b"%zz=&&=", headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    assert garbage.status_code in (400, 403)
+
+
+def test_webchat_channels_take_no_webhooks(client, deployment) -> None:
+    response = client.post(f"/webhooks/{workspace_of(deployment)}-chat", data={"a": "b"})
+    assert response.status_code == 404
+
+
+def test_a_send_that_twilio_refuses_is_recorded_for_the_agents(wa, twilio) -> None:
+    deployment, client = wa
+    twilio.fail_next(400, 63016, "Outside the allowed window")
+    post_signed(client, inbound("SM" + "9" * 32, "What are your opening hours?"))
+    run_jobs(deployment)
+    workspace = workspace_of(deployment)
+    [cid] = deployment.state.conversation_ids(workspace, "all")
+    messages = deployment.state.messages(workspace, cid)
+    failure = [m for m in messages if m["kind"] == "delivery_failed"]
+    assert failure and "63016" in failure[0]["text"]
+    assert [m for m in messages if m["author"] == "ai"][0]["delivery"] == "failed"
+
+
+def test_a_429_from_twilio_is_retried_with_backoff_by_rq(wa, twilio) -> None:
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+    from rq.serializers import JSONSerializer
+
+    deployment, client = wa
+    twilio.fail_next(429, 20429, "Too Many Requests")
+    post_signed(client, inbound("SM" + "8" * 32, "What are your opening hours?"))
+    run_jobs(deployment)
+    assert len(twilio.requests) == 1 and sent_bodies(twilio) == ["We are open Monday to Friday, 9:00 to 17:00."]
+    registry = ScheduledJobRegistry(queue=deployment.queue)
+    [job_id] = registry.get_job_ids()
+    assert "deliver" in deployment.queue.fetch_job(job_id).func_name
+    time.sleep(1.1)  # the first retry is due a second later (gateway.jobs.DELIVERY_RETRY)
+    scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
+    scheduler.acquire_locks()
+    scheduler.enqueue_scheduled_jobs()
+    scheduler.release_locks()
+    run_jobs(deployment)
+    assert len(twilio.requests) == 2  # the retry went through
