@@ -144,3 +144,104 @@ class Visitor:
 @pytest.fixture
 def visitor(client: TestClient, deployment: Deployment) -> Visitor:
     return Visitor(client, chat_channel(deployment))
+
+
+class LiveServer:
+    """The app served by a real uvicorn on a free port, in a thread (for streams and concurrency)."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(deployment), host="127.0.0.1", port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=1, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(deployment: Deployment) -> Iterator[LiveServer]:
+    with LiveServer(deployment) as server:
+        yield server
+
+
+# --- the inbox's side: events, notifications, a hosted model ------------------------------------
+
+def inbox_events(client: TestClient, headers: dict[str, str], kind: str = "") -> list[dict[str, Any]]:
+    """Every inbox event so far, as GET /api/events streams them (SSE), optionally of one type."""
+    import json
+
+    deployment: Deployment = client.app.state.deployment  # type: ignore[attr-defined]
+    workspace = workspace_of(deployment)
+    newest = deployment.redis.xrevrange(f"baton:{workspace}:events", count=1)
+    if not newest:
+        return []
+    events: list[dict[str, Any]] = []
+    frame: dict[str, Any] = {}
+    with client.stream("GET", "/api/events", params={"last_event_id": "0"}, headers=headers) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith(("id: ", "event: ", "data: ")):
+                name, _, value = line.partition(": ")
+                frame[name] = json.loads(value) if name == "data" else value
+            elif line == "" and "data" in frame:
+                events.append(frame["data"])
+                if frame.pop("id") == newest[0][0]:
+                    break
+                frame = {}
+    return [event for event in events if kind in ("", event["type"])]
+
+
+@pytest.fixture
+def notifications() -> Iterator[list[dict[str, Any]]]:
+    """What the `baton_notify` hook receives, through an inline plugin registered for the test."""
+    from gateway import hookimpl
+    from gateway.plugin_host import plugin_manager
+
+    received: list[dict[str, Any]] = []
+
+    class Collector:
+        @hookimpl
+        def baton_notify(self, workspace: str, notification: dict[str, Any]) -> None:
+            received.append({"workspace": workspace, **notification})
+
+    collector = Collector()
+    plugin_manager().register(collector)
+    try:
+        yield received
+    finally:
+        plugin_manager().unregister(collector)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[Any]:
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+def hosted_model(fake: Any, **settings: Any) -> dict[str, Any]:
+    """An `ai_agent` override: a real litellm model served by FakeOpenAI, with no SDK retries."""
+    return {"model": "openai/gpt-4o-mini", "timeout": 10,
+            "litellm_params": {"api_base": fake.base_url, "api_key": "test", "max_retries": 0}, **settings}
