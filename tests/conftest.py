@@ -31,6 +31,13 @@ KNOWLEDGE = [
 ]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that talks to a Redis server is marked `redis`, so CI can rerun them on Redis 7."""
+    for item in items:
+        if "redis_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.redis)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """REDIS_URL when set (CI runs the suite again against Redis 7), else an embedded Valkey."""

@@ -1,0 +1,172 @@
+"""The plugin surface: every hook documented with its exact arguments, and every hook exercised by an
+inline plugin registered for the test and unregistered afterwards."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway import hookimpl, hookspecs
+from gateway.app import create_app
+from gateway.connector import Connector, ConnectorSettings, Inbound, Outbound, SendResult, WebhookRequest
+from gateway.errors import ConfigError, SignatureInvalid
+from gateway.notify import Notifier, NotifierSettings
+from gateway.plugin_host import connector_types, plugin_manager
+from tests.conftest import Visitor, chat_channel, run_jobs
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+HOOKS = sorted(name for name, value in inspect.getmembers(hookspecs) if hasattr(value, "baton_spec"))
+
+
+@pytest.fixture
+def registered() -> Iterator[list[object]]:
+    plugins: list[object] = []
+    yield plugins
+    for plugin in plugins:
+        plugin_manager().unregister(plugin)
+
+
+def register(plugins: list[object], plugin: object) -> None:
+    plugin_manager().register(plugin)
+    plugins.append(plugin)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_exact_arguments(hook: str) -> None:
+    arguments = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert f"### `{hook}({arguments})`" in README
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook: str) -> None:
+    assert f"test_hook_{hook}" in globals()
+
+
+class CollectingConnector(Connector):
+    """A channel whose 'provider' is this test: shared-secret header in, collected messages out."""
+
+    type = "collecting"
+    sent: list[Outbound] = []
+
+    class Settings(ConnectorSettings):
+        secret: str
+
+    def verify(self, request: WebhookRequest) -> None:
+        if request.headers.get("x-secret") != self.settings.secret:  # type: ignore[attr-defined]
+            raise SignatureInvalid("wrong X-Secret")
+
+    def parse(self, request: WebhookRequest) -> list[Any]:
+        form = dict(request.form)
+        return [Inbound(channel=self.name, sender=form["from"], provider_id=form["id"], text=form["text"])]
+
+    def send(self, message: Outbound) -> SendResult:
+        CollectingConnector.sent.append(message)
+        return SendResult(provider_id=f"out-{len(CollectingConnector.sent)}")
+
+
+class CollectingPlugin:
+    @hookimpl
+    def register_connectors(self, register: Any) -> None:
+        register(CollectingConnector)
+
+
+def test_hook_register_connectors(registered: list[object], make_deployment: Any) -> None:
+    register(registered, CollectingPlugin())
+    CollectingConnector.sent.clear()
+    deployment = make_deployment(channels=[{"name": "collect", "type": "collecting", "secret": "s3"}])
+    with TestClient(create_app(deployment)) as client:
+        form = {"from": "user-1", "id": "in-1", "text": "How long does shipping take?"}
+        assert client.post("/webhooks/collect", data=form).status_code == 403
+        assert client.post("/webhooks/collect", data=form, headers={"X-Secret": "s3"}).status_code == 200
+        run_jobs(deployment)
+    [reply] = CollectingConnector.sent
+    assert (reply.recipient, reply.text) == ("user-1", "Delivery takes 2-4 business days.")
+
+
+def test_two_plugins_cannot_register_the_same_connector_type(registered: list[object]) -> None:
+    class Twin:
+        @hookimpl
+        def register_connectors(self, register: Any) -> None:
+            register(type("Webchat2", (Connector,), {"type": "webchat"}))
+
+    register(registered, Twin())
+    with pytest.raises(ConfigError, match="two plugins register type 'webchat'"):
+        connector_types()
+
+
+class RecordingNotifier(Notifier):
+    type = "recording"
+    received: list[dict[str, Any]] = []
+
+    class Settings(NotifierSettings):
+        label: str = ""
+
+    def notify(self, notification: dict[str, Any]) -> None:
+        RecordingNotifier.received.append({"label": self.settings.label, **notification})
+
+
+def test_hook_register_notifiers(registered: list[object], make_deployment: Any) -> None:
+    class Plugin:
+        @hookimpl
+        def register_notifiers(self, register: Any) -> None:
+            register(RecordingNotifier)
+
+    register(registered, Plugin())
+    RecordingNotifier.received.clear()
+    deployment = make_deployment(notifiers=[{"type": "recording", "label": "pager"}])
+    with TestClient(create_app(deployment)) as client:
+        Visitor(client, chat_channel(deployment)).say("I want to talk to a human")
+        run_jobs(deployment)
+    [notification] = RecordingNotifier.received
+    assert notification["label"] == "pager" and notification["type"] == "handover"
+    assert notification["reason"] == "The customer asked for a human"
+
+
+def test_hook_register_llm_providers(registered: list[object], make_deployment: Any) -> None:
+    from gateway.llm import import_litellm
+
+    litellm = import_litellm()
+
+    class Shouting(litellm.CustomLLM):  # type: ignore[misc, name-defined]
+        def completion(self, *args: Any, **kwargs: Any) -> Any:
+            question = kwargs["messages"][-1]["content"]
+            return litellm.completion(model="gpt-4o-mini", messages=kwargs["messages"],
+                                      mock_response=question.upper())
+
+    class Plugin:
+        @hookimpl
+        def register_llm_providers(self, register: Any) -> None:
+            register("shouting", Shouting())
+
+    register(registered, Plugin())
+    deployment = make_deployment(ai_agent={"model": "shouting/v1"})
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        visitor.say("where is my parcel")
+        run_jobs(deployment)
+        assert visitor.texts("ai") == ["WHERE IS MY PARCEL"]
+
+
+def test_hook_baton_notify(registered: list[object], make_deployment: Any) -> None:
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    class Plugin:
+        @hookimpl
+        def baton_notify(self, workspace: str, notification: dict[str, Any]) -> None:
+            received.append((workspace, notification))
+
+    register(registered, Plugin())
+    deployment = make_deployment()
+    with TestClient(create_app(deployment)) as client:
+        Visitor(client, chat_channel(deployment)).say("speak to someone please")
+        run_jobs(deployment)
+    [(workspace, notification)] = received
+    assert workspace == deployment.config.workspaces[0].id
+    assert notification["type"] == "handover" and notification["route"] == "customer"
+    assert re.match(r"^\d+$", notification["conversation"])
