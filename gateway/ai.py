@@ -64,16 +64,15 @@ def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history
 
 
 def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True) -> Any:
-    from gateway.llm import import_litellm
+    from gateway.llm import completion
 
-    litellm = import_litellm()
     params: dict[str, Any] = {"model": agent.model, "messages": messages, "timeout": agent.timeout,
                               **agent.litellm_params}
     if agent.temperature is not None:
         params["temperature"] = agent.temperature
     if tools and not is_offline(agent):
         params["tools"] = [HANDOVER_TOOL_SPEC]
-    return litellm.completion(**params)
+    return completion(**params)
 
 
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: list[dict[str, Any]],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +24,34 @@ def import_litellm() -> ModuleType:
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every provider error
     return litellm
+
+
+def completion(**params: Any) -> Any:
+    """litellm.completion from a blocking caller (an RQ job), leaving no event loop behind.
+
+    litellm's timing logger asks for the thread's event loop on every sync call, which quietly creates
+    one and never closes it; here each call gets its own loop, closed when the call returns.
+    """
+    with _own_event_loop():
+        return import_litellm().completion(**params)
+
+
+@contextmanager
+def _own_event_loop() -> Iterator[None]:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # called from async code: litellm dispatches on the running loop
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def install_provider(name: str, handler: Any) -> None:

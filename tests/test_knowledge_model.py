@@ -10,7 +10,13 @@ import pytest
 
 from gateway import hookspecs
 from gateway.knowledge import KnowledgeEntry, instructions, render_knowledge, strip_unknown
-from gateway.llm import import_litellm, install_plugin_providers, install_provider, uninstall_provider
+from gateway.llm import (
+    completion,
+    import_litellm,
+    install_plugin_providers,
+    install_provider,
+    uninstall_provider,
+)
 from plugins import knowledge_model
 from tests.fake_openai import FakeOpenAI
 
@@ -53,7 +59,7 @@ def baton_provider() -> Iterator[None]:
 
 def ask(*questions: str, **kwargs: Any) -> Any:
     messages = [{"role": "system", "content": SYSTEM}] + [{"role": "user", "content": q} for q in questions]
-    return litellm.completion(model="baton/knowledge", messages=messages, **kwargs)
+    return completion(model="baton/knowledge", messages=messages, **kwargs)
 
 
 def reply_text(*questions: str) -> str:
@@ -128,9 +134,9 @@ def test_openai_provider_over_real_http_against_the_fake() -> None:
         fake.reply("Scripted answer.").reply_tool_call("handover_to_human", {"reason": "asked for a person"})
         call = {"model": "openai/gpt-4o-mini", "api_base": fake.base_url, "api_key": "test"}
 
-        text = litellm.completion(**call, messages=messages, tools=[HANDOVER]).choices[0].message
-        tool = litellm.completion(**call, messages=messages, tools=[HANDOVER]).choices[0].message
-        default = litellm.completion(**call, messages=messages).choices[0].message
+        text = completion(**call, messages=messages, tools=[HANDOVER]).choices[0].message
+        tool = completion(**call, messages=messages, tools=[HANDOVER]).choices[0].message
+        default = completion(**call, messages=messages).choices[0].message
 
         requests = fake.requests
 
