@@ -6,6 +6,8 @@
         assert fake.requests[0]["messages"] == [...]
 
 Scripted replies are served in order; once the script is empty every request gets `default_text`.
+A reply may be held back (`delay=` seconds, or until `gate=` a threading.Event is set), so a test can
+act while a model call is in flight.
 The OpenAI SDK retries 408/409/429/5xx itself, so script one `fail` per attempt or pass
 `max_retries=0` (or `num_retries=0`) to litellm.
 """
@@ -32,6 +34,15 @@ class Scripted:
     tool_call: dict[str, Any] | None = None
     status: int = 200
     error_body: Any = None
+    delay: float = 0.0
+    gate: threading.Event | None = None
+
+    def hold(self) -> None:
+        """Wait as scripted before answering (a gate never set gives up after 30 s)."""
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
+        if self.delay:
+            time.sleep(self.delay)
 
 
 class FakeOpenAI:
@@ -77,8 +88,8 @@ class FakeOpenAI:
         with self._lock:
             return list(self._requests)
 
-    def reply(self, text: str) -> FakeOpenAI:
-        return self._push(Scripted(text=text))
+    def reply(self, text: str, delay: float = 0.0, gate: threading.Event | None = None) -> FakeOpenAI:
+        return self._push(Scripted(text=text, delay=delay, gate=gate))
 
     def reply_tool_call(self, name: str, arguments: dict[str, Any], call_id: str = "") -> FakeOpenAI:
         function = {"name": name, "arguments": json.dumps(arguments)}
@@ -122,6 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": f"invalid JSON: {error}", "type": "invalid_request"}})
             return
         scripted = self.server.fake._take(body)
+        scripted.hold()
         if scripted.status != 200:
             self._send_error(scripted)
         elif body.get("stream"):
