@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from gateway import ai, keys, sse
 from gateway.auth import Agent, agent_by_id, authenticate_agent, bearer, list_agents, require_admin
 from gateway.deployment import Deployment
-from gateway.errors import BadRequest, Conflict, NotFound
+from gateway.errors import BadRequest, ConfigError, Conflict, NotFound, Unauthorized
 from gateway.http import json_body
 from gateway.jobs import enqueue_delivery, enqueue_turn
 from gateway.state import VIEWS
@@ -30,7 +30,10 @@ async def current_agent(request: Request) -> Agent:
     session = getattr(request.state, "agent_token", None)
     token = session or bearer(request.headers.get("authorization"))
     agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, token)
-    deployment_of(request).workspace(agent.workspace)
+    try:
+        deployment_of(request).workspace(agent.workspace)
+    except ConfigError as exc:  # a token minted for a workspace that shares the Redis but not this config
+        raise Unauthorized("this agent token's workspace is not served here") from exc
     return agent
 
 

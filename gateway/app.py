@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from gateway import __version__, api, inbox, webchat, webhooks
 from gateway.deployment import Deployment
 from gateway.http import EXCEPTION_HANDLERS, PathScoped, SecurityHeaders
+from gateway.session import SessionAuth
 
 STATIC = resources.files("gateway").joinpath("static")
 
@@ -89,6 +90,7 @@ def create_app(deployment: Deployment) -> Starlette:
         Middleware(SecurityHeaders),
         Middleware(PathScoped, prefix="/webchat/", middleware=CORSMiddleware, allow_origins=origins,
                    allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "Last-Event-ID"]),
+        Middleware(SessionAuth, prefix="/api/"),
     ]
     return Starlette(routes=routes(), middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,
                      lifespan=lifespan)

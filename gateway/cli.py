@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
     serve = command("serve", "Run the gateway, a worker and (by default) an embedded Valkey server.")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=None, help="worker processes (default: config)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default: config; 0 for a gateway-only node)")
     serve.add_argument("--proxy-headers", action="store_true",
                        help="trust X-Forwarded-* from --forwarded-allow-ips (behind a TLS proxy)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
@@ -90,7 +91,7 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
 
     with redis_url(args, config) as url:
         deployment = Deployment.build(config, url)
-        workers = start_workers(args, url, args.workers or config.worker.processes)
+        workers = start_workers(args, url, config.worker.processes if args.workers is None else args.workers)
         try:
             print_urls(deployment, args.host, args.port, url)
             app = create_app(deployment)

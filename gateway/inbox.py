@@ -1,27 +1,119 @@
-"""The pages people use: the team inbox (/inbox), the widget script (/widget.js) and the demo page (/demo)."""
+"""The pages people use: the team inbox (/inbox) and its cookie session, the widget script (/widget.js)
+and the demo page (/demo)."""
 
 from __future__ import annotations
 
+import html
+from functools import cache
 from importlib import resources
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway import session
+from gateway.auth import Agent, authenticate_agent
+from gateway.deployment import Deployment
+from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from gateway.http import json_body
+
 STATIC = resources.files("gateway").joinpath("static")
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def _page(name: str, media_type: str = "text/html; charset=utf-8"):  # type: ignore[no-untyped-def]
     async def serve(request: Request) -> Response:
-        return FileResponse(str(STATIC.joinpath(name)), media_type=media_type,
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(str(STATIC.joinpath(name)), media_type=media_type, headers=NO_CACHE)
 
     return serve
 
 
+def _deployment(request: Request) -> Deployment:
+    return request.app.state.deployment  # type: ignore[no-any-return]
+
+
+@cache
+def _demo_template() -> str:
+    return STATIC.joinpath("demo.html").read_text(encoding="utf-8")
+
+
+async def demo(request: Request) -> Response:
+    """A demo shop page embedding the widget with one script tag, for ?channel= or the first webchat channel."""
+    webchats = [c.name for c in _deployment(request).channels.values() if c.connector.type == "webchat"]
+    channel = request.query_params.get("channel") or (webchats[0] if webchats else "")
+    if channel not in webchats:
+        raise NotFound(f"no webchat channel named {channel!r}")
+    return HTMLResponse(_demo_template().replace("{{channel}}", html.escape(channel, quote=True)), headers=NO_CACHE)
+
+
+async def _signed_in(request: Request) -> tuple[session.Session, Agent]:
+    key = await session.key_of(request.scope)
+    current = session.read(key, request.cookies.get(session.COOKIE))
+    if current is None:
+        raise Unauthorized("not signed in")
+    agent = await run_in_threadpool(authenticate_agent, _deployment(request).redis, current.token)
+    return current, agent
+
+
+def _session_body(key: bytes, current: session.Session, agent: Agent) -> dict[str, object]:
+    return {"agent": agent.public(), "workspace": agent.workspace, "csrf": session.csrf_token(key, current)}
+
+
+async def get_session(request: Request) -> Response:
+    """
+    summary: The signed-in agent and the session's CSRF value (send it as X-CSRF-Token)
+    responses: {200: {description: '{"agent", "workspace", "csrf"}'}, 401: {description: Not signed in}}
+    """
+    current, agent = await _signed_in(request)
+    return JSONResponse(_session_body(await session.key_of(request.scope), current, agent))
+
+
+async def sign_in(request: Request) -> Response:
+    """
+    summary: Sign in to the inbox with an agent token (JSON {"token"}); sets an HttpOnly session cookie
+    responses:
+      200: {description: '{"agent", "workspace", "csrf"}'}
+      401: {description: Unknown or revoked token}
+      415: {description: Not a JSON body (a cross-site form cannot sign anyone in)}
+    """
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return JSONResponse({"error": "send the token as JSON"}, status_code=415)
+    token = (await json_body(request)).get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise BadRequest("'token' must be the agent token that `baton agent create` printed")
+    agent = await run_in_threadpool(authenticate_agent, _deployment(request).redis, token.strip())
+    key = await session.key_of(request.scope)
+    value = session.issue(key, token.strip())
+    current = session.read(key, value)
+    assert current is not None
+    response = JSONResponse(_session_body(key, current, agent))
+    response.set_cookie(session.COOKIE, value, max_age=session.MAX_AGE, path="/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    """
+    summary: Sign out (needs the X-CSRF-Token of the session it ends)
+    responses: {200: {description: '{"signed_out": true}'}, 403: {description: Missing or wrong CSRF value}}
+    """
+    key = await session.key_of(request.scope)
+    current = session.read(key, request.cookies.get(session.COOKIE))
+    if current is not None and not session.csrf_ok(key, current, request.headers.get(session.CSRF_HEADER)):
+        raise Forbidden("missing or invalid X-CSRF-Token header")
+    response = JSONResponse({"signed_out": True})
+    response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=request.url.scheme == "https")
+    return response
+
+
 def routes() -> list[BaseRoute]:
     return [
-        Route("/demo", _page("demo.html"), include_in_schema=False),
+        Route("/demo", demo, include_in_schema=False),
         Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False),
         Route("/inbox", _page("inbox.html"), include_in_schema=False),
+        Route("/inbox/session", get_session, methods=["GET"]),
+        Route("/inbox/session", sign_in, methods=["POST"]),
+        Route("/inbox/session/delete", sign_out, methods=["POST"]),
     ]
