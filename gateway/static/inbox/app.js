@@ -1,0 +1,243 @@
+// The team inbox: sign-in, routing between views and pages, and live updates from /api/events.
+
+import { api, ApiError, configure } from "./api.js";
+import { hydrateIcons } from "./dom.js";
+import { ConversationPane } from "./conversation.js";
+import { renderCounts, renderList, renderNav, tickTimes } from "./list.js";
+import { chime, desktop, titleBadge, toast, unlockAudio } from "./notify.js";
+import { bindSettings, renderAiState, renderContacts, renderSettings } from "./pages.js";
+import { Live } from "./live.js";
+import { customerName, store, VIEWS } from "./store.js";
+
+const $ = (id) => document.getElementById(id);
+let pane = null;
+let live = null;
+let route = { page: "inbox", view: "mine", id: null };
+const timers = {};
+
+function debounce(name, fn, wait = 120) {
+  clearTimeout(timers[name]);
+  timers[name] = setTimeout(fn, wait);
+}
+
+function showError(error) {
+  const message = error instanceof ApiError ? error.message : String(error && error.message || error);
+  toast($("toasts"), { title: "That didn't work", body: message, tone: "error" });
+}
+
+// --- session ----------------------------------------------------------------------------------
+
+function showSignIn(message = "") {
+  if (live) live.stop();
+  $("boot").hidden = true;
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message;
+  document.title = "Sign in · Baton inbox";
+  $("signin-token").focus();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  unlockAudio();
+  const field = $("signin-token");
+  const button = event.target.querySelector("button");
+  if (!field.value.trim()) {
+    $("signin-error").textContent = "Paste your agent token.";
+    field.setAttribute("aria-invalid", "true");
+    return;
+  }
+  button.disabled = true;
+  try {
+    const session = await api.signIn(field.value.trim());
+    field.value = "";
+    field.removeAttribute("aria-invalid");
+    await start(session);
+  } catch (error) {
+    field.setAttribute("aria-invalid", "true");
+    $("signin-error").textContent = error.status === 401
+      ? "This token is unknown or has been revoked." : error.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  location.hash = "";
+  showSignIn("You have signed out.");
+}
+
+async function start(session) {
+  configure({ token: session.csrf });
+  store.me = session.agent;
+  store.workspace = session.workspace;
+  $("signin").hidden = true;
+  $("boot").hidden = true;
+  $("app").hidden = false;
+  $("workspace-name").textContent = session.workspace;
+  $("me-name").textContent = store.me.name;
+  $("me-role").textContent = store.me.admin ? "Admin" : "Agent";
+  $("me-avatar").textContent = store.me.name.slice(0, 1).toUpperCase();
+  await Promise.all([loadTeam(), loadAi(), loadContacts()]);
+  live = new Live("/api/events", { onEvent, onOpen: refreshAll, onStatus: showLiveStatus });
+  live.start();
+  navigate();
+}
+
+// --- data ---------------------------------------------------------------------------------------
+
+async function loadTeam() {
+  const team = await api.team();
+  store.team = new Map(team.agents.map((agent) => [agent.id, agent]));
+  store.me = team.me;
+}
+
+async function loadAi() {
+  try {
+    store.ai = (await api.aiAgent()).ai_agent;
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    store.ai = null;
+  }
+  renderAiState();
+}
+
+async function loadContacts() {
+  const { contacts } = await api.contacts();
+  for (const contact of contacts) store.contacts.set(String(contact.id), contact);
+}
+
+async function refreshList() {
+  const view = store.view;
+  try {
+    const data = await api.conversations(view);
+    if (view !== store.view) return;
+    store.conversations = data.conversations;
+    store.counts = data.counts;
+    renderCounts(data.counts);
+    titleBadge(data.counts.waiting);
+    renderList($("conversation-list"), $("list-empty"));
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+}
+
+function refreshAll() {
+  refreshList();
+  if (pane && store.openId) pane.refresh();
+  if (route.page === "contacts") renderContacts().catch(showError);
+}
+
+// --- live events and notifications ------------------------------------------------------------
+
+function onEvent(event) {
+  if (event.type === "conversation.handover") notifyWaiting(event.conversation, event.reason);
+  if (event.type === "conversation.assigned" && event.owner === "none" && event.actor !== `agent:${store.me.id}`) {
+    notifyWaiting(event.conversation, event.reason || "Unassigned");
+  }
+  if (event.type === "contact.captured") notifyContact(event);
+  if (event.type === "ai_agent.updated") loadAi().then(() => pane && pane.conversation && pane.render());
+  if (event.conversation) {
+    debounce("list", refreshList);
+    if (event.conversation === store.openId) debounce("conversation", () => pane.refresh(), 60);
+  }
+}
+
+function known(id) {
+  return store.conversations.find((c) => c.id === id);
+}
+
+function notifyWaiting(id, reason) {
+  const conversation = known(id);
+  const who = conversation ? customerName(conversation) : `Conversation #${id}`;
+  const open = () => { location.hash = `#/inbox/waiting/${id}`; };
+  toast($("toasts"), {
+    title: `${who} needs a human`, body: reason || "The AI handed the conversation over.", tone: "handover",
+    action: { label: "Open", run: open }, timeout: 15000,
+  });
+  chime();
+  desktop(`${who} needs a human`, reason || "", `handover-${id}`, open);
+}
+
+function notifyContact(event) {
+  const who = event.name || "A customer";
+  const reach = [event.phone, event.email].filter(Boolean).join(" · ");
+  const open = () => { location.hash = `#/inbox/all/${event.conversation}`; };
+  toast($("toasts"), {
+    title: `${who} left their contact details`, body: reach, tone: "success",
+    action: { label: "Open", run: open }, timeout: 15000,
+  });
+  chime();
+  desktop(`${who} left their contact details`, reach, `contact-${event.contact}`, open);
+  loadContacts().then(() => refreshList());
+}
+
+function showLiveStatus(state) {
+  const status = $("live-status");
+  status.dataset.state = state;
+  status.querySelector(".live-status-text").textContent = {
+    live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline, retrying…",
+  }[state];
+}
+
+// --- routing ------------------------------------------------------------------------------------
+
+function parseRoute() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  if (parts[0] === "settings" || parts[0] === "contacts") return { page: parts[0] };
+  const view = VIEWS[parts[1]] ? parts[1] : "mine";
+  return { page: "inbox", view, id: parts[2] || null };
+}
+
+function navigate() {
+  if (!store.me) return;
+  route = parseRoute();
+  renderNav(route);
+  $("inbox-page").hidden = route.page !== "inbox";
+  $("settings-page").hidden = route.page !== "settings";
+  $("contacts-page").hidden = route.page !== "contacts";
+  if (route.page === "settings") {
+    renderSettings();
+    return;
+  }
+  if (route.page === "contacts") {
+    renderContacts().catch(showError);
+    return;
+  }
+  const viewChanged = route.view !== store.view;
+  store.view = route.view;
+  if (viewChanged) {
+    store.conversations = [];
+    renderList($("conversation-list"), $("list-empty"));
+  }
+  pane.open(route.id).then(() => renderList($("conversation-list"), $("list-empty")));
+  refreshList();
+}
+
+// --- boot ---------------------------------------------------------------------------------------
+
+async function boot() {
+  hydrateIcons();
+  configure({ unauthorized: () => showSignIn("Your session has ended. Sign in again.") });
+  pane = new ConversationPane({ onError: showError, onChanged: refreshList });
+  bindSettings({ onError: showError, onAiChanged: () => pane.conversation && pane.render() });
+  $("signin-form").addEventListener("submit", signIn);
+  $("signout").addEventListener("click", signOut);
+  window.addEventListener("hashchange", navigate);
+  document.addEventListener("pointerdown", unlockAudio, { once: true });
+  document.addEventListener("keydown", unlockAudio, { once: true });
+  setInterval(() => tickTimes(), 15000);
+  try {
+    await start(await api.session());
+  } catch (error) {
+    showSignIn(error.status === 401 || error.status === undefined ? "" : error.message);
+  }
+}
+
+boot();

@@ -1,0 +1,229 @@
+// The conversation pane: header, the actions possible in the current state, the history and the composer.
+
+import { api } from "./api.js";
+import { ago, avatar, h, icon, waited } from "./dom.js";
+import { agentName, aiName, channelKind, customerName, isMine, ownerLabel, store } from "./store.js";
+import { Timeline } from "./timeline.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** What the signed-in agent can do with a conversation right now. */
+export function possible(conversation) {
+  const open = conversation.status === "open";
+  const owner = conversation.owner || "";
+  const mine = isMine(owner);
+  const other = owner.startsWith("agent:") && !mine;
+  const published = Boolean(store.ai && store.ai.published);
+  return {
+    assignMe: open && !mine && (!other || store.me.admin),
+    force: other,
+    unassign: open && (owner === "ai" || mine),
+    handBack: open && !other && owner !== "ai",
+    handBackBlocked: !published,
+    assignTo: open && !other,
+    close: open && !other,
+    reply: open && !other,
+  };
+}
+
+export class ConversationPane {
+  constructor({ onError, onChanged }) {
+    this.onError = onError;
+    this.onChanged = onChanged;
+    this.conversation = null;
+    this.loading = 0;
+    this.timeline = new Timeline($("timeline"), {
+      ownerLabel, agentName, aiName,
+      customerName: () => (this.conversation ? customerName(this.conversation) : "Customer"),
+    });
+    $("act-assign-me").addEventListener("click", () => this.act(() =>
+      api.assign(this.id, "me", possible(this.conversation).force)));
+    $("act-unassign").addEventListener("click", () => this.act(() => api.unassign(this.id)));
+    $("act-hand-back").addEventListener("click", () => this.act(() => api.assign(this.id, "ai")));
+    $("act-close").addEventListener("click", () => this.act(() => api.close(this.id)));
+    $("act-assign-to").addEventListener("change", (event) => {
+      const agent = event.target.value;
+      event.target.value = "";
+      if (agent) this.act(() => api.assign(this.id, agent));
+    });
+    $("composer").addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+    $("composer-text").addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.send();
+      }
+    });
+  }
+
+  get id() {
+    return this.conversation && this.conversation.id;
+  }
+
+  async open(id) {
+    if (id === store.openId && this.conversation) return this.refresh();
+    store.openId = id;
+    this.conversation = null;
+    this.timeline.reset();
+    $("conversation-empty").hidden = Boolean(id);
+    $("conversation-body").hidden = !id;
+    $("details").hidden = !id;
+    $("composer-text").value = "";
+    if (id) await this.refresh();
+  }
+
+  async refresh() {
+    const id = store.openId;
+    if (!id) return;
+    const ticket = ++this.loading;
+    try {
+      const { conversation } = await api.conversation(id);
+      if (ticket !== this.loading || id !== store.openId) return;
+      this.conversation = conversation;
+      this.render();
+    } catch (error) {
+      if (id === store.openId) this.onError(error);
+    }
+  }
+
+  render() {
+    const c = this.conversation;
+    const name = customerName(c);
+    $("conv-avatar").replaceWith(Object.assign(avatar(name, c.contact && c.contact.id || name), { id: "conv-avatar" }));
+    $("conv-name").textContent = name;
+    $("conv-channel").replaceChildren(icon(channelKind(c) === "whatsapp" ? "phone" : "globe"), `${c.channel} · #${c.id}`);
+    $("conv-owner").replaceChildren(icon(c.owner === "ai" ? "sparkles" : c.owner === "none" ? "clock" : "user"),
+      ownerLabel(c.owner));
+    $("conv-owner").className = `chip${c.owner === "ai" ? " chip-ai" : c.owner === "none" ? " chip-wait" : isMine(c.owner) ? " chip-mine" : ""}`;
+    $("conv-status").textContent = c.status === "closed" ? "Closed" : "Open";
+    $("conv-status").className = `chip ${c.status === "closed" ? "chip-closed" : "chip-open"}`;
+    this.renderActions();
+    this.renderHandover();
+    this.renderComposer();
+    this.renderDetails();
+    this.timeline.merge(c.messages || []);
+  }
+
+  renderActions() {
+    const c = this.conversation;
+    const can = possible(c);
+    const assignMe = $("act-assign-me");
+    assignMe.hidden = !can.assignMe;
+    assignMe.lastChild.textContent = can.force ? "Take over" : c.owner === "ai" ? "Take over" : "Assign to me";
+    assignMe.title = can.force ? `Take over from ${ownerLabel(c.owner)} (admin)` : "Assign this conversation to you";
+    const unassign = $("act-unassign");
+    unassign.hidden = !can.unassign;
+    unassign.lastChild.textContent = c.owner === "ai" ? "Unassign AI" : "Unassign";
+    unassign.title = c.owner === "ai" ? "Stop the AI now; the conversation waits for a human"
+      : "Put the conversation back in Waiting for a human";
+    const handBack = $("act-hand-back");
+    handBack.hidden = !can.handBack;
+    handBack.disabled = can.handBackBlocked;
+    handBack.title = can.handBackBlocked ? "The AI agent is unpublished" : `Let ${aiName()} answer again`;
+    const select = $("act-assign-to");
+    select.hidden = !can.assignTo;
+    select.replaceChildren(h("option", { value: "", text: "Assign to…" }),
+      [...store.team.values()].filter((a) => `agent:${a.id}` !== c.owner).map((a) =>
+        h("option", { value: a.id, text: a.id === store.me.id ? `${a.name} (you)` : a.name })));
+    $("act-close").hidden = !can.close;
+  }
+
+  renderHandover() {
+    const c = this.conversation;
+    const card = $("handover-card");
+    const waiting = c.status === "open" && c.owner === "none";
+    card.hidden = !waiting;
+    if (!waiting) return;
+    const since = c.waiting_since || c.handover_at || c.updated_at;
+    card.replaceChildren(
+      h("div", { class: "handover-head" }, icon("clock"),
+        h("strong", {}, "Waiting for a human · ", h("span", { dataset: { waited: since }, text: waited(since) })),
+        c.form_state === "sent" ? h("span", { class: "chip chip-form" }, "Contact form sent") : null,
+        c.form_state === "done" ? h("span", { class: "chip chip-done" }, "Contact details left") : null),
+      c.handover_reason ? h("p", {}, h("span", { class: "label", text: "Reason" }), c.handover_reason) : null,
+      c.handover_summary ? h("p", {}, h("span", { class: "label", text: "Summary" }), c.handover_summary) : null);
+  }
+
+  renderComposer() {
+    const c = this.conversation;
+    const can = possible(c);
+    const text = $("composer-text");
+    text.disabled = !can.reply;
+    $("composer-send").disabled = !can.reply;
+    text.placeholder = can.reply ? `Reply to ${customerName(c)}…` : "";
+    $("composer-hint").textContent = c.status === "closed"
+      ? "This conversation is closed. The customer's next message starts a new one."
+      : !can.reply ? `${ownerLabel(c.owner)} is handling this conversation.`
+        : c.owner === "ai" ? "Replying takes over from the AI. Enter to send, Shift+Enter for a new line."
+          : c.owner === "none" ? "Replying assigns the conversation to you. Enter to send."
+            : "Enter to send, Shift+Enter for a new line.";
+  }
+
+  renderDetails() {
+    const c = this.conversation;
+    const contact = c.contact || {};
+    const rows = [
+      ["Name", contact.name || c.profile_name], ["Phone", contact.phone], ["Email", contact.email],
+      ["Message", contact.message], ["Channel", c.channel],
+      ["Identity", (contact.identities || []).join(", ")],
+      ["Conversations", String((contact.conversations || []).length || 1)],
+    ].filter(([, value]) => value);
+    const meta = [
+      ["Started", c.created_at ? `${new Date(c.created_at).toLocaleString()}` : ""],
+      ["Last activity", c.last_message_at ? `${ago(c.last_message_at)} ago` : ""],
+      ["Owner", ownerLabel(c.owner)],
+      ["Handover", c.handover_reason || ""],
+      ["Closed", c.closed_at ? new Date(c.closed_at).toLocaleString() : ""],
+    ].filter(([, value]) => value && value !== "now ago");
+    $("details").replaceChildren(
+      h("div", { class: "details-card" },
+        avatar(customerName(c), contact.id || c.id, "avatar-lg"),
+        h("h3", { text: customerName(c) }),
+        h("p", { class: "muted", text: contact.email || contact.phone || "No contact details yet" })),
+      h("section", { class: "details-section" }, h("h4", { text: "Contact" }), dl(rows)),
+      h("section", { class: "details-section" }, h("h4", { text: "Conversation" }), dl(meta)));
+  }
+
+  async act(action) {
+    const buttons = document.querySelectorAll(".actions button, .actions select");
+    buttons.forEach((b) => b.setAttribute("aria-busy", "true"));
+    try {
+      const { conversation } = await action();
+      if (conversation && conversation.id === store.openId) {
+        this.conversation = conversation;
+        this.render();
+      }
+      this.onChanged();
+    } catch (error) {
+      this.onError(error);
+      this.refresh();
+    } finally {
+      buttons.forEach((b) => b.removeAttribute("aria-busy"));
+    }
+  }
+
+  async send() {
+    const field = $("composer-text");
+    const text = field.value.trim();
+    const button = $("composer-send");
+    if (!text || button.disabled || !this.id) return;
+    button.disabled = true;
+    try {
+      await api.reply(this.id, text);
+      field.value = "";
+      await this.refresh();
+      this.onChanged();
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.renderComposer();
+      field.focus();
+    }
+  }
+}
+
+function dl(rows) {
+  return h("dl", { class: "details-list" }, rows.map(([term, value]) => [h("dt", { text: term }), h("dd", { text: value })]));
+}

@@ -1,0 +1,76 @@
+// The left-hand views with their live counts and the list of conversations in the current view.
+
+import { ago, avatar, h, icon, waited } from "./dom.js";
+import { aiName, channelKind, customerName, isMine, ownerLabel, store, VIEWS } from "./store.js";
+
+export function renderCounts(counts) {
+  for (const [view, count] of Object.entries(counts)) {
+    const badge = document.querySelector(`[data-count="${view}"]`);
+    if (!badge) continue;
+    const previous = badge.textContent;
+    badge.textContent = String(count);
+    badge.classList.toggle("is-zero", !count);
+    if (view === "waiting" && Number(previous) < count) {
+      badge.classList.remove("pulse");
+      void badge.offsetWidth; // restart the animation
+      badge.classList.add("pulse");
+    }
+  }
+}
+
+export function renderNav(route) {
+  for (const item of document.querySelectorAll(".nav-item")) {
+    const current = route.page === "inbox" ? item.dataset.view === route.view : item.dataset.page === route.page;
+    if (current) item.setAttribute("aria-current", "page");
+    else item.removeAttribute("aria-current");
+  }
+}
+
+export function renderList(list, empty) {
+  const view = VIEWS[store.view];
+  document.getElementById("list-title").textContent = view.title;
+  const total = store.counts[store.view] || 0;
+  document.getElementById("list-count").textContent = `${total} conversation${total === 1 ? "" : "s"}`;
+  list.replaceChildren(...store.conversations.map(row));
+  empty.hidden = store.conversations.length > 0;
+  document.getElementById("list-empty-text").textContent = view.empty;
+}
+
+function row(conversation) {
+  const name = customerName(conversation);
+  const open = conversation.id === store.openId;
+  const owner = conversation.owner;
+  const waiting = conversation.status === "open" && owner === "none";
+  const since = conversation.waiting_since || conversation.handover_at || conversation.updated_at;
+  return h("li", { class: "row-item" },
+    h("a", {
+      class: `row${open ? " is-open" : ""}${waiting ? " is-waiting" : ""}`,
+      href: `#/inbox/${store.view}/${conversation.id}`,
+      "aria-current": open ? "true" : null,
+      dataset: { conversation: conversation.id, owner },
+    },
+    avatar(name, conversation.contact || name),
+    h("div", { class: "row-main" },
+      h("div", { class: "row-top" },
+        h("span", { class: "row-name", text: name }),
+        h("time", { class: "row-time", dataset: { since: conversation.last_message_at || conversation.updated_at },
+          text: ago(conversation.last_message_at || conversation.updated_at) })),
+      h("p", { class: "row-preview" },
+        conversation.last_author && conversation.last_author !== "customer"
+          ? h("span", { class: "row-preview-who", text: `${conversation.last_author === "ai" ? aiName() : "Team"}: ` }) : null,
+        conversation.last_text || "No messages yet"),
+      h("div", { class: "row-chips" },
+        h("span", { class: "chip chip-channel" }, icon(channelKind(conversation) === "whatsapp" ? "phone" : "globe"),
+          conversation.channel),
+        h("span", { class: `chip chip-owner${owner === "ai" ? " chip-ai" : isMine(owner) ? " chip-mine" : ""}` },
+          icon(owner === "ai" ? "sparkles" : owner === "none" ? "clock" : "user"),
+          conversation.status === "closed" ? "Closed" : ownerLabel(owner)),
+        waiting ? h("span", { class: "chip chip-wait", title: "Waiting for a human since the handover" },
+          "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null))));
+}
+
+/** Refresh every relative time on the page without reloading anything. */
+export function tickTimes(root = document) {
+  for (const el of root.querySelectorAll("[data-since]")) el.textContent = ago(Number(el.dataset.since));
+  for (const el of root.querySelectorAll("[data-waited]")) el.textContent = waited(Number(el.dataset.waited));
+}

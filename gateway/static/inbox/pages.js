@@ -1,0 +1,96 @@
+// The workspace pages: Settings (publish the AI agent, notifications, the team) and Contacts.
+
+import { api } from "./api.js";
+import { ago, avatar, h } from "./dom.js";
+import { askDesktopPermission, chime, desktopPermission, setSoundEnabled, soundEnabled, unlockAudio } from "./notify.js";
+import { store } from "./store.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** The AI agent's state wherever it shows: sidebar, banner, settings. */
+export function renderAiState() {
+  const ai = store.ai;
+  const published = Boolean(ai && ai.published);
+  const status = $("ai-status");
+  status.dataset.state = !ai ? "none" : published ? "live" : "off";
+  $("ai-status-text").textContent = !ai ? "No AI agent" : `${ai.name} · ${published ? "Published" : "Unpublished"}`;
+  $("ai-banner").hidden = !ai || published;
+  if (ai) {
+    $("ai-banner-text").textContent =
+      `${ai.name}, the AI agent, is unpublished: every new conversation waits for a human.`;
+  }
+  $("ai-name").textContent = ai ? ai.name : "none configured";
+  $("ai-model").textContent = ai ? ai.model : "";
+  const toggle = $("ai-toggle");
+  toggle.setAttribute("aria-checked", String(published));
+  toggle.disabled = !ai || !store.me.admin;
+  $("ai-toggle-label").textContent = published ? "Published" : "Unpublished";
+  $("ai-admin-note").hidden = store.me.admin;
+}
+
+export function renderSettings() {
+  $("settings-workspace").textContent = `Workspace ${store.workspace}`;
+  renderAiState();
+  renderNotificationState();
+  $("sound-enabled").checked = soundEnabled();
+  $("team-list").replaceChildren(...[...store.team.values()].map((agent) =>
+    h("li", { class: "team-row" }, avatar(agent.name, agent.id, "avatar-sm"),
+      h("div", { class: "team-text" }, h("strong", { text: agent.name }), h("span", { class: "muted", text: `@${agent.id}` })),
+      agent.admin ? h("span", { class: "chip", text: "Admin" }) : h("span", { class: "chip chip-quiet", text: "Agent" }),
+      agent.id === store.me.id ? h("span", { class: "chip chip-mine", text: "You" }) : null)));
+}
+
+function renderNotificationState() {
+  const permission = desktopPermission();
+  $("notify-enable").disabled = permission !== "default";
+  $("notify-state").textContent = {
+    granted: "Desktop notifications are on.",
+    denied: "Desktop notifications are blocked in this browser's site settings.",
+    default: "Desktop notifications are off.",
+    unsupported: "This browser has no desktop notifications.",
+  }[permission];
+}
+
+export function bindSettings({ onError, onAiChanged }) {
+  $("ai-toggle").addEventListener("click", async () => {
+    const toggle = $("ai-toggle");
+    const next = toggle.getAttribute("aria-checked") !== "true";
+    toggle.disabled = true;
+    try {
+      const { ai_agent: ai } = await api.setPublished(next);
+      store.ai = ai;
+      onAiChanged();
+    } catch (error) {
+      onError(error);
+    } finally {
+      renderAiState();
+    }
+  });
+  $("notify-enable").addEventListener("click", async () => {
+    await askDesktopPermission();
+    renderNotificationState();
+  });
+  $("sound-enabled").addEventListener("change", (event) => setSoundEnabled(event.target.checked));
+  $("sound-test").addEventListener("click", () => {
+    unlockAudio();
+    chime();
+  });
+}
+
+export async function renderContacts() {
+  const { contacts } = await api.contacts();
+  for (const contact of contacts) store.contacts.set(String(contact.id), contact);
+  $("contacts-body").replaceChildren(...contacts.map((contact) => {
+    const latest = (contact.conversations || []).slice(-1)[0];
+    const name = contact.name || "Unnamed visitor";
+    return h("tr", { dataset: { contact: contact.id } },
+      h("td", {}, h("span", { class: "cell-person" }, avatar(name, contact.id, "avatar-sm"), h("span", { text: name }))),
+      h("td", { text: contact.phone || "—" }),
+      h("td", { text: contact.email || "—" }),
+      h("td", { class: "cell-message", text: contact.message || "—" }),
+      h("td", { text: (contact.identities || []).map((i) => i.split(":")[0]).join(", ") }),
+      h("td", { text: contact.updated_at ? ago(Number(contact.updated_at)) : "" }),
+      h("td", {}, latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
+  }));
+  $("contacts-empty").hidden = contacts.length > 0;
+}

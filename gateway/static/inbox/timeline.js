@@ -1,0 +1,146 @@
+// One conversation's history: customer, AI, agent and system events, each told apart.
+// Messages are keyed by id, so reloading after a reconnect never shows one twice.
+
+import { avatar, clock, day, h, icon } from "./dom.js";
+
+export class Timeline {
+  constructor(list, people) {
+    this.list = list;
+    this.people = people; // {ownerLabel(owner), agentName(id), aiName(), customerName()}
+    this.reset();
+  }
+
+  reset() {
+    this.list.replaceChildren();
+    this.list.dataset.fresh = "yes";
+    this.seen = new Set();
+    this.lastDay = "";
+  }
+
+  /** Append the messages not shown yet (history only grows); true when something was added. */
+  merge(messages) {
+    const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120;
+    let added = false;
+    for (const message of messages) {
+      if (this.seen.has(message.id)) continue;
+      this.seen.add(message.id);
+      const when = day(message.created_at);
+      if (when !== this.lastDay) {
+        this.lastDay = when;
+        this.list.appendChild(h("li", { class: "day" }, h("span", { text: when })));
+      }
+      this.list.appendChild(this.render(message));
+      added = true;
+    }
+    if (added && (nearBottom || this.list.dataset.fresh !== "no")) {
+      this.list.dataset.fresh = "no";
+      this.list.scrollTop = this.list.scrollHeight;
+    }
+    return added;
+  }
+
+  render(m) {
+    if (m.author === "system") return this.system(m);
+    if (m.kind === "suppressed") return this.system(m);
+    return this.bubble(m);
+  }
+
+  bubble(m) {
+    const who = m.author === "customer" ? this.people.customerName()
+      : m.author === "ai" ? (m.agent_name || this.people.aiName())
+        : (m.agent_name || this.people.agentName(m.agent) || "Agent");
+    const role = { customer: "Customer", ai: "AI agent", agent: "Agent" }[m.author] || m.author;
+    const badge = m.author === "ai" ? h("span", { class: "tag tag-ai" }, icon("sparkles"), "AI")
+      : m.author === "agent" ? h("span", { class: "tag tag-agent" }, "Team") : null;
+    const internal = m.visibility === "internal" ? h("span", { class: "tag tag-internal" }, icon("lock"), "Internal") : null;
+    return h("li", { class: `msg msg-${m.author}`, dataset: { id: m.id, author: m.author, kind: m.kind } },
+      m.author === "customer" ? avatar(who, who, "avatar-sm") : null,
+      h("div", { class: "msg-body" },
+        h("div", { class: "msg-head" }, h("span", { class: "msg-who", text: who }), badge, internal,
+          h("span", { class: "sr-only", text: `(${role})` }),
+          h("time", { class: "msg-time", datetime: new Date(m.created_at).toISOString(), text: clock(m.created_at) })),
+        m.text ? h("div", { class: "bubble", text: m.text }) : null,
+        media(m.media),
+        m.delivery ? h("span", { class: `delivery delivery-${m.delivery}`, text: delivery(m.delivery) }) : null),
+      m.author !== "customer" ? (m.author === "ai" ? h("span", { class: "avatar avatar-sm avatar-ai", "aria-hidden": "true" }, icon("sparkles"))
+        : avatar(who, m.agent || who, "avatar-sm")) : null);
+  }
+
+  system(m) {
+    const time = h("time", { class: "msg-time", datetime: new Date(m.created_at).toISOString(), text: clock(m.created_at) });
+    const data = m.data || {};
+    const internal = m.visibility === "internal" ? h("span", { class: "tag tag-internal" }, icon("lock"), "Internal") : null;
+    const base = { dataset: { id: m.id, author: m.author, kind: m.kind } };
+    switch (m.kind) {
+      case "handover":
+        return h("li", { ...base, class: "card-event card-handover" },
+          h("div", { class: "card-event-head" }, icon("alert"), h("strong", { text: "Handed over to the team" }), internal, time),
+          h("p", {}, h("span", { class: "label", text: "Reason" }), h("span", { text: data.reason || m.text || "" })),
+          data.summary ? h("p", {}, h("span", { class: "label", text: "Summary" }), h("span", { text: data.summary })) : null);
+      case "assignment":
+        return h("li", { ...base, class: "event event-assignment" },
+          icon(data.owner === "ai" ? "sparkles" : data.owner === "none" ? "clock" : "user"),
+          h("span", { text: this.assignment(data) }), time);
+      case "contact_form":
+        return h("li", { ...base, class: "card-event card-form" },
+          h("div", { class: "card-event-head" }, icon("mail"), h("strong", { text: "Contact form sent to the customer" }), time),
+          h("p", { class: "muted", text: m.text || "" }),
+          h("ul", { class: "field-list" },
+            ((m.rich && m.rich.fields) || []).map((f) => h("li", { text: f.label || f.name }))));
+      case "contact_captured":
+        return h("li", { ...base, class: "card-event card-contact" },
+          h("div", { class: "card-event-head" }, icon("check-circle"), h("strong", { text: "The customer left their contact details" }), internal, time),
+          h("dl", { class: "details-list" },
+            ["name", "phone", "email", "message"].filter((k) => data[k]).map((k) => [
+              h("dt", { text: k[0].toUpperCase() + k.slice(1) }), h("dd", { text: data[k] })])));
+      case "closed":
+        return h("li", { ...base, class: "event event-closed" }, icon("check-circle"),
+          h("span", { text: `Conversation closed${closedBy(data.actor, this.people)}` }), time);
+      case "suppressed":
+        return h("li", { ...base, class: "card-event card-muted" },
+          h("div", { class: "card-event-head" }, icon("sparkles"), h("strong", { text: "AI reply not sent: a human holds the conversation" }), internal, time),
+          m.text ? h("p", { class: "quote", text: m.text }) : null);
+      case "delivery_failed":
+        return h("li", { ...base, class: "card-event card-error" },
+          h("div", { class: "card-event-head" }, icon("alert"), h("strong", { text: "Delivery failed" }), time),
+          h("p", { text: m.text || "" }));
+      default:
+        return h("li", { ...base, class: "event event-notice" }, h("span", { text: m.text || m.kind }), time);
+    }
+  }
+
+  assignment(data) {
+    const actor = this.people.ownerLabel(data.actor || "");
+    const owner = this.people.ownerLabel(data.owner || "");
+    const previous = this.people.ownerLabel(data.previous || "");
+    if (data.reason === "replied") return `${owner} replied and took over from ${previous}`;
+    if (data.owner === "none") return `${previous} unassigned by ${actor}: waiting for a human`;
+    if (data.owner === "ai") return `Handed back to ${owner} by ${actor}`;
+    if (data.actor === data.owner) return `${owner} assigned the conversation to themselves`;
+    return `Assigned to ${owner} by ${actor}`;
+  }
+}
+
+function closedBy(actor, people) {
+  if (!actor) return "";
+  return actor === "ai" ? ` by ${people.aiName()} (AI)` : ` by ${people.ownerLabel(actor)}`;
+}
+
+function delivery(status) {
+  return { queued: "Queued", accepted: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered",
+    read: "Read", failed: "Not delivered", undelivered: "Not delivered" }[status] || status;
+}
+
+function media(items) {
+  if (!items || !items.length) return null;
+  return h("div", { class: "media" }, items.map((item) => {
+    const type = item.content_type || "";
+    const name = decodeURIComponent(String(item.url || "").split("/").pop() || "attachment");
+    if (type.startsWith("image/")) {
+      return h("a", { class: "media-thumb", href: item.url, target: "_blank", rel: "noopener noreferrer" },
+        h("img", { src: item.url, alt: `Image attachment (${type})`, loading: "lazy" }));
+    }
+    return h("a", { class: "media-file", href: item.url, target: "_blank", rel: "noopener noreferrer" },
+      icon("paperclip"), h("span", { text: name }), h("span", { class: "muted", text: type }));
+  }));
+}
