@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from redis.client import Pipeline
 from rq import Retry
 
 from gateway import runtime
@@ -23,6 +24,13 @@ NOTIFY_RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
 def enqueue_turn(deployment: Deployment, workspace: str, conversation: str) -> None:
     deployment.queue.enqueue(run_turn, workspace, conversation, job_timeout=180,
                              description=f"AI turn {workspace}/{conversation}")
+
+
+def enqueue_sender_turn(deployment: Deployment, workspace: str, channel: str, sender: str,
+                        pipeline: Pipeline | None = None) -> None:
+    """Queue a turn for whatever conversation the customer has open when it runs (see pipeline.py)."""
+    deployment.queue.enqueue(run_sender_turn, workspace, channel, sender, job_timeout=180, pipeline=pipeline,
+                             description=f"AI turn {workspace}/{channel}/{sender}")
 
 
 def enqueue_delivery(deployment: Deployment, workspace: str, conversation: str, message: str) -> None:
@@ -49,6 +57,17 @@ def run_turn(workspace: str, conversation: str) -> str:
     from gateway.turn import take_turn
 
     return take_turn(runtime.current(), workspace, conversation)
+
+
+def run_sender_turn(workspace: str, channel: str, sender: str) -> str:
+    from gateway import keys
+    from gateway.turn import take_turn
+
+    deployment = runtime.current()
+    cid = deployment.redis.get(keys.key(keys.ACTIVE, ws=workspace, channel=channel, sender=sender))
+    if not cid:  # closed before the turn ran: there is nothing the AI may still say
+        return "no open conversation"
+    return take_turn(deployment, workspace, cid)
 
 
 def deliver(workspace: str, conversation: str, message: str) -> str:

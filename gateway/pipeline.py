@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from redis.exceptions import NoScriptError
+
 from gateway.connector import DeliveryStatus, Inbound
 from gateway.deployment import Channel, Deployment
-from gateway.jobs import enqueue_notifications, enqueue_turn
+from gateway.jobs import enqueue_notifications, enqueue_sender_turn
 from gateway.state import Change
 
 DEDUPE_TTL = 7 * 24 * 3600  # providers retry for days (Meta); Twilio within seconds
@@ -19,20 +21,35 @@ def record(deployment: Deployment, channel: Channel, items: list[Inbound | Deliv
 
 
 def record_inbound(deployment: Deployment, channel: Channel, message: Inbound) -> Change:
-    """Append a customer message to their open conversation (or a new one) and queue the AI's turn."""
+    """Append a customer message to their open conversation (or a new one) and queue the AI's turn.
+
+    Both go to Redis in one MULTI/EXEC round trip: the message is recorded if and only if its turn is
+    queued, and the request pays for one round trip instead of three. The turn job finds the customer's
+    open conversation itself, as its id is only known inside the transaction; a duplicate delivery
+    queues a turn that finds nothing new (the message was already answered or is about to be).
+    """
     workspace = channel.workspace
     agent = workspace.ai_agent
     phone = message.sender.removeprefix("whatsapp:") if message.sender.startswith("whatsapp:+") else ""
-    change = deployment.state.run(
-        "inbound", workspace.id, channel=channel.name, sender=message.sender, provider_id=message.provider_id,
+    arguments = dict(
+        channel=channel.name, sender=message.sender, provider_id=message.provider_id,
         text=message.text, media=json.dumps([asdict(m) for m in message.media]),
         extra=json.dumps(message.extra), profile_name=message.profile_name, phone=phone,
         client_id=message.extra.get("client_id", ""), dedupe_ttl=DEDUPE_TTL,
         ai_published=bool(agent and agent.published),
         timeout_ms=int(workspace.handover.no_human_timeout * 1000))
-    if change["duplicate"]:
-        return change
-    enqueue_turn(deployment, workspace.id, change["conversation"])
+    for attempt in (1, 2):
+        with deployment.rq_redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            deployment.state.run_with(pipe, "inbound", workspace.id, **arguments)
+            enqueue_sender_turn(deployment, workspace.id, channel.name, message.sender, pipeline=pipe)
+            answer = pipe.execute(raise_on_error=False)[0]
+        if not isinstance(answer, NoScriptError):
+            break
+        deployment.state.load()  # the server restarted since: load the script and run it again
+    if isinstance(answer, Exception):
+        raise answer
+    change = Change(json.loads(answer))
     if change.get("notify"):
         enqueue_notifications(deployment, workspace.id, {
             "type": "handover", "workspace": workspace.id, "conversation": change["conversation"],

@@ -45,6 +45,15 @@ class State:
         payload = json.dumps({k: v for k, v in arguments.items() if v is not None})
         return Change(json.loads(self._script(args=[operation, workspace, payload])))
 
+    def run_with(self, pipeline: redis.client.Pipeline, operation: str, workspace: str, **arguments: Any) -> None:
+        """Queue an operation on a transaction another writer shares (read its answer with `answer`)."""
+        pipeline.evalsha(self._script.sha, 0, operation, workspace,
+                         json.dumps({k: v for k, v in arguments.items() if v is not None}))
+
+    def load(self) -> None:
+        """Load the script into the server (after a restart or SCRIPT FLUSH), for `run_with`."""
+        self.redis.script_load(_SCRIPT)
+
     def require(self, operation: str, workspace: str, **arguments: Any) -> Change:
         """Run an operation and turn its refusals into Baton errors."""
         change = self.run(operation, workspace, **arguments)

@@ -23,6 +23,16 @@ def test_a_visitor_chats_with_the_ai(visitor: Visitor, deployment: Deployment) -
         ("customer", "How long does shipping take?"), ("ai", "Delivery takes 2-4 business days.")]
 
 
+def test_a_message_arriving_after_the_server_forgot_the_state_script_is_recorded_once_and_answered(
+        visitor: Visitor, deployment: Deployment) -> None:
+    visitor.say("What are your opening hours?")
+    deployment.redis.script_flush()  # as after a Redis restart without persistence
+    visitor.say("How long does shipping take?")
+    run_jobs(deployment)
+    assert visitor.texts("customer") == ["What are your opening hours?", "How long does shipping take?"]
+    assert visitor.texts("ai")[-1] == "Delivery takes 2-4 business days."
+
+
 def test_a_retried_post_with_the_same_client_id_is_one_message(visitor: Visitor, deployment: Deployment) -> None:
     first = visitor.say("What are your opening hours?", client_id="abc-1")
     again = visitor.say("What are your opening hours?", client_id="abc-1")
