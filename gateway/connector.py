@@ -120,6 +120,11 @@ class Connector:
         """Deliver one message (runs in a worker job); raise SendFailed on failure."""
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Called once in each worker before its first job: import what `send` would load lazily, so
+        the first customer's reply is not the slow one. No network, no per-process clients (a forking
+        worker calls this before it forks)."""
+
     def degrade(self, message: Outbound) -> str:
         """Rich content as plain text for channels that cannot show it."""
         return degrade_to_text(message)

@@ -26,6 +26,32 @@ def prepare(deployment: Deployment) -> None:
         install_provider(name, handler)
     import gateway.turn  # noqa: F401 - imported before the fork, not in every job
 
+    if not deployment.warmed_up:
+        warm_up(deployment)
+        deployment.warmed_up = True
+
+
+def warm_up(deployment: Deployment) -> None:
+    """Pay the first-call costs before the first customer does: lazily imported SDK modules, and one
+    answer from each offline model (litellm's call path, the knowledge index). Hosted models are not
+    called: that would cost money at every start."""
+    from gateway import ai
+
+    for channel in deployment.channels.values():
+        try:
+            channel.connector.warm_up()
+        except Exception:  # noqa: BLE001 - a slow first send beats a worker that will not start
+            log.exception("warming up channel %s failed", channel.name)
+    for workspace in deployment.config.workspaces:
+        agent = workspace.ai_agent
+        if agent is None or not ai.is_offline(agent):
+            continue
+        hello = [{"author": "customer", "visibility": "public", "text": "Hello"}]
+        try:
+            ai.respond(agent, deployment.knowledge(workspace.id), hello)
+        except Exception:  # noqa: BLE001
+            log.exception("warming up the AI agent of %s failed", workspace.id)
+
 
 def make_worker(deployment: Deployment) -> Worker | SimpleWorker:
     kind = SimpleWorker if deployment.config.worker.kind == "simple" else Worker

@@ -53,6 +53,7 @@ class CollectingConnector(Connector):
 
     type = "collecting"
     sent: list[Outbound] = []
+    warmed: list[str] = []
 
     class Settings(ConnectorSettings):
         secret: str
@@ -64,6 +65,9 @@ class CollectingConnector(Connector):
     def parse(self, request: WebhookRequest) -> list[Any]:
         form = dict(request.form)
         return [Inbound(channel=self.name, sender=form["from"], provider_id=form["id"], text=form["text"])]
+
+    def warm_up(self) -> None:
+        CollectingConnector.warmed.append(self.name)
 
     def send(self, message: Outbound) -> SendResult:
         CollectingConnector.sent.append(message)
@@ -79,12 +83,15 @@ class CollectingPlugin:
 def test_hook_register_connectors(registered: list[object], make_deployment: Any) -> None:
     register(registered, CollectingPlugin())
     CollectingConnector.sent.clear()
+    CollectingConnector.warmed.clear()
     deployment = make_deployment(channels=[{"name": "collect", "type": "collecting", "secret": "s3"}])
     with TestClient(create_app(deployment)) as client:
         form = {"from": "user-1", "id": "in-1", "text": "How long does shipping take?"}
         assert client.post("/webhooks/collect", data=form).status_code == 403
         assert client.post("/webhooks/collect", data=form, headers={"X-Secret": "s3"}).status_code == 200
         run_jobs(deployment)
+        run_jobs(deployment)
+    assert CollectingConnector.warmed == ["collect"]  # once per worker, before its first job
     [reply] = CollectingConnector.sent
     assert (reply.recipient, reply.text) == ("user-1", "Delivery takes 2-4 business days.")
 
