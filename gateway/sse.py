@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 KEEPALIVE_MS = 15_000
+# Each XREAD blocks at most this long: well under the Redis client's socket timeout (redis-py's default is
+# 5 s; a longer BLOCK fails with TimeoutError and kills an idle stream), and a gone client is noticed soon.
+BLOCK_MS = 1_000
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -26,7 +30,7 @@ def response(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
 
-async def read_stream(client: aioredis.Redis, stream: str, after: str, block_ms: int = KEEPALIVE_MS,
+async def read_stream(client: aioredis.Redis, stream: str, after: str, block_ms: int = BLOCK_MS,
                       count: int = 200) -> list[tuple[str, dict[str, str]]]:
     """Entries after `after` ("0" for all, "$" for new ones only), waiting up to block_ms for some."""
     result = await client.xread({stream: after}, count=count, block=block_ms)
@@ -35,15 +39,23 @@ async def read_stream(client: aioredis.Redis, stream: str, after: str, block_ms:
 
 async def follow(request: Request, client: aioredis.Redis, stream: str, after: str,
                  render: Callable[[str, dict[str, str]], Awaitable[str | None]]) -> AsyncIterator[str]:
-    """Yield rendered frames for every entry after `after`, and a comment every KEEPALIVE_MS."""
-    yield "retry: 2000\n\n"
+    """Yield rendered frames for every entry after `after`, and a comment every KEEPALIVE_MS.
+
+    Without `after` the stream starts at the newest entry, fixed before the first line is sent, so a client
+    that has read that line misses nothing that happens afterwards.
+    """
     position = after or "$"
     if position == "$":
         newest = await client.xrevrange(stream, count=1)
         position = newest[0][0] if newest else "0"
+    yield "retry: 2000\n\n"
+    quiet_since = time.monotonic()
     while not await request.is_disconnected():
         entries = await read_stream(client, stream, position)
-        if not entries:
+        if entries:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEPALIVE_MS / 1000:
+            quiet_since = time.monotonic()
             yield ": keepalive\n\n"
         for mid, fields in entries:
             position = mid
