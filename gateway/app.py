@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from importlib import resources
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,6 +23,8 @@ from gateway import __version__, api, inbox, webchat, webhooks
 from gateway.deployment import Deployment
 from gateway.http import EXCEPTION_HANDLERS, PathScoped, SecurityHeaders
 from gateway.session import SessionAuth
+
+log = logging.getLogger("baton.app")
 
 STATIC = resources.files("gateway").joinpath("static")
 
@@ -79,6 +84,10 @@ def create_app(deployment: Deployment) -> Starlette:
         app.state.deployment = deployment
         app.state.aredis = aioredis.Redis.from_url(deployment.redis_url, decode_responses=True,
                                                    health_check_interval=30)
+        try:  # so the first message's MULTI/EXEC finds the state script (pipeline.record_inbound)
+            await run_in_threadpool(deployment.state.load)
+        except RedisError as exc:
+            log.warning("could not load the state script into Redis yet: %s", exc)
         try:
             yield
         finally:

@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.client import Pipeline
 from rq import Retry
+from rq.job import Job
 
 from gateway import runtime
 from gateway.connector import Outbound
@@ -27,10 +28,10 @@ def enqueue_turn(deployment: Deployment, workspace: str, conversation: str) -> N
 
 
 def enqueue_sender_turn(deployment: Deployment, workspace: str, channel: str, sender: str,
-                        pipeline: Pipeline | None = None) -> None:
+                        pipeline: Pipeline | None = None) -> Job:
     """Queue a turn for whatever conversation the customer has open when it runs (see pipeline.py)."""
-    deployment.queue.enqueue(run_sender_turn, workspace, channel, sender, job_timeout=180, pipeline=pipeline,
-                             description=f"AI turn {workspace}/{channel}/{sender}")
+    return deployment.queue.enqueue(run_sender_turn, workspace, channel, sender, job_timeout=180,
+                                    pipeline=pipeline, description=f"AI turn {workspace}/{channel}/{sender}")
 
 
 def enqueue_delivery(deployment: Deployment, workspace: str, conversation: str, message: str) -> None:
@@ -67,7 +68,7 @@ def run_sender_turn(workspace: str, channel: str, sender: str) -> str:
     cid = deployment.redis.get(keys.key(keys.ACTIVE, ws=workspace, channel=channel, sender=sender))
     if not cid:  # closed before the turn ran: there is nothing the AI may still say
         return "no open conversation"
-    return take_turn(deployment, workspace, cid)
+    return take_turn(deployment, workspace, str(cid))
 
 
 def deliver(workspace: str, conversation: str, message: str) -> str:

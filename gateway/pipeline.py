@@ -38,12 +38,16 @@ def record_inbound(deployment: Deployment, channel: Channel, message: Inbound) -
         client_id=message.extra.get("client_id", ""), dedupe_ttl=DEDUPE_TTL,
         ai_published=bool(agent and agent.published),
         timeout_ms=int(workspace.handover.no_human_timeout * 1000))
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         with deployment.rq_redis.pipeline(transaction=True) as pipe:
             pipe.multi()
             deployment.state.run_with(pipe, "inbound", workspace.id, **arguments)
-            enqueue_sender_turn(deployment, workspace.id, channel.name, message.sender, pipeline=pipe)
+            job = enqueue_sender_turn(deployment, workspace.id, channel.name, message.sender, pipeline=pipe)
             answer = pipe.execute(raise_on_error=False)[0]
+        if isinstance(answer, Exception):
+            # A failed command does not undo the rest of a MULTI/EXEC: take back the turn queued for a
+            # message that was not recorded (a worker that took it already found nothing new).
+            job.delete(remove_from_queue=True)
         if not isinstance(answer, NoScriptError):
             break
         deployment.state.load()  # the server restarted since: load the script and run it again
