@@ -43,11 +43,12 @@ def create_agent(client: redis.Redis, workspace: str, agent_id: str, name: str, 
     if not _AGENT_ID.match(agent_id):
         raise BadRequest("agent id must be 1-40 lower-case letters, digits, '.', '_' or '-'")
     token = f"baton_{workspace}_{secrets.token_urlsafe(24)}"
+    digest = _digest(token)
     record = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time()),
-              "token": _digest(token)}
+              "token": digest}
     if not client.hsetnx(keys.key(keys.AGENTS, ws=workspace), agent_id, json.dumps(record)):
         raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace!r}")
-    client.set(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]), agent_id)
+    client.set(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=digest), agent_id)
     return token
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,21 +38,21 @@ class AIAgentConfig(Strict):
     system_prompt: str = "You are a friendly, concise customer support assistant."
     knowledge: KnowledgeConfig = KnowledgeConfig()
     temperature: float | None = None
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
     #: Extra keyword arguments passed to litellm.completion (api_base, api_key…).
     litellm_params: dict[str, Any] = {}
     #: Offer a transfer after this many consecutive answers the AI flagged as not knowing.
-    offer_after_unknown: int = Field(2, ge=1)
+    offer_after_unknown: int = Field(default=2, ge=1)
     #: …or after the customer asks the same question this many times.
-    offer_after_repeats: int = Field(2, ge=1)
+    offer_after_repeats: int = Field(default=2, ge=1)
     offer_on_frustration: bool = True
     #: Close the chat with a goodbye when the customer signals they are done.
     close_when_done: bool = True
-    history_limit: int = Field(50, ge=1)
+    history_limit: int = Field(default=50, ge=1)
 
 
 class HandoverConfig(Strict):
-    no_human_timeout: float = Field(120.0, gt=0, description="Seconds before the contact form is sent")
+    no_human_timeout: float = Field(default=120.0, gt=0, description="Seconds before the contact form is sent")
     contact_form: bool = True
 
 
@@ -87,14 +88,14 @@ class WorkspaceConfig(Strict):
 
 class WorkerConfig(Strict):
     kind: Literal["simple", "forking"] = "simple"
-    processes: int = Field(1, ge=1, le=32)
+    processes: int = Field(default=1, ge=1, le=32)
 
 
 class BatonConfig(Strict):
     redis_url: str = ""
     data_dir: str = ".baton"
     #: The RQ queue's name: deployments sharing one Redis need distinct queues.
-    queue: str = Field("baton", pattern=_ID_PATTERN)
+    queue: str = Field(default="baton", pattern=_ID_PATTERN)
     public_url: str = ""
     secret: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -136,7 +137,7 @@ def _reject_duplicates(names: list[str], what: str) -> None:
         seen.add(name)
 
 
-def interpolate(value: Any, environ: dict[str, str] | None = None) -> Any:
+def interpolate(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):

@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 from pydantic import ValidationError
+from redis import Redis
 from rq import Queue
 
 from gateway import keys
@@ -58,7 +59,7 @@ class Deployment:
         return redis.Redis.from_url(self.redis_url, decode_responses=True, health_check_interval=30)
 
     @cached_property
-    def rq_redis(self) -> redis.Redis:
+    def rq_redis(self) -> Redis:
         """RQ needs bytes responses."""
         return redis.Redis.from_url(self.redis_url)
 
@@ -147,7 +148,7 @@ def build_notifiers(config: BatonConfig) -> dict[str, list[Any]]:
     return built
 
 
-def _build(types: dict[str, type], kind: str, name: str, settings: dict[str, Any], config: BatonConfig,
+def _build(types: dict[str, Any], kind: str, name: str, settings: dict[str, Any], config: BatonConfig,
            path: tuple[Any, ...]) -> Any:
     cls = types.get(kind)
     if cls is None:

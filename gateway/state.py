@@ -106,7 +106,7 @@ class State:
         data = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
         if not data:
             raise NotFound(f"no contact {contact_id!r}")
-        contact = {_text(k): _text(v) for k, v in data.items()}
+        contact: dict[str, Any] = {_text(k): _text(v) for k, v in data.items()}
         contact["identities"] = json.loads(contact.get("identities", "[]"))
         conversations = keys.key(keys.CONTACT_CONVERSATIONS, ws=workspace, contact=contact_id)
         contact["conversations"] = [_text(c) for c in self.redis.zrange(conversations, 0, -1)]

@@ -50,7 +50,7 @@ def sweep_pending_turns(deployment: Deployment) -> int:
         pending = keys.key(keys.PENDING_TURNS, ws=workspace.id)
         for cid in deployment.redis.zrangebyscore(pending, "-inf", cutoff, start=0, num=100):
             log.warning("conversation %s: re-queueing an AI turn that was never taken", cid)
-            deployment.redis.zadd(pending, {cid: int(time.time() * 1000)})
+            deployment.redis.zadd(pending, {str(cid): int(time.time() * 1000)})
             enqueue_turn(deployment, workspace.id, str(cid))
             count += 1
     return count

@@ -94,8 +94,8 @@ def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str
     cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
     if not cid:
         return {"conversation": None, "messages": []}
-    conversation = deployment.state.conversation(workspace, cid)
-    messages = deployment.state.messages(workspace, cid, public_only=True)
+    conversation = deployment.state.conversation(workspace, str(cid))
+    messages = deployment.state.messages(workspace, str(cid), public_only=True)
     return {"conversation": {"id": cid, "status": conversation["status"],
                              "form_pending": conversation.get("form_state") == "sent"},
             "messages": [visitor_view(m) for m in messages]}
@@ -134,7 +134,7 @@ async def post_contact(request: Request) -> Response:
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
     workspace = channel.workspace.id
     cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
-    conversation = deployment.state.conversation(workspace, cid) if cid else {}
+    conversation = deployment.state.conversation(workspace, str(cid)) if cid else {}
     if conversation.get("form_state") != "sent":
         raise Conflict("no contact form is pending in this conversation")
     return capture(deployment, workspace, conversation, details)
