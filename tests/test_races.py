@@ -94,14 +94,21 @@ def held(make_deployment: Callable[..., Deployment], fake_openai: Any) -> Iterat
             gate.set()
 
 
-def test_an_agent_who_takes_over_while_the_ai_reply_is_in_flight_gets_no_ai_message_after_it(
-        held: tuple[Deployment, TestClient, threading.Event], fake_openai: Any) -> None:
-    deployment, client, gate = held
+def reply_in_flight(deployment: Deployment, client: TestClient,
+                    fake_openai: Any) -> tuple[dict[str, str], Visitor, str, QueuedTurn]:
+    """An agent, and a visitor whose question the model is answering right now (held at the gate)."""
     alex = agent_token(deployment, "alex")
     visitor = Visitor(client, chat_channel(deployment))
     cid = visitor.say("When are you open?")["conversation"]
     turn = QueuedTurn(deployment)
     wait_for(lambda: fake_openai.requests, "the model call")
+    return alex, visitor, cid, turn
+
+
+def test_an_agent_who_takes_over_while_the_ai_reply_is_in_flight_gets_no_ai_message_after_it(
+        held: tuple[Deployment, TestClient, threading.Event], fake_openai: Any) -> None:
+    deployment, client, gate = held
+    alex, visitor, cid, turn = reply_in_flight(deployment, client, fake_openai)
     taken = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex)
     assert taken.status_code == 200, taken.text
     gate.set()
@@ -124,11 +131,7 @@ def test_an_agent_who_takes_over_while_the_ai_reply_is_in_flight_gets_no_ai_mess
 def test_a_reply_made_obsolete_by_a_takeover_stays_dropped_when_the_ai_is_handed_the_chat_back_meanwhile(
         held: tuple[Deployment, TestClient, threading.Event], fake_openai: Any) -> None:
     deployment, client, gate = held
-    alex = agent_token(deployment, "alex")
-    visitor = Visitor(client, chat_channel(deployment))
-    cid = visitor.say("When are you open?")["conversation"]
-    turn = QueuedTurn(deployment)
-    wait_for(lambda: fake_openai.requests, "the model call")
+    alex, visitor, cid, turn = reply_in_flight(deployment, client, fake_openai)
     for assignee in ("me", "ai"):  # the AI owns it again, but not the ownership the reply was made under
         response = client.post(f"/api/conversations/{cid}/assign", json={"assignee": assignee}, headers=alex)
         assert response.status_code == 200, response.text
@@ -142,11 +145,7 @@ def test_a_reply_made_obsolete_by_a_takeover_stays_dropped_when_the_ai_is_handed
 def test_an_agent_who_replies_while_the_ai_reply_is_in_flight_takes_over_and_the_ai_reply_is_dropped(
         held: tuple[Deployment, TestClient, threading.Event], fake_openai: Any) -> None:
     deployment, client, gate = held
-    alex = agent_token(deployment, "alex")
-    visitor = Visitor(client, chat_channel(deployment))
-    cid = visitor.say("When are you open?")["conversation"]
-    turn = QueuedTurn(deployment)
-    wait_for(lambda: fake_openai.requests, "the model call")
+    alex, visitor, cid, turn = reply_in_flight(deployment, client, fake_openai)
     posted = client.post(f"/api/conversations/{cid}/messages", json={"text": "Alex here, 9 to 5!"}, headers=alex)
     assert posted.status_code == 201, posted.text
     gate.set()
