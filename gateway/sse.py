@@ -48,7 +48,9 @@ async def follow(request: Request, client: aioredis.Redis, stream: str, after: s
     if position == "$":
         newest = await client.xrevrange(stream, count=1)
         position = newest[0][0] if newest else "0"
-    yield "retry: 2000\n\n"
+    # An id-only frame dispatches no event but sets the browser's last event id: a stream that drops before
+    # its first event still reconnects with Last-Event-ID from here, and misses nothing.
+    yield "retry: 2000\n\n" if after else f"retry: 2000\nid: {position}\n\n"
     quiet_since = time.monotonic()
     while not await request.is_disconnected():
         entries = await read_stream(client, stream, position)
