@@ -114,6 +114,7 @@
     typingTimer: 0,
     lastReplyAuthor: "",
     activeForm: null,
+    aiName: "Assistant", // the AI agent's name, once one of its messages told us
   };
 
   const host = el("div", { id: "baton-webchat", "data-channel": CHANNEL });
@@ -216,6 +217,13 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  /** Scroll so that the top of a tall item (the contact form) shows, not its end. */
+  function scrollToTop(node) {
+    scrollDown();
+    const offset = node.getBoundingClientRect().top - log.getBoundingClientRect().top;
+    if (offset < 0) log.scrollTop += offset - 8;
+  }
+
   function renderMessage(message) {
     const who = message.author;
     if (who === "system") return renderSystem(message);
@@ -223,7 +231,8 @@
       return el("li", { class: "bw-msg bw-from-me", "data-id": message.id },
         el("div", { class: "bw-bubble", text: message.text || "" }), media(message.media));
     }
-    const name = message.agent_name || (who === "ai" ? "Assistant" : "Support");
+    if (who === "ai" && message.agent_name) state.aiName = message.agent_name;
+    const name = message.agent_name || (who === "ai" ? state.aiName : "Support");
     return el("li", { class: `bw-msg bw-from-team bw-from-${who}`, "data-id": message.id },
       el("span", { class: "bw-who" }, name, who === "ai" ? el("span", { class: "bw-ai-tag", text: "AI" }) : null,
         el("time", { text: clock(message.created_at || Date.now()) })),
@@ -289,6 +298,12 @@
           });
         inputs[field.name] = control;
         errors[field.name] = el("span", { class: "bw-field-error", id: `${id}-error` });
+        control.addEventListener("input", () => {
+          if (control.getAttribute("aria-invalid") !== "true") return;
+          control.removeAttribute("aria-invalid");
+          errors[field.name].textContent = "";
+          if (!Object.values(inputs).some((c) => c.getAttribute("aria-invalid") === "true")) status.textContent = "";
+        });
         return el("div", { class: "bw-field" },
           el("label", { for: id, text: field.label || field.name }), control, errors[field.name]);
       }),
@@ -382,7 +397,8 @@
     }
     state.conversation = conversation;
     if (message.kind === "contact_form") state.formPending = true;
-    place(renderMessage(message));
+    const node = renderMessage(message);
+    place(node);
     if (message.kind === "closed") retireForm();
     if (message.author !== "customer") {
       state.lastReplyAuthor = message.author === "system" ? state.lastReplyAuthor : message.author;
@@ -392,7 +408,8 @@
         showUnread();
       }
     }
-    scrollDown();
+    if (message.kind === "contact_form") scrollToTop(node);
+    else scrollDown();
   }
 
   /** The server's copy of a message we are sending: attach it to the bubble already shown. */
@@ -509,6 +526,7 @@
   }
 
   async function deliver(item) {
+    if (item.id) return; // acknowledged meanwhile: its echo arrived on the event stream
     item.node.classList.remove("bw-failed");
     item.node.classList.add("bw-pending");
     setStatus(item, "Sending…");
@@ -519,6 +537,7 @@
       acknowledge(item, result.conversation, result.id);
       showTyping();
     } catch (error) {
+      if (item.id) return;
       if ((error.status === 401 || error.status === 403) && !item.renewed) {
         item.renewed = true;
         await renewSession().catch(() => {});

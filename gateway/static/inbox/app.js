@@ -28,7 +28,8 @@ function showError(error) {
 // --- session ----------------------------------------------------------------------------------
 
 function showSignIn(message = "") {
-  if (live) live.stop();
+  if (live) live.close();
+  store.me = null;
   $("boot").hidden = true;
   $("app").hidden = true;
   $("signin").hidden = false;
@@ -137,7 +138,7 @@ function refreshAll() {
 // --- live events and notifications ------------------------------------------------------------
 
 function onEvent(event) {
-  if (event.type === "conversation.handover") notifyWaiting(event.conversation, event.reason);
+  if (event.type === "conversation.handover") notifyWaiting(event.conversation, event.reason, event.customer);
   if (event.type === "conversation.assigned" && event.owner === "none" && event.actor !== `agent:${store.me.id}`) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }
@@ -153,9 +154,22 @@ function known(id) {
   return store.conversations.find((c) => c.id === id);
 }
 
-function notifyWaiting(id, reason) {
-  const conversation = known(id);
-  const who = conversation ? customerName(conversation) : `Conversation #${id}`;
+/** Who the customer is, from the current list or else from the API (a notification names people). */
+async function customerOf(id, fallback = "") {
+  let conversation = known(id);
+  if (!conversation) {
+    try {
+      conversation = (await api.conversation(id)).conversation;
+    } catch {
+      conversation = null;
+    }
+  }
+  if (conversation) return customerName(conversation);
+  return fallback || `Conversation #${id}`;
+}
+
+async function notifyWaiting(id, reason, customer = "") {
+  const who = await customerOf(id, customer);
   const open = () => { location.hash = `#/inbox/waiting/${id}`; };
   toast($("toasts"), {
     title: `${who} needs a human`, body: reason || "The AI handed the conversation over.", tone: "handover",

@@ -35,6 +35,7 @@ export class ConversationPane {
     this.timeline = new Timeline($("timeline"), {
       ownerLabel, agentName, aiName,
       customerName: () => (this.conversation ? customerName(this.conversation) : "Customer"),
+      customerSeed: () => (this.conversation ? contactId(this.conversation) || this.conversation.id : "customer"),
     });
     $("act-assign-me").addEventListener("click", () => this.act(() =>
       api.assign(this.id, "me", possible(this.conversation).force)));
@@ -91,7 +92,7 @@ export class ConversationPane {
   render() {
     const c = this.conversation;
     const name = customerName(c);
-    $("conv-avatar").replaceWith(Object.assign(avatar(name, c.contact && c.contact.id || name), { id: "conv-avatar" }));
+    $("conv-avatar").replaceWith(Object.assign(avatar(name, contactId(c) || c.id), { id: "conv-avatar" }));
     $("conv-name").textContent = name;
     $("conv-channel").replaceChildren(icon(channelKind(c) === "whatsapp" ? "phone" : "globe"), `${c.channel} · #${c.id}`);
     $("conv-owner").replaceChildren(icon(c.owner === "ai" ? "sparkles" : c.owner === "none" ? "clock" : "user"),
@@ -123,10 +124,10 @@ export class ConversationPane {
     handBack.disabled = can.handBackBlocked;
     handBack.title = can.handBackBlocked ? "The AI agent is unpublished" : `Let ${aiName()} answer again`;
     const select = $("act-assign-to");
-    select.hidden = !can.assignTo;
+    const others = [...store.team.values()].filter((a) => `agent:${a.id}` !== c.owner && a.id !== store.me.id);
+    select.hidden = !can.assignTo || !others.length;
     select.replaceChildren(h("option", { value: "", text: "Assign to…" }),
-      [...store.team.values()].filter((a) => `agent:${a.id}` !== c.owner).map((a) =>
-        h("option", { value: a.id, text: a.id === store.me.id ? `${a.name} (you)` : a.name })));
+      others.map((a) => h("option", { value: a.id, text: a.name })));
     $("act-close").hidden = !can.close;
   }
 
@@ -179,7 +180,7 @@ export class ConversationPane {
     ].filter(([, value]) => value && value !== "now ago");
     $("details").replaceChildren(
       h("div", { class: "details-card" },
-        avatar(customerName(c), contact.id || c.id, "avatar-lg"),
+        avatar(customerName(c), contactId(c) || c.id, "avatar-lg"),
         h("h3", { text: customerName(c) }),
         h("p", { class: "muted", text: contact.email || contact.phone || "No contact details yet" })),
       h("section", { class: "details-section" }, h("h4", { text: "Contact" }), dl(rows)),
@@ -222,6 +223,12 @@ export class ConversationPane {
       field.focus();
     }
   }
+}
+
+/** The contact's id, whether the conversation carries the contact (details) or only its id (lists). */
+export function contactId(conversation) {
+  const contact = conversation.contact;
+  return String((contact && typeof contact === "object" ? contact.id : contact) || "");
 }
 
 function dl(rows) {

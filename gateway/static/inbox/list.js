@@ -49,7 +49,7 @@ function row(conversation) {
       "aria-current": open ? "true" : null,
       dataset: { conversation: conversation.id, owner },
     },
-    avatar(name, conversation.contact || name),
+    avatar(name, String(conversation.contact || conversation.id)),
     h("div", { class: "row-main" },
       h("div", { class: "row-top" },
         h("span", { class: "row-name", text: name }),

@@ -26,10 +26,17 @@ export class Live {
     this.source = null;
     this.retries = 0;
     this.timer = 0;
+    this.active = false;
+    // Back online while waiting out a backoff: reconnect now. (While the stream is merely reconnecting, the
+    // browser resends Last-Event-ID by itself; the server's first frame sets it even before any event.)
+    window.addEventListener("online", () => {
+      if (this.active && !this.source) this.start();
+    });
   }
 
   start() {
     this.stop();
+    this.active = true;
     const url = this.lastId ? `${this.url}?last_event_id=${encodeURIComponent(this.lastId)}` : this.url;
     const source = new EventSource(url, { withCredentials: true });
     this.source = source;
@@ -66,6 +73,12 @@ export class Live {
     this.onStatus("offline");
     const delay = Math.min(30000, 1000 * 2 ** this.retries++) * (0.75 + Math.random() / 2);
     this.timer = setTimeout(() => this.start(), delay);
+  }
+
+  /** Stop for good (signing out). */
+  close() {
+    this.active = false;
+    this.stop();
   }
 
   stop() {

@@ -6,7 +6,7 @@ import { avatar, clock, day, h, icon } from "./dom.js";
 export class Timeline {
   constructor(list, people) {
     this.list = list;
-    this.people = people; // {ownerLabel(owner), agentName(id), aiName(), customerName()}
+    this.people = people; // {ownerLabel(owner), agentName(id), aiName(), customerName(), customerSeed()}
     this.reset();
   }
 
@@ -54,7 +54,7 @@ export class Timeline {
       : m.author === "agent" ? h("span", { class: "tag tag-agent" }, "Team") : null;
     const internal = m.visibility === "internal" ? h("span", { class: "tag tag-internal" }, icon("lock"), "Internal") : null;
     return h("li", { class: `msg msg-${m.author}`, dataset: { id: m.id, author: m.author, kind: m.kind } },
-      m.author === "customer" ? avatar(who, who, "avatar-sm") : null,
+      m.author === "customer" ? avatar(who, this.people.customerSeed(), "avatar-sm") : null,
       h("div", { class: "msg-body" },
         h("div", { class: "msg-head" }, h("span", { class: "msg-who", text: who }), badge, internal,
           h("span", { class: "sr-only", text: `(${role})` }),
