@@ -252,3 +252,71 @@ def hosted_model(fake: Any, **settings: Any) -> dict[str, Any]:
     """An `ai_agent` override: a real litellm model served by FakeOpenAI, with no SDK retries."""
     return {"model": "openai/gpt-4o-mini", "timeout": 10,
             "litellm_params": {"api_base": fake.base_url, "api_key": "test", "max_retries": 0}, **settings}
+
+
+# --- `baton` as a user runs it: a subprocess on the embedded Valkey ----------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def baton(*args: str, cwd: Path, timeout: float = 60) -> Any:
+    """Run a `baton` command (a subprocess.CompletedProcess), never against the suite's REDIS_URL."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+class Served:
+    """`baton serve --config CONFIG --port PORT` in a subprocess, up once /healthz answers.
+
+    Its output goes to a pipe read by stop(), or to `log` (a file) for a server that runs long enough to
+    fill a pipe nobody reads.
+    """
+
+    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        self.log = log
+        self._log_file = open(log, "w") if log else None  # noqa: SIM115 (closed by stop)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)],
+            cwd=config.parent, env=env, stdout=self._log_file or subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, "baton serve did not come up"
+            try:
+                if httpx.get(f"{self.url}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+
+    def output(self) -> str:
+        if self.log is None:
+            return self.process.stdout.read() if self.process.stdout else ""
+        return self.log.read_text()
+
+    def stop(self) -> tuple[int, str]:
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=60)
+        if self._log_file:
+            self._log_file.close()
+            output = self.output()
+        return self.process.returncode, output

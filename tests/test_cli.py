@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import KNOWLEDGE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import KNOWLEDGE, Served, baton, free_port
 
 
 @pytest.fixture
@@ -32,35 +22,6 @@ def config_file(tmp_path: Path) -> Path:
         "id": "shop", "channels": [{"name": "chat", "type": "webchat"}],
         "ai_agent": {"model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}}}]}))
     return path
-
-
-def baton(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout)
-
-
-class Served:
-    def __init__(self, config: Path, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)],
-            cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.process.poll() is None, self.process.stdout.read()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "baton serve did not come up"
-            try:
-                if httpx.get(f"{self.url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-
-    def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGTERM)
-        output, _ = self.process.communicate(timeout=60)
-        return self.process.returncode, output
 
 
 @pytest.fixture
