@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        for chatty in ("twilio.http_client", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)  # a line per request/model call at INFO
         handler = {"serve": serve, "worker": worker, "check": check, "agent": agent}[args.command]
         return handler(args, config)
     except BatonError as exc:
