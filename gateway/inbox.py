@@ -13,8 +13,8 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Route
 
 from gateway import session
+from gateway.api import deployment_of
 from gateway.auth import Agent, authenticate_agent
-from gateway.deployment import Deployment
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from gateway.http import json_body
 
@@ -29,10 +29,6 @@ def _page(name: str, media_type: str = "text/html; charset=utf-8"):  # type: ign
     return serve
 
 
-def _deployment(request: Request) -> Deployment:
-    return request.app.state.deployment  # type: ignore[no-any-return]
-
-
 @cache
 def _demo_template() -> str:
     return STATIC.joinpath("demo.html").read_text(encoding="utf-8")
@@ -40,7 +36,7 @@ def _demo_template() -> str:
 
 async def demo(request: Request) -> Response:
     """A demo shop page embedding the widget with one script tag, for ?channel= or the first webchat channel."""
-    webchats = [c.name for c in _deployment(request).channels.values() if c.connector.type == "webchat"]
+    webchats = [c.name for c in deployment_of(request).channels.values() if c.connector.type == "webchat"]
     channel = request.query_params.get("channel") or (webchats[0] if webchats else "")
     if channel not in webchats:
         raise NotFound(f"no webchat channel named {channel!r}")
@@ -52,7 +48,7 @@ async def _signed_in(request: Request) -> tuple[session.Session, Agent]:
     current = session.read(key, request.cookies.get(session.COOKIE))
     if current is None:
         raise Unauthorized("not signed in")
-    agent = await run_in_threadpool(authenticate_agent, _deployment(request).redis, current.token)
+    agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, current.token)
     return current, agent
 
 
@@ -82,7 +78,7 @@ async def sign_in(request: Request) -> Response:
     token = (await json_body(request)).get("token")
     if not isinstance(token, str) or not token.strip():
         raise BadRequest("'token' must be the agent token that `baton agent create` printed")
-    agent = await run_in_threadpool(authenticate_agent, _deployment(request).redis, token.strip())
+    agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, token.strip())
     key = await session.key_of(request.scope)
     value = session.issue(key, token.strip())
     current = session.read(key, value)

@@ -46,7 +46,7 @@ class State:
         return Change(json.loads(self._script(args=[operation, workspace, payload])))
 
     def run_with(self, pipeline: redis.client.Pipeline, operation: str, workspace: str, **arguments: Any) -> None:
-        """Queue an operation on a transaction another writer shares (read its answer with `answer`)."""
+        """Queue an operation on a transaction shared with other writes; its JSON answer is in the EXEC result."""
         pipeline.evalsha(self._script.sha, 0, operation, workspace,
                          json.dumps({k: v for k, v in arguments.items() if v is not None}))
 
