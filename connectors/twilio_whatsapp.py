@@ -150,6 +150,9 @@ class TwilioWhatsApp(Connector):
             raise SendFailed(f"Twilio unreachable: {exc}", retryable=True) from exc
         return SendResult(provider_id=created.sid or "", status=created.status or "queued")
 
+    def display_address(self, sender: str) -> str:
+        return sender.removeprefix("whatsapp:")
+
     def warm_up(self) -> None:
         # The REST client loads its API domains on first use; that import is most of a first send's time.
         import twilio.rest.api.v2010.account.message  # noqa: F401

@@ -21,6 +21,9 @@ class Webchat(Connector):
     Settings = WebchatSettings
     has_webhook = False
 
+    def display_address(self, sender: str) -> str:
+        return f"Visitor {sender[:6]}"
+
     def send(self, message: Outbound) -> SendResult:
         return SendResult(provider_id="", status="delivered")
 

@@ -71,7 +71,7 @@ async def list_conversations(request: Request) -> Response:
 def _list(deployment: Deployment, agent: Agent, view: str, offset: int, limit: int) -> dict[str, Any]:
     state = deployment.state
     ids = state.conversation_ids(agent.workspace, view, agent.id, offset, limit)
-    return {"conversations": [summary(c) for c in state.conversations(agent.workspace, ids)],
+    return {"conversations": [summary(deployment, c) for c in state.conversations(agent.workspace, ids)],
             "counts": state.counts(agent.workspace, agent.id)}
 
 
@@ -80,8 +80,25 @@ SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "prof
                   "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state")
 
 
-def summary(conversation: dict[str, Any]) -> dict[str, Any]:
-    return {k: conversation[k] for k in SUMMARY_FIELDS if conversation.get(k) not in (None, "")}
+def summary(deployment: Deployment, conversation: dict[str, Any]) -> dict[str, Any]:
+    """The conversation as the inbox lists it, with how to show the customer (name, address, channel type)."""
+    found = {k: conversation[k] for k in SUMMARY_FIELDS if conversation.get(k) not in (None, "")}
+    address = identity(deployment, conversation["channel"], conversation["sender"])
+    return {**found, **address, "customer": conversation.get("profile_name") or address["address"]}
+
+
+def identity(deployment: Deployment, channel_name: str, sender: str) -> dict[str, str]:
+    """A customer's address on a channel as a person reads it ("+34612…", "Visitor 3f2a1b")."""
+    channel = deployment.channels.get(channel_name)
+    if channel is None:  # a channel removed from the config since
+        return {"channel": channel_name, "channel_type": "", "address": sender}
+    return {"channel": channel_name, "channel_type": channel.connector.type,
+            "address": channel.connector.display_address(sender)}
+
+
+def contact_view(deployment: Deployment, contact: dict[str, Any]) -> dict[str, Any]:
+    identities = [identity(deployment, *stored.split(":", 1)) for stored in contact.get("identities", [])]
+    return {**contact, "identities": identities}
 
 
 async def get_conversation(request: Request) -> Response:
@@ -99,9 +116,9 @@ async def get_conversation(request: Request) -> Response:
 
 def _detail(deployment: Deployment, workspace: str, cid: str) -> dict[str, Any]:
     conversation = deployment.state.conversation(workspace, cid)
-    detail = summary(conversation)
+    detail = summary(deployment, conversation)
     detail["messages"] = deployment.state.messages(workspace, cid, limit=10_000)
-    detail["contact"] = deployment.state.contact(workspace, conversation["contact"])
+    detail["contact"] = contact_view(deployment, deployment.state.contact(workspace, conversation["contact"]))
     return {"conversation": detail}
 
 
@@ -235,7 +252,7 @@ async def list_contacts(request: Request) -> Response:
 
     def contacts() -> list[dict[str, Any]]:
         ids = deployment.state.contact_ids(agent.workspace, limit=_limit(request, "limit", 100, 500))
-        return [deployment.state.contact(agent.workspace, c) for c in ids]
+        return [contact_view(deployment, deployment.state.contact(agent.workspace, c)) for c in ids]
 
     return JSONResponse({"contacts": await run_in_threadpool(contacts)})
 
@@ -247,19 +264,22 @@ async def get_contact(request: Request) -> Response:
     responses: {200: {description: '{"contact": {…}}'}, 404: {description: Unknown contact}}
     """
     agent = await current_agent(request)
-    contact = await run_in_threadpool(deployment_of(request).state.contact, agent.workspace,
-                                      request.path_params["id"])
-    return JSONResponse({"contact": contact})
+    deployment = deployment_of(request)
+    contact = await run_in_threadpool(deployment.state.contact, agent.workspace, request.path_params["id"])
+    return JSONResponse({"contact": contact_view(deployment, contact)})
 
 
 async def list_team(request: Request) -> Response:
     """
     summary: The workspace's human agents and the signed-in agent
-    responses: {200: {description: '{"me": {…}, "agents": […]}'}}
+    responses: {200: {description: '{"me": {…}, "workspace", "workspace_name", "agents": […]}'}}
     """
     agent = await current_agent(request)
-    agents = await run_in_threadpool(list_agents, deployment_of(request).redis, agent.workspace)
-    return JSONResponse({"me": agent.public(), "workspace": agent.workspace, "agents": agents})
+    deployment = deployment_of(request)
+    agents = await run_in_threadpool(list_agents, deployment.redis, agent.workspace)
+    name = deployment.workspace(agent.workspace).name or agent.workspace
+    return JSONResponse({"me": agent.public(), "workspace": agent.workspace, "workspace_name": name,
+                         "agents": agents})
 
 
 async def ai_agent(request: Request) -> Response:

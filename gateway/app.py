@@ -57,6 +57,7 @@ def routes() -> list[BaseRoute]:
         Route("/healthz", health),
         Route("/openapi.json", openapi, include_in_schema=False),
         Route("/webhooks/{channel}", webhooks.receive, methods=["POST"]),
+        Route("/webchat/{channel}/config", webchat.get_config, methods=["GET"]),
         Route("/webchat/{channel}/sessions", webchat.create_session, methods=["POST"]),
         Route("/webchat/{channel}/messages", webchat.post_message, methods=["POST"]),
         Route("/webchat/{channel}/messages", webchat.get_messages, methods=["GET"]),

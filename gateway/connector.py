@@ -125,6 +125,10 @@ class Connector:
         the first customer's reply is not the slow one. No network, no per-process clients (a forking
         worker calls this before it forks)."""
 
+    def display_address(self, sender: str) -> str:
+        """How a person reads the customer's address on this channel (a phone number, "Visitor 3f2a…")."""
+        return sender
+
     def degrade(self, message: Outbound) -> str:
         """Rich content as plain text for channels that cannot show it."""
         return degrade_to_text(message)

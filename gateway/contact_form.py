@@ -14,14 +14,14 @@ from gateway.errors import BadRequest
 
 FORM_TEXT = ("Sorry to keep you waiting: no one from our team is free right now. Leave your contact "
              "details and we'll get back to you as soon as we can.")
+LIMITS = {"name": 120, "phone": 40, "email": 254, "message": 2000}
 FORM: dict[str, Any] = {"type": "contact_form", "fields": [
-    {"name": "name", "label": "Name", "type": "text", "required": False},
-    {"name": "phone", "label": "Phone", "type": "tel", "required": False},
-    {"name": "email", "label": "Email", "type": "email", "required": False},
-    {"name": "message", "label": "Message", "type": "textarea", "required": False},
+    {"name": "name", "label": "Name", "type": "text", "required": False, "max_length": LIMITS["name"]},
+    {"name": "phone", "label": "Phone", "type": "tel", "required": False, "max_length": LIMITS["phone"]},
+    {"name": "email", "label": "Email", "type": "email", "required": False, "max_length": LIMITS["email"]},
+    {"name": "message", "label": "Message", "type": "textarea", "required": False, "max_length": LIMITS["message"]},
 ]}
 FIELDS = tuple(field["name"] for field in FORM["fields"])
-LIMITS = {"name": 120, "phone": 40, "email": 254, "message": 2000}
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[A-Za-z]{2,}")
 
 

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from gateway import keys, sse
 from gateway.auth import bearer, visitor_from_token, visitor_token
 from gateway.connector import Inbound
-from gateway.contact_form import capture, validate
+from gateway.contact_form import FORM, capture, validate
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.http import json_body
@@ -41,19 +41,39 @@ def _visitor(request: Request, deployment: Deployment, channel: Channel) -> str:
     return visitor_from_token(deployment.secret, channel.name, token or bearer(request.headers.get("authorization")))
 
 
+def widget_config(channel: Channel) -> dict[str, Any]:
+    """What the widget shows before and around a session: the channel's texts, the AI's name, input limits."""
+    settings = channel.connector.settings
+    agent = channel.workspace.ai_agent
+    return {"channel": channel.name, "title": settings.title, "greeting": settings.greeting,  # type: ignore[attr-defined]
+            "ai_name": agent.name if agent else "", "limits": {"text": MAX_TEXT},
+            "contact_form": {"fields": FORM["fields"]}}
+
+
+async def get_config(request: Request) -> Response:
+    """
+    summary: The widget's settings for a channel (title, greeting, AI name, input limits); no session needed
+    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    responses:
+      200: {description: '{"channel", "title", "greeting", "ai_name", "limits": {"text"}, "contact_form": {"fields"}}'}
+      404: {description: Unknown channel}
+    """
+    _, channel = _channel(request)
+    return JSONResponse(widget_config(channel))
+
+
 async def create_session(request: Request) -> Response:
     """
     summary: Start a visitor session
     parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
     responses:
-      201: {description: '{"token": …, "visitor": …} — send the token as a Bearer token (or ?token= for events)'}
+      201: {description: '{"token", "visitor", and the channel settings of GET /webchat/{channel}/config} — send the
+        token as a Bearer token'}
       404: {description: Unknown channel}
     """
     deployment, channel = _channel(request)
     visitor, token = visitor_token(deployment.secret, channel.name)
-    settings = channel.connector.settings
-    return JSONResponse({"token": token, "visitor": visitor, "title": settings.title,  # type: ignore[attr-defined]
-                         "greeting": settings.greeting}, status_code=201)  # type: ignore[attr-defined]
+    return JSONResponse({"token": token, "visitor": visitor, **widget_config(channel)}, status_code=201)
 
 
 async def post_message(request: Request) -> Response:

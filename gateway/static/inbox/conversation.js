@@ -168,7 +168,7 @@ export class ConversationPane {
     const rows = [
       ["Name", contact.name || c.profile_name], ["Phone", contact.phone], ["Email", contact.email],
       ["Message", contact.message], ["Channel", c.channel],
-      ["Identity", (contact.identities || []).join(", ")],
+      ["Identity", (contact.identities || []).map((i) => `${i.address} (${i.channel})`).join(", ")],
       ["Conversations", String((contact.conversations || []).length || 1)],
     ].filter(([, value]) => value);
     const meta = [

@@ -88,7 +88,7 @@ export async function renderContacts() {
       h("td", { text: contact.phone || "—" }),
       h("td", { text: contact.email || "—" }),
       h("td", { class: "cell-message", text: contact.message || "—" }),
-      h("td", { text: (contact.identities || []).map((i) => i.split(":")[0]).join(", ") }),
+      h("td", { text: (contact.identities || []).map((i) => i.channel).join(", ") }),
       h("td", { text: contact.updated_at ? ago(Number(contact.updated_at)) : "" }),
       h("td", {}, latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
   }));
