@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
+import urllib3
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from starlette.datastructures import ImmutableMultiDict
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    add_port,
+    compare,
+    get_signature_algorithm,
+    remove_port,
+)
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from gateway import hookimpl
 from gateway.connector import (
     Acknowledgement,
-    Connector,
     ConnectorSettings,
     DeliveryStatus,
     Inbound,
     Media,
     Outbound,
     SendResult,
+    WebhookConnector,
     WebhookRequest,
 )
 from gateway.errors import BadRequest, SendFailed, SignatureInvalid
 
+MAX_MEDIA = 10  # Twilio delivers at most 10 media items per message
 SEND_TIMEOUT = 10.0  # seconds, for connect and for read; the gateway's job retries own the rest
 _EMPTY_TWIML = str(MessagingResponse())  # '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -99,16 +110,15 @@ class TwilioWhatsAppSettings(ConnectorSettings):
         return [name for name in _REQUIRED if not values[name]]
 
 
-class TwilioWhatsApp(Connector):
+class TwilioWhatsApp(WebhookConnector):
     type = "twilio_whatsapp"
     Settings = TwilioWhatsAppSettings
     settings: TwilioWhatsAppSettings
-    #: Set by the gateway after construction: <public base>/webhooks/<channel name>.
-    status_callback_url: str | None = None
 
     def __init__(self, name: str, settings: TwilioWhatsAppSettings) -> None:
         super().__init__(name, settings)
-        self._twilio: Client | None = None
+        self._validator = RequestValidator(settings.auth_token)
+        self._local = threading.local()  # a REST client (and its kept-alive connection) per sending thread
 
     def disabled_reason(self) -> str | None:
         if self.settings.enabled is False:
@@ -127,8 +137,21 @@ class TwilioWhatsApp(Connector):
             raise SignatureInvalid("missing X-Twilio-Signature header")
         # A multidict so repeated keys all reach the signature (a dict would keep one value).
         params = ImmutableMultiDict(request.form)
-        if not RequestValidator(self.settings.auth_token).validate(request.url, params, signature):
+        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER.lower()))
+        if not self._signed(request.url, params, signature, algorithm):
             raise SignatureInvalid("X-Twilio-Signature does not match")
+
+    def _signed(self, url: str, params: ImmutableMultiDict[str, str], signature: str, algorithm: str) -> bool:
+        """Twilio signs the URL as it called it, with or without the default port: compute the signature of the
+        URL as received first, and of its port variant only when that does not match (one HMAC, not two)."""
+        try:
+            if compare(self._validator.compute_signature(url, params, algorithm), signature):
+                return True
+        except ValueError:  # an algorithm this SDK does not know
+            return False
+        parsed = urlparse(url)
+        variant = remove_port(parsed) if parsed.port else add_port(parsed)
+        return variant != url and compare(self._validator.compute_signature(variant, params, algorithm), signature)
 
     def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
         fields = dict(request.form)
@@ -146,8 +169,11 @@ class TwilioWhatsApp(Connector):
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _rest_failure(exc) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
-            # A read timeout may mean Twilio accepted it: a retry can duplicate, never lose, a message.
-            raise SendFailed(f"Twilio unreachable: {exc}", retryable=True) from exc
+            if _never_sent(exc):
+                raise SendFailed(f"Twilio unreachable: {exc}", retryable=True) from exc
+            # The request may have reached Twilio (a read timeout, a reset mid-answer): sending it again could
+            # double it, so the gateway records the delivery as unknown.
+            raise SendFailed(f"no answer from Twilio: {exc}", retryable=False, maybe_sent=True) from exc
         return SendResult(provider_id=created.sid or "", status=created.status or "queued")
 
     def display_address(self, sender: str) -> str:
@@ -185,20 +211,28 @@ class TwilioWhatsApp(Connector):
             params["body"] = body
         if urls:
             params["media_url"] = urls
-        if self.settings.status_callback and self.status_callback_url:
-            params["status_callback"] = self.status_callback_url
+        if self.settings.status_callback and self.webhook_url:
+            params["status_callback"] = self.webhook_url
         return params
 
     def _client(self) -> Client:
-        # Built lazily, so a forking worker builds it in the job's process, then reused for the
-        # connector's lifetime. It holds one requests.Session: share it between jobs run one at a time,
-        # not between threads sending concurrently.
-        if self._twilio is None:
+        # One per thread, reused: its requests.Session keeps the connection to Twilio alive between sends, and a
+        # Session is not made to be shared between threads sending at once.
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
             s = self.settings
             client = Client(s.account_sid, s.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT))
             client.api.base_url = s.api_base_url  # the Api domain's public attribute; default api.twilio.com
-            self._twilio = client
-        return self._twilio
+            self._local.client = client
+        return client
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request surely never reached Twilio: the connection itself was refused or timed out."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
 def _required(fields: dict[str, str], name: str) -> str:
@@ -221,8 +255,8 @@ def _text(fields: dict[str, str]) -> str:
 
 def _media(fields: dict[str, str]) -> tuple[Media, ...]:
     count = fields.get("NumMedia") or "0"
-    if not count.isdigit():
-        raise BadRequest(f"Twilio webhook with a non-numeric NumMedia {count!r}", field="NumMedia")
+    if not count.isdigit() or int(count) > MAX_MEDIA:
+        raise BadRequest(f"Twilio webhook with NumMedia {count[:20]!r}: expected 0 to {MAX_MEDIA}", field="NumMedia")
     return tuple(
         Media(fields[f"MediaUrl{n}"], fields.get(f"MediaContentType{n}", ""))
         for n in range(int(count))

@@ -1,12 +1,14 @@
-"""The website chat widget's channel. Its API lives in the gateway (gateway/webchat.py); messages reach
-the visitor from the conversation's history over server-sent events, so sending is only recording."""
+"""The website chat widget's channel. Its API lives in the gateway (gateway/webchat.py); messages reach the
+visitor from the conversation's history over server-sent events, so nothing is sent through the connector."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pydantic import Field
 
 from gateway import hookimpl
-from gateway.connector import Connector, ConnectorSettings, Outbound, SendResult
+from gateway.connector import ConnectorSettings, Widget, WidgetConnector
 
 
 class WebchatSettings(ConnectorSettings):
@@ -16,18 +18,19 @@ class WebchatSettings(ConnectorSettings):
     allowed_origins: list[str] = Field(default_factory=lambda: ["*"])
 
 
-class Webchat(Connector):
+class Webchat(WidgetConnector):
     type = "webchat"
     Settings = WebchatSettings
-    has_webhook = False
+    settings: WebchatSettings
+
+    def widget(self) -> Widget:
+        s = self.settings
+        return Widget(title=s.title, greeting=s.greeting, allowed_origins=tuple(s.allowed_origins))
 
     def display_address(self, sender: str) -> str:
         return f"Visitor {sender[:6]}"
 
-    def send(self, message: Outbound) -> SendResult:
-        return SendResult(provider_id="", status="delivered")
-
 
 @hookimpl
-def register_connectors(register):  # type: ignore[no-untyped-def]
+def register_connectors(register: Callable[[type], None]) -> None:
     register(Webchat)

@@ -7,8 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config import AIAgentConfig
+from gateway.config import AIAgentConfig, BatonConfig
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
+from gateway.llm import completion, import_litellm
+from gateway.logs import Throttled
 
 log = logging.getLogger("baton.ai")
 
@@ -40,6 +42,43 @@ def is_offline(agent: AIAgentConfig) -> bool:
     return agent.model.startswith(OFFLINE_PREFIX)
 
 
+def missing_keys(agent: AIAgentConfig) -> list[str]:
+    """The environment variables a hosted model needs and lacks (none when litellm_params carries a key)."""
+    if is_offline(agent) or agent.litellm_params.get("api_key"):
+        return []
+    try:
+        found = import_litellm().validate_environment(model=agent.model)
+    except Exception:  # noqa: BLE001 - a model litellm does not know: the call itself will say so
+        return []
+    return list(found.get("missing_keys") or [])
+
+
+def check_models(config: BatonConfig) -> list[str]:
+    """Say once, at start-up, which AI agents cannot reach their model; the problems, for `baton check`."""
+    problems = []
+    for workspace in config.workspaces:
+        agent = workspace.ai_agent
+        if agent is not None and (missing := missing_keys(agent)):
+            problems.append(f"workspace {workspace.id}: the AI agent's model {agent.model!r} needs "
+                            f"{', '.join(missing)}, which is not set: every conversation will be handed to a human")
+    for problem in problems:
+        log.error(problem)
+    return problems
+
+
+_failures = Throttled(log, every=60.0)
+
+
+def log_failure(agent: AIAgentConfig, conversation: str, exc: Exception) -> None:
+    """A model call failed: a credentials problem is one line a minute, anything else its traceback."""
+    kind = type(exc).__name__
+    if kind in ("AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError"):
+        _failures.error("the model %s refused the call (%s: %s); conversations are handed to a human",
+                        agent.model, kind, str(exc).splitlines()[0][:200])
+    else:
+        log.exception("conversation %s: the model %s failed", conversation, agent.model, exc_info=exc)
+
+
 def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:
     return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions()])
 
@@ -64,8 +103,6 @@ def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history
 
 
 def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True) -> Any:
-    from gateway.llm import completion
-
     params: dict[str, Any] = {"model": agent.model, "messages": messages, "timeout": agent.timeout,
                               **agent.litellm_params}
     if agent.temperature is not None:

@@ -1,4 +1,4 @@
-"""The agent API under /api: the shared inbox, ownership changes, replies, contacts, the AI agent, events."""
+"""The agent API under /api: parse, authorise, call the handover's lifecycle, respond. HTTP only."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import ai, keys, sse
-from gateway.auth import Agent, agent_by_id, authenticate_agent, bearer, list_agents, require_admin
+from gateway import keys, ratelimit, sse
+from gateway.auth import Agent, authenticate_agent, bearer, list_agents, require_admin, session_agent
 from gateway.deployment import Deployment
-from gateway.errors import BadRequest, ConfigError, Conflict, NotFound, Unauthorized
+from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
+from gateway.handover import lifecycle
+from gateway.handover.store import VIEWS, Conversation
 from gateway.http import json_body
-from gateway.jobs import enqueue_delivery, enqueue_turn
-from gateway.state import VIEWS
 
 MAX_TEXT = 4096
 
@@ -26,14 +26,20 @@ def deployment_of(request: Request) -> Deployment:
 
 
 async def current_agent(request: Request) -> Agent:
-    """The calling agent, from the bearer token or the inbox's session cookie."""
-    session = getattr(request.state, "agent_token", None)
-    token = session or bearer(request.headers.get("authorization"))
-    agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, token)
+    """The calling agent, from the bearer token or the inbox's session cookie; rate-limited per agent."""
+    deployment = deployment_of(request)
+    session = request.scope.get("state", {}).get("session")
+    if session:
+        agent = await run_in_threadpool(session_agent, deployment.redis, session)
+    else:
+        agent = await run_in_threadpool(authenticate_agent, deployment.redis,
+                                        bearer(request.headers.get("authorization")))
     try:
-        deployment_of(request).workspace(agent.workspace)
+        deployment.workspace(agent.workspace)
     except ConfigError as exc:  # a token minted for a workspace that shares the Redis but not this config
-        raise Unauthorized("this agent token's workspace is not served here") from exc
+        raise Unauthorized("this agent's workspace is not served here") from exc
+    await ratelimit.check(request.app.state.aredis, agent.workspace, "agent", agent.id,
+                          deployment.config.limits.agent_requests, "requests")
     return agent
 
 
@@ -44,17 +50,27 @@ def _limit(request: Request, name: str, default: int, most: int) -> int:
     return int(raw)
 
 
+def _conversation_id(request: Request) -> str:
+    cid = request.path_params["id"]
+    if not cid.isdigit() or len(cid) > 20:
+        raise NotFound(f"no conversation {cid[:40]!r}")
+    return str(cid)
+
+
 async def list_conversations(request: Request) -> Response:
     """
     summary: The inbox views
     parameters:
       - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed]}}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
-      - {name: offset, in: query, schema: {type: integer}}
-      - {name: limit, in: query, schema: {type: integer}}
+      - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 100000}}
+      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200}}
     responses:
-      200: {description: '{"conversations": [{"id", "owner", "status", …}], "counts": {view: n}}'}
+      200: {description: '{"conversations": [{"id", "owner", "status", "customer", "address", …}],
+        "counts": {view: n}}'}
+      400: {description: An unknown view or status, or a bad offset or limit}
       401: {description: Missing or invalid agent token}
+      429: {description: Too many requests (Retry-After says when to try again)}
     """
     agent = await current_agent(request)
     view = request.query_params.get("view", "all")
@@ -69,10 +85,10 @@ async def list_conversations(request: Request) -> Response:
 
 
 def _list(deployment: Deployment, agent: Agent, view: str, offset: int, limit: int) -> dict[str, Any]:
-    state = deployment.state
-    ids = state.conversation_ids(agent.workspace, view, agent.id, offset, limit)
-    return {"conversations": [summary(deployment, c) for c in state.conversations(agent.workspace, ids)],
-            "counts": state.counts(agent.workspace, agent.id)}
+    store = deployment.store
+    ids = store.conversation_ids(agent.workspace, view, agent.id, offset, limit)
+    return {"conversations": [summary(deployment, c) for c in store.conversations(agent.workspace, ids)],
+            "counts": store.counts(agent.workspace, agent.id)}
 
 
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "profile_name", "created_at",
@@ -80,9 +96,9 @@ SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "prof
                   "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state")
 
 
-def summary(deployment: Deployment, conversation: dict[str, Any]) -> dict[str, Any]:
+def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any]:
     """The conversation as the inbox lists it, with how to show the customer (name, address, channel type)."""
-    found = {k: conversation[k] for k in SUMMARY_FIELDS if conversation.get(k) not in (None, "")}
+    found = {k: conversation[k] for k in SUMMARY_FIELDS if conversation.get(k) not in (None, "")}  # type: ignore[literal-required]
     address = identity(deployment, conversation["channel"], conversation["sender"])
     return {**found, **address, "customer": conversation.get("profile_name") or address["address"]}
 
@@ -107,29 +123,49 @@ async def get_conversation(request: Request) -> Response:
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
     responses:
       200: {description: '{"conversation": {…, "messages": […], "contact": {…}}}'}
+      401: {description: Missing or invalid agent token}
       404: {description: Unknown conversation}
     """
     agent = await current_agent(request)
-    cid = request.path_params["id"]
+    cid = _conversation_id(request)
     return JSONResponse(await run_in_threadpool(_detail, deployment_of(request), agent.workspace, cid))
 
 
 def _detail(deployment: Deployment, workspace: str, cid: str) -> dict[str, Any]:
-    conversation = deployment.state.conversation(workspace, cid)
+    conversation = deployment.store.conversation(workspace, cid)
     detail = summary(deployment, conversation)
-    detail["messages"] = deployment.state.messages(workspace, cid, limit=10_000)
-    detail["contact"] = contact_view(deployment, deployment.state.contact(workspace, conversation["contact"]))
+    detail["messages"] = deployment.store.messages(workspace, cid, limit=10_000)
+    detail["contact"] = contact_view(deployment, deployment.store.contact(workspace, conversation["contact"]))
     return {"conversation": detail}
+
+
+async def _change(request: Request, agent: Agent, change: Any, *args: Any) -> Response:
+    """Apply a lifecycle change for the calling agent and answer with the conversation as it is now."""
+    cid = _conversation_id(request)
+    deployment = deployment_of(request)
+    await run_in_threadpool(change, deployment, agent, cid, *args)
+    return JSONResponse(await run_in_threadpool(_detail, deployment, agent.workspace, cid))
 
 
 async def assign(request: Request) -> Response:
     """
     summary: Assign to an agent ("me" or an id) or back to the AI ("ai")
-    description: 'Body {"assignee": "me" | "ai" | "<agent id>", "force": false}. Taking a conversation
-      another agent holds needs "force": true and an admin.'
+    description: 'Body {"assignee": "me" | "ai" | "<agent id>", "force": false}. Taking a conversation another agent
+      holds needs "force": true and an admin.'
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [assignee]
+            properties: {assignee: {type: string}, force: {type: boolean}}
     responses:
       200: {description: '{"conversation": {…}}'}
+      400: {description: No assignee}
+      401: {description: Missing or invalid agent token}
+      403: {description: Forcing needs an admin}
+      404: {description: Unknown conversation or agent}
       409: {description: 'Another agent owns it ({"owner": …}), it is closed, or the AI is unpublished'}
     """
     agent = await current_agent(request)
@@ -140,39 +176,7 @@ async def assign(request: Request) -> Response:
     force = body.get("force") is True
     if force:
         require_admin(agent)
-    cid = request.path_params["id"]
-    return JSONResponse(await run_in_threadpool(_assign, deployment_of(request), agent, cid, assignee, force))
-
-
-def _assign(deployment: Deployment, agent: Agent, cid: str, assignee: str, force: bool) -> dict[str, Any]:
-    workspace = deployment.workspace(agent.workspace)
-    if assignee == "ai":
-        ai_name = workspace.ai_agent.name if workspace.ai_agent else "the AI agent"
-        change = deployment.state.require(
-            "assign", agent.workspace, conversation=cid, target="ai", actor=agent.owner, force=force,
-            reason="handed back to the AI", ai_published=_published(workspace),
-            notice=f"You're chatting with {ai_name} again.")
-        enqueue_turn(deployment, agent.workspace, cid)
-    else:
-        target = agent if assignee == "me" else agent_by_id(deployment.redis, agent.workspace, assignee)
-        change = deployment.state.require(
-            "assign", agent.workspace, conversation=cid, target=target.owner, actor=agent.owner, force=force,
-            reason=f"assigned by {agent.name}", notice=f"{target.name} joined the conversation.",
-            ai_published=_published(workspace))
-    _deliver_latest_notice(deployment, agent.workspace, cid, change.get("unchanged"))
-    return _detail(deployment, agent.workspace, cid)
-
-
-def _published(workspace: Any) -> bool:
-    return bool(workspace.ai_agent and workspace.ai_agent.published)
-
-
-def _deliver_latest_notice(deployment: Deployment, workspace: str, cid: str, unchanged: bool | None) -> None:
-    if unchanged:
-        return
-    latest = deployment.state.messages(workspace, cid, public_only=True)[-1:]
-    if latest and latest[0]["kind"] == "notice":
-        enqueue_delivery(deployment, workspace, cid, latest[0]["id"])
+    return await _change(request, agent, lifecycle.assign, assignee, force)
 
 
 async def unassign(request: Request) -> Response:
@@ -181,19 +185,11 @@ async def unassign(request: Request) -> Response:
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
     responses:
       200: {description: '{"conversation": {…}}'}
+      401: {description: Missing or invalid agent token}
+      404: {description: Unknown conversation}
       409: {description: Another agent owns it, or it is closed}
     """
-    agent = await current_agent(request)
-    cid = request.path_params["id"]
-    return JSONResponse(await run_in_threadpool(_unassign, deployment_of(request), agent, cid))
-
-
-def _unassign(deployment: Deployment, agent: Agent, cid: str) -> dict[str, Any]:
-    workspace = deployment.workspace(agent.workspace)
-    deployment.state.require("assign", agent.workspace, conversation=cid, target="none", actor=agent.owner,
-                             reason=f"unassigned by {agent.name}", ai_published=_published(workspace),
-                             timeout_ms=int(workspace.handover.no_human_timeout * 1000))
-    return _detail(deployment, agent.workspace, cid)
+    return await _change(request, await current_agent(request), lifecycle.unassign)
 
 
 async def close(request: Request) -> Response:
@@ -202,14 +198,11 @@ async def close(request: Request) -> Response:
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
     responses:
       200: {description: '{"conversation": {…}}'}
+      401: {description: Missing or invalid agent token}
+      404: {description: Unknown conversation}
       409: {description: Already closed, or another agent owns it}
     """
-    agent = await current_agent(request)
-    cid = request.path_params["id"]
-    deployment = deployment_of(request)
-    await run_in_threadpool(deployment.state.require, "close", agent.workspace, conversation=cid,
-                            actor=agent.owner)
-    return JSONResponse(await run_in_threadpool(_detail, deployment, agent.workspace, cid))
+    return await _change(request, await current_agent(request), lifecycle.close)
 
 
 async def post_message(request: Request) -> Response:
@@ -217,9 +210,15 @@ async def post_message(request: Request) -> Response:
     summary: Reply to the customer (delivered through the conversation's channel)
     description: 'Body {"text": …}. Replying in a conversation the AI or nobody holds takes it over.'
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [text], properties: {text: {type: string, maxLength: 4096}}}
     responses:
       201: {description: '{"id": message id}'}
       400: {description: Missing or too long text}
+      401: {description: Missing or invalid agent token}
+      404: {description: Unknown conversation}
       409: {description: Closed, or another agent owns it}
     """
     agent = await current_agent(request)
@@ -229,30 +228,46 @@ async def post_message(request: Request) -> Response:
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
-    cid = request.path_params["id"]
-    mid = await run_in_threadpool(_reply, deployment_of(request), agent, cid, text)
+    cid = _conversation_id(request)
+    mid = await run_in_threadpool(lifecycle.reply, deployment_of(request), agent, cid, text)
     return JSONResponse({"id": mid}, status_code=201)
 
 
-def _reply(deployment: Deployment, agent: Agent, cid: str, text: str) -> str:
-    change = deployment.state.require("post", agent.workspace, conversation=cid, author="agent",
-                                      agent=agent.id, agent_name=agent.name, text=text,
-                                      notice=f"{agent.name} joined the conversation.")
-    enqueue_delivery(deployment, agent.workspace, cid, change["message"])
-    return str(change["message"])
+async def resend(request: Request) -> Response:
+    """
+    summary: Send again a message whose delivery failed or is unknown (it may reach the customer twice)
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: string}}
+      - {name: message, in: path, required: true, schema: {type: string}}
+    responses:
+      202: {description: '{"id": message id} — queued for delivery'}
+      401: {description: Missing or invalid agent token}
+      404: {description: Unknown conversation}
+      409: {description: The message was delivered (or is being sent), or the conversation is closed}
+    """
+    agent = await current_agent(request)
+    cid = _conversation_id(request)
+    message = sse.stream_id(request.path_params["message"])
+    await run_in_threadpool(lifecycle.resend, deployment_of(request), agent, cid, message)
+    return JSONResponse({"id": message}, status_code=202)
 
 
 async def list_contacts(request: Request) -> Response:
     """
     summary: Contacts, most recently updated first
-    responses: {200: {description: '{"contacts": […]}'}}
+    parameters: [{name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 500}}]
+    responses:
+      200: {description: '{"contacts": […]}'}
+      400: {description: A bad limit}
+      401: {description: Missing or invalid agent token}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
+    limit = _limit(request, "limit", 100, 500)
 
     def contacts() -> list[dict[str, Any]]:
-        ids = deployment.state.contact_ids(agent.workspace, limit=_limit(request, "limit", 100, 500))
-        return [contact_view(deployment, deployment.state.contact(agent.workspace, c)) for c in ids]
+        ids = deployment.store.contact_ids(agent.workspace, limit=limit)
+        return [contact_view(deployment, deployment.store.contact(agent.workspace, c)) for c in ids]
 
     return JSONResponse({"contacts": await run_in_threadpool(contacts)})
 
@@ -261,18 +276,23 @@ async def get_contact(request: Request) -> Response:
     """
     summary: One contact, with the ids of their conversations
     parameters: [{name: id, in: path, required: true, schema: {type: string}}]
-    responses: {200: {description: '{"contact": {…}}'}, 404: {description: Unknown contact}}
+    responses:
+      200: {description: '{"contact": {…}}'}
+      401: {description: Missing or invalid agent token}
+      404: {description: Unknown contact}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
-    contact = await run_in_threadpool(deployment.state.contact, agent.workspace, request.path_params["id"])
+    contact = await run_in_threadpool(deployment.store.contact, agent.workspace, request.path_params["id"])
     return JSONResponse({"contact": contact_view(deployment, contact)})
 
 
 async def list_team(request: Request) -> Response:
     """
     summary: The workspace's human agents and the signed-in agent
-    responses: {200: {description: '{"me": {…}, "workspace", "workspace_name", "agents": […]}'}}
+    responses:
+      200: {description: '{"me": {…}, "workspace", "workspace_name", "agents": […]}'}
+      401: {description: Missing or invalid agent token}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
@@ -284,10 +304,17 @@ async def list_team(request: Request) -> Response:
 
 async def ai_agent(request: Request) -> Response:
     """
-    summary: The workspace's AI agent (GET), publish or unpublish it (PATCH {"published": bool}, admins)
+    summary: The workspace's AI agent (GET), publish or unpublish it (PATCH with a published boolean, admins)
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [published], properties: {published: {type: boolean}}}
     responses:
       200: {description: '{"ai_agent": {"name", "model", "published"}}'}
+      400: {description: PATCH without a published boolean}
+      401: {description: Missing or invalid agent token}
       403: {description: PATCH by an agent who is not an admin}
+      404: {description: The workspace has no AI agent}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
@@ -296,7 +323,7 @@ async def ai_agent(request: Request) -> Response:
         body = await json_body(request)
         if not isinstance(body.get("published"), bool):
             raise BadRequest("'published' must be true or false")
-        await run_in_threadpool(set_published, deployment, agent, body["published"])
+        await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
     return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment, agent.workspace)})
 
 
@@ -304,34 +331,8 @@ def ai_agent_state(deployment: Deployment, workspace_id: str) -> dict[str, Any]:
     config = deployment.workspace(workspace_id).ai_agent
     if config is None:
         raise NotFound("this workspace has no AI agent configured")
-    override = deployment.redis.hget(keys.key(keys.AI_AGENT, ws=workspace_id), "published")
-    published = config.published if override is None else override == "1"
+    published = deployment.store.published(workspace_id, config.published)
     return {"name": config.name, "model": config.model, "published": published}
-
-
-def set_published(deployment: Deployment, agent: Agent, published: bool) -> None:
-    """Publish, or unpublish: the AI stops at once and every conversation it held waits for a human."""
-    from gateway.turn import hand_over_conversation
-
-    workspace = deployment.workspace(agent.workspace)
-    if workspace.ai_agent is None:
-        raise Conflict("this workspace has no AI agent configured")
-    deployment.redis.hset(keys.key(keys.AI_AGENT, ws=agent.workspace), "published", int(published))
-    _announce(deployment, agent.workspace, {"type": "ai_agent.updated", "published": published,
-                                            "actor": agent.owner})
-    if published:
-        return
-    state = deployment.state
-    while ids := state.conversation_ids(agent.workspace, "ai", limit=200):
-        for conversation in state.conversations(agent.workspace, ids):
-            history = state.messages(agent.workspace, conversation["id"])
-            hand_over_conversation(deployment, workspace, conversation, f"AI agent unpublished by {agent.name}",
-                                   route="unpublished", summary=ai.extractive_summary(history), notice="")
-
-
-def _announce(deployment: Deployment, workspace: str, data: dict[str, Any]) -> None:
-    deployment.redis.xadd(keys.key(keys.EVENTS, ws=workspace), {"data": json.dumps(data)}, maxlen=10_000,
-                          approximate=True)
 
 
 async def events(request: Request) -> Response:
@@ -339,16 +340,56 @@ async def events(request: Request) -> Response:
     summary: Server-sent events for the inbox
     description: 'Types: conversation.created, message.created, conversation.handover (the notification),
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
-      ai_agent.updated. Reconnect with Last-Event-ID (or ?last_event_id=) to catch up.'
-    responses: {200: {description: text/event-stream}}
+      ai_agent.updated; session.ended (then the stream closes) when the agent is revoked. Reconnect with
+      Last-Event-ID (or ?last_event_id=) to catch up.'
+    parameters: [{name: last_event_id, in: query, schema: {type: string, pattern: '^[0-9]+(-[0-9]+)?$'}}]
+    responses:
+      200: {description: text/event-stream}
+      400: {description: A malformed last event id}
+      401: {description: Missing or invalid agent token}
     """
     agent = await current_agent(request)
+    after = sse.last_event_id(request)
+    if after:
+        sse.stream_id(after)
+    return sse.response(_agent_events(request, agent, after))
+
+
+async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIterator[str]:
+    client, hub = request.app.state.aredis, request.app.state.hub
     stream = keys.key(keys.EVENTS, ws=agent.workspace)
+    if not after:  # from now on: fixed before the first byte, so a new stream misses nothing that follows
+        newest = await client.xrevrange(stream, count=1)
+        after = newest[0][0] if newest else "0"
+        # An id-only frame sets the browser's last event id: a stream that drops before its first event
+        # reconnects from here.
+        yield f"retry: 2000\nid: {after}\n\n"
+    else:
+        yield "retry: 2000\n\n"
+    subscriber = hub.subscribe(agent.workspace, "agents")
+    try:
+        sent = after
+        for event_id, fields in await client.xrange(stream, min=f"({after}", max="+", count=10_000):
+            data = json.loads(fields["data"])
+            sent = event_id
+            yield _agent_frame(agent, event_id, data)[0] or ""
+            if data.get("type") == "agent.revoked" and data.get("agent") == agent.id:
+                return
 
-    async def render(event_id: str, fields: dict[str, str]) -> str:
-        data = json.loads(fields["data"])
-        return sse.frame(event_id, data["type"], data)
+        def handle(event_id: str, data: dict[str, Any]) -> tuple[str | None, bool]:
+            if not sse.after(event_id, sent):
+                return None, False
+            return _agent_frame(agent, event_id, data)
 
-    events: AsyncIterator[str] = sse.follow(request, request.app.state.aredis, stream,
-                                            sse.last_event_id(request), render)
-    return sse.response(events)
+        async for text in sse.forward(subscriber, handle):
+            yield text
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+def _agent_frame(agent: Agent, event_id: str, data: dict[str, Any]) -> tuple[str | None, bool]:
+    if data.get("type") == "agent.revoked":
+        if data.get("agent") != agent.id:
+            return None, False
+        return sse.frame(event_id, "session.ended", {"reason": data.get("reason", "revoked")}), True
+    return sse.frame(event_id, data["type"], data), False

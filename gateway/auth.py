@@ -1,9 +1,14 @@
-"""Who is calling: human agents (bearer tokens, stored hashed) and webchat visitors (signed tokens)."""
+"""Who is calling: human agents (API tokens and inbox sessions) and webchat visitors (visitor sessions).
+
+Every credential is a random string of which only a digest is stored, under a key whose TTL is the credential's
+life: an agent's API token (90 days unless set otherwise, `baton agent rotate` replaces it), an inbox session
+(12 hours, renewed while used, at most 7 days), a visitor session (30 days, renewed while used). Revoking an agent
+deletes their token and sessions at once, and announces it so that their open event streams end.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -12,11 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 
 from gateway import keys
 from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 
 _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
+TOKEN_DAYS = 90
+SESSION_IDLE_S = 12 * 3600
+SESSION_MAX_S = 7 * 24 * 3600
+VISITOR_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -34,22 +44,35 @@ class Agent:
         return {"id": self.id, "name": self.name, "admin": self.admin}
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_agent(client: redis.Redis, workspace: str, agent_id: str, name: str, admin: bool = False) -> str:
-    """Create an agent and return their bearer token; only its hash is stored."""
+# --- agents and their API tokens ------------------------------------------------------------------------------
+
+def create_agent(client: redis.Redis, workspace: str, agent_id: str, name: str, admin: bool = False,
+                 days: int = TOKEN_DAYS) -> str:
+    """Create an agent and return their API token (`days` of life, 0 for none); only its digest is stored."""
     if not _AGENT_ID.match(agent_id):
         raise BadRequest("agent id must be 1-40 lower-case letters, digits, '.', '_' or '-'")
-    token = f"baton_{workspace}_{secrets.token_urlsafe(24)}"
-    digest = _digest(token)
-    record = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time()),
-              "token": digest}
+    record = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time())}
     if not client.hsetnx(keys.key(keys.AGENTS, ws=workspace), agent_id, json.dumps(record)):
-        raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace!r}")
-    client.set(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=digest), agent_id)
-    return token
+        raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace!r} (rotate their token with "
+                       f"`baton agent rotate {agent_id}`)")
+    return _issue_token(client, workspace, record, days)
+
+
+def rotate_token(client: redis.Redis, workspace: str, agent_id: str, days: int = TOKEN_DAYS) -> str:
+    """A new API token for the agent; the old one, and every inbox session, stops working at once."""
+    record = _record(client, workspace, agent_id)
+    _end_credentials(client, workspace, record, "token rotated")
+    return _issue_token(client, workspace, record, days)
+
+
+def revoke_agent(client: redis.Redis, workspace: str, agent_id: str) -> None:
+    record = _record(client, workspace, agent_id)
+    _end_credentials(client, workspace, record, "agent revoked")
+    client.hdel(keys.key(keys.AGENTS, ws=workspace), agent_id)
 
 
 def list_agents(client: redis.Redis, workspace: str) -> list[dict[str, Any]]:
@@ -57,40 +80,25 @@ def list_agents(client: redis.Redis, workspace: str) -> list[dict[str, Any]]:
     return sorted(({k: v for k, v in r.items() if k != "token"} for r in records), key=lambda r: r["id"])
 
 
-def revoke_agent(client: redis.Redis, workspace: str, agent_id: str) -> None:
-    raw = client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
-    if raw is None:
-        raise NotFound(f"no agent {agent_id!r} in workspace {workspace!r}")
-    record = json.loads(raw)
-    client.delete(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]))
-    client.hdel(keys.key(keys.AGENTS, ws=workspace), agent_id)
-
-
-def token_workspace(token: str) -> str:
-    match = re.match(r"^baton_([a-z0-9][a-z0-9_-]{0,39})_[A-Za-z0-9_-]{20,}$", token)
-    if not match:
-        raise Unauthorized("malformed agent token")
-    # The workspace id may itself contain '_': the random part is the last 32 characters.
-    return token[len("baton_"): -33]
+def agent_by_id(client: redis.Redis, workspace: str, agent_id: str) -> Agent:
+    record = _record(client, workspace, agent_id)
+    return Agent(workspace, record["id"], record["name"], bool(record.get("admin")))
 
 
 def authenticate_agent(client: redis.Redis, token: str) -> Agent:
-    """The agent a bearer token belongs to; Unauthorized when it is unknown or revoked."""
+    """The agent an API token belongs to; Unauthorized when it is unknown, expired or revoked."""
     workspace = token_workspace(token)
-    agent_id = client.get(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=_digest(token)))
-    raw = agent_id and client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
-    if not raw:
-        raise Unauthorized("unknown or revoked agent token")
-    record = json.loads(raw)
-    return Agent(workspace, record["id"], record["name"], bool(record.get("admin")))
+    agent_id = client.get(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=digest(token)))
+    if not agent_id:
+        raise Unauthorized("unknown, expired or revoked agent token")
+    return agent_by_id(client, workspace, agent_id)
 
 
-def agent_by_id(client: redis.Redis, workspace: str, agent_id: str) -> Agent:
-    raw = client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
-    if raw is None:
-        raise NotFound(f"no agent {agent_id!r}")
-    record = json.loads(raw)
-    return Agent(workspace, record["id"], record["name"], bool(record.get("admin")))
+def token_workspace(token: str) -> str:
+    match = re.match(r"^baton_([a-z0-9][a-z0-9_-]{0,39})_[A-Za-z0-9_-]{32}$", token)
+    if not match:
+        raise Unauthorized("malformed agent token")
+    return match.group(1)
 
 
 def require_admin(agent: Agent) -> None:
@@ -98,28 +106,94 @@ def require_admin(agent: Agent) -> None:
         raise Forbidden("this needs an admin agent (baton agent create ID --admin)")
 
 
-# --- webchat visitors ----------------------------------------------------------------------------
+def _record(client: redis.Redis, workspace: str, agent_id: str) -> dict[str, Any]:
+    raw = client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
+    if raw is None:
+        raise NotFound(f"no agent {agent_id!r} in workspace {workspace!r}")
+    record: dict[str, Any] = json.loads(raw)
+    return record
 
-def visitor_token(secret: bytes, channel: str) -> tuple[str, str]:
-    """A new visitor id and the token that confines its bearer to that visitor's conversations."""
-    visitor = secrets.token_hex(12)
-    return visitor, f"v1.{channel}.{visitor}.{_sign(secret, channel, visitor)}"
+
+def _issue_token(client: redis.Redis, workspace: str, record: dict[str, Any], days: int) -> str:
+    token = f"baton_{workspace}_{secrets.token_urlsafe(24)}"
+    record = {**record, "token": digest(token), "token_expires_at": int(time.time()) + days * 86400 if days else 0}
+    pipe = client.pipeline()
+    pipe.hset(keys.key(keys.AGENTS, ws=workspace), record["id"], json.dumps(record))
+    pipe.set(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]), record["id"],
+             ex=days * 86400 if days else None)
+    pipe.execute()
+    return token
 
 
-def visitor_from_token(secret: bytes, channel: str, token: str) -> str:
-    parts = token.split(".")
-    if len(parts) != 4 or parts[0] != "v1":
+def _end_credentials(client: redis.Redis, workspace: str, record: dict[str, Any], reason: str) -> None:
+    """Delete the agent's API token and inbox sessions, and tell the gateways to end their event streams."""
+    sessions = keys.key(keys.AGENT_SESSIONS, ws=workspace, agent=record["id"])
+    pipe = client.pipeline()
+    if record.get("token"):
+        pipe.delete(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]))
+    for session in client.smembers(sessions):
+        pipe.delete(keys.key(keys.SESSION, ws=workspace, digest=session))
+    pipe.delete(sessions)
+    event = {"type": "agent.revoked", "agent": record["id"], "reason": reason, "at": int(time.time() * 1000)}
+    pipe.xadd(keys.key(keys.EVENTS, ws=workspace), {"data": json.dumps(event)}, maxlen=10_000, approximate=True)
+    pipe.execute()
+
+
+# --- inbox sessions -------------------------------------------------------------------------------------------
+
+def open_session(client: redis.Redis, agent: Agent) -> tuple[str, int]:
+    """A new inbox session for the agent: its id (the cookie's value) and its absolute expiry (unix seconds)."""
+    session = f"{agent.workspace}.{secrets.token_urlsafe(32)}"
+    expires = int(time.time()) + SESSION_MAX_S
+    value = json.dumps({"agent": agent.id, "expires": expires})
+    pipe = client.pipeline()
+    pipe.set(keys.key(keys.SESSION, ws=agent.workspace, digest=digest(session)), value, ex=SESSION_IDLE_S)
+    pipe.sadd(keys.key(keys.AGENT_SESSIONS, ws=agent.workspace, agent=agent.id), digest(session))
+    pipe.expire(keys.key(keys.AGENT_SESSIONS, ws=agent.workspace, agent=agent.id), SESSION_MAX_S)
+    pipe.execute()
+    return session, expires
+
+
+def session_agent(client: redis.Redis, session: str) -> Agent:
+    """The agent of an inbox session, renewing its idle time; Unauthorized when it ended or expired."""
+    workspace = session.split(".", 1)[0]
+    if not re.match(r"^[a-z0-9][a-z0-9_-]{0,39}$", workspace):
+        raise Unauthorized("not signed in")
+    raw = client.getex(keys.key(keys.SESSION, ws=workspace, digest=digest(session)), ex=SESSION_IDLE_S)
+    if not raw:
+        raise Unauthorized("not signed in (the session ended or expired)")
+    data = json.loads(raw)
+    if data["expires"] <= time.time():
+        raise Unauthorized("the session expired; sign in again")
+    return agent_by_id(client, workspace, data["agent"])
+
+
+def close_session(client: redis.Redis, session: str) -> None:
+    workspace = session.split(".", 1)[0]
+    client.delete(keys.key(keys.SESSION, ws=workspace, digest=digest(session)))
+
+
+# --- webchat visitors -----------------------------------------------------------------------------------------
+
+async def open_visitor(client: aioredis.Redis, workspace: str, channel: str) -> tuple[str, str]:
+    """A new visitor and the session token that confines its bearer to that visitor's conversations."""
+    visitor, token = secrets.token_hex(12), f"v2.{secrets.token_urlsafe(32)}"
+    await client.set(keys.key(keys.VISITOR, ws=workspace, digest=digest(token)), f"{channel}|{visitor}",
+                     ex=VISITOR_S)
+    return visitor, token
+
+
+async def visitor_of(client: aioredis.Redis, workspace: str, channel: str, token: str) -> str:
+    """The visitor a session token belongs to, renewing the session; 401 when unknown or expired."""
+    if not token.startswith("v2."):
         raise Unauthorized("malformed visitor token")
-    _, token_channel, visitor, signature = parts
-    if not hmac.compare_digest(signature, _sign(secret, token_channel, visitor)):
-        raise Unauthorized("invalid visitor token")
+    raw = await client.getex(keys.key(keys.VISITOR, ws=workspace, digest=digest(token)), ex=VISITOR_S)
+    if not raw:
+        raise Unauthorized("unknown or expired visitor session; start a new one")
+    token_channel, _, visitor = raw.partition("|")
     if token_channel != channel:
-        raise Forbidden(f"this visitor token belongs to channel {token_channel!r}, not {channel!r}")
+        raise Forbidden(f"this visitor session belongs to channel {token_channel!r}, not {channel!r}")
     return visitor
-
-
-def _sign(secret: bytes, channel: str, visitor: str) -> str:
-    return hmac.new(secret, f"{channel}|{visitor}".encode(), hashlib.sha256).hexdigest()[:43]
 
 
 def bearer(header: str | None) -> str:

@@ -1,4 +1,4 @@
-"""The `baton` command: serve, worker, check, and agent create|list|revoke."""
+"""The `baton` command: serve, worker, check, agent, eval, status."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gateway import __version__
 from gateway.config import BatonConfig, load_config
@@ -22,53 +22,89 @@ log = logging.getLogger("baton")
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="baton", description="One shared inbox for an AI agent and a human team.")
     top.add_argument("--version", action="version", version=f"baton {__version__}")
-    commands = top.add_subparsers(dest="command", required=True)
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    def command(name: str, help_text: str, parent: Any = commands) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--config", default="config.yaml", help="the YAML configuration (default: config.yaml)")
         sub.add_argument("--redis-url", default=None,
-                         help="Redis URL (default: REDIS_URL, then config, then the embedded Valkey)")
-        sub.add_argument("--data-dir", default=None, help="embedded Valkey's data directory (default: .baton)")
+                         help="Redis URL, or redis+sentinel://… (default: REDIS_URL, then config, then the "
+                              "embedded Valkey)")
+        sub.add_argument("--data-dir", default=None, help="the embedded Valkey's data directory (default: .baton)")
         return sub
 
-    serve = command("serve", "Run the gateway, a worker and (by default) an embedded Valkey server.")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = command("serve", "Run the gateways, the workers and (by default) an embedded Valkey server.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--gateways", type=int, default=None,
+                       help="gateway processes, all on the one port (default: config, else one per CPU)")
     serve.add_argument("--workers", type=int, default=None,
-                       help="worker processes (default: config; 0 for a gateway-only node)")
+                       help="worker processes (default: config, else one per CPU; 0 for a gateway-only node)")
     serve.add_argument("--proxy-headers", action="store_true",
                        help="trust X-Forwarded-* from --forwarded-allow-ips (behind a TLS proxy)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
-    worker = command("worker", "Run a worker: AI turns, deliveries, notifications, fallback timers.")
-    worker.add_argument("--burst", action="store_true", help="stop when the queue is empty")
-    command("check", "Validate the configuration and reach Redis and every channel's settings.")
-    agent = command("agent", "Manage human agents.")
-    agent.add_argument("action", choices=["create", "list", "revoke"])
-    agent.add_argument("id", nargs="?", help="agent id (create, revoke)")
-    agent.add_argument("--name", default="", help="display name (create)")
-    agent.add_argument("--admin", action="store_true", help="may publish/unpublish the AI agent (create)")
-    agent.add_argument("--workspace", default=None, help="workspace id (default: the only one)")
+    gateway = command("gateway", "Run one gateway process on an inherited socket (`baton serve` starts these).")
+    gateway.add_argument("--fd", type=int, required=True, help="the listening socket's file descriptor")
+    gateway.add_argument("--proxy-headers", action="store_true")
+    gateway.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    worker = command("worker", "Run a worker: AI turns, deliveries, notifications, the no-human timers.")
+    worker.add_argument("--burst", action="store_true", help="do what is pending, then stop")
+    check = command("check", "Validate the configuration; reach Redis, each channel and each model's settings.")
+    check.add_argument("--live", action="store_true", help="also make one real call to each hosted model")
+    command("status", "Show the workers, the work waiting and in flight, the timers, and Redis.")
+    _agent_commands(command("agent", "Manage human agents and their API tokens."), command)
+    evaluate = command("eval", "Measure the customer-message classifiers on a labelled JSONL file.")
+    evaluate.add_argument("file", nargs="?", default=None, help="labelled JSONL (default: the shipped held-out split)")
     return top
+
+
+def _agent_commands(agent: argparse.ArgumentParser, command: Any) -> None:
+    actions = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = command(name, help_text, actions)
+        sub.add_argument("--workspace", default=None, help="workspace id (default: the only one)")
+        return sub
+
+    create = action("create", "Create an agent and print their API token (shown once).")
+    create.add_argument("id", help="the agent's id: lower-case letters, digits, '.', '_' or '-'")
+    create.add_argument("--name", default="", help="display name (default: the id)")
+    create.add_argument("--admin", action="store_true", help="may publish and unpublish the AI agent")
+    create.add_argument("--days", type=int, default=90, help="days the token is valid (0: no expiry; default 90)")
+    rotate = action("rotate", "Replace an agent's API token (the old one and their sessions stop at once).")
+    rotate.add_argument("id", help="the agent's id")
+    rotate.add_argument("--days", type=int, default=90, help="days the new token is valid (0: no expiry)")
+    revoke = action("revoke", "Remove an agent: their token and sessions stop at once, open inboxes sign out.")
+    revoke.add_argument("id", help="the agent's id")
+    action("list", "List the agents of a workspace.")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command == "eval":
+            from gateway.detection.evaluate import main as evaluate
+
+            return evaluate([args.file] if args.file else [])
         config = load_config(args.config)
-        logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        for chatty in ("twilio.http_client", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
-            logging.getLogger(chatty).setLevel(logging.WARNING)  # a line per request/model call at INFO
-        handler = {"serve": serve, "worker": worker, "check": check, "agent": agent}[args.command]
+        configure_logging(config)
+        handler = {"serve": serve, "gateway": gateway, "worker": worker, "check": check, "agent": agent,
+                   "status": status}[args.command]
         return handler(args, config)
     except BatonError as exc:
         print(f"baton: {exc.reason}", file=sys.stderr)
         return 2
 
 
+def configure_logging(config: BatonConfig) -> None:
+    from gateway.logs import configure
+
+    configure(config.log_level, config.log_format)
+
+
 @contextlib.contextmanager
 def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
-    """The Redis to use: an explicit URL, or the data directory's embedded Valkey (started if needed)."""
+    """The Redis to use: an explicit URL, or the data directory's embedded Valkey (started if none runs)."""
     from gateway.redis_server import EmbeddedValkey, configured_url, ping
 
     url = configured_url(args.redis_url, config.redis_url)
@@ -85,60 +121,86 @@ def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
 
 
 def serve(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway.deployment import Deployment
+    from gateway.supervisor import DataDirLock, Supervisor, listen, python_command
+
+    lock = DataDirLock(Path(args.data_dir).resolve() if args.data_dir else config.data_path())
+    lock.acquire()
+    listener = listen(args.host, args.port)
+    supervisor = Supervisor()
+    try:
+        with redis_url(args, config) as url:
+            deployment = Deployment.build(config, url)
+            gateways = args.gateways or config.gateway.processes or os.cpu_count() or 1
+            workers = _count(args.workers, config.worker.processes)
+            common = ["--config", str(Path(args.config).resolve()), "--redis-url", url]
+            proxy = ["--proxy-headers", "--forwarded-allow-ips", args.forwarded_allow_ips] if args.proxy_headers else []
+            for n in range(gateways):
+                supervisor.add(f"gateway {n + 1}", python_command("gateway", "--fd", str(listener.fileno()),
+                                                                  *common, *proxy), (listener.fileno(),))
+            for n in range(workers):
+                supervisor.add(f"worker {n + 1}", python_command("worker", *common))
+            supervisor.start()
+            print_urls(deployment, args.host, args.port, url, gateways, workers)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: setattr(supervisor, "stopping", True))
+            supervisor.watch()
+            supervisor.stop(grace=_grace(config))
+            deployment.close()
+    finally:
+        supervisor.stopping = True
+        listener.close()
+        lock.release()
+    return 0
+
+
+def _count(flag: int | None, configured: int | None) -> int:
+    if flag is not None:
+        return flag
+    return configured if configured is not None else (os.cpu_count() or 1)
+
+
+def _grace(config: BatonConfig) -> float:
+    """How long workers may take to finish their turns: the slowest model's timeout, and some."""
+    return max((w.ai_agent.timeout for w in config.workspaces if w.ai_agent), default=30.0) + 10
+
+
+def gateway(args: argparse.Namespace, config: BatonConfig) -> int:
     import uvicorn
 
     from gateway.app import create_app
     from gateway.deployment import Deployment
 
-    with redis_url(args, config) as url:
-        deployment = Deployment.build(config, url)
-        workers = start_workers(args, url, config.worker.processes if args.workers is None else args.workers)
-        try:
-            print_urls(deployment, args.host, args.port, url)
-            app = create_app(deployment)
-            # uvicorn re-raises the signal that stopped it once it is done; take it here, so that the
-            # workers and the embedded server are still stopped in order below.
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: None)
-            uvicorn.Server(uvicorn.Config(
-                app, host=args.host, port=args.port, log_level=config.log_level, timeout_graceful_shutdown=3,
-                proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips)).run()
-        finally:
-            stop_workers(workers)
-            deployment.close()
+    deployment = Deployment.build(config, _required_url(args, config), quiet=True)
+    uvicorn.Server(uvicorn.Config(
+        create_app(deployment), fd=args.fd, log_level=config.log_level, timeout_graceful_shutdown=3,
+        proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips, access_log=False,
+        log_config=None)).run()
+    deployment.close()
     return 0
 
 
-def start_workers(args: argparse.Namespace, url: str, count: int) -> list[subprocess.Popen[bytes]]:
-    command = [sys.executable, "-m", "gateway.cli", "worker", "--config", args.config, "--redis-url", url]
-    # Their own session: Ctrl-C reaches only `baton serve`, which then asks each worker once to stop.
-    return [subprocess.Popen(command, start_new_session=True) for _ in range(count)]
+def _required_url(args: argparse.Namespace, config: BatonConfig) -> str:
+    from gateway.redis_server import configured_url
+
+    url = configured_url(args.redis_url, config.redis_url)
+    if not url:
+        raise ConfigError("a gateway process needs --redis-url (baton serve passes it)")
+    return url
 
 
-def stop_workers(workers: list[subprocess.Popen[bytes]], grace: float = 60.0) -> None:
-    """Ask each worker to finish the job in hand and stop (RQ's warm shutdown), then wait."""
-    for process in workers:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in workers:
-        try:
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, workers: int) -> None:
+    from gateway.connector import WidgetConnector
 
-
-def print_urls(deployment: object, host: str, port: int, url: str) -> None:
-    from gateway.deployment import Deployment
-
-    assert isinstance(deployment, Deployment)
     base = deployment.public_url(f"http://{host}:{port}")
-    lines = [f"Baton {__version__} on {base}", f"  Redis:        {url}", f"  Team inbox:   {base}/inbox",
-             f"  API docs:     {base}/openapi.json"]
+    lines = [f"Baton {__version__} on {base}  ({gateways} gateway and {workers} worker processes)",
+             f"  Redis:        {url}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
+             f"  Health:       {base}/healthz, {base}/readyz"]
     for channel in deployment.channels.values():
-        if channel.connector.type == "webchat":
+        if isinstance(channel.connector, WidgetConnector):
             lines.append(f"  Webchat demo: {base}/demo?channel={channel.name}")
         else:
-            state = f"  (disabled: {channel.disabled})" if channel.disabled else ""
+            state = "  (disabled: see above)" if channel.disabled else ""
             lines.append(f"  Webhook:      {base}/webhooks/{channel.name}  [{channel.connector.type}]{state}")
     print("\n".join(lines), flush=True)
 
@@ -149,8 +211,12 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
 
     os.environ.setdefault("BATON_CONFIG", str(Path(args.config).resolve()))
     with redis_url(args, config) as url:
-        deployment = Deployment.build(config, url)
-        worker_module.run(deployment, burst=args.burst)
+        deployment = Deployment.build(config, url, quiet=True)
+        if args.burst:
+            worker_module.run_until_idle(deployment)
+        else:
+            worker_module.run(deployment)
+        deployment.close()
     return 0
 
 
@@ -159,35 +225,58 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
 
     problems = 0
     with redis_url(args, config) as url:
-        deployment = Deployment.build(config, url)
+        deployment = Deployment.build(config, url, quiet=True)
         print(f"configuration {args.config}: valid")
         print(f"redis {url}: reachable")
         for channel in deployment.channels.values():
-            status = f"disabled: {channel.disabled}" if channel.disabled else "ready"
+            status = f"disabled: {channel.disabled} (a warning: the other channels work)" if channel.disabled \
+                else "ready"
             print(f"channel {channel.name} ({channel.connector.type}): {status}")
-            problems += bool(channel.disabled)
         for workspace in config.workspaces:
-            agent = workspace.ai_agent
-            entries = len(deployment.knowledge(workspace.id))
-            described = f"{agent.model}, {'published' if agent.published else 'unpublished'}" if agent else "none"
-            print(f"workspace {workspace.id}: AI agent {described}; {entries} knowledge entries")
+            problems += _check_agent(deployment, workspace, args.live)
         deployment.close()
     return 1 if problems else 0
 
 
-def agent(args: argparse.Namespace, config: BatonConfig) -> int:
-    import redis
+def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
+    from gateway import ai
 
-    from gateway.auth import create_agent, list_agents, revoke_agent
+    agent = workspace.ai_agent
+    if agent is None:
+        print(f"workspace {workspace.id}: no AI agent")
+        return 0
+    published = deployment.store.published(workspace.id, agent.published)
+    override = " (set at runtime)" if published != agent.published else ""
+    entries = len(deployment.knowledge(workspace.id))
+    print(f"workspace {workspace.id}: AI agent {agent.model}, {'published' if published else 'unpublished'}"
+          f"{override}; {entries} knowledge entries")
+    missing = ai.missing_keys(agent)
+    if missing:
+        print(f"  model {agent.model}: missing {', '.join(missing)} — every conversation would go to a human")
+        return 1
+    if live and not ai.is_offline(agent):
+        try:
+            ai.complete(agent, [{"role": "user", "content": "Say OK."}], tools=False)
+        except Exception as exc:  # noqa: BLE001 - report whatever the provider says
+            print(f"  model {agent.model}: the live call failed: {type(exc).__name__}: {str(exc)[:200]}")
+            return 1
+        print(f"  model {agent.model}: a live call answered")
+    return 0
+
+
+def agent(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway.auth import create_agent, list_agents, revoke_agent, rotate_token
+    from gateway.redis_server import connect
 
     workspace = pick_workspace(config, args.workspace)
-    if args.action in ("create", "revoke") and not args.id:
-        raise ConfigError(f"baton agent {args.action} needs an agent id")
     with redis_url(args, config) as url:
-        client = redis.Redis.from_url(url, decode_responses=True)
+        client = connect(url, decode_responses=True)
         if args.action == "create":
-            token = create_agent(client, workspace, args.id, args.name, admin=args.admin)
+            token = create_agent(client, workspace, args.id, args.name, admin=args.admin, days=args.days)
             print(f"Created agent {args.id!r} in workspace {workspace!r}. Their token (shown once):\n{token}")
+        elif args.action == "rotate":
+            token = rotate_token(client, workspace, args.id, days=args.days)
+            print(f"New token for {args.id!r} (shown once; the old one no longer works):\n{token}")
         elif args.action == "revoke":
             revoke_agent(client, workspace, args.id)
             print(f"Revoked agent {args.id!r}.")
@@ -195,6 +284,17 @@ def agent(args: argparse.Namespace, config: BatonConfig) -> int:
             for record in list_agents(client, workspace):
                 print(f"{record['id']}\t{record['name']}\t{'admin' if record.get('admin') else 'agent'}")
         client.close()
+    return 0
+
+
+def status(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway.deployment import Deployment
+    from gateway.status import report
+
+    with redis_url(args, config) as url:
+        deployment = Deployment.build(config, url, quiet=True)
+        print(report(deployment))
+        deployment.close()
     return 0
 
 

@@ -48,12 +48,17 @@ class AIAgentConfig(Strict):
     offer_on_frustration: bool = True
     #: Close the chat with a goodbye when the customer signals they are done.
     close_when_done: bool = True
-    history_limit: int = Field(default=50, ge=1)
+    #: The business's own words for "that's all, thanks", counted as a closing without retraining.
+    closing_phrases: list[str] = []
+    #: The latest messages the model sees (and a turn reads).
+    history_limit: int = Field(default=50, ge=1, le=500)
 
 
 class HandoverConfig(Strict):
     no_human_timeout: float = Field(default=120.0, gt=0, description="Seconds before the contact form is sent")
     contact_form: bool = True
+    #: The business's own words for "I want a person" (e.g. a team's name), honoured without retraining.
+    phrases: list[str] = []
 
 
 class ChannelConfig(BaseModel):
@@ -77,6 +82,22 @@ class NotifierConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class Rate(Strict):
+    """At most `count` requests per `seconds`."""
+
+    count: int = Field(ge=1)
+    seconds: int = Field(ge=1, le=86_400)
+
+
+class LimitsConfig(Strict):
+    """Rate limits (429 with Retry-After beyond them), shared by every gateway through Redis."""
+
+    visitor_messages: Rate = Rate(count=20, seconds=10)  # one webchat visitor
+    ip_messages: Rate = Rate(count=300, seconds=60)  # all visitors behind one IP address
+    ip_sessions: Rate = Rate(count=60, seconds=60)  # new webchat sessions from one IP address
+    agent_requests: Rate = Rate(count=1200, seconds=60)  # one agent's /api calls
+
+
 class WorkspaceConfig(Strict):
     id: str = Field(pattern=_ID_PATTERN)
     name: str = ""
@@ -87,8 +108,19 @@ class WorkspaceConfig(Strict):
 
 
 class WorkerConfig(Strict):
-    kind: Literal["simple", "forking"] = "simple"
-    processes: int = Field(default=1, ge=1, le=32)
+    #: Worker processes `baton serve` starts (0: none, this node is a gateway only); default one per CPU.
+    processes: int | None = Field(default=None, ge=0, le=64)
+    #: AI turns one worker process keeps in flight (they wait on the model, not the CPU).
+    concurrency: int = Field(default=200, ge=1, le=2000)
+    #: Messages one worker process sends at once (each waits on the channel's provider).
+    deliveries: int = Field(default=32, ge=1, le=500)
+    #: RQ jobs (notifications) one worker process runs at once.
+    jobs: int = Field(default=8, ge=1, le=200)
+
+
+class GatewayConfig(Strict):
+    #: Gateway processes `baton serve` starts, all on one port; default one per CPU.
+    processes: int | None = Field(default=None, ge=1, le=64)
 
 
 class BatonConfig(Strict):
@@ -99,7 +131,11 @@ class BatonConfig(Strict):
     public_url: str = ""
     secret: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: text: readable lines; json: one JSON object a line (with workspace, conversation, channel when known)
+    log_format: Literal["text", "json"] = "text"
     worker: WorkerConfig = WorkerConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    limits: LimitsConfig = LimitsConfig()
     workspaces: list[WorkspaceConfig] = Field(min_length=1)
     #: Where the file was read from; relative paths (knowledge files, data_dir) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)

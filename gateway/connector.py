@@ -7,11 +7,14 @@ degrades to text. HTTP routing, dedupe, enqueueing and retries belong to the gat
 
 from __future__ import annotations
 
+import abc
 import builtins
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from gateway.errors import SendFailed
 
 Author = Literal["customer", "ai", "agent", "system"]
 
@@ -88,13 +91,15 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Connector:
-    """Base class for channel connectors. Subclasses set `type` and `Settings`."""
+class Connector(abc.ABC):
+    """A channel connector. Subclass `WebhookConnector` (the provider calls POST /webhooks/{channel}) or
+    `WidgetConnector` (the gateway's own webchat API and widget), set `type` and `Settings`."""
 
     type: ClassVar[str]
     Settings: ClassVar[builtins.type[ConnectorSettings]] = ConnectorSettings
-    #: True for channels whose inbound arrives on POST /webhooks/{channel}.
-    has_webhook: ClassVar[bool] = True
+    #: Baton's messages go out through `send` (queued per conversation, in order); False for channels that serve
+    #: them from the conversation's history instead (the widget reads its events).
+    sends: ClassVar[bool] = True
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:
         self.name = name
@@ -104,26 +109,14 @@ class Connector:
         """Why this channel cannot run (e.g. missing credentials), or None when it can."""
         return None
 
-    def verify(self, request: WebhookRequest) -> None:
-        """Raise gateway.errors.SignatureInvalid unless the request is authentic."""
-        raise NotImplementedError
-
-    def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
-        """Turn a verified request into normalised messages; raise BadRequest if malformed."""
-        raise NotImplementedError
-
-    def acknowledge(self, request: WebhookRequest) -> Acknowledgement:
-        """The body the provider expects once the request is recorded."""
-        return Acknowledgement()
-
     def send(self, message: Outbound) -> SendResult:
-        """Deliver one message (runs in a worker job); raise SendFailed on failure."""
-        raise NotImplementedError
+        """Deliver one message (in a worker thread; several may run at once); raise SendFailed on failure, with
+        maybe_sent=True when the provider may have taken it (Baton then never sends it again by itself)."""
+        raise SendFailed(f"the {self.type} connector does not send messages", retryable=False)
 
-    def warm_up(self) -> None:
-        """Called once in each worker before its first job: import what `send` would load lazily, so
-        the first customer's reply is not the slow one. No network, no per-process clients (a forking
-        worker calls this before it forks)."""
+    def warm_up(self) -> None:  # noqa: B027 - optional: most connectors have nothing to warm up
+        """Called once in each worker before its first job: import what `send` would load lazily, so the first
+        customer's reply is not the slow one. No network."""
 
     def display_address(self, sender: str) -> str:
         """How a person reads the customer's address on this channel (a phone number, "Visitor 3f2a…")."""
@@ -132,6 +125,45 @@ class Connector:
     def degrade(self, message: Outbound) -> str:
         """Rich content as plain text for channels that cannot show it."""
         return degrade_to_text(message)
+
+
+class WebhookConnector(Connector):
+    """A channel whose provider calls POST /webhooks/{channel}: verify, parse, acknowledge."""
+
+    #: Set by the gateway when `public_url` is configured: the public URL of this channel's webhook (where a
+    #: provider can post delivery statuses).
+    webhook_url: str | None = None
+
+    @abc.abstractmethod
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise gateway.errors.SignatureInvalid unless the request is authentic."""
+
+    @abc.abstractmethod
+    def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
+        """Turn a verified request into normalised messages; raise BadRequest if malformed."""
+
+    def acknowledge(self, request: WebhookRequest) -> Acknowledgement:
+        """The body the provider expects once the request is recorded."""
+        return Acknowledgement()
+
+
+@dataclass(frozen=True)
+class Widget:
+    """What the gateway's webchat widget shows for a channel, and which sites may embed it."""
+
+    title: str
+    greeting: str
+    allowed_origins: tuple[str, ...]
+
+
+class WidgetConnector(Connector):
+    """A channel served by the gateway's own visitor API, widget and demo page (/webchat/{channel}/…)."""
+
+    sends = False
+
+    @abc.abstractmethod
+    def widget(self) -> Widget:
+        """The widget's texts and the origins allowed to embed it (CORS)."""
 
 
 def degrade_to_text(message: Outbound) -> str:

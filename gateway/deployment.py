@@ -15,11 +15,13 @@ from rq import Queue
 
 from gateway import keys
 from gateway.config import BatonConfig, WorkspaceConfig, locate
-from gateway.connector import Connector
+from gateway.connector import Connector, WebhookConnector
 from gateway.errors import ChannelUnavailable, ConfigError, UnknownChannel
+from gateway.handover.store import Store
 from gateway.knowledge import KnowledgeEntry, load_knowledge
 from gateway.plugin_host import connector_types, notifier_types
-from gateway.state import State
+from gateway.queue import rq_queue
+from gateway.redis_server import connect
 
 log = logging.getLogger("baton")
 
@@ -46,32 +48,34 @@ class Deployment:
     warmed_up: bool = False
 
     @classmethod
-    def build(cls, config: BatonConfig, redis_url: str) -> Deployment:
+    def build(cls, config: BatonConfig, redis_url: str, quiet: bool = False) -> Deployment:
+        """The deployment of a config; `quiet`: do not log disabled channels (the process that starts the others
+        has said it once)."""
         deployment = cls(config, redis_url)
-        deployment.channels = build_channels(config)
+        deployment.channels = build_channels(config, quiet)
         deployment.notifiers = build_notifiers(config)
         deployment.knowledge_base = load_knowledge_bases(config)
         return deployment
 
     @cached_property
     def redis(self) -> redis.Redis:
-        """For state: strings in, strings out."""
-        return redis.Redis.from_url(self.redis_url, decode_responses=True, health_check_interval=30)
+        """For state: strings in, strings out; enough connections for every thread of a worker."""
+        worker = self.config.worker
+        return connect(self.redis_url, decode_responses=True, health_check_interval=30,
+                       max_connections=worker.concurrency + worker.deliveries + worker.jobs + 32)
 
     @cached_property
     def rq_redis(self) -> Redis:
         """RQ needs bytes responses."""
-        return redis.Redis.from_url(self.redis_url)
+        return connect(self.redis_url, max_connections=self.config.worker.jobs + 16)
 
     @cached_property
-    def state(self) -> State:
-        return State(self.redis)
+    def store(self) -> Store:
+        return Store(self.redis)
 
     @cached_property
     def queue(self) -> Queue:
-        from rq.serializers import JSONSerializer
-
-        return Queue(self.config.queue, connection=self.rq_redis, serializer=JSONSerializer)
+        return rq_queue(self.rq_redis, self.config.queue)
 
     @cached_property
     def secret(self) -> bytes:
@@ -105,7 +109,7 @@ class Deployment:
                 client.close()
 
 
-def build_channels(config: BatonConfig) -> dict[str, Channel]:
+def build_channels(config: BatonConfig, quiet: bool = False) -> dict[str, Channel]:
     types = connector_types()
     channels: dict[str, Channel] = {}
     for w_index, workspace in enumerate(config.workspaces):
@@ -113,10 +117,10 @@ def build_channels(config: BatonConfig) -> dict[str, Channel]:
             path = ("workspaces", w_index, "channels", c_index)
             connector = _build(types, channel.type, channel.name, channel.settings(), config, path)
             disabled = connector.disabled_reason()
-            if disabled:
+            if disabled and not quiet:
                 log.warning("channel %r (%s) is disabled: %s", channel.name, channel.type, disabled)
-            if config.public_url and hasattr(connector, "status_callback_url"):
-                connector.status_callback_url = f"{config.public_url}/webhooks/{channel.name}"
+            if config.public_url and isinstance(connector, WebhookConnector):
+                connector.webhook_url = f"{config.public_url}/webhooks/{channel.name}"
             channels[channel.name] = Channel(workspace, connector, disabled)
     return channels
 

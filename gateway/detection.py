@@ -217,8 +217,16 @@ def _is_bare_request(tokens: list[str]) -> bool:
     return 0 < len(meaningful) <= 4 and all(t in _PERSONS for t in meaningful)
 
 
-def wants_human(text: str) -> bool:
+def has_phrase(text: str, phrases: Sequence[str]) -> bool:
+    """Whether the text holds one of a workspace's own phrases (normalised, as whole words)."""
+    padded = f" {normalise(text)} "
+    return any(f" {normalise(phrase)} " in padded for phrase in phrases if normalise(phrase))
+
+
+def wants_human(text: str, phrases: Sequence[str] = ()) -> bool:
     """The customer asks to talk to a person."""
+    if has_phrase(text, phrases):
+        return True
     tokens = _request_tokens(text)
     return (
         _has_request_phrase(tokens)
@@ -264,10 +272,12 @@ def offer_reply(text: str) -> OfferReply:
     return _verdict(labels)
 
 
-def is_done(text: str) -> bool:
+def is_done(text: str, phrases: Sequence[str] = ()) -> bool:
     """The customer signals they need nothing more ('thanks, that's all'), not 'thanks, but I still need…'."""
     if "?" in text:
         return False
+    if has_phrase(text, phrases):
+        return True
     joined = " ".join(_emoji_tokens(text))
     if _DECLINE.match(joined) or not _DONE_SIGNAL.search(joined):
         return False

@@ -22,6 +22,26 @@ class BadRequest(BatonError):
     status = 400
 
 
+class PayloadTooLarge(BatonError):
+    status = 413
+
+
+class RateLimited(BatonError):
+    """Too many requests: `retry_after` is in seconds."""
+
+    status = 429
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+class Unavailable(BatonError):
+    """The store (Redis) cannot be reached: the caller should try again shortly."""
+
+    status = 503
+
+
 class SignatureInvalid(BatonError):
     status = 403
 
@@ -55,8 +75,10 @@ class ChannelUnavailable(BatonError):
 
 
 class SendFailed(BatonError):
-    """An outbound message could not be delivered; `retryable` says whether to try again."""
+    """An outbound message could not be delivered. `retryable`: it was not sent and may be tried again;
+    `maybe_sent`: the provider may have taken it (a read timeout), so Baton will not send it again by itself."""
 
-    def __init__(self, reason: str, *, retryable: bool, **details: object) -> None:
+    def __init__(self, reason: str, *, retryable: bool, maybe_sent: bool = False, **details: object) -> None:
         super().__init__(reason, **details)
         self.retryable = retryable
+        self.maybe_sent = maybe_sent

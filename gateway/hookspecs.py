@@ -21,8 +21,8 @@ def register_notifiers(register: Callable[[type], None]) -> None:
 
 
 @hookspec
-def register_llm_providers(register: Callable[[str, Any], None]) -> None:
-    """Register litellm custom providers as register(provider_name, handler)."""
+def register_llm_providers(register: Callable[[Any], None]) -> None:
+    """Register litellm custom providers (litellm.CustomLLM instances whose `provider` names their prefix)."""
 
 
 @hookspec

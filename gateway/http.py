@@ -6,25 +6,50 @@ import json
 import logging
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import BadRequest, BatonError
+from gateway.errors import BadRequest, BatonError, PayloadTooLarge, RateLimited
+from gateway.logs import Throttled
 
 log = logging.getLogger("baton.http")
-MAX_JSON = 256 * 1024
+MAX_JSON = 64 * 1024
+_redis_down = Throttled(log, every=1.0)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes: from Content-Length
+    before reading anything, else while the bytes arrive, so an oversized body is never held in memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest("invalid Content-Length header")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, limit: int = MAX_JSON) -> dict[str, Any]:
     """The request's JSON object, or BadRequest saying what is wrong with it."""
-    body = await request.body()
-    if len(body) > MAX_JSON:
-        raise BadRequest(f"body larger than {MAX_JSON} bytes")
+    body = await read_body(request, limit)
     try:
         data = json.loads(body or b"{}")
-    except (UnicodeDecodeError, ValueError) as exc:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800") cannot be stored
+    except RecursionError as exc:
+        raise BadRequest("malformed JSON: nested too deeply") from exc
+    except UnicodeError as exc:
+        raise BadRequest("malformed JSON: a string is not valid Unicode (a lone surrogate?)") from exc
+    except ValueError as exc:
         raise BadRequest(f"malformed JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
@@ -33,7 +58,8 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 async def baton_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BatonError)
-    return JSONResponse({"error": exc.reason, **exc.details}, status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    return JSONResponse({"error": exc.reason, **exc.details}, status_code=exc.status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -41,12 +67,21 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis is unreachable: 503 so providers retry, and one log line a second however many requests fail."""
+    _redis_down.error("Redis unavailable (%s): answering 503 to %s %s", exc, request.method, request.url.path)
+    return JSONResponse({"error": "storage unavailable; try again shortly"}, status_code=503,
+                        headers={"Retry-After": "1"})
+
+
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal error"}, status_code=500)
 
 
-EXCEPTION_HANDLERS: dict[Any, Any] = {BatonError: baton_error, HTTPException: http_error, Exception: server_error}
+EXCEPTION_HANDLERS: dict[Any, Any] = {BatonError: baton_error, HTTPException: http_error,
+                                      RedisError: storage_unavailable, ConnectionError: storage_unavailable,
+                                      Exception: server_error}
 
 
 class SecurityHeaders:

@@ -14,7 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from gateway import session
 from gateway.api import deployment_of
-from gateway.auth import Agent, authenticate_agent
+from gateway.auth import SESSION_MAX_S, Agent, authenticate_agent, close_session, open_session, session_agent
+from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from gateway.http import json_body
 
@@ -35,42 +36,46 @@ def _demo_template() -> str:
 
 
 async def demo(request: Request) -> Response:
-    """A demo shop page embedding the widget with one script tag, for ?channel= or the first webchat channel."""
-    webchats = [c.name for c in deployment_of(request).channels.values() if c.connector.type == "webchat"]
-    channel = request.query_params.get("channel") or (webchats[0] if webchats else "")
-    if channel not in webchats:
+    """A demo shop page embedding the widget with one script tag, for ?channel= or the first widget channel."""
+    widgets = [c.name for c in deployment_of(request).channels.values() if isinstance(c.connector, WidgetConnector)]
+    channel = request.query_params.get("channel") or (widgets[0] if widgets else "")
+    if channel not in widgets:
         raise NotFound(f"no webchat channel named {channel!r}")
     return HTMLResponse(_demo_template().replace("{{channel}}", html.escape(channel, quote=True)), headers=NO_CACHE)
 
 
-async def _signed_in(request: Request) -> tuple[session.Session, Agent]:
-    key = await session.key_of(request.scope)
-    current = session.read(key, request.cookies.get(session.COOKIE))
-    if current is None:
+async def _signed_in(request: Request) -> tuple[str, Agent]:
+    current = request.cookies.get(session.COOKIE)
+    if not current:
         raise Unauthorized("not signed in")
-    agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, current.token)
+    agent = await run_in_threadpool(session_agent, deployment_of(request).redis, current)
     return current, agent
 
 
-def _session_body(key: bytes, current: session.Session, agent: Agent) -> dict[str, object]:
-    return {"agent": agent.public(), "workspace": agent.workspace, "csrf": session.csrf_token(key, current)}
+def _session_body(key: bytes, current: str, agent: Agent, workspace_name: str) -> dict[str, object]:
+    return {"agent": agent.public(), "workspace": agent.workspace, "workspace_name": workspace_name,
+            "csrf": session.csrf_token(key, current)}
 
 
 async def get_session(request: Request) -> Response:
     """
     summary: The signed-in agent and the session's CSRF value (send it as X-CSRF-Token)
-    responses: {200: {description: '{"agent", "workspace", "csrf"}'}, 401: {description: Not signed in}}
+    responses:
+      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
+      401: {description: Not signed in}
     """
     current, agent = await _signed_in(request)
-    return JSONResponse(_session_body(await session.key_of(request.scope), current, agent))
+    name = deployment_of(request).workspace(agent.workspace).name or agent.workspace
+    return JSONResponse(_session_body(await session.key_of(request.scope), current, agent, name))
 
 
 async def sign_in(request: Request) -> Response:
     """
     summary: Sign in to the inbox with an agent token (JSON {"token"}); sets an HttpOnly session cookie
     responses:
-      200: {description: '{"agent", "workspace", "csrf"}'}
-      401: {description: Unknown or revoked token}
+      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
+      400: {description: No token in the body}
+      401: {description: Unknown, expired or revoked token}
       415: {description: Not a JSON body (a cross-site form cannot sign anyone in)}
     """
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -78,14 +83,12 @@ async def sign_in(request: Request) -> Response:
     token = (await json_body(request)).get("token")
     if not isinstance(token, str) or not token.strip():
         raise BadRequest("'token' must be the agent token that `baton agent create` printed")
-    agent = await run_in_threadpool(authenticate_agent, deployment_of(request).redis, token.strip())
-    key = await session.key_of(request.scope)
-    value = session.issue(key, token.strip())
-    current = session.read(key, value)
-    assert current is not None
-    response = JSONResponse(_session_body(key, current, agent))
-    response.set_cookie(session.COOKIE, value, max_age=session.MAX_AGE, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    deployment = deployment_of(request)
+    agent = await run_in_threadpool(authenticate_agent, deployment.redis, token.strip())
+    current, expires = await run_in_threadpool(open_session, deployment.redis, agent)
+    name = deployment.workspace(agent.workspace).name or agent.workspace
+    response = JSONResponse(_session_body(await session.key_of(request.scope), current, agent, name))
+    session.set_cookie(request, response, current, max_age=SESSION_MAX_S)
     return response
 
 
@@ -95,12 +98,13 @@ async def sign_out(request: Request) -> Response:
     responses: {200: {description: '{"signed_out": true}'}, 403: {description: Missing or wrong CSRF value}}
     """
     key = await session.key_of(request.scope)
-    current = session.read(key, request.cookies.get(session.COOKIE))
-    if current is not None and not session.csrf_ok(key, current, request.headers.get(session.CSRF_HEADER)):
+    current = request.cookies.get(session.COOKIE)
+    if current and not session.csrf_ok(key, current, request.headers.get(session.CSRF_HEADER)):
         raise Forbidden("missing or invalid X-CSRF-Token header")
+    if current:
+        await run_in_threadpool(close_session, deployment_of(request).redis, current)
     response = JSONResponse({"signed_out": True})
-    response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    session.delete_cookie(request, response)
     return response
 
 

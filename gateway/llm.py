@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from gateway.errors import ConfigError
-
 _install_lock = threading.Lock()
 
 
@@ -71,18 +69,3 @@ def uninstall_provider(name: str) -> None:
         litellm.custom_provider_map[:] = [
             item for item in litellm.custom_provider_map if item["provider"] != name
         ]
-
-
-def install_plugin_providers(hook: Any) -> list[str]:
-    """Collect providers from the `register_llm_providers` hook, install them, return their names."""
-    collected: dict[str, Any] = {}
-
-    def register(provider_name: str, handler: Any) -> None:
-        if provider_name in collected:
-            raise ConfigError(f"two plugins register the LLM provider {provider_name!r}")
-        collected[provider_name] = handler
-
-    hook.register_llm_providers(register=register)
-    for name, handler in collected.items():
-        install_provider(name, handler)
-    return list(collected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 from gateway.connector import ConnectorSettings
@@ -11,7 +12,7 @@ class NotifierSettings(ConnectorSettings):
     """Base for a notifier's settings model; unknown keys are errors."""
 
 
-class Notifier:
+class Notifier(abc.ABC):
     """Base class for notifiers. Subclasses set `type` and `Settings` and implement notify()."""
 
     type: ClassVar[str]
@@ -21,6 +22,7 @@ class Notifier:
         self.name = name
         self.settings = settings
 
+    @abc.abstractmethod
     def notify(self, notification: dict[str, Any]) -> None:
-        """Deliver one notification (runs in a worker job); raise to have it retried."""
-        raise NotImplementedError
+        """Deliver one notification (an RQ job, retried with backoff when it raises; at least once: deduplicate
+        on the notification's workspace and id)."""

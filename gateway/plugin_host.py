@@ -34,11 +34,13 @@ def collect(hook_name: str, attribute: str) -> dict[str, Any]:
     """Call a `register_*(register)` hook; return what was registered by name, rejecting duplicates."""
     found: dict[str, Any] = {}
 
-    def register(item: Any, handler: Any = None) -> None:
-        name = item if handler is not None else getattr(item, attribute)
+    def register(item: Any) -> None:
+        name = getattr(item, attribute, None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{item!r} registered by a plugin has no {attribute!r} name")
         if name in found:
             raise ConfigError(f"two plugins register {attribute} {name!r}: {found[name]!r} and {item!r}")
-        found[name] = handler if handler is not None else item
+        found[name] = item
 
     getattr(plugin_manager().hook, hook_name)(register=register)
     return found
@@ -53,7 +55,8 @@ def notifier_types() -> dict[str, type]:
 
 
 def llm_providers() -> dict[str, Any]:
-    return collect("register_llm_providers", "name")
+    """litellm custom providers by the prefix they serve (`provider`): `<provider>/<model>` routes to them."""
+    return collect("register_llm_providers", "provider")
 
 
 async def await_me_maybe(value: T | Awaitable[T]) -> T:

@@ -16,13 +16,27 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import redis
+import redis.asyncio as aioredis
 
 from gateway.errors import ConfigError
+from gateway.supervisor import spawn
 
 log = logging.getLogger("baton")
+
+
+def connect(url: str, *, max_connections: int = 256, **options: Any) -> redis.Redis:
+    """A client for `url` whose pool waits for a free connection (up to 10 s) instead of failing at the limit."""
+    pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, **options)
+    return redis.Redis.from_pool(pool)  # closing the client closes its pool
+
+
+def connect_async(url: str, *, max_connections: int = 1024, **options: Any) -> aioredis.Redis:
+    """The asyncio client for `url`, with the same waiting pool."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, **options)
+    return aioredis.Redis.from_pool(pool)
 
 
 def configured_url(cli_url: str | None, config_url: str) -> str:
@@ -104,10 +118,10 @@ class EmbeddedValkey:
             "appendonly yes", "appendfsync everysec", 'save ""', "daemonize no",
             "logfile valkey.log", "loglevel notice",
         ]) + "\n")
-        # A session of its own: Ctrl-C reaches Baton, which stops the server last, after the workers.
-        self.process = subprocess.Popen([str(get_binary_path()), str(conf)], cwd=self.data_dir,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        # A session of its own: Ctrl-C reaches Baton, which stops the server last, after the workers; and it
+        # dies with the Baton process that started it, even one killed outright.
+        self.process = spawn([str(get_binary_path()), str(conf)], cwd=self.data_dir, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/0"
         self._wait_ready(url, timeout)
         (self.data_dir / "valkey.json").write_text(json.dumps({"url": url, "pid": self.process.pid}))

@@ -1,21 +1,35 @@
-"""Server-sent events from Redis streams, with catch-up from the client's last event id."""
+"""Server-sent events: one reader of the workspaces' event streams per gateway process, fanned out to every open
+stream (agents' inboxes and visitors' widgets) without a Redis connection each.
+
+A stream first subscribes to the hub, then catches up from Redis (what happened since the client's Last-Event-ID,
+or since the moment it opened), then forwards what the hub hands it, skipping what the catch-up already sent:
+whichever gateway a browser reaches, and however it reconnects, it misses nothing and sees nothing twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
-KEEPALIVE_MS = 15_000
-# Each XREAD blocks at most this long: well under the Redis client's socket timeout (redis-py's default is
-# 5 s; a longer BLOCK fails with TimeoutError and kills an idle stream), and a gone client is noticed soon.
-BLOCK_MS = 1_000
+from gateway import keys
+from gateway.errors import BadRequest
+from gateway.logs import Throttled
+
+log = logging.getLogger("baton.sse")
+
+KEEPALIVE_S = 15.0
+QUEUE_SIZE = 1_000  # events buffered for one slow client before its stream is ended (it reconnects and catches up)
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+ENDED = object()  # put on a subscriber's queue: the stream must end (credentials revoked, client too slow)
 
 
 def frame(event_id: str, event: str, data: Any) -> str:
@@ -26,41 +40,163 @@ def last_event_id(request: Request) -> str:
     return request.headers.get("last-event-id") or request.query_params.get("last_event_id", "")
 
 
+def stream_id(value: str) -> str:
+    """A Redis stream id from a client, or BadRequest."""
+    ms, _, seq = value.partition("-")
+    if not ms.isdigit() or (seq and not seq.isdigit()) or len(value) > 41:
+        raise BadRequest(f"not an event id: {value[:50]!r}")
+    return value
+
+
+def after(a: str, b: str) -> bool:
+    """Stream id a comes after b."""
+    am, _, aseq = a.partition("-")
+    bm, _, bseq = b.partition("-")
+    return (int(am or 0), int(aseq or 0)) > (int(bm or 0), int(bseq or 0))
+
+
 def response(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
 
-async def read_stream(client: aioredis.Redis, stream: str, after: str, block_ms: int = BLOCK_MS,
-                      count: int = 200) -> list[tuple[str, dict[str, str]]]:
-    """Entries after `after` ("0" for all, "$" for new ones only), waiting up to block_ms for some."""
-    result = await client.xread({stream: after}, count=count, block=block_ms)
-    return [(mid, fields) for _, entries in result for mid, fields in entries]
+def routes_of(event: dict[str, Any]) -> list[str]:
+    """Who an event is for: every agent of the workspace, and the visitor of the conversation it concerns."""
+    routes = ["agents"]
+    if event.get("type") == "message.created" and event.get("visibility") == "public":
+        routes.append(f"conversation:{event.get('conversation')}")
+    elif event.get("type") == "conversation.created":
+        routes.append(f"visitor:{event.get('channel')}:{event.get('sender')}")
+    return routes
 
 
-async def follow(request: Request, client: aioredis.Redis, stream: str, after: str,
-                 render: Callable[[str, dict[str, str]], Awaitable[str | None]]) -> AsyncIterator[str]:
-    """Yield rendered frames for every entry after `after`, and a comment every KEEPALIVE_MS.
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: the routes of its workspace it listens to, and the queue the hub fills for it."""
 
-    Without `after` the stream starts at the newest entry, fixed before the first line is sent, so a client
-    that has read that line misses nothing that happens afterwards.
-    """
-    position = after or "$"
-    if position == "$":
-        newest = await client.xrevrange(stream, count=1)
-        position = newest[0][0] if newest else "0"
-    # An id-only frame dispatches no event but sets the browser's last event id: a stream that drops before
-    # its first event still reconnects with Last-Event-ID from here, and misses nothing.
-    yield "retry: 2000\n\n" if after else f"retry: 2000\nid: {position}\n\n"
-    quiet_since = time.monotonic()
-    while not await request.is_disconnected():
-        entries = await read_stream(client, stream, position)
-        if entries:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= KEEPALIVE_MS / 1000:
-            quiet_since = time.monotonic()
+    workspace: str
+    routes: set[str]
+    queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+
+    def offer(self, event_id: str, event: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait((event_id, event))
+        except asyncio.QueueFull:
+            self.end()
+
+    def end(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(ENDED)
+
+    async def next(self) -> tuple[str, dict[str, Any]] | None:
+        """The next event, or None after KEEPALIVE_S of quiet; raises StopAsyncIteration when the stream must end."""
+        try:
+            item = await asyncio.wait_for(self.queue.get(), KEEPALIVE_S)
+        except TimeoutError:
+            return None
+        if item is ENDED:
+            raise StopAsyncIteration
+        event: tuple[str, dict[str, Any]] = item
+        return event
+
+
+class Hub:
+    """Reads every workspace's EVENTS stream with one connection and hands each event to the subscribers of its
+    routes (an event for one conversation reaches that conversation's visitor, not every visitor)."""
+
+    def __init__(self, url: str, workspaces: list[str], connect: Callable[..., aioredis.Redis]) -> None:
+        # A connection of its own: XREAD BLOCK holds it, and its socket timeout must outlast the block.
+        self.client = connect(url, decode_responses=True, socket_timeout=15, health_check_interval=0)
+        self.routes: dict[tuple[str, str], set[Subscriber]] = {}
+        self.positions = {keys.key(keys.EVENTS, ws=w): "$" for w in workspaces}
+        self.task: asyncio.Task[None] | None = None
+        self.count = 0
+        self._errors = Throttled(log, every=5.0)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._read(), name="baton-sse-hub")
+
+    async def _start_positions(self) -> None:
+        """Read from the newest event on: streams catch up from Redis themselves."""
+        for stream in self.positions:
+            newest = await self.client.xrevrange(stream, count=1)
+            self.positions[stream] = newest[0][0] if newest else "0"
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        for subscribers in self.routes.values():
+            for subscriber in subscribers:
+                subscriber.end()
+        await self.client.aclose()
+
+    def subscribe(self, workspace: str, *routes: str) -> Subscriber:
+        subscriber = Subscriber(workspace, set())
+        for route in routes:
+            self.listen(subscriber, route)
+        self.count += 1
+        return subscriber
+
+    def listen(self, subscriber: Subscriber, route: str) -> None:
+        subscriber.routes.add(route)
+        self.routes.setdefault((subscriber.workspace, route), set()).add(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        for route in subscriber.routes:
+            listeners = self.routes.get((subscriber.workspace, route))
+            if listeners is not None:
+                listeners.discard(subscriber)
+                if not listeners:
+                    del self.routes[(subscriber.workspace, route)]
+        self.count -= 1
+
+    async def _read(self) -> None:
+        backoff = 0.1
+        started = False
+        while True:
+            try:
+                if not started:
+                    await self._start_positions()
+                    started = True
+                read = await self.client.xread(self.positions, count=500, block=5_000)
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                self._errors.warning("event hub: Redis unavailable (%s); retrying", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            for stream, entries in read:
+                workspace = stream.split(":")[1]
+                for event_id, fields in entries:
+                    self.positions[stream] = event_id
+                    self._dispatch(workspace, event_id, json.loads(fields["data"]))
+
+    def _dispatch(self, workspace: str, event_id: str, event: dict[str, Any]) -> None:
+        if event.get("type") == "conversation.created":
+            # The visitor who started it follows it from now on: before its first message is handed out.
+            visitor = f"visitor:{event.get('channel')}:{event.get('sender')}"
+            for subscriber in list(self.routes.get((workspace, visitor), ())):
+                self.listen(subscriber, f"conversation:{event.get('conversation')}")
+        for route in routes_of(event):
+            for subscriber in list(self.routes.get((workspace, route), ())):
+                subscriber.offer(event_id, event)
+
+
+async def forward(subscriber: Subscriber,
+                  handle: Callable[[str, dict[str, Any]], tuple[str | None, bool]]) -> AsyncIterator[str]:
+    """What the hub hands `subscriber`, as `handle` renders it (a frame or None, and whether the stream ends
+    there), with a comment every KEEPALIVE_S of quiet."""
+    while True:
+        try:
+            item = await subscriber.next()
+        except StopAsyncIteration:
+            return
+        if item is None:
             yield ": keepalive\n\n"
-        for mid, fields in entries:
-            position = mid
-            rendered = await render(mid, fields)
-            if rendered:
-                yield rendered
+            continue
+        text, done = handle(*item)
+        if text:
+            yield text
+        if done:
+            return

@@ -1,115 +1,192 @@
-"""The AI's turn in a conversation: answer, offer a transfer, hand over, or close when the customer is done.
+"""The AI's turn in a conversation: answer, offer a person, hand over, or close when the customer is done.
 
-A turn reads the customer messages the AI has not seen, decides, and commits its reply through
-state.lua with the ownership epoch it read: if a human took over meanwhile the reply is suppressed.
+A turn reads the conversation and its latest messages, decides (`choose`, a pure function of the situation and
+what the customer wrote), and commits its outcome through the store stamped with the AI cursor it read: if a
+human took over meanwhile, or another turn already committed, the outcome is dropped, never doubled.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from gateway import ai, detection, keys
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
-from gateway.jobs import enqueue_delivery, enqueue_notifications
+from gateway.handover import fallback, lifecycle
+from gateway.handover.store import Conversation, Message, Refused, TurnStamp
 
 log = logging.getLogger("baton.turn")
 
-HANDOVER_NOTICE = "I'm connecting you with a member of our team. They'll be with you shortly."
 OFFER = "Would you like me to transfer you to a human agent?"
 OFFER_DECLINED = "No problem, let's keep going. What else can I help you with?"
 SORRY = "I'm sorry this isn't helping."
+ATTACHMENT = "I can't view attachments here, so I may not be able to help with this one."
 GOODBYE = "You're welcome! I'm closing this chat now. Just write again any time you need help."
+TEXT_WINDOW = 20  # the newest customer messages of a flood that the AI reads as one turn
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
+class Action(enum.Enum):
+    """What the AI does with the customer's latest messages."""
+
+    HAND_OVER = "hand over: the customer asked for a person"
+    ACCEPT_OFFER = "hand over: the customer accepted the offer of a person"
+    DECLINE_OFFER = "carry on: the customer declined the offer"
+    CLOSE = "close: the customer is done"
+    OFFER_PERSON = "offer a person: the customer is frustrated"
+    ATTACHMENT = "say it cannot view attachments, and offer a person"
+    ANSWER = "answer from the knowledge (and offer a person when it keeps not helping)"
+    READ_CONTACT_DETAILS = "read the contact details the customer sent as text"
+    FOLLOW_UP = "tell the customer the team will follow up"
+    NOTHING = "nothing: a human owns the conversation"
+
+
+@dataclass(frozen=True)
+class Situation:
+    """What a turn knows about the conversation before reading the customer's words."""
+
+    owner: str
+    offer_pending: bool = False
+    form_state: str = ""
+    ai_has_answered: bool = False
+    close_when_done: bool = True
+    offer_on_frustration: bool = True
+    handover_phrases: Sequence[str] = ()
+    closing_phrases: Sequence[str] = ()
+
+
+def choose(situation: Situation, texts: Sequence[str], has_media: bool = False) -> Action:
+    """The AI's decision, in order of precedence: an explicit request for a person first, then the answer to a
+    pending offer, then the rest. A chat never closes while an offer is pending or when the message asks
+    something."""
+    if situation.owner == "none" and situation.form_state == "sent":
+        return Action.READ_CONTACT_DETAILS
+    if situation.owner == "none" and situation.form_state == "done":
+        return Action.FOLLOW_UP
+    if situation.owner != "ai":
+        return Action.NOTHING
+    if any(detection.wants_human(text, situation.handover_phrases) for text in texts):
+        return Action.HAND_OVER
+    last = texts[-1] if texts else ""
+    if situation.offer_pending:
+        reply = detection.offer_reply(last)
+        if reply == "yes":
+            return Action.ACCEPT_OFFER
+        if reply == "no":
+            return Action.DECLINE_OFFER
+    joined = "\n".join(texts).strip()
+    if has_media and not joined:
+        return Action.ATTACHMENT
+    done = situation.close_when_done and situation.ai_has_answered and not situation.offer_pending
+    if done and detection.is_done(joined, situation.closing_phrases):
+        return Action.CLOSE
+    if situation.offer_on_frustration and detection.is_frustrated(joined):
+        return Action.OFFER_PERSON
+    return Action.ANSWER
 
 
 @dataclass
 class Turn:
     deployment: Deployment
     workspace: WorkspaceConfig
-    agent: AIAgentConfig
-    conversation: dict[str, Any]
-    history: list[dict[str, Any]]
-    new: list[dict[str, Any]]  # customer messages since the AI's cursor
+    conversation: Conversation
+    history: list[Message]  # the latest messages, oldest first (a bounded window)
+    new: list[Message]  # the customer messages since the AI's cursor, at most TEXT_WINDOW
+    stamp: TurnStamp
+    agent: AIAgentConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.agent = self.workspace.ai_agent or AIAgentConfig()
 
     @property
     def cid(self) -> str:
-        return str(self.conversation["id"])
+        return self.conversation["id"]
 
     @property
-    def epoch(self) -> int:
-        return int(self.conversation.get("epoch", 0))
+    def texts(self) -> list[str]:
+        return [m.get("text", "") for m in self.new if m.get("text")]
 
     @property
     def text(self) -> str:
-        return "\n".join(m.get("text", "") for m in self.new).strip()
+        return "\n".join(self.texts).strip()
 
 
-def take_turn(deployment: Deployment, workspace_id: str, cid: str) -> str:
-    """Run the AI's turn for one conversation, one turn at a time per conversation."""
-    lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=cid)
-    token = uuid.uuid4().hex
-    _acquire(deployment, lock, token)
-    try:
-        return _turn(deployment, workspace_id, cid)
-    finally:
-        # Release only our own lock (it may have expired and been taken by another turn).
-        deployment.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                              "return redis.call('DEL', KEYS[1]) end return 0", 1, lock, token)
-
-
-def _acquire(deployment: Deployment, lock: str, token: str, ttl_ms: int = 180_000) -> None:
-    while not deployment.redis.set(lock, token, nx=True, px=ttl_ms):
-        time.sleep(0.02)
-
-
-def _turn(deployment: Deployment, workspace_id: str, cid: str) -> str:
-    from gateway import contact_form
-
-    state = deployment.state
+def take_turn(deployment: Deployment, workspace_id: str, conversation: str, worker: str = "local") -> str:
+    """Run the AI's turn for one conversation, unless another turn holds it (that one picks up what is new).
+    Workers hold a renewed lease instead (gateway.dispatch); this plain lock suits a single call."""
     workspace = deployment.workspace(workspace_id)
-    conversation = state.conversation(workspace_id, cid)
-    history = state.messages(workspace_id, cid, limit=10_000)
+    lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=conversation)
+    token = f"{worker}/{uuid.uuid4().hex[:12]}"
+    if not deployment.redis.set(lock, token, nx=True, px=turn_lock_ms(workspace)):
+        return "busy: another turn holds the conversation"
+    try:
+        return run(deployment, workspace, conversation, token)
+    finally:
+        deployment.redis.eval(_RELEASE, 1, lock, token)
+
+
+def turn_lock_ms(workspace: WorkspaceConfig) -> int:
+    """How long a turn may hold its conversation before another may take it (the model may be called twice)."""
+    timeout = workspace.ai_agent.timeout if workspace.ai_agent else 30.0
+    return int((2 * timeout + 30) * 1000)
+
+
+def run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, token: str) -> str:
+    """The turn, for a caller that holds the conversation's turn lock with `token`; what happened, for the log."""
+    try:
+        return _run(deployment, workspace, conversation_id, token)
+    except Refused as refused:  # the conversation moved on while the turn ran: nothing to commit
+        return f"dropped ({refused.code})"
+
+
+def _run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, token: str) -> str:
+    agent = workspace.ai_agent or AIAgentConfig()
+    conversation, history = deployment.store.recent(workspace.id, conversation_id, max(agent.history_limit, 30))
     cursor = conversation.get("ai_cursor", "")
-    new = [m for m in history if m["author"] == "customer" and (not cursor or _after(m["id"], cursor))]
-    deployment.redis.zrem(keys.key(keys.PENDING_TURNS, ws=workspace_id), cid)
+    new = [m for m in history if m["author"] == "customer" and _after(m["id"], cursor)][-TEXT_WINDOW:]
+    stamp = TurnStamp(expect=cursor, upto=new[-1]["id"] if new else cursor, lock=token)
     if not new or conversation["status"] != "open":
+        deployment.store.finish(workspace.id, conversation_id, stamp)
         return "nothing new"
-    deployment.redis.hset(keys.key(keys.CONVERSATION, ws=workspace_id, cid=cid), "ai_cursor", new[-1]["id"])
-    if conversation.get("form_state") == "sent":
-        contact_form.read_reply(deployment, workspace, conversation, new)
-    if conversation["owner"] != "ai" or workspace.ai_agent is None:
-        return f"owned by {conversation['owner']}"
-    turn = Turn(deployment, workspace, workspace.ai_agent, conversation, history, new)
-    return decide(turn)
+    turn = Turn(deployment, workspace, conversation, history, new, stamp)
+    action = choose(situation(turn), turn.texts, has_media=any(m.get("media") for m in new))
+    return act(turn, action)
 
 
-def _after(mid: str, cursor: str) -> bool:
-    def parts(stream_id: str) -> tuple[int, int]:
-        ms, _, seq = stream_id.partition("-")
-        return int(ms), int(seq or 0)
+def situation(turn: Turn) -> Situation:
+    conversation, agent = turn.conversation, turn.agent
+    return Situation(
+        owner=conversation["owner"], offer_pending=bool(conversation.get("offer")),
+        form_state=conversation.get("form_state", ""), ai_has_answered=_ai_has_answered(turn),
+        close_when_done=agent.close_when_done, offer_on_frustration=agent.offer_on_frustration,
+        handover_phrases=turn.workspace.handover.phrases, closing_phrases=agent.closing_phrases)
 
-    return parts(mid) > parts(cursor)
 
-
-def decide(turn: Turn) -> str:
-    """The AI's decision for this turn, in order of precedence."""
-    texts = [m.get("text", "") for m in turn.new]
-    if any(detection.wants_human(text) for text in texts):
+def act(turn: Turn, action: Action) -> str:
+    """Carry the decision out; what happened, for the log."""
+    store, ws = turn.deployment.store, turn.workspace.id
+    if action is Action.NOTHING:
+        store.finish(ws, turn.cid, turn.stamp)
+        return f"nothing (owned by {turn.conversation['owner']})"
+    if action in (Action.READ_CONTACT_DETAILS, Action.FOLLOW_UP):
+        return fallback.answer_in_text(turn.deployment, turn.workspace, turn.conversation, turn.new, turn.stamp)
+    if action is Action.HAND_OVER:
         return hand_over(turn, "The customer asked for a human", route="customer")
-    if turn.conversation.get("offer"):
-        decision = detection.offer_reply(texts[-1])
-        if decision == "yes":
-            return hand_over(turn, "The customer accepted the AI's offer of a human", route="offer")
-        if decision == "no":
-            return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
-    if turn.agent.close_when_done and detection.is_done(turn.text) and _ai_has_answered(turn):
-        return close(turn)
-    if turn.agent.offer_on_frustration and detection.is_frustrated(turn.text):
+    if action is Action.ACCEPT_OFFER:
+        return hand_over(turn, "The customer accepted the AI's offer of a human", route="offer")
+    if action is Action.DECLINE_OFFER:
+        return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
+    if action is Action.CLOSE:
+        store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE, agent_name=turn.agent.name)
+        return "closed"
+    if action is Action.OFFER_PERSON:
         return post(turn, f"{SORRY} {OFFER}", offer=1)
+    if action is Action.ATTACHMENT:
+        return post(turn, f"{ATTACHMENT} {OFFER}", offer=1)
     return answer(turn)
 
 
@@ -119,26 +196,29 @@ def answer(turn: Turn) -> str:
     try:
         reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back)
     except Exception as exc:  # noqa: BLE001 - any provider failure: hand over rather than go silent
-        log.exception("conversation %s: the model %s failed", turn.cid, turn.agent.model)
+        ai.log_failure(turn.agent, turn.cid, exc)
         return hand_over(turn, f"The AI could not answer ({type(exc).__name__})", route="error")
     if reply.handover:
         return hand_over(turn, reply.handover, route="model")
     streak = int(turn.conversation.get("unknown_streak") or 0) + 1 if reply.unknown else 0
-    if _should_offer(turn, streak):
+    if should_offer(turn, streak):
         return post(turn, f"{reply.text}\n\n{OFFER}".strip(), offer=1, unknown_streak=streak)
     return post(turn, reply.text, offer=0, unknown_streak=streak)
 
 
-def _should_offer(turn: Turn, streak: int) -> bool:
+def should_offer(turn: Turn, streak: int) -> bool:
+    """The AI is not resolving the question: it did not know the answer `offer_after_unknown` times running, or
+    the customer asked the same thing `offer_after_repeats` times since the AI last took the chat."""
     if streak >= turn.agent.offer_after_unknown:
         return True
+    new_ids = {m["id"] for m in turn.new}
     earlier = [m.get("text", "") for m in turn.history
-               if m["author"] == "customer" and m not in turn.new and _since_hand_back(turn, m)]
+               if m["author"] == "customer" and m["id"] not in new_ids and _since_hand_back(turn, m)]
     repeats = sum(1 for text in earlier if detection.is_rephrase(turn.text, [text]))
-    return repeats + 1 >= turn.agent.offer_after_repeats and streak > 0
+    return repeats + 1 >= turn.agent.offer_after_repeats
 
 
-def _since_hand_back(turn: Turn, message: dict[str, Any]) -> bool:
+def _since_hand_back(turn: Turn, message: Message) -> bool:
     return int(message["created_at"]) >= int(turn.conversation.get("handed_back_at") or 0)
 
 
@@ -146,50 +226,29 @@ def _ai_has_answered(turn: Turn) -> bool:
     return any(m["author"] in ("ai", "agent") for m in turn.history)
 
 
-def post(turn: Turn, text: str, **fields: Any) -> str:
-    change = turn.deployment.state.run(
-        "post", turn.workspace.id, conversation=turn.cid, author="ai", epoch=turn.epoch, text=text,
-        agent_name=turn.agent.name, set={k: int(v) for k, v in fields.items()},
-        ai_published=turn.agent.published)
-    if not change.ok:
-        log.info("conversation %s: AI reply suppressed (%s, owner %s)", turn.cid, change.get("error"),
-                 change.get("owner"))
-        return f"suppressed: {change.get('error')}"
-    enqueue_delivery(turn.deployment, turn.workspace.id, turn.cid, change["message"])
+def _after(mid: str, cursor: str) -> bool:
+    def parts(stream_id: str) -> tuple[int, int]:
+        ms, _, seq = stream_id.partition("-")
+        return int(ms or 0), int(seq or 0)
+
+    return parts(mid) > parts(cursor)
+
+
+def post(turn: Turn, text: str, **fields: int) -> str:
+    try:
+        turn.deployment.store.post(turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
+                                   published=lifecycle.configured_published(turn.workspace), **fields)
+    except Refused as refused:
+        log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason)
+        return f"suppressed ({refused.code})"
     return "answered"
 
 
 def hand_over(turn: Turn, reason: str, route: str) -> str:
     """The AI unassigns itself, tells the customer a person is coming, and every agent is notified."""
     summary = ai.summarise(turn.agent, turn.history)
-    return hand_over_conversation(turn.deployment, turn.workspace, turn.conversation, reason, route,
-                                  summary=summary, epoch=turn.epoch)
-
-
-def hand_over_conversation(deployment: Deployment, workspace: WorkspaceConfig, conversation: dict[str, Any],
-                           reason: str, route: str, summary: str, epoch: int | None = None,
-                           notice: str = HANDOVER_NOTICE) -> str:
-    cid = str(conversation["id"])
-    change = deployment.state.run(
-        "handover", workspace.id, conversation=cid, epoch=epoch, reason=reason, route=route,
-        summary=summary, notice=notice, timeout_ms=int(workspace.handover.no_human_timeout * 1000))
-    if not change.ok:
-        return f"no handover: {change.get('error')} (owner {change.get('owner')})"
-    if change.get("notice"):
-        enqueue_delivery(deployment, workspace.id, cid, change["notice"])
-    enqueue_notifications(deployment, workspace.id, {
-        "type": "handover", "workspace": workspace.id, "conversation": cid, "reason": reason,
-        "route": route, "summary": summary, "channel": conversation["channel"],
-        "customer": conversation.get("profile_name") or conversation.get("sender", ""),
-    })
+    try:
+        lifecycle.hand_over(turn.deployment, turn.workspace, turn.cid, turn.stamp, reason, route, summary)
+    except Refused as refused:
+        return f"no handover ({refused.code})"
     return f"handed over ({route})"
-
-
-def close(turn: Turn) -> str:
-    change = turn.deployment.state.run("close", turn.workspace.id, conversation=turn.cid, actor="ai",
-                                       epoch=turn.epoch, goodbye=GOODBYE)
-    if not change.ok:
-        return f"not closed: {change.get('error')}"
-    if change.get("goodbye"):
-        enqueue_delivery(turn.deployment, turn.workspace.id, turn.cid, change["goodbye"])
-    return "closed"

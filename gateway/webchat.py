@@ -1,11 +1,10 @@
-"""The webchat visitor API: a signed session per visitor, confined to that visitor's own conversations."""
+"""The webchat visitor API: parse, authorise (a visitor session per visitor, confined to that visitor's own
+conversations), record or read, respond. HTTP only."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,17 +12,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, sse
-from gateway.auth import bearer, visitor_from_token, visitor_token
-from gateway.connector import Inbound
-from gateway.contact_form import FORM, capture, validate
+from gateway import keys, ratelimit, sse
+from gateway.auth import bearer, open_visitor, visitor_of
+from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
+from gateway.handover import fallback
+from gateway.handover.store import Message, decode_message
 from gateway.http import json_body
-from gateway.pipeline import record_inbound
-from gateway.state import decode_message
+from gateway.pipeline import MAX_TEXT, customer_message
 
-MAX_TEXT = 4096
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
 
@@ -31,23 +29,28 @@ VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "r
 def _channel(request: Request) -> tuple[Deployment, Channel]:
     deployment: Deployment = request.app.state.deployment
     channel = deployment.channel(request.path_params["channel"])
-    if channel.connector.type != "webchat":
+    if not isinstance(channel.connector, WidgetConnector):
         raise UnknownChannel(f"channel {channel.name!r} is not a webchat channel")
     return deployment, channel
 
 
-def _visitor(request: Request, deployment: Deployment, channel: Channel) -> str:
-    token = request.query_params.get("token") if request.url.path.endswith("/events") else None
-    return visitor_from_token(deployment.secret, channel.name, token or bearer(request.headers.get("authorization")))
+async def _visitor(request: Request, channel: Channel) -> str:
+    token = bearer(request.headers.get("authorization"))
+    return await visitor_of(request.app.state.aredis, channel.workspace.id, channel.name, token)
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def widget_config(channel: Channel) -> dict[str, Any]:
     """What the widget shows before and around a session: the channel's texts, the AI's name, input limits."""
-    settings = channel.connector.settings
+    assert isinstance(channel.connector, WidgetConnector)
+    widget = channel.connector.widget()
     agent = channel.workspace.ai_agent
-    return {"channel": channel.name, "title": settings.title, "greeting": settings.greeting,  # type: ignore[attr-defined]
+    return {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
             "ai_name": agent.name if agent else "", "limits": {"text": MAX_TEXT},
-            "contact_form": {"fields": FORM["fields"]}}
+            "contact_form": {"fields": fallback.FORM["fields"]}}
 
 
 async def get_config(request: Request) -> Response:
@@ -64,15 +67,18 @@ async def get_config(request: Request) -> Response:
 
 async def create_session(request: Request) -> Response:
     """
-    summary: Start a visitor session
+    summary: Start a visitor session (it lasts 30 days from its last use)
     parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
     responses:
-      201: {description: '{"token", "visitor", and the channel settings of GET /webchat/{channel}/config} — send the
-        token as a Bearer token'}
+      201: {description: '{"token", "visitor", and the settings of GET /webchat/{channel}/config} — send the token as
+        a Bearer token'}
       404: {description: Unknown channel}
+      429: {description: Too many new sessions from this address (Retry-After says when to try again)}
     """
     deployment, channel = _channel(request)
-    visitor, token = visitor_token(deployment.secret, channel.name)
+    await ratelimit.check(request.app.state.aredis, channel.workspace.id, "sessions", client_ip(request),
+                          deployment.config.limits.ip_sessions, "new chats from this address")
+    visitor, token = await open_visitor(request.app.state.aredis, channel.workspace.id, channel.name)
     return JSONResponse({"token": token, "visitor": visitor, **widget_config(channel)}, status_code=201)
 
 
@@ -81,14 +87,28 @@ async def post_message(request: Request) -> Response:
     summary: Send a message as the visitor
     description: 'Body {"text": …, "client_id": …}. A retried POST with the same client_id is not a second message.'
     parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [text]
+            properties:
+              text: {type: string, maxLength: 4096}
+              client_id: {type: string, pattern: '^[A-Za-z0-9._:-]{1,100}$'}
     responses:
       201: {description: Recorded}
       200: {description: Already recorded (same client_id)}
       400: {description: Missing or too long text, bad client_id}
-      401: {description: Missing or invalid visitor token}
+      401: {description: Missing, invalid or expired visitor session}
+      429: {description: Too many messages (Retry-After says when to try again)}
     """
     deployment, channel = _channel(request)
-    visitor = _visitor(request, deployment, channel)
+    visitor = await _visitor(request, channel)
+    limits, client = deployment.config.limits, request.app.state.aredis
+    await ratelimit.check(client, channel.workspace.id, "visitor", visitor, limits.visitor_messages, "messages")
+    await ratelimit.check(client, channel.workspace.id, "ip", client_ip(request), limits.ip_messages,
+                          "messages from this address")
     body = await json_body(request)
     text, client_id = body.get("text"), body.get("client_id") or secrets.token_hex(8)
     if not isinstance(text, str) or not text.strip():
@@ -97,16 +117,15 @@ async def post_message(request: Request) -> Response:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
-    inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text,
-                      extra={"client_id": client_id})
-    change = await run_in_threadpool(record_inbound, deployment, channel, inbound)
-    status = 200 if change["duplicate"] else 201
-    return JSONResponse({"id": change["message"], "conversation": change["conversation"],
-                         "duplicate": change["duplicate"]}, status_code=status)
+    inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text)
+    recorded = await request.app.state.astore.inbound(channel.workspace.id, customer_message(channel, inbound))
+    status = 200 if recorded.duplicate else 201
+    return JSONResponse({"id": recorded.message, "conversation": recorded.conversation,
+                         "duplicate": recorded.duplicate}, status_code=status)
 
 
-def visitor_view(message: dict[str, Any]) -> dict[str, Any]:
-    return {k: message[k] for k in VISITOR_FIELDS if message.get(k) not in (None, "", {}, [])}
+def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
+    return {k: message[k] for k in VISITOR_FIELDS if message.get(k) not in (None, "", {}, [])}  # type: ignore[literal-required]
 
 
 def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str, Any]:
@@ -114,8 +133,8 @@ def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str
     cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
     if not cid:
         return {"conversation": None, "messages": []}
-    conversation = deployment.state.conversation(workspace, str(cid))
-    messages = deployment.state.messages(workspace, str(cid), public_only=True)
+    conversation = deployment.store.conversation(workspace, cid)
+    messages = deployment.store.messages(workspace, cid, public_only=True)
     return {"conversation": {"id": cid, "status": conversation["status"],
                              "form_pending": conversation.get("form_state") == "sent"},
             "messages": [visitor_view(m) for m in messages]}
@@ -127,10 +146,10 @@ async def get_messages(request: Request) -> Response:
     parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
     responses:
       200: {description: '{"conversation": {…}, "messages": [{"id", "author", "text", "created_at", …}]}'}
-      401: {description: Missing or invalid visitor token}
+      401: {description: Missing, invalid or expired visitor session}
     """
     deployment, channel = _channel(request)
-    visitor = _visitor(request, deployment, channel)
+    visitor = await _visitor(request, channel)
     return JSONResponse(await run_in_threadpool(_history, deployment, channel, visitor))
 
 
@@ -139,14 +158,21 @@ async def post_contact(request: Request) -> Response:
     summary: Submit the contact form the no-human fallback sent
     description: 'Body {"name", "phone", "email", "message"}; a valid phone or email is required.'
     parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties: {name: {type: string}, phone: {type: string}, email: {type: string}, message: {type: string}}
     responses:
       201: {description: Stored in Contacts}
       400: {description: 'Invalid details: {"error", "fields": {field: problem}}'}
+      401: {description: Missing, invalid or expired visitor session}
       409: {description: No contact form is pending}
     """
     deployment, channel = _channel(request)
-    visitor = _visitor(request, deployment, channel)
-    details = validate(await json_body(request))
+    visitor = await _visitor(request, channel)
+    details = fallback.validate(await json_body(request))
     contact = await run_in_threadpool(_capture, deployment, channel, visitor, details)
     return JSONResponse({"contact": contact}, status_code=201)
 
@@ -154,59 +180,73 @@ async def post_contact(request: Request) -> Response:
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
     workspace = channel.workspace.id
     cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
-    conversation = deployment.state.conversation(workspace, str(cid)) if cid else {}
-    if conversation.get("form_state") != "sent":
+    if not cid:
         raise Conflict("no contact form is pending in this conversation")
-    return capture(deployment, workspace, conversation, details)
+    return fallback.capture(deployment, workspace, cid, details)
 
 
 async def events(request: Request) -> Response:
     """
-    summary: Server-sent events of the visitor's conversation
+    summary: Server-sent events of the visitor's conversation (send the session token as a Bearer token)
     description: 'Each event has id "<conversation>/<message>"; reconnect with Last-Event-ID to catch up.'
-    parameters:
-      - {name: channel, in: path, required: true, schema: {type: string}}
-      - {name: token, in: query, required: true, schema: {type: string}}
+    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
     responses:
       200: {description: text/event-stream of "message" events}
-      401: {description: Missing or invalid visitor token}
+      400: {description: A malformed Last-Event-ID}
+      401: {description: Missing, invalid or expired visitor session}
     """
-    deployment, channel = _channel(request)
-    visitor = _visitor(request, deployment, channel)
-    return sse.response(_visitor_events(request, deployment, channel, visitor))
+    _, channel = _channel(request)
+    visitor = await _visitor(request, channel)
+    cid, _, position = sse.last_event_id(request).partition("/")
+    if cid and (not cid.isdigit() or (position and not sse.stream_id(position))):
+        raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
+    return sse.response(_visitor_events(request, channel, visitor, cid, position))
 
 
-async def _visitor_events(request: Request, deployment: Deployment, channel: Channel,
-                          visitor: str) -> AsyncIterator[str]:
+async def _visitor_events(request: Request, channel: Channel, visitor: str, cid: str,
+                          position: str) -> AsyncIterator[str]:
     """Follow the visitor's latest conversation, switching to a new one when it starts."""
-    client = request.app.state.aredis
+    client, hub = request.app.state.aredis, request.app.state.hub
     workspace = channel.workspace.id
     latest_key = keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)
-    cid, _, position = sse.last_event_id(request).partition("/")
-    if not cid:  # no catch-up asked for: new messages of the current conversation, all of a later one
+    if not cid:  # no catch-up asked for: new messages of the current conversation, and all of a later one
         cid = await client.get(latest_key) or ""
-        position = await _newest(client, keys.key(keys.MESSAGES, ws=workspace, cid=cid)) if cid else ""
-    quiet_since = time.monotonic()
-    yield "retry: 2000\n\n"
-    while not await request.is_disconnected():
-        latest = await client.get(latest_key)
-        if not latest:
-            await asyncio.sleep(0.25)
-        else:
-            if latest != cid:
-                cid, position = latest, "0"
-            stream = keys.key(keys.MESSAGES, ws=workspace, cid=cid)
-            entries = await sse.read_stream(client, stream, position, block_ms=1000)
-            for mid, fields in entries:
-                position, quiet_since = mid, time.monotonic()
-                if fields.get("visibility", "public") == "public":
-                    message = visitor_view(decode_message(mid, fields, {}))
-                    yield sse.frame(f"{cid}/{mid}", "message", {"conversation": cid, **message})
-        if time.monotonic() - quiet_since > sse.KEEPALIVE_MS / 1000:
-            quiet_since = time.monotonic()
-            yield ": keepalive\n\n"
+        position = await _newest(client, workspace, cid) if cid else ""
+    following = {"conversation": cid, "sent": position or "0"}
+    subscriber = hub.subscribe(workspace, f"visitor:{channel.name}:{visitor}")
+    try:
+        yield "retry: 2000\n\n"
+        latest = await client.get(latest_key) or ""
+        for conversation in dict.fromkeys([cid, latest]):
+            if not conversation:
+                continue
+            if conversation != following["conversation"]:
+                following.update(conversation=conversation, sent="0")
+            hub.listen(subscriber, f"conversation:{conversation}")
+            for mid, fields in await client.xrange(keys.key(keys.MESSAGES, ws=workspace, cid=conversation),
+                                                   min=f"({following['sent']}", max="+", count=10_000):
+                following["sent"] = mid
+                message = decode_message(mid, fields, {})
+                if message["visibility"] == "public":
+                    yield sse.frame(f"{conversation}/{mid}", "message", {"conversation": conversation,
+                                                                       **visitor_view(message)})
+
+        def handle(event_id: str, event: dict[str, Any]) -> tuple[str | None, bool]:
+            if event["type"] == "conversation.created":  # the hub has made the subscriber follow it
+                following.update(conversation=event["conversation"], sent="0")
+                return None, False
+            if event["conversation"] != following["conversation"] or not sse.after(event["id"], following["sent"]):
+                return None, False
+            following["sent"] = event["id"]
+            data = {"conversation": event["conversation"], **visitor_view(event)}
+            return sse.frame(f"{event['conversation']}/{event['id']}", "message", data), False
+
+        async for text in sse.forward(subscriber, handle):
+            yield text
+    finally:
+        hub.unsubscribe(subscriber)
 
 
-async def _newest(client: Any, stream: str) -> str:
-    newest = await client.xrevrange(stream, count=1)
+async def _newest(client: Any, workspace: str, cid: str) -> str:
+    newest = await client.xrevrange(keys.key(keys.MESSAGES, ws=workspace, cid=cid), count=1)
     return str(newest[0][0]) if newest else "0"

@@ -1,22 +1,53 @@
-"""A Baton worker: RQ jobs (AI turns, deliveries, notifications) plus the fallback timer loop."""
+"""A Baton worker process: AI turns, deliveries and RQ jobs, each with capacity of its own, and the chores.
+
+- AI turns run on a pool of `worker.concurrency` threads: a turn spends its time waiting for the model, so one
+  process keeps many in flight. Deliveries run on a pool of their own, so a reply never waits behind model
+  calls. Both take their work from Redis as it comes (gateway.dispatch).
+- RQ runs the jobs that tell agents elsewhere (notifier webhooks, the `baton_notify` hook), through an RQ worker
+  whose jobs run on a small thread pool; it appears in RQ's registries like any RQ worker.
+- The chores, in one thread: the no-human timers (every 50 ms), waking work whose wake-up was lost, RQ's
+  scheduled retries, and retention.
+- A heartbeat marks the process alive every second (for `/readyz`, `baton status`) and renews its leases.
+Every loop rides out a lost Redis connection by retrying with backoff; the process never exits because of it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from rq import SimpleWorker, Worker
+import redis
+from rq import SimpleWorker
+from rq.job import Job
+from rq.queue import Queue
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty
 
-from gateway import runtime
+from gateway import delivery, keys, runtime, turn
 from gateway.deployment import Deployment
+from gateway.dispatch import Leases, Runner, sweep
+from gateway.handover import fallback, notifications
 from gateway.jobs import record_failed_job
-from gateway.timers import TimerLoop
+from gateway.logs import Throttled
 
 log = logging.getLogger("baton.worker")
 
+TICK = 0.05  # seconds between checks for due no-human timers
+CHORES_EVERY = 1.0  # seconds between sweeps, scheduled-job checks and reclaims
+LIVENESS_TTL_MS = 5_000
+
 
 def prepare(deployment: Deployment) -> None:
-    """Everything a job needs, done once before the first job (and before any fork)."""
+    """Everything a job needs, done once before the first one."""
+    from gateway import ai
     from gateway.llm import import_litellm, install_provider
     from gateway.plugin_host import llm_providers
 
@@ -24,17 +55,15 @@ def prepare(deployment: Deployment) -> None:
     import_litellm()
     for name, handler in llm_providers().items():
         install_provider(name, handler)
-    import gateway.turn  # noqa: F401 - imported before the fork, not in every job
-
     if not deployment.warmed_up:
+        ai.check_models(deployment.config)
         warm_up(deployment)
         deployment.warmed_up = True
 
 
 def warm_up(deployment: Deployment) -> None:
-    """Pay the first-call costs before the first customer does: lazily imported SDK modules, and one
-    answer from each offline model (litellm's call path, the knowledge index). Hosted models are not
-    called: that would cost money at every start."""
+    """Pay the first-call costs before the first customer does: lazily imported SDK modules, and one answer from
+    each offline model. Hosted models are not called: that would cost money at every start."""
     from gateway import ai
 
     for channel in deployment.channels.values():
@@ -46,25 +75,256 @@ def warm_up(deployment: Deployment) -> None:
         agent = workspace.ai_agent
         if agent is None or not ai.is_offline(agent):
             continue
-        hello = [{"author": "customer", "visibility": "public", "text": "Hello"}]
+        hello: list[Any] = [{"id": "0-1", "author": "customer", "visibility": "public", "text": "Hello"}]
         try:
             ai.respond(agent, deployment.knowledge(workspace.id), hello)
         except Exception:  # noqa: BLE001
             log.exception("warming up the AI agent of %s failed", workspace.id)
 
 
-def make_worker(deployment: Deployment) -> Worker | SimpleWorker:
-    kind = SimpleWorker if deployment.config.worker.kind == "simple" else Worker
-    return kind([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
-                exception_handlers=[record_failed_job])
+class JobWorker(SimpleWorker):
+    """RQ's SimpleWorker with its jobs on a thread pool (they wait on notifier webhooks, not the CPU), which
+    treats a lost Redis connection as a pause, not a reason to quit."""
+
+    death_penalty_class = TimerDeathPenalty  # RQ's signal-based timeout works only in the main thread
+
+    def __init__(self, *args: Any, concurrency: int = 8, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="baton-job")
+        self._errors = Throttled(log, every=5.0)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self._slots.acquire()
+        try:
+            execution = self.prepare_execution(job)
+        except (redis.RedisError, OSError) as exc:
+            # The job stays in RQ's intermediate queue; RQ's maintenance hands it back to be retried.
+            self._slots.release()
+            self._errors.warning("could not start job %s (%s)", job.id, exc)
+            return
+        self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
+
+        def perform() -> None:
+            try:
+                self.perform_job(job, queue, execution)
+            finally:
+                self._slots.release()
+
+        self._pool.submit(perform)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._riding_out(super().check_for_suspension, burst)
+
+    def run_maintenance_tasks(self) -> None:
+        self._riding_out(super().run_maintenance_tasks)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline)
+        else:
+            self._riding_out(super().heartbeat, timeout)
+
+    def _riding_out(self, step: Any, *args: Any) -> None:
+        """Run one periodic step of RQ's loop; a lost connection waits for Redis instead of ending the worker."""
+        backoff = 0.1
+        while True:
+            try:
+                step(*args)
+                return
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if self._stop_requested:
+                    raise
+                self._errors.warning("RQ worker: Redis unavailable (%s); retrying", exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    def teardown(self) -> None:
+        self._pool.shutdown(wait=True)
+        try:
+            super().teardown()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("RQ worker: could not unregister (%s)", exc)
 
 
-def run(deployment: Deployment, burst: bool = False) -> None:
-    """Work until told to stop (SIGINT/SIGTERM finish the job in hand first)."""
+class Chores(threading.Thread):
+    """The no-human timers every TICK; waking lost work, RQ's scheduled retries and reclaimed notifications every
+    CHORES_EVERY."""
+
+    def __init__(self, deployment: Deployment, name: str) -> None:
+        super().__init__(name="baton-chores", daemon=True)
+        self.deployment = deployment
+        self.worker_name = name
+        self.stopping = threading.Event()
+        self.scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
+        self._errors = Throttled(log, every=5.0)
+
+    def run(self) -> None:
+        next_chores = 0.0
+        while not self.stopping.is_set():
+            try:
+                fallback.fire_due(self.deployment)
+                if time.monotonic() >= next_chores:
+                    self.every_second()
+                    next_chores = time.monotonic() + CHORES_EVERY
+            except (redis.RedisError, OSError) as exc:
+                self._errors.warning("chores: Redis unavailable (%s); retrying", exc)
+                self.stopping.wait(0.5)
+            except Exception:  # noqa: BLE001 - keep the timers alive whatever one chore does
+                log.exception("chores failed; retrying")
+                self.stopping.wait(1.0)
+            self.stopping.wait(TICK)
+
+    def every_second(self) -> None:
+        sweep(self.deployment, self.deployment.store.now_ms())
+        if self.scheduler.acquire_locks():
+            self.scheduler.enqueue_scheduled_jobs()
+        notifications.reclaim(self.deployment, self.worker_name)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+        with contextlib.suppress(redis.RedisError, OSError):
+            self.scheduler.release_locks()
+
+
+class Notifying(threading.Thread):
+    """Hands each new notification to RQ as it is written (a blocking read of the workspaces' streams)."""
+
+    def __init__(self, deployment: Deployment, name: str) -> None:
+        super().__init__(name="baton-notify", daemon=True)
+        self.deployment = deployment
+        self.worker_name = name
+        self.stopping = threading.Event()
+        self._errors = Throttled(log, every=5.0)
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                notifications.dispatch(self.deployment, self.worker_name, block_ms=1000)
+            except (redis.RedisError, OSError) as exc:
+                self._errors.warning("notifications: Redis unavailable (%s); retrying", exc)
+                self.stopping.wait(0.5)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+
+
+class Heartbeat(threading.Thread):
+    """Every second: this worker is alive (a hash with a short TTL), and its leases are renewed."""
+
+    def __init__(self, deployment: Deployment, name: str, leases: Leases, runners: list[Runner]) -> None:
+        super().__init__(name="baton-heartbeat", daemon=True)
+        self.deployment = deployment
+        self.worker_name = name
+        self.leases = leases
+        self.runners = runners
+        self.stopping = threading.Event()
+        self.started_at = int(time.time() * 1000)
+        self._errors = Throttled(log, every=5.0)
+
+    def run(self) -> None:
+        last_renewal = 0.0
+        while not self.stopping.is_set():
+            try:
+                self.beat()
+                if time.monotonic() - last_renewal >= 5.0:
+                    self.leases.renew()
+                    last_renewal = time.monotonic()
+            except (redis.RedisError, OSError) as exc:
+                self._errors.warning("heartbeat: Redis unavailable (%s); retrying", exc)
+            self.stopping.wait(1.0)
+
+    def beat(self) -> None:
+        now = int(time.time() * 1000)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
+                **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
+        pipe = self.deployment.redis.pipeline(transaction=False)
+        pipe.hset(keys.key(keys.WORKER, name=self.worker_name), mapping=info)
+        pipe.pexpire(keys.key(keys.WORKER, name=self.worker_name), LIVENESS_TTL_MS)
+        pipe.zadd(keys.WORKERS, {self.worker_name: now})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now - 24 * 3600 * 1000)
+        pipe.execute()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
+        with contextlib.suppress(redis.RedisError, OSError):
+            self.deployment.redis.delete(keys.key(keys.WORKER, name=self.worker_name))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
+    def take(workspace_id: str, conversation: str) -> str:
+        lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=conversation)
+        token = leases.acquire(lock)
+        if token is None:
+            return "busy: another turn holds the conversation"
+        try:
+            return turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
+        finally:
+            leases.release(lock, token)
+
+    return Runner(deployment, "turns", keys.TURNS, take, deployment.config.worker.concurrency)
+
+
+def delivery_runner(deployment: Deployment, name: str) -> Runner:
+    def send(workspace_id: str, conversation: str) -> int:
+        return delivery.drain(deployment, workspace_id, conversation, name)
+
+    return Runner(deployment, "deliveries", keys.DELIVERIES, send, deployment.config.worker.deliveries)
+
+
+def run(deployment: Deployment) -> None:
+    """Work until SIGINT/SIGTERM; then finish what is in hand (up to the model timeout) and stop."""
     prepare(deployment)
-    timers = TimerLoop(deployment)
-    timers.start()
+    name = worker_name()
+    notifications.ensure_groups(deployment)
+    leases = Leases(deployment.redis, name)
+    runners = [turn_runner(deployment, leases), delivery_runner(deployment, name)]
+    threads: list[Any] = [*runners, Chores(deployment, name), Notifying(deployment, name)]
+    threads.append(Heartbeat(deployment, name, leases, runners))
+    for thread in threads:
+        thread.start()
+    log.info("worker %s: %d turns and %d deliveries at once", name, deployment.config.worker.concurrency,
+             deployment.config.worker.deliveries)
     try:
-        make_worker(deployment).work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        jobs = JobWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                         exception_handlers=[record_failed_job], name=name, concurrency=deployment.config.worker.jobs)
+        jobs.work(logging_level="WARNING", with_scheduler=False)
     finally:
-        timers.stop()
+        grace = max((w.ai_agent.timeout for w in deployment.config.workspaces if w.ai_agent), default=30.0)
+        for runner in runners:
+            runner.stop(grace)
+        for thread in threads[len(runners):]:
+            thread.stop()
+
+
+def run_until_idle(deployment: Deployment, rounds: int = 50) -> None:
+    """Do every piece of work there is, in this thread, until none is left: turns, deliveries, notifications
+    and their RQ jobs (`baton worker --burst`, and the tests)."""
+    prepare(deployment)
+    notifications.ensure_groups(deployment)
+    name = "burst"
+    for _ in range(rounds):
+        done = _take_all(deployment, keys.TURNS, lambda ws, cid: turn.take_turn(deployment, ws, cid, name))
+        done += _take_all(deployment, keys.DELIVERIES, lambda ws, cid: delivery.drain(deployment, ws, cid, name))
+        done += notifications.dispatch(deployment, name, block_ms=None)
+        worked = SimpleWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                              exception_handlers=[record_failed_job]).work(burst=True, logging_level="WARNING")
+        if not done and not worked:
+            return
+
+
+def _take_all(deployment: Deployment, template: str, work: Any) -> int:
+    count = 0
+    for workspace in deployment.config.workspaces:
+        wakeups = keys.key(template, ws=workspace.id)
+        while (conversation := deployment.redis.lpop(wakeups)) is not None:
+            work(workspace.id, conversation)
+            count += 1
+    return count

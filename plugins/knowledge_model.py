@@ -236,6 +236,8 @@ def _model_class() -> type:
     class KnowledgeModel(litellm.CustomLLM):  # type: ignore[name-defined,misc]
         """litellm custom provider serving `baton/<anything>` from the prompt's knowledge."""
 
+        provider = "baton"
+
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             tools = (kwargs.get("optional_params") or {}).get("tools")
             return _fill(kwargs["model_response"], model, messages, respond(messages, tools))
@@ -256,4 +258,4 @@ def __getattr__(name: str) -> Any:
 
 @hookimpl
 def register_llm_providers(register: Any) -> None:
-    register("baton", _model_class()())
+    register(_model_class()())

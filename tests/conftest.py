@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -56,6 +54,9 @@ def config_tree(workspace: str, **overrides: Any) -> dict[str, Any]:
     tree: dict[str, Any] = {
         "queue": f"q-{workspace}",
         "secret": "test-secret-0123456789",
+        # Tests speak for many visitors from one address ("testclient"): limits far above what they send.
+        "limits": {"ip_sessions": {"count": 100_000, "seconds": 60}, "ip_messages": {"count": 100_000, "seconds": 60},
+                   "visitor_messages": {"count": 1_000, "seconds": 10}},
         "workspaces": [{
             "id": workspace,
             "channels": [{"name": f"{workspace}-chat", "type": "webchat"}],
@@ -100,10 +101,8 @@ def client(deployment: Deployment) -> Iterator[TestClient]:
 
 
 def run_jobs(deployment: Deployment) -> None:
-    """Run every queued job in this process, as a worker would (AI turns, deliveries, notifications)."""
-    worker.prepare(deployment)
-    SimpleWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer).work(
-        burst=True, logging_level="WARNING")
+    """Do all pending work in this process, as a worker would (AI turns, deliveries, notifications)."""
+    worker.run_until_idle(deployment)
 
 
 def workspace_of(deployment: Deployment) -> str:

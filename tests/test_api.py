@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth import create_agent, revoke_agent
 from gateway.deployment import Deployment
-from gateway.turn import HANDOVER_NOTICE
+from gateway.handover.lifecycle import HANDOVER_NOTICE
 from tests.conftest import KNOWLEDGE, Visitor, agent_token, chat_channel, inbox_events, run_jobs, workspace_of
 
 HOURS = "We are open Monday to Friday, 9:00 to 17:00."

@@ -18,13 +18,13 @@ import yaml
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from gateway import contact_form
 from gateway.app import create_app
 from gateway.config import parse_config
-from gateway.contact_form import FORM_TEXT, extract
 from gateway.deployment import Deployment
-from gateway.timers import TimerLoop, fire_due
+from gateway.handover import fallback
+from gateway.handover.fallback import FORM_TEXT, extract, fire_due
 from gateway.turn import take_turn
+from gateway.worker import Chores
 from tests.conftest import (
     Visitor,
     agent_token,
@@ -68,7 +68,7 @@ def redis_ms(deployment: Deployment) -> int:
 
 
 def deadline_of(deployment: Deployment, cid: str) -> int:
-    conversation = deployment.state.conversation(workspace_of(deployment), cid)
+    conversation = deployment.store.conversation(workspace_of(deployment), cid)
     timeout = deployment.workspace(workspace_of(deployment)).handover.no_human_timeout
     return int(conversation["waiting_since"]) + int(timeout * 1000)
 
@@ -153,7 +153,7 @@ def test_a_new_handover_re_arms_the_fallback(client: TestClient, deployment: Dep
     wait_past_deadline(deployment, cid)
     assert [f["conversation"] for f in fire_due(deployment)] == [cid]
     assert len(forms(visitor)) == 2
-    assert deployment.state.conversation(workspace_of(deployment), cid)["handovers"] == 2
+    assert deployment.store.conversation(workspace_of(deployment), cid)["handovers"] == 2
 
 
 def test_unassigning_the_ai_arms_the_fallback(client: TestClient, deployment: Deployment, visitor: Visitor,
@@ -190,7 +190,7 @@ def test_a_deadline_that_passed_while_everything_was_down_fires_at_the_next_star
 
 
 def lateness_ms(deployment: Deployment, cid: str) -> int:
-    conversation = deployment.state.conversation(workspace_of(deployment), cid)
+    conversation = deployment.store.conversation(workspace_of(deployment), cid)
     return int(conversation["form_sent_at"]) - deadline_of(deployment, cid)
 
 
@@ -203,7 +203,7 @@ def wait_for_form(visitor: Visitor, seconds: float) -> None:
 
 def test_the_timer_loop_sends_the_form_within_a_second_of_the_deadline(
         client: TestClient, deployment: Deployment, visitor: Visitor) -> None:
-    loop = TimerLoop(deployment)
+    loop = Chores(deployment, "test")
     loop.start()
     try:
         cid = hand_over(visitor, deployment)
@@ -372,7 +372,7 @@ def test_on_whatsapp_the_form_is_text_and_the_reply_is_merged_into_the_known_con
         with TestClient(create_app(deployment)) as client:
             whatsapp(client, "SM" + "1" * 32, "I want to talk to a person")
             run_jobs(deployment)
-            [cid] = deployment.state.conversation_ids(workspace_of(deployment), "waiting")
+            [cid] = deployment.store.conversation_ids(workspace_of(deployment), "waiting")
             wait_past_deadline(deployment, cid)
             fire_due(deployment)
             run_jobs(deployment)
@@ -388,5 +388,5 @@ def test_on_whatsapp_the_form_is_text_and_the_reply_is_merged_into_the_known_con
 
 
 def test_form_text_names_every_field() -> None:
-    labels = [field["label"].lower() for field in contact_form.FORM["fields"]]
+    labels = [field["label"].lower() for field in fallback.FORM["fields"]]
     assert labels == ["name", "phone", "email", "message"]

@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.deployment import Deployment
-from gateway.jobs import NOTIFY_RETRY
-from gateway.turn import GOODBYE, HANDOVER_NOTICE, OFFER, OFFER_DECLINED, SORRY
+from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.queue import NOTIFY_RETRY
+from gateway.turn import GOODBYE, OFFER, OFFER_DECLINED, SORRY
 from tests.conftest import (
     Visitor,
     agent_token,

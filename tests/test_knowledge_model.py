@@ -10,13 +10,7 @@ import pytest
 
 from gateway import hookspecs
 from gateway.knowledge import KnowledgeEntry, instructions, render_knowledge, strip_unknown
-from gateway.llm import (
-    completion,
-    import_litellm,
-    install_plugin_providers,
-    install_provider,
-    uninstall_provider,
-)
+from gateway.llm import completion, import_litellm, install_provider, uninstall_provider
 from plugins import knowledge_model
 from tests.fake_openai import FakeOpenAI
 
@@ -50,8 +44,12 @@ def baton_provider() -> Iterator[None]:
     manager = pluggy.PluginManager("baton")
     manager.add_hookspecs(hookspecs)
     manager.register(knowledge_model)
+    registered: list[Any] = []
+    manager.hook.register_llm_providers(register=registered.append)
+    [provider] = registered
+    assert provider.provider == "baton"
     try:
-        assert install_plugin_providers(manager.hook) == ["baton"]
+        install_provider(provider.provider, provider)
         yield
     finally:
         uninstall_provider("baton")

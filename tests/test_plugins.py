@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from gateway import hookimpl, hookspecs
 from gateway.app import create_app
-from gateway.connector import Connector, ConnectorSettings, Inbound, Outbound, SendResult, WebhookRequest
+from gateway.connector import ConnectorSettings, Inbound, Outbound, SendResult, WebhookConnector, WebhookRequest
 from gateway.errors import ConfigError, SignatureInvalid
 from gateway.notify import Notifier, NotifierSettings
 from gateway.plugin_host import connector_types, plugin_manager
@@ -48,7 +48,7 @@ def test_every_hook_has_a_test(hook: str) -> None:
     assert f"test_hook_{hook}" in globals()
 
 
-class CollectingConnector(Connector):
+class CollectingConnector(WebhookConnector):
     """A channel whose 'provider' is this test: shared-secret header in, collected messages out."""
 
     type = "collecting"
@@ -100,7 +100,7 @@ def test_two_plugins_cannot_register_the_same_connector_type(registered: list[ob
     class Twin:
         @hookimpl
         def register_connectors(self, register: Any) -> None:
-            register(type("Webchat2", (Connector,), {"type": "webchat"}))
+            register(type("Webchat2", (WebhookConnector,), {"type": "webchat"}))
 
     register(registered, Twin())
     with pytest.raises(ConfigError, match="two plugins register type 'webchat'"):
@@ -141,6 +141,8 @@ def test_hook_register_llm_providers(registered: list[object], make_deployment: 
     litellm = import_litellm()
 
     class Shouting(litellm.CustomLLM):  # type: ignore[misc, name-defined]
+        provider = "shouting"
+
         def completion(self, *args: Any, **kwargs: Any) -> Any:
             question = kwargs["messages"][-1]["content"]
             return litellm.completion(model="gpt-4o-mini", messages=kwargs["messages"],
@@ -149,7 +151,7 @@ def test_hook_register_llm_providers(registered: list[object], make_deployment: 
     class Plugin:
         @hookimpl
         def register_llm_providers(self, register: Any) -> None:
-            register("shouting", Shouting())
+            register(Shouting())
 
     register(registered, Plugin())
     deployment = make_deployment(ai_agent={"model": "shouting/v1"})

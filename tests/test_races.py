@@ -17,8 +17,9 @@ from twilio.request_validator import RequestValidator
 from gateway import worker
 from gateway.app import create_app
 from gateway.deployment import Deployment
-from gateway.timers import fire_due
-from gateway.turn import HANDOVER_NOTICE, take_turn
+from gateway.handover.fallback import fire_due
+from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.turn import take_turn
 from tests.conftest import (
     LiveServer,
     Visitor,
@@ -54,16 +55,17 @@ def index_of(messages: list[dict[str, Any]], kind: str) -> int:
 
 
 class QueuedTurn:
-    """The AI turn a customer message queued, taken off the queue and run in a thread as a worker runs it
-    (the job function finds the deployment through gateway.runtime), so the test can act meanwhile."""
+    """The AI turn a customer message woke, taken off the turn list and run in a thread as a worker runs it,
+    so the test can act meanwhile."""
 
     def __init__(self, deployment: Deployment) -> None:
         worker.prepare(deployment)
-        job = deployment.queue.get_jobs()[0]
-        assert job.func_name.startswith("gateway.jobs.run_") and job.func_name.endswith("turn"), job.func_name
-        deployment.queue.remove(job)
+        workspace = workspace_of(deployment)
+        conversation = deployment.redis.lpop(f"baton:{workspace}:turns")
+        assert conversation, "no AI turn was queued"
         self.result: str | BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(job.func, *job.args), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(take_turn, deployment, workspace, conversation),
+                                       daemon=True)
         self.thread.start()
 
     def _run(self, function: Callable[..., str], *args: str) -> None:
@@ -112,7 +114,7 @@ def test_an_agent_who_takes_over_while_the_ai_reply_is_in_flight_gets_no_ai_mess
     taken = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex)
     assert taken.status_code == 200, taken.text
     gate.set()
-    assert turn.finish() == "suppressed: suppressed"
+    assert turn.finish() == "suppressed (suppressed)"
     run_jobs(deployment)
     assert visitor.texts("ai") == []
     assert visitor.texts("system") == ["Alex joined the conversation."]
@@ -136,7 +138,7 @@ def test_a_reply_made_obsolete_by_a_takeover_stays_dropped_when_the_ai_is_handed
         response = client.post(f"/api/conversations/{cid}/assign", json={"assignee": assignee}, headers=alex)
         assert response.status_code == 200, response.text
     gate.set()
-    assert turn.finish() == "suppressed: suppressed"
+    assert turn.finish() == "suppressed (stale_turn)"
     assert REPLY not in visitor.texts("ai")
     [suppressed] = [m for m in conversation(client, alex, cid)["messages"] if m["kind"] == "suppressed"]
     assert suppressed["text"] == REPLY and suppressed["data"]["owner"] == "ai"
@@ -149,7 +151,7 @@ def test_an_agent_who_replies_while_the_ai_reply_is_in_flight_takes_over_and_the
     posted = client.post(f"/api/conversations/{cid}/messages", json={"text": "Alex here, 9 to 5!"}, headers=alex)
     assert posted.status_code == 201, posted.text
     gate.set()
-    assert turn.finish() == "suppressed: suppressed"
+    assert turn.finish() == "suppressed (suppressed)"
     run_jobs(deployment)
     assert visitor.texts("ai") == []
     assert visitor.texts("agent") == ["Alex here, 9 to 5!"]
@@ -174,7 +176,7 @@ def test_an_agent_who_picks_up_while_the_ai_is_handing_over_gets_no_handover_aft
     taken = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex)
     assert taken.status_code == 200, taken.text
     gate.set()
-    assert turn.finish() == "no handover: not_owner (owner agent:alex)"
+    assert turn.finish() == "no handover (not_owner)"
     run_jobs(deployment)
     assert HANDOVER_NOTICE not in visitor.texts()
     assert conversation(client, alex, cid)["owner"] == "agent:alex"
@@ -258,7 +260,7 @@ def test_an_assignment_racing_the_fallback_timer_at_its_deadline_never_gets_a_fo
             cid = Visitor(http, chat_channel(deployment)).say("support")["conversation"]  # type: ignore[arg-type]
             assert take_turn(deployment, workspace, cid) == "handed over (customer)"
             cids.append(cid)
-        deadlines = [int(deployment.state.conversation(workspace, cid)["waiting_since"]) + timeout_ms
+        deadlines = [int(deployment.store.conversation(workspace, cid)["waiting_since"]) + timeout_ms
                      for cid in cids]
         skew_ms = redis_ms(deployment) - time.time() * 1000  # Redis's clock decides the deadlines
         assert redis_ms(deployment) < min(deadlines) - 50, "handing over took too long for this test"
@@ -288,7 +290,7 @@ def test_an_assignment_racing_the_fallback_timer_at_its_deadline_never_gets_a_fo
     assert len(fired_for) == len(set(fired_for))  # exactly once per handover
     outcomes = []
     for cid, deadline in zip(cids, deadlines, strict=True):
-        messages = deployment.state.messages(workspace, cid)
+        messages = deployment.store.messages(workspace, cid)
         kinds = [m["kind"] for m in messages]
         forms = [m for m in messages if m["kind"] == "contact_form"]
         [claimed] = [m for m in messages if m["kind"] == "assignment"]
@@ -335,7 +337,7 @@ def test_a_duplicate_webhook_during_a_handover_is_one_message_one_handover_and_n
             # The request for a human, delivered five times at once: one message, one handover.
             assert deliver_concurrently(server, twilio_form("SM" + "1" * 32, "I want a real person"), 5) == [200] * 5
             run_jobs(deployment)
-            [cid] = deployment.state.conversation_ids(workspace, "waiting")
+            [cid] = deployment.store.conversation_ids(workspace, "waiting")
             assert [r.form["Body"][0] for r in twilio.requests] == [HANDOVER_NOTICE]
 
             # While the customer waits for a human, a follow-up delivered five times at once.
@@ -347,7 +349,7 @@ def test_a_duplicate_webhook_during_a_handover_is_one_message_one_handover_and_n
     assert detail["owner"] == "none"
     assert [m["text"] for m in detail["messages"] if m["author"] == "customer"] == ["I want a real person", "hello??"]
     assert [m["kind"] for m in detail["messages"]].count("handover") == 1
-    assert deployment.state.conversation(workspace, cid)["handovers"] == 1
+    assert deployment.store.conversation(workspace, cid)["handovers"] == 1
     events = [e for _, e in deployment.redis.xrange(f"baton:{workspace}:events")]
     assert sum('"conversation.handover"' in e["data"] for e in events) == 1
     assert sum('"conversation.created"' in e["data"] for e in events) == 1
@@ -370,18 +372,17 @@ def test_the_same_webchat_message_posted_concurrently_is_one_message(deployment:
         ("customer", "How long does shipping take?"), ("ai", "Delivery takes 2-4 business days.")]
 
 
-def test_a_message_recorded_while_redis_has_lost_the_state_script_queues_one_turn(
-        make_deployment: Callable[..., Deployment], monkeypatch: pytest.MonkeyPatch) -> None:
-    """After a Redis restart (or SCRIPT FLUSH) the transaction that records a message and queues its turn
-    fails on EVALSHA while its other commands still run; the retry must not leave a second turn behind."""
-    import uuid
-
-    from gateway import state
-
-    # A script text this server has never seen stands for a server that lost its scripts.
-    monkeypatch.setattr(state, "_SCRIPT", state._SCRIPT + f"\n-- {uuid.uuid4().hex}\n")
-    deployment = make_deployment()
+def test_a_message_recorded_after_redis_lost_the_state_script_is_recorded_once_with_one_turn(
+        deployment: Deployment) -> None:
+    """After a Redis restart (or SCRIPT FLUSH) EVALSHA fails with NOSCRIPT: the store loads the script and runs
+    the operation again, once."""
     with TestClient(create_app(deployment)) as client:
-        Visitor(client, chat_channel(deployment)).say("What are your opening hours?")
-    queued = deployment.queue.get_jobs()
-    assert [job.func_name for job in queued] == ["gateway.jobs.run_sender_turn"]
+        visitor = Visitor(client, chat_channel(deployment))
+        deployment.redis.script_flush()
+        visitor.say("What are your opening hours?")
+        deployment.redis.script_flush()
+        assert deployment.store.counts(workspace_of(deployment))["ai"] == 1  # sync reads need no script
+        workspace = workspace_of(deployment)
+        assert deployment.redis.lrange(f"baton:{workspace}:turns", 0, -1) == ["1"]
+        run_jobs(deployment)  # the worker's store meets NOSCRIPT too
+        assert visitor.texts() == ["What are your opening hours?", "We are open Monday to Friday, 9:00 to 17:00."]

@@ -4,8 +4,9 @@ or revoked session stops working. Bearer-token calls need no CSRF value."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,10 +50,10 @@ def test_signing_in_sets_an_httponly_samesite_strict_cookie_and_returns_the_agen
     assert body["workspace"] == workspace_of(deployment) and len(body["csrf"]) == 40
     cookie = response.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
-    assert cookie.startswith(f"{session.COOKIE}=v1.")
+    assert cookie.startswith(f"{session.COOKIE}={workspace_of(deployment)}.")
     assert {"httponly", "path", "max-age"} <= attributes
     assert "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
-    assert token not in cookie  # the token is inside, but not in the clear
+    assert token.split("_")[-1] not in cookie  # an opaque session id: the agent's token is not in it at all
     assert "secure" not in attributes  # plain http here; set behind https
     again = browser.get("/inbox/session")
     assert again.status_code == 200 and again.json() == body
@@ -76,7 +77,7 @@ def test_api_changes_with_the_cookie_need_the_sessions_csrf_value(browser: TestC
     assert missing.status_code == 403 and "X-CSRF-Token" in missing.json()["error"]
     wrong = browser.post(path, json={"assignee": "me"}, headers={"X-CSRF-Token": "0" * 40})
     assert wrong.status_code == 403
-    assert deployment.state.conversation(workspace_of(deployment), cid)["owner"] == "ai"  # nothing changed
+    assert deployment.store.conversation(workspace_of(deployment), cid)["owner"] == "ai"  # nothing changed
     ok = browser.post(path, json={"assignee": "me"}, headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200, ok.text
     assert ok.json()["conversation"]["owner"] == "agent:alex"
@@ -92,18 +93,20 @@ def test_the_csrf_value_of_another_session_is_refused(browser: TestClient, token
     assert response.status_code == 403
 
 
-def test_a_tampered_or_expired_cookie_is_401(browser: TestClient, token: str, deployment: Deployment) -> None:
+def test_a_changed_ended_or_expired_session_is_401(browser: TestClient, token: str, deployment: Deployment) -> None:
+    from gateway import keys
+    from gateway.auth import digest
+
     value = sign_in(browser, token).cookies[session.COOKIE]
-    version, body, signature = value.split(".")
-    key = session.session_key(deployment.secret)
-    other = agent_token(deployment, "sam")["Authorization"].removeprefix("Bearer ")
-    forged_body = session.issue(key, other).split(".")[1]  # a real payload under the wrong signature
+    workspace = workspace_of(deployment)
+    expired = sign_in(browser, token).cookies[session.COOKIE]
+    stored = keys.key(keys.SESSION, ws=workspace, digest=digest(expired))
+    deployment.redis.set(stored, json.dumps({"agent": "alex", "expires": int(time.time()) - 1}), ex=60)
     cases = {
-        "signature": f"{version}.{body}.{'0' * len(signature)}",
-        "payload": f"{version}.{forged_body}.{signature}",
+        "changed": value[:-2] + ("AA" if not value.endswith("AA") else "BB"),
         "garbage": "not-a-session",
-        "expired": session.issue(key, token, now=time.time() - session.MAX_AGE - 1),
-        "other key": session.issue(session.session_key(b"another secret"), token),
+        "another workspace": "nowhere." + value.split(".", 1)[1],
+        "past its absolute expiry": expired,
     }
     for name, cookie in cases.items():
         browser.cookies.clear()
@@ -111,8 +114,30 @@ def test_a_tampered_or_expired_cookie_is_401(browser: TestClient, token: str, de
         assert browser.get("/api/conversations").status_code == 401, name
         assert browser.get("/inbox/session").status_code == 401, name
     browser.cookies.clear()
-    browser.cookies.set(session.COOKIE, session.issue(key, token))
-    assert browser.get("/api/conversations").status_code == 200  # the same key, untampered, works
+    browser.cookies.set(session.COOKIE, value)
+    assert browser.get("/api/conversations").status_code == 200  # the real one works
+    idle = deployment.redis.ttl(keys.key(keys.SESSION, ws=workspace, digest=digest(value)))
+    assert 0 < idle <= 12 * 3600  # it ends after 12 idle hours, renewed by use
+
+
+def test_rotating_an_agents_token_ends_their_sessions_and_the_old_token(browser: TestClient, token: str,
+                                                                        deployment: Deployment) -> None:
+    from gateway.auth import rotate_token
+
+    sign_in(browser, token)
+    assert browser.get("/api/conversations").status_code == 200
+    fresh = rotate_token(deployment.redis, workspace_of(deployment), "alex")
+    assert browser.get("/api/conversations").status_code == 401
+    assert browser.get("/api/conversations", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert browser.get("/api/conversations", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy_when_public_url_is_https(
+        make_deployment: Callable[..., Deployment]) -> None:
+    deployment = make_deployment(public_url="https://support.example.com")
+    with TestClient(create_app(deployment)) as browser:
+        response = sign_in(browser, agent_token(deployment)["Authorization"].removeprefix("Bearer "))
+    assert "secure" in {part.strip().lower() for part in response.headers["set-cookie"].split(";")}
 
 
 @pytest.mark.parametrize("token_value", ["", "nonsense", "baton_nope_" + "x" * 32])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import threading
 from typing import Any
 
 import pluggy
@@ -237,7 +238,7 @@ def test_acknowledge_is_empty_twiml() -> None:
 def test_send_makes_the_request_twilio_expects() -> None:
     with FakeTwilio() as twilio:
         whatsapp = connector(api_base_url=twilio.base_url)
-        whatsapp.status_callback_url = "https://baton.example.com/webhooks/whatsapp"
+        whatsapp.webhook_url = "https://baton.example.com/webhooks/whatsapp"
         result = whatsapp.send(outbound())
         [sent] = twilio.requests
     assert sent.method == "POST"
@@ -261,7 +262,7 @@ def test_send_makes_the_request_twilio_expects() -> None:
 def test_send_media_buttons_and_no_status_callback() -> None:
     with FakeTwilio() as twilio:
         whatsapp = connector(api_base_url=twilio.base_url, status_callback=False)
-        whatsapp.status_callback_url = "https://baton.example.com/webhooks/whatsapp"
+        whatsapp.webhook_url = "https://baton.example.com/webhooks/whatsapp"
         whatsapp.send(
             outbound(
                 "Your invoice", {"type": "media", "urls": ["https://x.test/a.pdf", "https://x.test/b.png"]}
@@ -275,13 +276,18 @@ def test_send_media_buttons_and_no_status_callback() -> None:
     assert buttons.form["To"] == [SENDER]
 
 
-def test_send_reuses_one_client() -> None:
+def test_send_reuses_one_client_per_thread() -> None:
     with FakeTwilio() as twilio:
         whatsapp = connector(api_base_url=twilio.base_url)
         whatsapp.send(outbound())
-        client = whatsapp._twilio
+        client = whatsapp._client()
         whatsapp.send(outbound())
-        assert whatsapp._twilio is client
+        assert whatsapp._client() is client
+        other: list[object] = []
+        thread = threading.Thread(target=lambda: other.append(whatsapp._client()))
+        thread.start()
+        thread.join()
+        assert other[0] is not client  # a requests.Session is not shared between sending threads
         assert len(twilio.requests) == 2
 
 

@@ -73,15 +73,15 @@ def test_reply_records_twilio_sid_and_status_callbacks_never_go_backwards(wa, tw
     post_signed(client, inbound("SM" + "b" * 32, "What are your opening hours?"))
     run_jobs(deployment)
     workspace = workspace_of(deployment)
-    conversation = deployment.state.conversation_ids(workspace, "ai")[0]
-    reply = [m for m in deployment.state.messages(workspace, conversation) if m["author"] == "ai"][0]
+    conversation = deployment.store.conversation_ids(workspace, "ai")[0]
+    reply = [m for m in deployment.store.messages(workspace, conversation) if m["author"] == "ai"][0]
     assert reply["delivery"] == "queued"
-    [record] = deployment.redis.keys(f"baton:{workspace}:delivery:wa:SM*")
+    [record] = deployment.redis.keys(f"baton:{workspace}:sent:wa:SM*")
     sid = record.rsplit(":", 1)[1]
     for status in ("delivered", "read", "sent"):  # "sent" arrives late: it must not overwrite "read"
         callback = {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID}
         assert post_signed(client, callback).status_code == 200
-    reply = [m for m in deployment.state.messages(workspace, conversation) if m["author"] == "ai"][0]
+    reply = [m for m in deployment.store.messages(workspace, conversation) if m["author"] == "ai"][0]
     assert reply["delivery"] == "read"
 
 
@@ -95,8 +95,8 @@ def test_duplicate_delivery_of_the_same_message_sid_gives_one_message_and_one_re
     post_signed(client, form)  # a late retry after the reply went out
     run_jobs(deployment)
     workspace = workspace_of(deployment)
-    [cid] = deployment.state.conversation_ids(workspace, "all")
-    customer = [m for m in deployment.state.messages(workspace, cid) if m["author"] == "customer"]
+    [cid] = deployment.store.conversation_ids(workspace, "all")
+    customer = [m for m in deployment.store.messages(workspace, cid) if m["author"] == "customer"]
     assert [m["text"] for m in customer] == ["How do I return a lamp?"]
     assert sent_bodies(twilio) == ["Start a return from the order page within 30 days."]
 
@@ -110,7 +110,7 @@ def test_bad_signatures_are_refused_and_nothing_is_recorded(wa, twilio, token, u
     response = post_signed(client, inbound("SM" + "d" * 32, "hello"), url=url, token=token)
     assert response.status_code == 403, note
     assert "X-Twilio-Signature" in response.json()["error"]
-    assert deployment.state.conversation_ids(workspace_of(deployment), "all") == []
+    assert deployment.store.conversation_ids(workspace_of(deployment), "all") == []
 
 
 def test_missing_signature_header_is_refused(wa) -> None:
@@ -161,30 +161,30 @@ def test_a_send_that_twilio_refuses_is_recorded_for_the_agents(wa, twilio) -> No
     post_signed(client, inbound("SM" + "9" * 32, "What are your opening hours?"))
     run_jobs(deployment)
     workspace = workspace_of(deployment)
-    [cid] = deployment.state.conversation_ids(workspace, "all")
-    messages = deployment.state.messages(workspace, cid)
+    [cid] = deployment.store.conversation_ids(workspace, "all")
+    messages = deployment.store.messages(workspace, cid)
     failure = [m for m in messages if m["kind"] == "delivery_failed"]
     assert failure and "63016" in failure[0]["text"]
     assert [m for m in messages if m["author"] == "ai"][0]["delivery"] == "failed"
 
 
-def test_a_429_from_twilio_is_retried_with_backoff_by_rq(wa, twilio) -> None:
-    from rq.registry import ScheduledJobRegistry
-    from rq.scheduler import RQScheduler
-    from rq.serializers import JSONSerializer
+def test_a_429_from_twilio_is_retried_with_backoff_and_the_order_is_kept(wa, twilio) -> None:
+    from gateway.dispatch import GRACE_MS, sweep
 
     deployment, client = wa
     twilio.fail_next(429, 20429, "Too Many Requests")
     post_signed(client, inbound("SM" + "8" * 32, "What are your opening hours?"))
     run_jobs(deployment)
     assert len(twilio.requests) == 1 and sent_bodies(twilio) == ["We are open Monday to Friday, 9:00 to 17:00."]
-    registry = ScheduledJobRegistry(queue=deployment.queue)
-    [job_id] = registry.get_job_ids()
-    assert "deliver" in deployment.queue.fetch_job(job_id).func_name
-    time.sleep(1.1)  # the first retry is due a second later (gateway.jobs.DELIVERY_RETRY)
-    scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
-    scheduler.acquire_locks()
-    scheduler.enqueue_scheduled_jobs()
-    scheduler.release_locks()
+    workspace = workspace_of(deployment)
+    [(cid, due)] = deployment.redis.zrange(f"baton:{workspace}:outboxes", 0, -1, withscores=True)
+    assert 700 <= due + GRACE_MS - deployment.store.now_ms() <= 1_000  # the first retry is due a second later
+    post_signed(client, inbound("SM" + "7" * 32, "How long does shipping take?"))
     run_jobs(deployment)
-    assert len(twilio.requests) == 2  # the retry went through
+    assert len(twilio.requests) == 1  # the next reply waits behind the one being retried: order is kept
+    assert sweep(deployment, deployment.store.now_ms()) == 0  # not due yet
+    time.sleep(1.05)
+    assert sweep(deployment, deployment.store.now_ms()) == 1
+    run_jobs(deployment)
+    assert sent_bodies(twilio)[1:] == ["We are open Monday to Friday, 9:00 to 17:00.",
+                                       "Delivery takes 2-4 business days."]

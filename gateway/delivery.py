@@ -1,0 +1,67 @@
+"""Sending what Baton says to customers on channels that send (WhatsApp): each conversation's outbox, in order,
+one sender at a time, at most once.
+
+A message is marked `sending` before the provider is called. If the sender dies before it records the outcome,
+the next sender finds it `sending` and marks it `unknown` instead of sending it again: providers such as Twilio
+have no idempotency key, so Baton never risks a double on its own; the inbox shows the message as possibly not
+delivered, and an agent may send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from gateway.connector import Outbound
+from gateway.deployment import Deployment
+from gateway.dispatch import GRACE_MS
+from gateway.errors import SendFailed
+from gateway.handover.store import Outgoing, Refused
+
+log = logging.getLogger("baton.delivery")
+
+RETRY_MS = (1_000, 3_000, 10_000, 30_000, 60_000)  # after each failure that surely sent nothing; then failed
+
+
+def drain(deployment: Deployment, workspace: str, conversation: str, worker: str = "local") -> int:
+    """Send everything queued in the conversation's outbox; how many messages were sent. Another sender holding
+    the outbox sends what is queued itself."""
+    token = f"{worker}/{uuid.uuid4().hex[:12]}"
+    store = deployment.store
+    try:
+        outgoing = store.outbox_next(workspace, conversation, token)
+    except Refused as refused:
+        if refused.code in ("busy", "not_found"):
+            return 0
+        raise
+    sent = 0
+    while outgoing is not None:
+        outcome = send(deployment, conversation, outgoing)
+        sent += outcome["outcome"] == "sent"
+        outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"], retry_ms=RETRY_MS,
+                                     grace_ms=GRACE_MS, **outcome)
+    return sent
+
+
+def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, str]:
+    """Call the channel's connector once; the outcome to record (sent, failed, unknown or retry)."""
+    message = outgoing.message
+    channel = deployment.channels.get(outgoing.channel)
+    if channel is None or channel.disabled:
+        reason = channel.disabled if channel else "the channel is no longer configured"
+        return {"outcome": "retry", "reason": f"channel {outgoing.channel} unavailable: {reason}"}
+    outbound = Outbound(channel=outgoing.channel, recipient=outgoing.recipient, text=message.get("text", ""),
+                        message_id=message["id"], conversation_id=conversation, rich=message.get("rich") or None)
+    try:
+        result = channel.connector.send(outbound)
+    except SendFailed as exc:
+        log.warning("conversation %s: sending %s failed: %s", conversation, message["id"], exc.reason)
+        if exc.maybe_sent:
+            return {"outcome": "unknown", "reason": exc.reason}
+        return {"outcome": "retry" if exc.retryable else "failed", "reason": exc.reason,
+                "error_code": str(exc.details.get("code", ""))}
+    except Exception as exc:  # noqa: BLE001 - a connector bug: it may or may not have sent
+        log.exception("conversation %s: the %s connector failed sending %s", conversation, channel.connector.type,
+                      message["id"])
+        return {"outcome": "unknown", "reason": f"the connector failed: {type(exc).__name__}"}
+    return {"outcome": "sent", "provider_id": result.provider_id, "status": result.status}

@@ -1,0 +1,110 @@
+"""Who owns a conversation, and what happens on each change: the rules the AI and the humans both go through,
+with what the customer is told at each step.
+
+Each change is one operation of the state script (store.py); the events that put it in every agent's inbox, the
+notification that tells agents elsewhere, the no-human wait and the delivery of the customer-facing notice are
+part of that same atomic step.
+"""
+
+from __future__ import annotations
+
+from gateway.auth import Agent, agent_by_id
+from gateway.config import WorkspaceConfig
+from gateway.deployment import Deployment
+from gateway.errors import Conflict
+from gateway.handover.store import Owner, TurnStamp
+
+HANDOVER_NOTICE = "I'm connecting you with a member of our team. They'll be with you shortly."
+UNPUBLISH_BATCH = 200  # conversations moved per step while unpublishing
+
+
+def ai_name(workspace: WorkspaceConfig) -> str:
+    return workspace.ai_agent.name if workspace.ai_agent else "the AI agent"
+
+
+def no_human_timeout_ms(workspace: WorkspaceConfig) -> int:
+    return int(workspace.handover.no_human_timeout * 1000)
+
+
+def configured_published(workspace: WorkspaceConfig) -> bool:
+    """The AI agent's publication as configured; the state script prefers an admin's runtime choice."""
+    return bool(workspace.ai_agent and workspace.ai_agent.published)
+
+
+# --- the AI hands over ------------------------------------------------------------------------------------------
+
+def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation: str, turn: TurnStamp, reason: str,
+              route: str, summary: str) -> int:
+    """The AI unassigns itself: the customer hears a person is coming, every agent is notified, and the no-human
+    wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
+    return deployment.store.hand_over(
+        workspace.id, conversation, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
+        agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace))
+
+
+# --- humans -----------------------------------------------------------------------------------------------------
+
+def assign(deployment: Deployment, agent: Agent, conversation: str, assignee: str, force: bool = False) -> None:
+    """Assign to the calling agent ("me"), to another agent (their id), or back to the AI ("ai")."""
+    if assignee == "ai":
+        hand_back(deployment, agent, conversation, force)
+        return
+    target = agent if assignee == "me" else agent_by_id(deployment.redis, agent.workspace, assignee)
+    _assign(deployment, agent, conversation, target.owner, reason=f"assigned by {agent.name}",
+            notice=f"{target.name} joined the conversation.", force=force)
+
+
+def hand_back(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
+    """The AI takes the conversation again and answers what the customer says next."""
+    workspace = deployment.workspace(agent.workspace)
+    _assign(deployment, agent, conversation, "ai", reason="handed back to the AI",
+            notice=f"You're chatting with {ai_name(workspace)} again.", force=force)
+
+
+def unassign(deployment: Deployment, agent: Agent, conversation: str) -> None:
+    """Stop the AI (or release the conversation): it waits for a human, and the no-human wait starts."""
+    workspace = deployment.workspace(agent.workspace)
+    _assign(deployment, agent, conversation, "none", reason=f"unassigned by {agent.name}",
+            timeout_ms=no_human_timeout_ms(workspace))
+
+
+def _assign(deployment: Deployment, agent: Agent, conversation: str, target: Owner, *, reason: str,
+            notice: str = "", force: bool = False, timeout_ms: int | None = None) -> None:
+    workspace = deployment.workspace(agent.workspace)
+    deployment.store.assign(workspace.id, conversation, target, agent.owner, reason=reason, notice=notice,
+                            force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
+
+
+def reply(deployment: Deployment, agent: Agent, conversation: str, text: str) -> str:
+    """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait."""
+    return deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id, agent_name=agent.name,
+                                 notice=f"{agent.name} joined the conversation.")
+
+
+def close(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
+    """Close the conversation; the customer's next message starts a fresh one with the AI."""
+    deployment.store.close(agent.workspace, conversation, agent.owner, force=force)
+
+
+def resend(deployment: Deployment, agent: Agent, conversation: str, message: str) -> None:
+    """Send once more a message whose delivery failed or is unknown (the agent accepts it may arrive twice)."""
+    deployment.store.resend(agent.workspace, conversation, message, agent.owner)
+
+
+# --- the AI agent itself ----------------------------------------------------------------------------------------
+
+def set_published(deployment: Deployment, agent: Agent, published: bool) -> None:
+    """Publish the AI agent, or unpublish it: it stops at once, its conversations wait for a human, and the
+    no-human wait starts for each customer who is waiting for an answer (for the others when they write again)."""
+    workspace = deployment.workspace(agent.workspace)
+    if workspace.ai_agent is None:
+        raise Conflict("this workspace has no AI agent configured")
+    reason = f"AI agent {'published' if published else 'unpublished'} by {agent.name}"
+    announce = True
+    while True:
+        moved = deployment.store.publish(workspace.id, published, agent.owner, reason=reason,
+                                         timeout_ms=no_human_timeout_ms(workspace), announce=announce,
+                                         limit=UNPUBLISH_BATCH)
+        announce = False
+        if moved["remaining"] == 0:  # each step moves, or drops from the view, at least one conversation
+            return

@@ -1,0 +1,693 @@
+-- Baton's conversation state machine: every change of owner, every message, every timer and the events and
+-- notifications that announce them happen here, in one atomic step per operation.
+--
+-- ARGV[1] = operation, ARGV[2] = workspace id, ARGV[3] = JSON arguments; the answer is JSON. Key names come
+-- from gateway/keys.py, rendered into the TEMPLATES table below when the store loads the script (new
+-- conversation ids are minted in here, so keys cannot all be declared up front: Baton runs on a standalone
+-- Redis/Valkey, or one behind Sentinel, never a cluster).
+--
+-- A conversation (hash CONVERSATION):
+--   status       open | closed
+--   owner        ai | none (waiting for a human) | agent:<id>          epoch: +1 on every change of owner
+--   ai_cursor    the newest customer message the AI has dealt with     last_customer: the newest one
+--   offer        1 while the AI's offer of a human awaits an answer    unknown_streak: answers it did not know
+--   waits        how many no-human waits were armed                    waiting_since: while one is armed
+--   form_state   '' | sent (the contact form is out) | done (details captured)
+--   delivers     1 when the channel sends messages out (an outbox), '' when it serves them from the history
+--
+-- Transitions (operation: who, from → to):
+--   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
+--   hand_over   the AI       ai → none, a wait armed (checked against the turn it read: see TURNS below)
+--   assign      a human      ai | none | agent:x → agent:y | ai | none (agent:x only by x, or forced by an admin)
+--   post        a human      ai | none → agent:me (a reply takes the conversation over); the AI only while it owns it
+--   close       a human, the AI (by its turn)   open → closed; the customer's next message starts a new one
+--   fire        the timers   none, wait armed, deadline passed, no human → the contact form goes out
+--   capture     the customer (form or text)     form sent → done, details stored in Contacts
+--   publish     an admin     unpublishing moves every AI conversation to none
+--
+-- TURNS: a customer message that needs the AI marks its conversation pending (PENDING_TURNS) and wakes a worker
+-- (TURNS) once. A turn reads the conversation with its ai_cursor and commits through hand_over, post, close, capture
+-- or finish with {expect = that cursor, upto = the newest customer message it read, lock = its lock token}: the
+-- commit applies only if the cursor is still `expect` (so a turn is committed once, whoever ran it), moves the
+-- cursor to `upto`, releases the turn's lock and clears the pending mark, or wakes a worker again when newer
+-- customer messages arrived meanwhile.
+--
+-- OUTBOX: every public message of a conversation whose channel sends (delivers = 1) is queued on its outbox and
+-- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
+-- next sender was possibly sent by a sender that died: it becomes `unknown`, never sent twice.
+
+local TEMPLATES = {} -- rendered from gateway/keys.py
+
+local op, WS, args = ARGV[1], ARGV[2], cjson.decode(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+
+local function key(name, parts)
+  parts = parts or {}
+  return (string.gsub(TEMPLATES[name], '%%%(([%w_]+)%)s', function(part)
+    if part == 'ws' then return WS end
+    return parts[part]
+  end))
+end
+local function conv_key(cid) return key('CONVERSATION', {cid = cid}) end
+local function conv_part(name, cid) return key(name, {cid = cid}) end
+local function view_key(view) return key('VIEW', {view = view}) end
+
+local function hash_to_table(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+
+local function load(cid)
+  if not cid or cid == '' then return nil end
+  local flat = redis.call('HGETALL', conv_key(cid))
+  if #flat == 0 then return nil end
+  return hash_to_table(flat)
+end
+
+local function set(c, ...)
+  local pairs_ = {...}
+  for i = 1, #pairs_, 2 do c[pairs_[i]] = tostring(pairs_[i + 1]) end
+  redis.call('HSET', conv_key(c.id), ...)
+end
+
+-- Stream ids compare as (milliseconds, sequence).
+local function id_parts(id)
+  local ms, seq = string.match(id or '', '^(%d+)-(%d+)$')
+  return tonumber(ms or 0), tonumber(seq or 0)
+end
+local function id_after(a, b)
+  local am, as = id_parts(a)
+  local bm, bs = id_parts(b)
+  return am > bm or (am == bm and as > bs)
+end
+
+local function ai_published()
+  local override = redis.call('HGET', key('AI_AGENT'), 'published')
+  if override then return override == '1' end
+  return args.published == true
+end
+
+local function view_of(c)
+  if c.status == 'closed' then return 'closed' end
+  if c.owner == 'ai' then return 'ai' end
+  if c.owner == 'none' then return 'waiting' end
+  return c.owner
+end
+
+local function event(kind, data)
+  data.type = kind
+  data.at = now
+  return redis.call('XADD', key('EVENTS'), 'MAXLEN', '~', 10000, '*', 'data', cjson.encode(data))
+end
+
+-- Told to every human agent outside the inbox (plugins, notifiers), at least once: a consumer group reads them.
+local function notify(c, kind, data)
+  data.type = kind
+  data.conversation = c.id
+  data.channel = c.channel
+  data.customer = c.customer
+  data.at = now
+  redis.call('XADD', key('NOTIFICATIONS'), 'MAXLEN', '~', 100000, '*', 'data', cjson.encode(data))
+end
+
+-- Queue an outgoing message; the first one of an idle outbox wakes a worker to send it.
+local function queue_delivery(c, mid)
+  redis.call('HSET', conv_part('DELIVERY', c.id), mid, 'pending')
+  redis.call('RPUSH', conv_part('OUTBOX', c.id), mid)
+  if redis.call('ZADD', key('OUTBOXES'), 'NX', now, c.id) == 1 then redis.call('RPUSH', key('DELIVERIES'), c.id) end
+end
+
+-- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name.
+-- Only what differs from the defaults is stored (kind message, visibility public); the time is the id's.
+local function append(c, m)
+  local fields = {'author', m.author, 'text', m.text or ''}
+  for _, name in ipairs({'kind', 'visibility', 'agent', 'agent_name'}) do
+    local value = m[name]
+    local default = (name == 'kind' and 'message') or (name == 'visibility' and 'public') or ''
+    if value and value ~= '' and value ~= default then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
+    end
+  end
+  for _, name in ipairs({'data', 'media', 'rich'}) do
+    if m[name] and next(m[name]) ~= nil then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = cjson.encode(m[name])
+    end
+  end
+  local mid = redis.call('XADD', conv_part('MESSAGES', c.id), '*', unpack(fields))
+  local public = (m.visibility or 'public') == 'public'
+  if public and m.author ~= 'system' then
+    set(c, 'last_text', string.sub(m.text or '', 1, 280), 'last_author', m.author, 'last_message_at', now,
+      'updated_at', now)
+    redis.call('ZADD', view_key(view_of(c)), now, c.id)
+    if c.status == 'open' then redis.call('ZADD', view_key('open'), now, c.id) end
+  end
+  if public and m.author ~= 'customer' and c.delivers == '1' then queue_delivery(c, mid) end
+  local shown = {type = 'message.created', conversation = c.id, id = mid, message = mid, author = m.author,
+    kind = m.kind or 'message', text = m.text or '', visibility = m.visibility or 'public', channel = c.channel,
+    created_at = now, agent_name = m.agent_name, rich = m.rich, media = m.media, data = m.data}
+  event('message.created', shown)
+  return mid
+end
+
+local function note(c, kind, text, data, visibility)
+  return append(c, {author = 'system', kind = kind, text = text, visibility = visibility or 'internal',
+    data = data or {}})
+end
+
+local function notice(c, text)
+  if text and text ~= '' then
+    return append(c, {author = 'system', kind = 'notice', text = text})
+  end
+end
+
+-- The no-human wait: a deadline in FALLBACK_TIMERS (durable) and a TTL key that shows it is pending.
+local function disarm(c)
+  if c.waits then redis.call('ZREM', key('FALLBACK_TIMERS'), c.id .. '|' .. c.waits) end
+  redis.call('DEL', conv_part('AWAITING_HUMAN', c.id))
+  if (c.waiting_since or '') ~= '' then
+    redis.call('HDEL', conv_key(c.id), 'waiting_since')
+    c.waiting_since = nil
+  end
+end
+
+local function arm(c, timeout_ms)
+  if not timeout_ms then return end
+  local waits = tonumber(c.waits or 0) + 1
+  set(c, 'waits', waits, 'waiting_since', now, 'form_state', '')
+  redis.call('ZADD', key('FALLBACK_TIMERS'), now + timeout_ms, c.id .. '|' .. waits)
+  redis.call('SET', conv_part('AWAITING_HUMAN', c.id), waits, 'PX', math.floor(timeout_ms))
+end
+
+-- Move the conversation to a new owner; the caller has checked that the move is allowed.
+local function set_owner(c, owner, timeout_ms)
+  local before = view_of(c)
+  local score = tonumber(c.last_message_at or c.created_at or now)
+  c.owner = owner
+  set(c, 'owner', owner, 'epoch', tonumber(c.epoch or 0) + 1, 'updated_at', now)
+  local after = view_of(c)
+  if before ~= after then
+    redis.call('ZREM', view_key(before), c.id)
+    redis.call('ZADD', view_key(after), score, c.id)
+  end
+  if owner == 'none' then
+    arm(c, timeout_ms)
+  else
+    disarm(c)
+    if (c.form_state or '') ~= '' then set(c, 'form_state', '') end -- someone has the chat: the form is moot
+  end
+end
+
+local function is_agent(owner) return string.sub(owner or '', 1, 6) == 'agent:' end
+
+local function ok(t) t = t or {} t.ok = true return cjson.encode(t) end
+local function fail(code, t) t = t or {} t.ok = false t.error = code return cjson.encode(t) end
+
+local function open_conversation(cid)
+  local c = load(cid)
+  if not c then return nil, fail('not_found') end
+  if c.status ~= 'open' then return nil, fail('closed', {status = c.status}) end
+  return c
+end
+
+-- --- turns ----------------------------------------------------------------------------------------------------
+
+local function wake(c)
+  redis.call('ZADD', key('PENDING_TURNS'), now, c.id)
+  redis.call('RPUSH', key('TURNS'), c.id)
+end
+
+local function mark_pending(c)
+  if redis.call('ZADD', key('PENDING_TURNS'), 'NX', now, c.id) == 1 then
+    redis.call('RPUSH', key('TURNS'), c.id)
+  end
+end
+
+-- The turn a commit comes from is still the current one (no other turn committed since it read the cursor).
+local function turn_is_current(c, turn)
+  return turn and (c.ai_cursor or '') == (turn.expect or '')
+end
+
+local function finish_turn(c, turn)
+  if turn.upto and turn.upto ~= '' and id_after(turn.upto, c.ai_cursor or '') then set(c, 'ai_cursor', turn.upto) end
+  local lock = conv_part('TURN_LOCK', c.id)
+  if turn.lock and redis.call('GET', lock) == turn.lock then redis.call('DEL', lock) end
+  if c.status == 'open' and id_after(c.last_customer or '', c.ai_cursor or '') then
+    wake(c) -- the customer wrote again while this turn ran: another turn takes it
+  else
+    redis.call('ZREM', key('PENDING_TURNS'), c.id)
+  end
+end
+
+-- Every AI commit starts here: the conversation, or the refusal to answer.
+local function ai_commit(cid)
+  local c = load(cid)
+  if not c then return nil, fail('not_found') end
+  if not turn_is_current(c, args.turn) then return nil, fail('stale_turn', {cursor = c.ai_cursor or ''}) end
+  return c
+end
+
+-- --- contacts and new conversations -------------------------------------------------------------------------
+
+local function find_contact()
+  local identity = {channel = args.channel, sender = args.sender}
+  local by_identity = key('CONTACT_BY_IDENTITY', identity)
+  local contact = redis.call('GET', by_identity)
+  if contact then
+    if (args.profile_name or '') ~= '' then
+      redis.call('HSETNX', key('CONTACT', {contact = contact}), 'name', args.profile_name)
+    end
+    return contact
+  end
+  contact = tostring(redis.call('INCR', key('CONTACT_SEQ')))
+  local ck = key('CONTACT', {contact = contact})
+  redis.call('HSET', ck, 'id', contact, 'created_at', now, 'updated_at', now,
+    'identities', cjson.encode({args.channel .. ':' .. args.sender}))
+  if (args.profile_name or '') ~= '' then redis.call('HSET', ck, 'name', args.profile_name) end
+  if (args.phone or '') ~= '' then redis.call('HSET', ck, 'phone', args.phone) end
+  redis.call('SET', by_identity, contact)
+  redis.call('ZADD', key('CONTACTS'), now, contact)
+  return contact
+end
+
+local function start_conversation()
+  local identity = {channel = args.channel, sender = args.sender}
+  local cid = tostring(redis.call('INCR', key('CONVERSATION_SEQ')))
+  local contact = find_contact()
+  local previous = redis.call('GET', key('LATEST', identity)) or ''
+  local c = {id = cid, channel = args.channel, sender = args.sender, contact = contact, status = 'open', owner = 'ai',
+    epoch = '0', created_at = tostring(now), profile_name = args.profile_name or '', customer = args.customer or '',
+    delivers = args.delivers and '1' or ''}
+  if not ai_published() then c.owner = 'none' end
+  redis.call('HSET', conv_key(cid), 'id', cid, 'channel', c.channel, 'sender', c.sender, 'contact', contact,
+    'status', 'open', 'owner', c.owner, 'epoch', 0, 'created_at', now, 'updated_at', now,
+    'profile_name', c.profile_name, 'customer', c.customer, 'previous', previous, 'delivers', c.delivers)
+  redis.call('SET', key('ACTIVE', identity), cid)
+  redis.call('SET', key('LATEST', identity), cid)
+  redis.call('ZADD', key('CONTACT_CONVERSATIONS', {contact = contact}), now, cid)
+  redis.call('ZADD', view_key(view_of(c)), now, cid)
+  redis.call('ZADD', view_key('open'), now, cid)
+  event('conversation.created', {conversation = cid, channel = c.channel, sender = c.sender, owner = c.owner,
+    contact = contact, customer = c.customer, previous = previous})
+  return c
+end
+
+-- A conversation that waits for a human because the AI is unpublished, with no wait armed: the customer
+-- writing arms it, and the team is told.
+local function wait_for_human(c, reason)
+  arm(c, args.timeout_ms)
+  set(c, 'handover_reason', reason, 'handover_at', now)
+  event('conversation.handover', {conversation = c.id, channel = c.channel, reason = reason, summary = '',
+    customer = c.customer, route = 'unpublished'})
+  notify(c, 'handover', {reason = reason, summary = args.text or '', route = 'unpublished'})
+end
+
+local ops = {}
+
+-- A customer message arrived: dedupe, find or start the conversation, append, and wake the AI if it is needed.
+function ops.inbound()
+  local dedupe = nil
+  if (args.provider_id or '') ~= '' then
+    dedupe = key('DEDUPE', {channel = args.channel, provider_id = args.provider_id})
+    local seen = redis.call('GET', dedupe)
+    if seen then
+      local cid, mid = string.match(seen, '^([^|]*)|(.*)$')
+      return ok({duplicate = true, conversation = cid, message = mid})
+    end
+  end
+  local c = load(redis.call('GET', key('ACTIVE', {channel = args.channel, sender = args.sender})))
+  local created = false
+  if not c or c.status ~= 'open' then
+    c = start_conversation()
+    created = true
+  end
+  local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
+  set(c, 'last_customer', mid)
+  if dedupe then redis.call('SET', dedupe, c.id .. '|' .. mid, 'EX', args.dedupe_ttl or 604800) end
+  if c.owner == 'ai' or (c.owner == 'none' and (c.form_state or '') ~= '') then
+    mark_pending(c)
+  elseif c.owner == 'none' and (c.waiting_since or '') == '' then
+    wait_for_human(c, 'AI agent is unpublished')
+  end
+  return ok({duplicate = false, conversation = c.id, message = mid, created = created, owner = c.owner})
+end
+
+-- The AI hands over: it unassigns itself, the customer is told, every agent is notified, the wait is armed.
+function ops.hand_over()
+  local c, err = ai_commit(args.conversation)
+  if not c then return err end
+  if c.status ~= 'open' or c.owner ~= 'ai' then
+    finish_turn(c, args.turn)
+    return fail('not_owner', {owner = c.owner})
+  end
+  if (args.notice or '') ~= '' then append(c, {author = 'ai', text = args.notice, agent_name = args.agent_name}) end
+  set_owner(c, 'none', args.timeout_ms)
+  local count = redis.call('HINCRBY', conv_key(c.id), 'handovers', 1)
+  set(c, 'handover_reason', args.reason, 'handover_summary', args.summary or '', 'handover_at', now, 'offer', 0)
+  note(c, 'handover', args.reason, {reason = args.reason, summary = args.summary or '', route = args.route or ''})
+  event('conversation.handover', {conversation = c.id, channel = c.channel, reason = args.reason,
+    summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count})
+  notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
+  finish_turn(c, args.turn)
+  return ok({handovers = count})
+end
+
+-- A human changes who owns an open conversation: an agent, the AI, or nobody (waiting for a human).
+function ops.assign()
+  local c, err = open_conversation(args.conversation)
+  if not c then return err end
+  local target, actor = args.target, args.actor
+  if target == c.owner then return ok({unchanged = true, owner = c.owner}) end
+  if is_agent(c.owner) and c.owner ~= actor and not args.force then return fail('conflict', {owner = c.owner}) end
+  if target == 'ai' and not ai_published() then return fail('ai_unpublished') end
+  local previous = c.owner
+  set_owner(c, target, args.timeout_ms)
+  note(c, 'assignment', '', {actor = actor, previous = previous, owner = target, reason = args.reason or ''})
+  notice(c, args.notice)
+  if target == 'ai' then
+    -- The AI answers what comes next, not what the human dealt with.
+    local last = redis.call('XREVRANGE', conv_part('MESSAGES', c.id), '+', '-', 'COUNT', 1)
+    set(c, 'offer', 0, 'unknown_streak', 0, 'ai_cursor', last[1][1], 'handed_back_at', now)
+    redis.call('ZREM', key('PENDING_TURNS'), c.id)
+  end
+  event('conversation.assigned', {conversation = c.id, owner = target, previous = previous, actor = actor,
+    reason = args.reason or '', channel = c.channel})
+  return ok({owner = target, previous = previous})
+end
+
+-- Post a reply. The AI only while it owns the conversation (and by its current turn); an agent who replies in a
+-- conversation the AI or nobody holds takes it over; the system posts notices.
+function ops.post()
+  local c, err
+  if args.author == 'ai' or args.turn then
+    c, err = ai_commit(args.conversation)
+    local stale = not c and args.author == 'ai' and load(args.conversation)
+    if stale then
+      -- Another turn committed since this one read the conversation (a hand-back moves the cursor too): the
+      -- reply is kept for the agents to see, never shown to the customer.
+      note(stale, 'suppressed', args.text, {owner = stale.owner,
+        reason = 'the conversation moved on while the AI was answering'})
+    end
+  else
+    c, err = open_conversation(args.conversation)
+  end
+  if not c then return err end
+  if c.status ~= 'open' then
+    if args.turn then finish_turn(c, args.turn) end
+    return fail('closed', {status = c.status})
+  end
+  if args.author == 'ai' and (c.owner ~= 'ai' or not ai_published()) then
+    note(c, 'suppressed', args.text, {owner = c.owner, reason = 'the AI no longer owns the conversation'})
+    finish_turn(c, args.turn)
+    return fail('suppressed', {owner = c.owner})
+  end
+  if args.author == 'agent' then
+    local me = 'agent:' .. args.agent
+    if c.owner ~= me then
+      if is_agent(c.owner) then return fail('conflict', {owner = c.owner}) end
+      local previous = c.owner
+      set_owner(c, me)
+      note(c, 'assignment', '', {actor = me, previous = previous, owner = me, reason = 'replied'})
+      notice(c, args.notice)
+      event('conversation.assigned', {conversation = c.id, owner = me, previous = previous, actor = me,
+        reason = 'replied', channel = c.channel})
+    end
+  end
+  local mid = append(c, {author = args.author, text = args.text, kind = args.kind, visibility = args.visibility,
+    data = args.data, rich = args.rich, agent = args.agent, agent_name = args.agent_name})
+  if args.set then
+    for name, value in pairs(args.set) do set(c, name, value) end
+  end
+  if args.turn then finish_turn(c, args.turn) end
+  return ok({message = mid, owner = c.owner})
+end
+
+-- The AI's turn ends with nothing to say (the conversation moved on, or the message needs no answer).
+function ops.finish()
+  local c, err = ai_commit(args.conversation)
+  if not c then return err end
+  if args.set then
+    for name, value in pairs(args.set) do set(c, name, value) end
+  end
+  finish_turn(c, args.turn)
+  return ok({owner = c.owner})
+end
+
+-- Close the conversation; the customer's next message starts a fresh one.
+function ops.close()
+  local c, err
+  if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
+  if not c then return err end
+  local actor = args.actor
+  if c.status ~= 'open' or (actor == 'ai' and c.owner ~= 'ai') then
+    if args.turn then finish_turn(c, args.turn) end
+    return fail(c.status ~= 'open' and 'closed' or 'not_owner', {owner = c.owner})
+  end
+  if actor ~= 'ai' and is_agent(c.owner) and c.owner ~= actor and not args.force then
+    return fail('conflict', {owner = c.owner})
+  end
+  if (args.goodbye or '') ~= '' then
+    append(c, {author = actor == 'ai' and 'ai' or 'system', text = args.goodbye, agent_name = args.agent_name})
+  end
+  local before = view_of(c)
+  disarm(c)
+  c.status = 'closed'
+  set(c, 'status', 'closed', 'closed_at', now, 'closed_by', actor, 'updated_at', now, 'offer', 0)
+  redis.call('ZREM', view_key(before), c.id)
+  redis.call('ZREM', view_key('open'), c.id)
+  redis.call('ZADD', view_key('closed'), now, c.id)
+  local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
+  if redis.call('GET', active) == c.id then redis.call('DEL', active) end
+  append(c, {author = 'system', kind = 'closed', text = args.notice or 'This conversation was closed.',
+    data = {actor = actor}})
+  event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel})
+  if args.turn then finish_turn(c, args.turn) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
+  return ok({})
+end
+
+-- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment.
+function ops.fire()
+  local timers = key('FALLBACK_TIMERS')
+  local due = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'WITHSCORES', 'LIMIT', 0, args.limit or 200)
+  local fired = {}
+  for i = 1, #due, 2 do
+    local member, deadline = due[i], tonumber(due[i + 1])
+    redis.call('ZREM', timers, member)
+    local cid, wait = string.match(member, '^(.*)|(%d+)$')
+    local c = load(cid)
+    if c and c.status == 'open' and c.owner == 'none' and c.waits == wait and (c.form_state or '') == '' then
+      set(c, 'form_state', 'sent', 'form_sent_at', now)
+      local mid = append(c, {author = 'system', kind = 'contact_form', text = args.text, rich = args.form})
+      event('contact.form_sent', {conversation = cid, channel = c.channel})
+      notify(c, 'contact_form_sent', {message = mid})
+      fired[#fired + 1] = {conversation = cid, message = mid, channel = c.channel, late_ms = now - deadline}
+    end
+  end
+  return ok({fired = fired, now = now})
+end
+
+-- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.
+function ops.capture()
+  local c, err
+  if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
+  if not c then return err end
+  if not args.turn and c.form_state ~= 'sent' then return fail('no_form', {form_state = c.form_state or ''}) end
+  local ck = key('CONTACT', {contact = c.contact})
+  for _, field in ipairs({'name', 'email', 'phone', 'message'}) do
+    local value = args.details[field]
+    if value and value ~= '' then redis.call('HSET', ck, field, value) end
+  end
+  redis.call('HSET', ck, 'updated_at', now, 'captured_at', now, 'captured_in', c.id)
+  redis.call('ZADD', key('CONTACTS'), now, c.contact)
+  set(c, 'form_state', 'done', 'captured_at', now)
+  note(c, 'contact_captured', args.summary or '', args.details)
+  notice(c, args.confirmation)
+  local details = {contact = c.contact, name = args.details.name or '', email = args.details.email or '',
+    phone = args.details.phone or '', message = args.details.message or ''}
+  event('contact.captured', {conversation = c.id, contact = c.contact, channel = c.channel, name = details.name,
+    email = details.email, phone = details.phone})
+  notify(c, 'contact_captured', details)
+  if args.turn then finish_turn(c, args.turn) end
+  return ok({contact = c.contact})
+end
+
+-- Publish or unpublish the AI agent. Unpublishing hands its open conversations to humans a batch at a time: each
+-- waits for a human; the wait (and the contact form after it) starts now only where the customer is waiting for
+-- an answer, otherwise when the customer writes again.
+function ops.publish()
+  redis.call('HSET', key('AI_AGENT'), 'published', args.published and 1 or 0)
+  if args.announce then
+    event('ai_agent.updated', {published = args.published, actor = args.actor})
+  end
+  if args.published then return ok({moved = 0, remaining = 0}) end
+  local ids = redis.call('ZRANGE', view_key('ai'), 0, (args.limit or 200) - 1)
+  local moved = 0
+  for _, cid in ipairs(ids) do
+    local c = load(cid)
+    if c and c.status == 'open' and c.owner == 'ai' then
+      local waiting = redis.call('ZSCORE', key('PENDING_TURNS'), cid)
+      set_owner(c, 'none', waiting and args.timeout_ms or nil)
+      redis.call('ZREM', key('PENDING_TURNS'), cid)
+      set(c, 'handover_reason', args.reason, 'handover_at', now, 'offer', 0)
+      note(c, 'handover', args.reason, {reason = args.reason, summary = '', route = 'unpublished'})
+      event('conversation.handover', {conversation = cid, channel = c.channel, reason = args.reason, summary = '',
+        customer = c.customer, route = 'unpublished', waiting = waiting ~= false})
+      notify(c, 'handover', {reason = args.reason, summary = '', route = 'unpublished', waiting = waiting ~= false})
+      moved = moved + 1
+    else
+      redis.call('ZREM', view_key('ai'), cid)
+    end
+  end
+  return ok({moved = moved, remaining = redis.call('ZCARD', view_key('ai'))})
+end
+
+-- --- delivery ------------------------------------------------------------------------------------------------
+
+local function outbox_release(c)
+  redis.call('DEL', conv_part('OUTBOX_LOCK', c.id))
+  redis.call('ZREM', key('OUTBOXES'), c.id)
+end
+
+local function delivery_state(c, mid, state, error_code)
+  redis.call('HSET', conv_part('DELIVERY', c.id), mid, state)
+  event('message.status', {conversation = c.id, message = mid, status = state, error_code = error_code or ''})
+end
+
+-- The next message to send, marked `sending`; a message already `sending` was left by a sender that died and
+-- becomes `unknown` (at most once: Baton never sends a message twice on its own).
+local function next_to_send(c)
+  local outbox = conv_part('OUTBOX', c.id)
+  while true do
+    local mid = redis.call('LINDEX', outbox, 0)
+    if not mid then
+      outbox_release(c)
+      return nil
+    end
+    local state = redis.call('HGET', conv_part('DELIVERY', c.id), mid)
+    if state == 'sending' then
+      redis.call('LPOP', outbox)
+      delivery_state(c, mid, 'unknown')
+      note(c, 'delivery_unknown', 'The channel may not have received this message: the sender stopped mid-send.',
+        {message = mid})
+    else
+      local entry = redis.call('XRANGE', conv_part('MESSAGES', c.id), mid, mid)
+      if entry[1] then
+        redis.call('HSET', conv_part('DELIVERY', c.id), mid, 'sending')
+        local message = hash_to_table(entry[1][2])
+        message.id = mid
+        return message
+      end
+      redis.call('LPOP', outbox) -- no longer in the history (retention): nothing to send
+    end
+  end
+end
+
+-- Take the conversation's outbox (or keep it, for the holder of `token`) and return the next message to send.
+function ops.outbox_next()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  local lock = conv_part('OUTBOX_LOCK', c.id)
+  local holder = redis.call('GET', lock)
+  if holder and holder ~= args.token then return fail('busy', {holder = holder}) end
+  redis.call('SET', lock, args.token, 'PX', args.lock_ms or 120000)
+  local message = next_to_send(c)
+  if not message then return ok({}) end
+  return ok({message = message, recipient = c.sender, channel = c.channel})
+end
+
+-- What became of the message being sent: sent (with the provider's id), failed, unknown, or retry (not sent: the
+-- outbox is released and due again after args.retry_ms[tries]; failed after the last). Returns the next message.
+function ops.outbox_done()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  local lock = conv_part('OUTBOX_LOCK', c.id)
+  if redis.call('GET', lock) ~= args.token then return fail('not_holder') end
+  local outbox, mid, delivery = conv_part('OUTBOX', c.id), args.message, conv_part('DELIVERY', c.id)
+  local outcome = args.outcome
+  if outcome == 'retry' then
+    local tries = redis.call('HINCRBY', delivery, mid .. ':tries', 1)
+    local backoff = args.retry_ms or {1000}
+    if tries <= #backoff then
+      redis.call('HSET', delivery, mid, 'pending')
+      redis.call('DEL', lock)
+      -- The sweep wakes an outbox GRACE after its score: this one is woken backoff[tries] from now.
+      redis.call('ZADD', key('OUTBOXES'), now + backoff[tries] - (args.grace_ms or 0), c.id)
+      return ok({retry_in_ms = backoff[tries], tries = tries})
+    end
+    outcome = 'failed'
+  end
+  redis.call('LREM', outbox, 1, mid)
+  redis.call('HDEL', delivery, mid .. ':tries')
+  if outcome == 'sent' then
+    if (args.provider_id or '') ~= '' then
+      redis.call('SET', key('SENT', {channel = c.channel, provider_id = args.provider_id}), c.id .. '|' .. mid,
+        'EX', 2592000)
+    end
+    delivery_state(c, mid, args.status or 'sent')
+  else
+    delivery_state(c, mid, outcome, args.error_code)
+    local text = outcome == 'failed' and ('Delivery failed: ' .. (args.reason or ''))
+      or ('Delivery unknown: ' .. (args.reason or 'the channel may not have received this message'))
+    note(c, 'delivery_' .. outcome, text, {message = mid, reason = args.reason or ''})
+  end
+  redis.call('PEXPIRE', lock, args.lock_ms or 120000)
+  local message = next_to_send(c)
+  if not message then return ok({}) end
+  return ok({message = message, recipient = c.sender, channel = c.channel})
+end
+
+-- Queue a message whose delivery failed or is unknown once more (an agent's decision: it may arrive twice).
+function ops.resend()
+  local c, err = open_conversation(args.conversation)
+  if not c then return err end
+  local state = redis.call('HGET', conv_part('DELIVERY', c.id), args.message)
+  if state ~= 'unknown' and state ~= 'failed' and state ~= 'undelivered' then
+    return fail('not_resendable', {status = state or ''})
+  end
+  queue_delivery(c, args.message)
+  note(c, 'resend', '', {message = args.message, actor = args.actor})
+  delivery_state(c, args.message, 'pending')
+  return ok({})
+end
+
+-- A provider's report on a message Baton sent; a late status never overwrites a later one.
+function ops.status()
+  local sent = redis.call('GET', key('SENT', {channel = args.channel, provider_id = args.provider_id}))
+  if not sent then return ok({applied = false}) end
+  local cid, mid = string.match(sent, '^([^|]*)|(.*)$')
+  local rank = {pending = 0, sending = 0, unknown = 0, accepted = 1, queued = 1, sent = 3, failed = 4,
+    undelivered = 4, delivered = 5, read = 6}
+  local current = redis.call('HGET', conv_part('DELIVERY', cid), mid)
+  if current and (rank[current] or 0) >= (rank[args.status] or 0) then
+    return ok({applied = false, status = current})
+  end
+  redis.call('HSET', conv_part('DELIVERY', cid), mid, args.status)
+  event('message.status', {conversation = cid, message = mid, status = args.status,
+    error_code = args.error_code or ''})
+  return ok({applied = true, status = args.status})
+end
+
+-- --- retention ------------------------------------------------------------------------------------------------
+
+-- Delete a closed conversation (after it was archived): its keys, its place in the views and the contact's list.
+function ops.forget()
+  local c = load(args.conversation)
+  if not c then return ok({forgotten = false}) end
+  if c.status ~= 'closed' then return fail('open') end
+  for _, name in ipairs({'CONVERSATION', 'MESSAGES', 'DELIVERY', 'OUTBOX', 'OUTBOX_LOCK', 'TURN_LOCK',
+                         'AWAITING_HUMAN'}) do
+    redis.call('DEL', conv_part(name, c.id))
+  end
+  redis.call('ZREM', view_key('closed'), c.id)
+  redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
+  local latest = key('LATEST', {channel = c.channel, sender = c.sender})
+  if redis.call('GET', latest) == c.id then redis.call('DEL', latest) end
+  return ok({forgotten = true})
+end
+
+local handler = ops[op]
+if not handler then return fail('unknown_operation', {operation = op}) end
+return handler()

@@ -1,0 +1,450 @@
+"""The handover's store: one typed method per operation of the state script, and the reads the APIs and the AI use.
+
+Every change goes through `state.lua` (one atomic step, see its header for the states and transitions); a refused
+change raises `Refused` with the script's reason. Reads are plain Redis reads of the same keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any, Literal, TypedDict
+
+import redis
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
+
+from gateway import keys
+from gateway.errors import BatonError, NotFound
+
+Author = Literal["customer", "ai", "agent", "system"]
+Owner = str  # "ai" | "none" | "agent:<id>"
+VIEWS = ("mine", "waiting", "ai", "all", "closed")
+
+
+class Conversation(TypedDict, total=False):
+    id: str
+    channel: str
+    sender: str
+    contact: str
+    customer: str  # how to call the customer: their profile name or their address on the channel
+    status: Literal["open", "closed"]
+    owner: Owner
+    epoch: int
+    created_at: int
+    updated_at: int
+    last_message_at: int
+    last_text: str
+    last_author: str
+    profile_name: str
+    previous: str
+    delivers: str
+    ai_cursor: str
+    last_customer: str
+    offer: bool
+    unknown_streak: int
+    waits: int
+    waiting_since: int
+    form_state: Literal["", "sent", "done"]
+    form_sent_at: int
+    captured_at: int
+    followed_up_at: int
+    form_name: str
+    handover_reason: str
+    handover_summary: str
+    handover_at: int
+    handovers: int
+    handed_back_at: int
+    closed_at: int
+    closed_by: str
+
+
+class Message(TypedDict, total=False):
+    id: str
+    author: Author
+    text: str
+    created_at: int
+    kind: str  # message | notice | handover | assignment | contact_form | contact_captured | closed | …
+    visibility: Literal["public", "internal"]
+    agent: str
+    agent_name: str
+    data: dict[str, Any]
+    media: list[dict[str, str]]
+    rich: dict[str, Any]
+    delivery: str  # for outgoing messages on channels that send: pending, sending, sent, delivered, unknown…
+
+
+@dataclass(frozen=True)
+class TurnStamp:
+    """The AI turn a commit comes from: the cursor it read, the newest customer message it read, its lock."""
+
+    expect: str
+    upto: str
+    lock: str
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """A customer message to record, as the request path normalised it."""
+
+    channel: str
+    sender: str
+    provider_id: str
+    text: str
+    customer: str  # how to call them: profile name or address on the channel
+    delivers: bool  # the channel sends replies out (outbox) rather than serving them from the history
+    published: bool  # the configured default of the AI agent's publication
+    timeout_ms: int  # the no-human wait, should the conversation start waiting for a human
+    profile_name: str = ""
+    phone: str = ""
+    media: list[dict[str, str]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    dedupe_ttl: int = 7 * 24 * 3600  # seconds; providers retry for days (Meta), Twilio within seconds
+
+
+@dataclass(frozen=True)
+class Recorded:
+    duplicate: bool
+    conversation: str
+    message: str
+    created: bool = False
+    owner: Owner = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """The next message of an outbox to send, to whom and through which channel."""
+
+    message: Message
+    recipient: str
+    channel: str
+
+
+class Refused(BatonError):
+    """The state script refused a change; `code` says why (not_found, closed, conflict, stale_turn…)."""
+
+    def __init__(self, code: str, conversation: str, answer: dict[str, Any]) -> None:
+        self.code = code
+        self.status = 404 if code == "not_found" else 409
+        owner = answer.get("owner", "")
+        details = {k: v for k, v in answer.items() if k != "error" and v not in ("", None)}
+        super().__init__(_reason(code, conversation, owner), **details)
+
+
+def _reason(code: str, conversation: str, owner: str) -> str:
+    reasons = {
+        "not_found": f"no conversation {conversation!r}",
+        "closed": f"conversation {conversation} is closed",
+        "conflict": f"conversation {conversation} is assigned to {owner}",
+        "ai_unpublished": "the AI agent is unpublished; publish it before handing conversations back to it",
+        "no_form": "no contact form is pending in this conversation",
+        "not_resendable": "only a message whose delivery failed or is unknown can be sent again",
+    }
+    return reasons.get(code, f"conversation {conversation}: {code} (owner {owner or 'nobody'})")
+
+
+def render_script() -> str:
+    """state.lua with the key templates of gateway/keys.py filled in."""
+    source = resources.files("gateway.handover").joinpath("state.lua").read_text(encoding="utf-8")
+    table = ", ".join(f"{name} = {json.dumps(template)}" for name, template in keys.templates().items())
+    placeholder = "local TEMPLATES = {} -- rendered from gateway/keys.py"
+    assert placeholder in source
+    return source.replace(placeholder, f"local TEMPLATES = {{{table}}}")
+
+
+SCRIPT = render_script()
+
+
+def _payload(arguments: dict[str, Any]) -> str:
+    return json.dumps({name: value for name, value in arguments.items() if value is not None}, ensure_ascii=False)
+
+
+def _answer(raw: Any, conversation: str = "") -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(raw)
+    if not answer.pop("ok"):
+        raise Refused(answer["error"], conversation, answer)
+    return answer
+
+
+def _customer_payload(message: CustomerMessage) -> dict[str, Any]:
+    payload = asdict(message)
+    payload["media"] = payload["media"] or None
+    payload["data"] = payload["data"] or None
+    return payload
+
+
+class Store:
+    """All conversation state of one deployment, through one synchronous Redis client (decoded responses)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self.sha = _sha(SCRIPT)
+
+    def run(self, operation: str, workspace: str, conversation: str = "", **arguments: Any) -> dict[str, Any]:
+        """Run one operation of the state script; its answer, or Refused."""
+        if conversation:
+            arguments["conversation"] = conversation
+        argv = (operation, workspace, _payload(arguments))
+        try:
+            raw = self.redis.evalsha(self.sha, 0, *argv)
+        except NoScriptError:  # a new or restarted server: load the script and run it once more
+            self.redis.script_load(SCRIPT)
+            raw = self.redis.evalsha(self.sha, 0, *argv)
+        return _answer(raw, conversation)
+
+    # --- the customer ------------------------------------------------------------------------------------------
+
+    def inbound(self, workspace: str, message: CustomerMessage) -> Recorded:
+        return Recorded(**self.run("inbound", workspace, **_customer_payload(message)))
+
+    def capture(self, workspace: str, conversation: str, details: dict[str, str], summary: str,
+                confirmation: str, turn: TurnStamp | None = None) -> str:
+        """Store contact details in Contacts (the form, or details a turn read in a text); the contact id."""
+        answer = self.run("capture", workspace, conversation, details=details, summary=summary,
+                          confirmation=confirmation, turn=_stamp(turn))
+        return str(answer["contact"])
+
+    # --- the AI's turn -----------------------------------------------------------------------------------------
+
+    def hand_over(self, workspace: str, conversation: str, turn: TurnStamp, reason: str, route: str, summary: str,
+                  notice: str, agent_name: str, timeout_ms: int) -> int:
+        """The AI unassigns itself; the number of handovers of the conversation so far."""
+        answer = self.run("hand_over", workspace, conversation, turn=_stamp(turn), reason=reason, route=route,
+                          summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms)
+        return int(answer["handovers"])
+
+    def finish(self, workspace: str, conversation: str, turn: TurnStamp, **fields: int) -> None:
+        """End a turn with nothing to say, setting the conversation's AI fields (offer, unknown_streak)."""
+        self.run("finish", workspace, conversation, turn=_stamp(turn), set=fields or None)
+
+    # --- posting -----------------------------------------------------------------------------------------------
+
+    def post(self, workspace: str, conversation: str, author: Author, text: str, *, turn: TurnStamp | None = None,
+             agent: str | None = None, agent_name: str | None = None, kind: str | None = None,
+             visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
+             notice: str | None = None, published: bool | None = None, **fields: int | str) -> str:
+        """Append a message (an agent's reply takes the conversation over); its id."""
+        answer = self.run("post", workspace, conversation, author=author, text=text, turn=_stamp(turn), agent=agent,
+                          agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
+                          notice=notice, published=published, set=fields or None)
+        return str(answer["message"])
+
+    # --- ownership ---------------------------------------------------------------------------------------------
+
+    def assign(self, workspace: str, conversation: str, target: Owner, actor: Owner, *, reason: str,
+               notice: str = "", force: bool = False, published: bool = True,
+               timeout_ms: int | None = None) -> dict[str, Any]:
+        """Give the conversation to `target`; {"owner", "previous"} or {"unchanged": true}."""
+        return self.run("assign", workspace, conversation, target=target, actor=actor, reason=reason, notice=notice,
+                        force=force or None, published=published, timeout_ms=timeout_ms)
+
+    def close(self, workspace: str, conversation: str, actor: Owner, *, turn: TurnStamp | None = None,
+              goodbye: str = "", agent_name: str | None = None, force: bool = False) -> None:
+        self.run("close", workspace, conversation, actor=actor, turn=_stamp(turn), goodbye=goodbye,
+                 agent_name=agent_name, force=force or None)
+
+    def publish(self, workspace: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
+                announce: bool = True, limit: int = 200) -> dict[str, int]:
+        """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations. {"moved", "remaining"}."""
+        return self.run("publish", workspace, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
+                        announce=announce or None, limit=limit)
+
+    # --- the no-human fallback ---------------------------------------------------------------------------------
+
+    def fire(self, workspace: str, text: str, form: dict[str, Any], limit: int = 200) -> list[dict[str, Any]]:
+        """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
+        fired: list[dict[str, Any]] = self.run("fire", workspace, text=text, form=form, limit=limit)["fired"]
+        return fired
+
+    # --- delivery ----------------------------------------------------------------------------------------------
+
+    def outbox_next(self, workspace: str, conversation: str, token: str, lock_ms: int = 120_000) -> Outgoing | None:
+        """Take the outbox (or keep it, for the holder of `token`): the next message to send, or None when empty.
+        Raises Refused("busy") while another sender holds it."""
+        return _outgoing(self.run("outbox_next", workspace, conversation, token=token, lock_ms=lock_ms))
+
+    def outbox_done(self, workspace: str, conversation: str, token: str, message: str,
+                    outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
+                    status: str = "", reason: str = "", error_code: str = "",
+                    retry_ms: Sequence[int] = (1000,), grace_ms: int = 0) -> Outgoing | None:
+        """Record what became of the message being sent; the next one to send, or None (also after a retry, which
+        releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last)."""
+        answer = self.run("outbox_done", workspace, conversation, token=token, message=message, outcome=outcome,
+                          provider_id=provider_id or None, status=status or None, reason=reason or None,
+                          error_code=error_code or None, retry_ms=list(retry_ms), grace_ms=grace_ms)
+        return _outgoing(answer)
+
+    def resend(self, workspace: str, conversation: str, message: str, actor: Owner) -> None:
+        self.run("resend", workspace, conversation, message=message, actor=actor)
+
+    def status(self, workspace: str, channel: str, provider_id: str, status: str, error_code: str = "") -> bool:
+        """A provider's delivery report; whether it changed the message's status."""
+        answer = self.run("status", workspace, channel=channel, provider_id=provider_id, status=status,
+                          error_code=error_code)
+        return bool(answer["applied"])
+
+    def forget(self, workspace: str, conversation: str) -> bool:
+        """Delete a closed conversation (retention); whether there was one."""
+        return bool(self.run("forget", workspace, conversation)["forgotten"])
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    def conversation(self, workspace: str, conversation: str) -> Conversation:
+        data = self.redis.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation))
+        if not data:
+            raise Refused("not_found", conversation, {})
+        return decode_conversation(data)
+
+    def conversation_ids(self, workspace: str, view: str, agent: str = "", offset: int = 0,
+                         limit: int = 50) -> list[str]:
+        zset = keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent))
+        return list(self.redis.zrevrange(zset, offset, offset + limit - 1))
+
+    def conversations(self, workspace: str, ids: list[str]) -> list[Conversation]:
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=cid))
+        return [decode_conversation(data) for data in pipe.execute() if data]
+
+    def counts(self, workspace: str, agent: str = "") -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for view in VIEWS:
+            pipe.zcard(keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent)))
+        return dict(zip(VIEWS, pipe.execute(), strict=True))
+
+    def messages(self, workspace: str, conversation: str, after: str = "", limit: int = 500,
+                 public_only: bool = False) -> list[Message]:
+        """The history from the start (or after a message id), oldest first."""
+        parts = {"ws": workspace, "cid": conversation}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrange(keys.MESSAGES % parts, min=f"({after}" if after else "-", max="+", count=limit)
+        pipe.hgetall(keys.DELIVERY % parts)
+        entries, delivery = pipe.execute()
+        found = [decode_message(mid, fields, delivery) for mid, fields in entries]
+        return [m for m in found if not public_only or m["visibility"] == "public"]
+
+    def recent(self, workspace: str, conversation: str, count: int) -> tuple[Conversation, list[Message]]:
+        """The conversation and its latest `count` messages, oldest first: what an AI turn reads."""
+        parts = {"ws": workspace, "cid": conversation}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(keys.CONVERSATION % parts)
+        pipe.xrevrange(keys.MESSAGES % parts, max="+", min="-", count=count)
+        data, entries = pipe.execute()
+        if not data:
+            raise Refused("not_found", conversation, {})
+        return decode_conversation(data), [decode_message(mid, fields, {}) for mid, fields in reversed(entries)]
+
+    def message(self, workspace: str, conversation: str, mid: str) -> Message:
+        stream = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
+        entries = self.redis.xrange(stream, min=mid, max=mid, count=1)
+        if not entries:
+            raise Refused("not_found", conversation, {})
+        return decode_message(*entries[0], {})
+
+    def contact(self, workspace: str, contact_id: str) -> dict[str, Any]:
+        data = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
+        if not data:
+            raise NotFound(f"no contact {contact_id!r}")
+        contact: dict[str, Any] = dict(data)
+        contact["identities"] = json.loads(contact.get("identities", "[]"))
+        conversations = keys.key(keys.CONTACT_CONVERSATIONS, ws=workspace, contact=contact_id)
+        contact["conversations"] = list(self.redis.zrange(conversations, 0, -1))
+        return contact
+
+    def contact_ids(self, workspace: str, offset: int = 0, limit: int = 100) -> list[str]:
+        zset = keys.key(keys.CONTACTS, ws=workspace)
+        return list(self.redis.zrevrange(zset, offset, offset + limit - 1))
+
+    def now_ms(self) -> int:
+        """The Redis server's clock, which every timestamp of the state script uses."""
+        seconds, micros = self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def published(self, workspace: str, default: bool) -> bool:
+        """The AI agent's publication: the runtime override when an admin set one, else the configured default."""
+        override = self.redis.hget(keys.key(keys.AI_AGENT, ws=workspace), "published")
+        return default if override is None else override == "1"
+
+
+class AsyncStore:
+    """The operations of the request path on the asyncio client: recording without a thread hop."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self.sha = _sha(SCRIPT)
+
+    async def run(self, operation: str, workspace: str, **arguments: Any) -> dict[str, Any]:
+        argv = (operation, workspace, _payload(arguments))
+        try:
+            raw = await self.redis.evalsha(self.sha, 0, *argv)  # type: ignore[misc]
+        except NoScriptError:
+            await self.redis.script_load(SCRIPT)
+            raw = await self.redis.evalsha(self.sha, 0, *argv)  # type: ignore[misc]
+        return _answer(raw, str(arguments.get("conversation", "")))
+
+    async def inbound(self, workspace: str, message: CustomerMessage) -> Recorded:
+        return Recorded(**await self.run("inbound", workspace, **_customer_payload(message)))
+
+    async def status(self, workspace: str, channel: str, provider_id: str, status: str, error_code: str = "") -> bool:
+        answer = await self.run("status", workspace, channel=channel, provider_id=provider_id, status=status,
+                                error_code=error_code)
+        return bool(answer["applied"])
+
+
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - the name Redis gives the script
+
+
+def _stamp(turn: TurnStamp | None) -> dict[str, str] | None:
+    return asdict(turn) if turn else None
+
+
+def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
+    if "message" not in answer:
+        return None
+    raw = answer["message"]
+    message = decode_message(raw.pop("id"), raw, {})
+    return Outgoing(message, answer["recipient"], answer["channel"])
+
+
+def view_key(view: str, agent: str = "") -> str:
+    """The zset behind an inbox view ('mine' is the agent's own)."""
+    if view == "mine":
+        return f"agent:{agent}"
+    if view == "all":
+        return "open"
+    if view in ("waiting", "ai", "closed"):
+        return view
+    raise NotFound(f"no view {view!r}; expected one of {', '.join(VIEWS)}")
+
+
+_INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
+             "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
+             "followed_up_at")
+
+
+def decode_conversation(data: dict[str, Any]) -> Conversation:
+    conversation: dict[str, Any] = dict(data)
+    for name in _INTEGERS:
+        if conversation.get(name, "") != "":
+            conversation[name] = int(float(conversation[name]))
+    conversation["offer"] = conversation.get("offer") == "1"
+    return conversation  # type: ignore[return-value]
+
+
+def decode_message(mid: str, fields: dict[str, str], delivery: dict[str, str]) -> Message:
+    message: dict[str, Any] = dict(fields)
+    message["id"] = mid
+    message["created_at"] = int(mid.split("-", 1)[0])
+    message.setdefault("text", "")
+    message.setdefault("visibility", "public")
+    message.setdefault("kind", "message")
+    for name in ("media", "data", "rich"):
+        if name in message:
+            message[name] = json.loads(message[name] or "null") or ({} if name != "media" else [])
+    if mid in delivery:
+        message["delivery"] = delivery[mid]
+    return message  # type: ignore[return-value]

@@ -1,0 +1,34 @@
+"""The RQ queue and its jobs, enqueued by dotted name: nothing here imports the modules that run them.
+
+RQ runs what can be retried safely on its own terms: telling agents elsewhere (the `baton_notify` hook and each
+configured notifier), with backoff. AI turns and deliveries are not RQ jobs: their durable record is written by
+the state script itself (see gateway.dispatch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+from redis.client import Pipeline
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+NOTIFY_RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
+NOTIFY_TIMEOUT = 60  # seconds; a notifier's own timeout is shorter (the webhook notifier's is at most 30)
+
+
+def rq_queue(connection: Redis, name: str) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue_notification(queue: Queue, workspace: str, notification: dict[str, Any], notifiers: int,
+                         pipeline: Pipeline | None = None) -> None:
+    """One job for the `baton_notify` hook and one per notifier, so a failing one is retried alone."""
+    common: dict[str, Any] = {"retry": NOTIFY_RETRY, "job_timeout": NOTIFY_TIMEOUT, "result_ttl": 0,
+                              "pipeline": pipeline}
+    what = f"{notification.get('type')} {workspace}/{notification.get('conversation')}"
+    queue.enqueue("gateway.jobs.notify_hook", workspace, notification, description=f"notify hook: {what}", **common)
+    for index in range(notifiers):
+        queue.enqueue("gateway.jobs.notify", workspace, index, notification, description=f"notifier #{index}: {what}",
+                      **common)
