@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import AIAgentConfig, BatonConfig
+from gateway.handover.store import Message
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
 from gateway.llm import completion, import_litellm
 from gateway.logs import Throttled
@@ -83,7 +85,7 @@ def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:
     return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions()])
 
 
-def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: list[dict[str, Any]],
+def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
                   handed_back: bool) -> list[dict[str, str]]:
     """The model's view of the conversation: public customer, AI and human-agent messages."""
     messages = [{"role": "system", "content": system_prompt(agent, knowledge)}]
@@ -112,7 +114,7 @@ def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool =
     return completion(**params)
 
 
-def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: list[dict[str, Any]],
+def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
             handed_back: bool = False) -> Reply:
     """The model's answer to the conversation so far. Raises whatever litellm raises."""
     response = complete(agent, chat_messages(agent, knowledge, history, handed_back))
@@ -132,7 +134,7 @@ def _reason(arguments: str | None) -> str:
     return f"The AI judged that a human should take over: {reason}" if reason else "The AI asked for a human"
 
 
-def summarise(agent: AIAgentConfig, history: list[dict[str, Any]]) -> str:
+def summarise(agent: AIAgentConfig, history: Sequence[Message]) -> str:
     """A short summary for the human who takes over: extractive offline, written by a real model."""
     if not is_offline(agent):
         try:
@@ -148,7 +150,7 @@ def summarise(agent: AIAgentConfig, history: list[dict[str, Any]]) -> str:
     return extractive_summary(history)
 
 
-def extractive_summary(history: list[dict[str, Any]], limit: int = 3) -> str:
+def extractive_summary(history: Sequence[Message], limit: int = 3) -> str:
     asked = [m.get("text", "") for m in _public(history) if m["author"] == "customer" and m.get("text")]
     if not asked:
         return "The customer has not written anything yet."
@@ -156,7 +158,7 @@ def extractive_summary(history: list[dict[str, Any]], limit: int = 3) -> str:
     return f"{len(asked)} customer message(s). Latest: {quoted}"
 
 
-def _public(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _public(history: Sequence[Message]) -> list[Message]:
     return [m for m in history if m["visibility"] == "public" and m["author"] != "system"]
 
 

@@ -91,7 +91,7 @@ def authenticate_agent(client: redis.Redis, token: str) -> Agent:
     agent_id = client.get(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=digest(token)))
     if not agent_id:
         raise Unauthorized("unknown, expired or revoked agent token")
-    return agent_by_id(client, workspace, agent_id)
+    return agent_by_id(client, workspace, str(agent_id))
 
 
 def token_workspace(token: str) -> str:
@@ -132,7 +132,7 @@ def _end_credentials(client: redis.Redis, workspace: str, record: dict[str, Any]
     if record.get("token"):
         pipe.delete(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]))
     for session in client.smembers(sessions):
-        pipe.delete(keys.key(keys.SESSION, ws=workspace, digest=session))
+        pipe.delete(keys.key(keys.SESSION, ws=workspace, digest=str(session)))
     pipe.delete(sessions)
     event = {"type": "agent.revoked", "agent": record["id"], "reason": reason, "at": int(time.time() * 1000)}
     pipe.xadd(keys.key(keys.EVENTS, ws=workspace), {"data": json.dumps(event)}, maxlen=10_000, approximate=True)
@@ -190,7 +190,7 @@ async def visitor_of(client: aioredis.Redis, workspace: str, channel: str, token
     raw = await client.getex(keys.key(keys.VISITOR, ws=workspace, digest=digest(token)), ex=VISITOR_S)
     if not raw:
         raise Unauthorized("unknown or expired visitor session; start a new one")
-    token_channel, _, visitor = raw.partition("|")
+    token_channel, _, visitor = str(raw).partition("|")
     if token_channel != channel:
         raise Forbidden(f"this visitor session belongs to channel {token_channel!r}, not {channel!r}")
     return visitor

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
@@ -43,7 +44,7 @@ def drain(deployment: Deployment, workspace: str, conversation: str, worker: str
     return sent
 
 
-def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, str]:
+def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, Any]:
     """Call the channel's connector once; the outcome to record (sent, failed, unknown or retry)."""
     message = outgoing.message
     channel = deployment.channels.get(outgoing.channel)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 
@@ -108,7 +109,7 @@ class Runner(threading.Thread):
             if popped is None:
                 self.slots.release()
                 continue
-            name, conversation = popped
+            name, conversation = str(popped[0]), str(popped[1])
             self._count(+1)
             self.pool.submit(self._run, self.lists[name], conversation)
 
@@ -151,7 +152,7 @@ def sweep(deployment: Deployment, now_ms: int, limit: int = 200) -> int:
         for record, lock, wakeups in ((keys.PENDING_TURNS, keys.TURN_LOCK, keys.TURNS),
                                       (keys.OUTBOXES, keys.OUTBOX_LOCK, keys.DELIVERIES)):
             zset = keys.key(record, ws=workspace.id)
-            stale = client.zrangebyscore(zset, "-inf", now_ms - GRACE_MS, start=0, num=limit)
+            stale: Any = client.zrangebyscore(zset, "-inf", now_ms - GRACE_MS, start=0, num=limit)
             if not stale:
                 continue
             pipe = client.pipeline(transaction=False)

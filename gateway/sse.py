@@ -108,7 +108,7 @@ class Hub:
         # A connection of its own: XREAD BLOCK holds it, and its socket timeout must outlast the block.
         self.client = connect(url, decode_responses=True, socket_timeout=15, health_check_interval=0)
         self.routes: dict[tuple[str, str], set[Subscriber]] = {}
-        self.positions = {keys.key(keys.EVENTS, ws=w): "$" for w in workspaces}
+        self.positions: dict[Any, Any] = {keys.key(keys.EVENTS, ws=w): "$" for w in workspaces}
         self.task: asyncio.Task[None] | None = None
         self.count = 0
         self._errors = Throttled(log, every=5.0)
@@ -159,7 +159,7 @@ class Hub:
                 if not started:
                     await self._start_positions()
                     started = True
-                read = await self.client.xread(self.positions, count=500, block=5_000)
+                read: Any = await self.client.xread(self.positions, count=500, block=5_000)
                 backoff = 0.1
             except (RedisError, OSError) as exc:
                 self._errors.warning("event hub: Redis unavailable (%s); retrying", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from gateway import keys
 from gateway.deployment import Deployment
@@ -12,10 +13,10 @@ def report(deployment: Deployment) -> str:
     client = deployment.redis
     now = int(time.time() * 1000)
     lines = [_redis_line(deployment)]
-    workers = client.zrangebyscore(keys.WORKERS, now - 60_000, "+inf")
+    workers: Any = client.zrangebyscore(keys.WORKERS, now - 60_000, "+inf")
     lines.append(f"workers: {len(workers)} seen in the last minute")
     for name in workers:
-        info = client.hgetall(keys.key(keys.WORKER, name=name))
+        info: Any = client.hgetall(keys.key(keys.WORKER, name=name))
         if info:
             lines.append(f"  {name}: alive (pid {info.get('pid')} on {info.get('host')}), "
                          f"{info.get('turns_in_flight', 0)} turns and {info.get('deliveries_in_flight', 0)} "

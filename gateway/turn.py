@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import ai, detection, keys
 from gateway.config import AIAgentConfig, WorkspaceConfig
@@ -234,7 +235,7 @@ def _after(mid: str, cursor: str) -> bool:
     return parts(mid) > parts(cursor)
 
 
-def post(turn: Turn, text: str, **fields: int) -> str:
+def post(turn: Turn, text: str, **fields: Any) -> str:
     try:
         turn.deployment.store.post(turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
                                    published=lifecycle.configured_published(turn.workspace), **fields)

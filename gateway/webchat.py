@@ -130,7 +130,7 @@ def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
 
 def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str, Any]:
     workspace = channel.workspace.id
-    cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
+    cid = str(deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)) or "")
     if not cid:
         return {"conversation": None, "messages": []}
     conversation = deployment.store.conversation(workspace, cid)
@@ -179,7 +179,7 @@ async def post_contact(request: Request) -> Response:
 
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
     workspace = channel.workspace.id
-    cid = deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor))
+    cid = str(deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)) or "")
     if not cid:
         raise Conflict("no contact form is pending in this conversation")
     return fallback.capture(deployment, workspace, cid, details)

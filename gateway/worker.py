@@ -238,7 +238,7 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         now = int(time.time() * 1000)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
+        info: Any = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
                 **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
         pipe = self.deployment.redis.pipeline(transaction=False)
         pipe.hset(keys.key(keys.WORKER, name=self.worker_name), mapping=info)

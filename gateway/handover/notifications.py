@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 import redis
 
@@ -62,9 +62,9 @@ def ensure_groups(deployment: Deployment) -> None:
 
 def dispatch(deployment: Deployment, consumer: str, block_ms: int | None = 1000) -> int:
     """Hand out the notifications not yet read by the group (waiting up to block_ms for some); how many."""
-    streams = {keys.key(keys.NOTIFICATIONS, ws=w.id): ">" for w in deployment.config.workspaces}
+    streams: dict[Any, Any] = {keys.key(keys.NOTIFICATIONS, ws=w.id): ">" for w in deployment.config.workspaces}
     try:
-        read = deployment.redis.xreadgroup(GROUP, consumer, streams, count=100, block=block_ms)
+        read: Any = deployment.redis.xreadgroup(GROUP, consumer, streams, count=100, block=block_ms)
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise

@@ -293,7 +293,7 @@ class Store:
     # --- reads -------------------------------------------------------------------------------------------------
 
     def conversation(self, workspace: str, conversation: str) -> Conversation:
-        data = self.redis.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation))
+        data: Any = self.redis.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation))
         if not data:
             raise Refused("not_found", conversation, {})
         return decode_conversation(data)
@@ -301,7 +301,8 @@ class Store:
     def conversation_ids(self, workspace: str, view: str, agent: str = "", offset: int = 0,
                          limit: int = 50) -> list[str]:
         zset = keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent))
-        return list(self.redis.zrevrange(zset, offset, offset + limit - 1))
+        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1)
+        return ids
 
     def conversations(self, workspace: str, ids: list[str]) -> list[Conversation]:
         pipe = self.redis.pipeline(transaction=False)
@@ -339,13 +340,14 @@ class Store:
 
     def message(self, workspace: str, conversation: str, mid: str) -> Message:
         stream = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
-        entries = self.redis.xrange(stream, min=mid, max=mid, count=1)
+        entries: Any = self.redis.xrange(stream, min=mid, max=mid, count=1)
         if not entries:
             raise Refused("not_found", conversation, {})
-        return decode_message(*entries[0], {})
+        mid_found, fields = entries[0]
+        return decode_message(mid_found, fields, {})
 
     def contact(self, workspace: str, contact_id: str) -> dict[str, Any]:
-        data = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
+        data: Any = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
         if not data:
             raise NotFound(f"no contact {contact_id!r}")
         contact: dict[str, Any] = dict(data)
@@ -356,7 +358,8 @@ class Store:
 
     def contact_ids(self, workspace: str, offset: int = 0, limit: int = 100) -> list[str]:
         zset = keys.key(keys.CONTACTS, ws=workspace)
-        return list(self.redis.zrevrange(zset, offset, offset + limit - 1))
+        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1)
+        return ids
 
     def now_ms(self) -> int:
         """The Redis server's clock, which every timestamp of the state script uses."""
