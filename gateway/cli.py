@@ -172,12 +172,21 @@ def gateway(args: argparse.Namespace, config: BatonConfig) -> int:
     from gateway.deployment import Deployment
 
     deployment = Deployment.build(config, _required_url(args, config), quiet=True)
+    _raise_open_files_limit()  # each open widget and inbox holds a connection
     uvicorn.Server(uvicorn.Config(
         create_app(deployment), fd=args.fd, log_level=config.log_level, timeout_graceful_shutdown=3,
         proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips, access_log=False,
         log_config=None)).run()
     deployment.close()
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _required_url(args: argparse.Namespace, config: BatonConfig) -> str:

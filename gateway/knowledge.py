@@ -57,10 +57,42 @@ def split_markdown(text: str, source: str = "inline") -> list[KnowledgeEntry]:
     """One entry per `#`/`##`/`###` heading; the body up to the next such heading is the answer."""
     entries: list[KnowledgeEntry] = []
     for title, body in _sections(text.splitlines()):
-        answer = "\n".join(body).strip()
+        answer = reflow(body).strip()
         if title and answer:
             entries.append(KnowledgeEntry(title, answer, source))
     return entries
+
+
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•]\s|\d+[.)]\s|>|\||```|~~~|#)")
+
+
+def reflow(lines: list[str]) -> str:
+    """Markdown's soft line wraps joined into one line per paragraph (chat apps show every newline): blank
+    lines, list items, quotes, tables, code blocks and hard breaks (two trailing spaces or a backslash) stay."""
+    out: list[str] = []
+    joinable = False  # the previous line may take the next one as its continuation
+    fenced = False
+    for raw in lines:
+        line = raw.rstrip()
+        if _FENCE.match(raw):
+            fenced = not fenced
+            out.append(line)
+            joinable = False
+            continue
+        if fenced or not line:
+            out.append(raw if fenced else "")
+            joinable = False
+            continue
+        hard_break = raw.endswith("  ") or line.endswith("\\")
+        continuation = joinable and not _BLOCK_START.match(raw) and not raw.startswith("    ")
+        if continuation:
+            out[-1] = f"{out[-1]} {line.strip()}"
+        else:
+            out.append(line.removesuffix("\\") if hard_break else line)
+        if continuation and hard_break:
+            out[-1] = out[-1].removesuffix("\\")
+        joinable = not hard_break
+    return "\n".join(out)
 
 
 def render_knowledge(entries: Iterable[KnowledgeEntry]) -> str:
