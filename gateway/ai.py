@@ -104,9 +104,9 @@ def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history
     return messages
 
 
-def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True) -> Any:
+def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True, **extra: Any) -> Any:
     params: dict[str, Any] = {"model": agent.model, "messages": messages, "timeout": agent.timeout,
-                              **agent.litellm_params}
+                              **agent.litellm_params, **extra}
     if agent.temperature is not None:
         params["temperature"] = agent.temperature
     if tools and not is_offline(agent):

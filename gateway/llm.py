@@ -25,17 +25,31 @@ def import_litellm() -> ModuleType:
 
 
 def completion(**params: Any) -> Any:
-    """litellm.completion from a blocking caller (an RQ job), leaving no event loop behind.
+    """litellm.completion from a blocking caller (a worker thread), on the thread's own event loop.
 
-    litellm's timing logger asks for the thread's event loop on every sync call, which quietly creates
-    one and never closes it; here each call gets its own loop, closed when the call returns.
+    litellm's timing logger asks for the thread's event loop on every sync call, which quietly creates one and
+    never closes it. Each thread gets one loop, kept for its life (making and closing one per call cost 1-2 ms
+    of CPU a call) and closed when the thread ends.
     """
-    with _own_event_loop():
+    with _thread_loop():
         return import_litellm().completion(**params)
 
 
+class _Loop:
+    """A thread's event loop, closed when the thread's locals go (with the thread), so none is left unclosed."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __del__(self) -> None:
+        self.loop.close()
+
+
+_loops = threading.local()
+
+
 @contextmanager
-def _own_event_loop() -> Iterator[None]:
+def _thread_loop() -> Iterator[None]:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -43,13 +57,11 @@ def _own_event_loop() -> Iterator[None]:
     else:  # called from async code: litellm dispatches on the running loop
         yield
         return
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    holder = getattr(_loops, "holder", None)
+    if holder is None:
+        holder = _loops.holder = _Loop()
+    asyncio.set_event_loop(holder.loop)
+    yield
 
 
 def install_provider(name: str, handler: Any) -> None:

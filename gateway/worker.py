@@ -62,8 +62,8 @@ def prepare(deployment: Deployment) -> None:
 
 
 def warm_up(deployment: Deployment) -> None:
-    """Pay the first-call costs before the first customer does: lazily imported SDK modules, and one answer from
-    each offline model. Hosted models are not called: that would cost money at every start."""
+    """Pay the first-call costs before the first customer does: lazily imported SDK modules, one answer from
+    each offline model, and litellm's call path for each hosted model (a mock answer: no network, no cost)."""
     from gateway import ai
 
     for channel in deployment.channels.values():
@@ -73,11 +73,14 @@ def warm_up(deployment: Deployment) -> None:
             log.exception("warming up channel %s failed", channel.name)
     for workspace in deployment.config.workspaces:
         agent = workspace.ai_agent
-        if agent is None or not ai.is_offline(agent):
+        if agent is None:
             continue
         hello: list[Any] = [{"id": "0-1", "author": "customer", "visibility": "public", "text": "Hello"}]
         try:
-            ai.respond(agent, deployment.knowledge(workspace.id), hello)
+            if ai.is_offline(agent):
+                ai.respond(agent, deployment.knowledge(workspace.id), hello)
+            else:
+                ai.complete(agent, [{"role": "user", "content": "Hello"}], mock_response="Hello")
         except Exception:  # noqa: BLE001
             log.exception("warming up the AI agent of %s failed", workspace.id)
 
