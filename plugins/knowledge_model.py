@@ -237,6 +237,8 @@ def _model_class() -> type:
         """litellm custom provider serving `baton/<anything>` from the prompt's knowledge."""
 
         provider = "baton"
+        #: Runs in this process: the gateway may call `completion` directly rather than through litellm.
+        in_process = True
 
         def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> Any:
             tools = (kwargs.get("optional_params") or {}).get("tools")
