@@ -98,6 +98,16 @@ class LimitsConfig(Strict):
     agent_requests: Rate = Rate(count=1200, seconds=60)  # one agent's /api calls
 
 
+class RetentionConfig(Strict):
+    """How long closed conversations are kept in Redis; before one is deleted it is archived."""
+
+    #: Days after closing; 0 keeps them for ever.
+    closed_days: float = Field(default=0, ge=0)
+    #: A directory (relative to data_dir) where each deleted conversation is appended as one JSON line per
+    #: workspace and month; "" for none (the `baton_archive` hook may archive elsewhere).
+    archive_dir: str = "archive"
+
+
 class WorkspaceConfig(Strict):
     id: str = Field(pattern=_ID_PATTERN)
     name: str = ""
@@ -136,6 +146,7 @@ class BatonConfig(Strict):
     worker: WorkerConfig = WorkerConfig()
     gateway: GatewayConfig = GatewayConfig()
     limits: LimitsConfig = LimitsConfig()
+    retention: RetentionConfig = RetentionConfig()
     workspaces: list[WorkspaceConfig] = Field(min_length=1)
     #: Where the file was read from; relative paths (knowledge files, data_dir) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -32,7 +32,8 @@ async def readyz(request: Request) -> Response:
     now = int(time.time() * 1000)
     try:
         await client.set("baton:readyz", now, px=60_000)
-        beats = await client.zrangebyscore(keys.WORKERS, now - WORKER_FRESH_MS, "+inf")
+        workers = keys.key(keys.WORKERS, queue=request.app.state.deployment.config.queue)
+        beats = await client.zrangebyscore(workers, now - WORKER_FRESH_MS, "+inf")
     except (RedisError, OSError) as exc:
         return _unavailable(f"Redis is not reachable or not writable: {exc}")
     if not beats:

@@ -28,3 +28,9 @@ def register_llm_providers(register: Callable[[Any], None]) -> None:
 @hookspec
 def baton_notify(workspace: str, notification: dict[str, Any]) -> Any:
     """React to a notification for a workspace's human agents; may return an awaitable."""
+
+
+@hookspec
+def baton_archive(workspace: str, conversation: dict[str, Any]) -> Any:
+    """Archive a closed conversation (with its messages) before retention deletes it; may return an awaitable.
+    Raising keeps the conversation for the next attempt."""

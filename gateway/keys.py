@@ -7,11 +7,11 @@ deployment-wide ones is namespaced by workspace, `baton:<workspace>:…`.
 
 from __future__ import annotations
 
-# --- deployment-wide -------------------------------------------------------------------------------
+# --- deployment-wide (deployments sharing one Redis are told apart by their queue name) ----------------
 SECRET = "baton:secret"  # HMAC key for signatures when the config has none
-WORKER = "baton:worker:%(name)s"  # hash with a short TTL: a live worker, refreshed every second
-WORKERS = "baton:workers"  # zset worker name → last heartbeat (ms): who has been alive recently
-LEADER = "baton:leader:%(task)s"  # SET NX PX: the one worker that runs a deployment-wide chore
+WORKER = "baton:%(queue)s:worker:%(name)s"  # hash with a short TTL: a live worker, refreshed every second
+WORKERS = "baton:%(queue)s:workers"  # zset worker name → last heartbeat (ms): who has been alive recently
+LEADER = "baton:%(queue)s:leader:%(task)s"  # SET NX PX: the one worker that runs a deployment-wide chore
 
 # --- a conversation --------------------------------------------------------------------------------
 CONVERSATION = "baton:%(ws)s:conv:%(cid)s"  # hash: the conversation's state (see handover/state.lua)

@@ -13,10 +13,11 @@ def report(deployment: Deployment) -> str:
     client = deployment.redis
     now = int(time.time() * 1000)
     lines = [_redis_line(deployment)]
-    workers: Any = client.zrangebyscore(keys.WORKERS, now - 60_000, "+inf")
+    queue = deployment.config.queue
+    workers: Any = client.zrangebyscore(keys.key(keys.WORKERS, queue=queue), now - 60_000, "+inf")
     lines.append(f"workers: {len(workers)} seen in the last minute")
     for name in workers:
-        info: Any = client.hgetall(keys.key(keys.WORKER, name=name))
+        info: Any = client.hgetall(keys.key(keys.WORKER, queue=queue, name=name))
         if info:
             lines.append(f"  {name}: alive (pid {info.get('pid')} on {info.get('host')}), "
                          f"{info.get('turns_in_flight', 0)} turns and {info.get('deliveries_in_flight', 0)} "
@@ -26,9 +27,9 @@ def report(deployment: Deployment) -> str:
     for workspace in deployment.config.workspaces:
         lines.append(f"workspace {workspace.id}:")
         lines.append("  " + _line(deployment, workspace.id, now))
-    queue = deployment.queue
-    lines.append(f"RQ queue {queue.name}: {queue.count} waiting, {queue.started_job_registry.count} running, "
-                 f"{queue.failed_job_registry.count} failed, {queue.scheduled_job_registry.count} scheduled")
+    jobs = deployment.queue
+    lines.append(f"RQ queue {jobs.name}: {jobs.count} waiting, {jobs.started_job_registry.count} running, "
+                 f"{jobs.failed_job_registry.count} failed, {jobs.scheduled_job_registry.count} scheduled")
     return "\n".join(lines)
 
 

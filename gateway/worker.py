@@ -31,7 +31,7 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import delivery, keys, runtime, turn
+from gateway import delivery, keys, retention, runtime, turn
 from gateway.deployment import Deployment
 from gateway.dispatch import Leases, Runner, sweep
 from gateway.handover import fallback, notifications
@@ -160,6 +160,7 @@ class Chores(threading.Thread):
         self.worker_name = name
         self.stopping = threading.Event()
         self.scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
+        self.next_retention = 0.0
         self._errors = Throttled(log, every=5.0)
 
     def run(self) -> None:
@@ -179,10 +180,14 @@ class Chores(threading.Thread):
             self.stopping.wait(TICK)
 
     def every_second(self) -> None:
-        sweep(self.deployment, self.deployment.store.now_ms())
+        now = self.deployment.store.now_ms()
+        sweep(self.deployment, now)
         if self.scheduler.acquire_locks():
             self.scheduler.enqueue_scheduled_jobs()
         notifications.reclaim(self.deployment, self.worker_name)
+        if time.monotonic() >= self.next_retention:
+            retention.sweep(self.deployment, self.worker_name, now)
+            self.next_retention = time.monotonic() + 60
 
     def stop(self) -> None:
         self.stopping.set()
@@ -244,17 +249,20 @@ class Heartbeat(threading.Thread):
         info: Any = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
                 **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
         pipe = self.deployment.redis.pipeline(transaction=False)
-        pipe.hset(keys.key(keys.WORKER, name=self.worker_name), mapping=info)
-        pipe.pexpire(keys.key(keys.WORKER, name=self.worker_name), LIVENESS_TTL_MS)
-        pipe.zadd(keys.WORKERS, {self.worker_name: now})
-        pipe.zremrangebyscore(keys.WORKERS, "-inf", now - 24 * 3600 * 1000)
+        queue = self.deployment.config.queue
+        worker, workers = keys.key(keys.WORKER, queue=queue, name=self.worker_name), keys.key(keys.WORKERS, queue=queue)
+        pipe.hset(worker, mapping=info)
+        pipe.pexpire(worker, LIVENESS_TTL_MS)
+        pipe.zadd(workers, {self.worker_name: now})
+        pipe.zremrangebyscore(workers, "-inf", now - 24 * 3600 * 1000)
         pipe.execute()
 
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=5)
         with contextlib.suppress(redis.RedisError, OSError):
-            self.deployment.redis.delete(keys.key(keys.WORKER, name=self.worker_name))
+            self.deployment.redis.delete(keys.key(keys.WORKER, queue=self.deployment.config.queue,
+                                                  name=self.worker_name))
 
 
 def worker_name() -> str:

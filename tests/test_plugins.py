@@ -179,3 +179,26 @@ def test_hook_baton_notify(registered: list[object], make_deployment: Any) -> No
     assert workspace == deployment.config.workspaces[0].id
     assert notification["type"] == "handover" and notification["route"] == "customer"
     assert re.match(r"^\d+$", notification["conversation"])
+
+
+def test_hook_baton_archive(registered: list[object], make_deployment: Any) -> None:
+    from gateway import retention
+
+    archived: list[tuple[str, dict[str, Any]]] = []
+
+    class Plugin:
+        @hookimpl
+        async def baton_archive(self, workspace: str, conversation: dict[str, Any]) -> None:
+            archived.append((workspace, conversation))  # an async hook is awaited before the deletion
+
+    register(registered, Plugin())
+    deployment = make_deployment(retention={"closed_days": 1, "archive_dir": ""})
+    workspace = deployment.config.workspaces[0].id
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("thanks, bye")["conversation"]
+        deployment.store.close(workspace, cid, "agent:alex")
+    assert retention.sweep(deployment, "test", now_ms=deployment.store.now_ms() + 2 * 86_400_000) == 1
+    [(where, conversation)] = archived
+    assert where == workspace and conversation["id"] == cid
+    assert [m["text"] for m in conversation["messages"] if m["author"] == "customer"] == ["thanks, bye"]
