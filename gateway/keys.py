@@ -15,7 +15,7 @@ LEADER = "baton:%(queue)s:leader:%(task)s"  # SET NX PX: the one worker that run
 
 # --- a conversation --------------------------------------------------------------------------------
 CONVERSATION = "baton:%(ws)s:conv:%(cid)s"  # hash: the conversation's state (see handover/state.lua)
-MESSAGES = "baton:%(ws)s:conv:%(cid)s:messages"  # stream: the history (customer, ai, agent, system)
+MESSAGES = "baton:%(ws)s:conv:%(cid)s:messages"  # list of JSON: the history (customer, ai, agent, system)
 DELIVERY = "baton:%(ws)s:conv:%(cid)s:delivery"  # hash message id → delivery state of an outgoing message
 OUTBOX = "baton:%(ws)s:conv:%(cid)s:outbox"  # list: message ids still to send through the channel, in order
 OUTBOX_LOCK = "baton:%(ws)s:conv:%(cid)s:outbox-lock"  # SET NX PX: one sender at a time (keeps the order)

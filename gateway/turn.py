@@ -18,7 +18,7 @@ from gateway import ai, detection, keys
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.handover import fallback, lifecycle
-from gateway.handover.store import Conversation, Message, Refused, TurnStamp
+from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
 
 log = logging.getLogger("baton.turn")
 
@@ -148,7 +148,7 @@ def _run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: st
     agent = workspace.ai_agent or AIAgentConfig()
     conversation, history = deployment.store.recent(workspace.id, conversation_id, max(agent.history_limit, 30))
     cursor = conversation.get("ai_cursor", "")
-    new = [m for m in history if m["author"] == "customer" and _after(m["id"], cursor)][-TEXT_WINDOW:]
+    new = [m for m in history if m["author"] == "customer" and message_after(m["id"], cursor)][-TEXT_WINDOW:]
     stamp = TurnStamp(expect=cursor, upto=new[-1]["id"] if new else cursor, lock=token)
     if not new or conversation["status"] != "open":
         deployment.store.finish(workspace.id, conversation_id, stamp)
@@ -225,14 +225,6 @@ def _since_hand_back(turn: Turn, message: Message) -> bool:
 
 def _ai_has_answered(turn: Turn) -> bool:
     return any(m["author"] in ("ai", "agent") for m in turn.history)
-
-
-def _after(mid: str, cursor: str) -> bool:
-    def parts(stream_id: str) -> tuple[int, int]:
-        ms, _, seq = stream_id.partition("-")
-        return int(ms or 0), int(seq or 0)
-
-    return parts(mid) > parts(cursor)
 
 
 def post(turn: Turn, text: str, **fields: Any) -> str:

@@ -3,6 +3,7 @@ conversations), record or read, respond. HTTP only."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
-from gateway.handover.store import Message, decode_message
+from gateway.handover.store import Message, decode_message, message_after, place
 from gateway.http import json_body
 from gateway.pipeline import MAX_TEXT, customer_message
 
@@ -212,7 +213,7 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, cid:
     if not cid:  # no catch-up asked for: new messages of the current conversation, and all of a later one
         cid = await client.get(latest_key) or ""
         position = await _newest(client, workspace, cid) if cid else ""
-    following = {"conversation": cid, "sent": position or "0"}
+    following = {"conversation": cid, "sent": position}
     subscriber = hub.subscribe(workspace, f"visitor:{channel.name}:{visitor}")
     try:
         yield "retry: 2000\n\n"
@@ -221,21 +222,21 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, cid:
             if not conversation:
                 continue
             if conversation != following["conversation"]:
-                following.update(conversation=conversation, sent="0")
+                following.update(conversation=conversation, sent="")
             hub.listen(subscriber, f"conversation:{conversation}")
-            for mid, fields in await client.xrange(keys.key(keys.MESSAGES, ws=workspace, cid=conversation),
-                                                   min=f"({following['sent']}", max="+", count=10_000):
-                following["sent"] = mid
-                message = decode_message(mid, fields, {})
+            history = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
+            for raw in await client.lrange(history, place(following["sent"]) + 1, -1):
+                message = decode_message(raw, {})
+                following["sent"] = message["id"]
                 if message["visibility"] == "public":
-                    yield sse.frame(f"{conversation}/{mid}", "message", {"conversation": conversation,
-                                                                       **visitor_view(message)})
+                    yield sse.frame(f"{conversation}/{message['id']}", "message", {"conversation": conversation,
+                                                                                 **visitor_view(message)})
 
         def handle(event_id: str, event: dict[str, Any]) -> tuple[str | None, bool]:
             if event["type"] == "conversation.created":  # the hub has made the subscriber follow it
-                following.update(conversation=event["conversation"], sent="0")
+                following.update(conversation=event["conversation"], sent="")
                 return None, False
-            if event["conversation"] != following["conversation"] or not sse.after(event["id"], following["sent"]):
+            if event["conversation"] != following["conversation"] or not message_after(event["id"], following["sent"]):
                 return None, False
             following["sent"] = event["id"]
             data = {"conversation": event["conversation"], **visitor_view(event)}
@@ -248,5 +249,5 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, cid:
 
 
 async def _newest(client: Any, workspace: str, cid: str) -> str:
-    newest = await client.xrevrange(keys.key(keys.MESSAGES, ws=workspace, cid=cid), count=1)
-    return str(newest[0][0]) if newest else "0"
+    newest = await client.lindex(keys.key(keys.MESSAGES, ws=workspace, cid=cid), -1)
+    return str(json.loads(newest)["id"]) if newest else ""

@@ -53,6 +53,18 @@ local function conv_key(cid) return key('CONVERSATION', {cid = cid}) end
 local function conv_part(name, cid) return key(name, {cid = cid}) end
 local function view_key(view) return key('VIEW', {view = view}) end
 
+-- The first 60 bytes of a text, cut at a character boundary (UTF-8 continuation bytes are 0x80-0xBF).
+local function preview(text)
+  text = text or ''
+  if #text <= 60 then return text end
+  local cut = 60
+  while cut > 0 and string.byte(text, cut + 1) and string.byte(text, cut + 1) >= 128
+    and string.byte(text, cut + 1) < 192 do
+    cut = cut - 1
+  end
+  return string.sub(text, 1, cut) .. '…'
+end
+
 local function hash_to_table(flat)
   local t = {}
   for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
@@ -72,15 +84,20 @@ local function set(c, ...)
   redis.call('HSET', conv_key(c.id), ...)
 end
 
--- Stream ids compare as (milliseconds, sequence).
-local function id_parts(id)
-  local ms, seq = string.match(id or '', '^(%d+)-(%d+)$')
-  return tonumber(ms or 0), tonumber(seq or 0)
+-- A message id is "<ms>-<n>": the time it was written, and its place in the conversation's history (a list, as
+-- a stream would preallocate 4 KB for every conversation). Ids of one conversation compare by their place.
+local function place(id)
+  return tonumber(string.match(id or '', '^%d+%-(%d+)$') or -1)
 end
 local function id_after(a, b)
-  local am, as = id_parts(a)
-  local bm, bs = id_parts(b)
-  return am > bm or (am == bm and as > bs)
+  return place(a) > place(b)
+end
+local function message_at(c, id)
+  local raw = redis.call('LINDEX', conv_part('MESSAGES', c.id), place(id))
+  if not raw then return nil end
+  local message = cjson.decode(raw)
+  if message.id ~= id then return nil end
+  return message
 end
 
 local function ai_published()
@@ -122,25 +139,22 @@ end
 -- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name.
 -- Only what differs from the defaults is stored (kind message, visibility public); the time is the id's.
 local function append(c, m)
-  local fields = {'author', m.author, 'text', m.text or ''}
+  local history = conv_part('MESSAGES', c.id)
+  local mid = now .. '-' .. redis.call('LLEN', history)
+  local stored = {id = mid, author = m.author, text = m.text or ''}
   for _, name in ipairs({'kind', 'visibility', 'agent', 'agent_name'}) do
     local value = m[name]
     local default = (name == 'kind' and 'message') or (name == 'visibility' and 'public') or ''
-    if value and value ~= '' and value ~= default then
-      fields[#fields + 1] = name
-      fields[#fields + 1] = value
-    end
+    if value and value ~= '' and value ~= default then stored[name] = value end
   end
   for _, name in ipairs({'data', 'media', 'rich'}) do
-    if m[name] and next(m[name]) ~= nil then
-      fields[#fields + 1] = name
-      fields[#fields + 1] = cjson.encode(m[name])
-    end
+    if m[name] and next(m[name]) ~= nil then stored[name] = m[name] end
   end
-  local mid = redis.call('XADD', conv_part('MESSAGES', c.id), '*', unpack(fields))
+  redis.call('RPUSH', history, cjson.encode(stored))
   local public = (m.visibility or 'public') == 'public'
   if public and m.author ~= 'system' then
-    set(c, 'last_text', string.sub(m.text or '', 1, 280), 'last_author', m.author, 'last_message_at', now,
+    -- A short preview keeps the hash in Redis's compact encoding (values up to 64 bytes).
+    set(c, 'last_text', preview(m.text), 'last_author', m.author, 'last_message_at', now,
       'updated_at', now)
     redis.call('ZADD', view_key(view_of(c)), now, c.id)
     if c.status == 'open' then redis.call('ZADD', view_key('open'), now, c.id) end
@@ -369,8 +383,8 @@ function ops.assign()
   notice(c, args.notice)
   if target == 'ai' then
     -- The AI answers what comes next, not what the human dealt with.
-    local last = redis.call('XREVRANGE', conv_part('MESSAGES', c.id), '+', '-', 'COUNT', 1)
-    set(c, 'offer', 0, 'unknown_streak', 0, 'ai_cursor', last[1][1], 'handed_back_at', now)
+    local last = cjson.decode(redis.call('LINDEX', conv_part('MESSAGES', c.id), -1))
+    set(c, 'offer', 0, 'unknown_streak', 0, 'ai_cursor', last.id, 'handed_back_at', now)
     redis.call('ZREM', key('PENDING_TURNS'), c.id)
   end
   event('conversation.assigned', {conversation = c.id, owner = target, previous = previous, actor = actor,
@@ -573,11 +587,9 @@ local function next_to_send(c)
       note(c, 'delivery_unknown', 'The channel may not have received this message: the sender stopped mid-send.',
         {message = mid})
     else
-      local entry = redis.call('XRANGE', conv_part('MESSAGES', c.id), mid, mid)
-      if entry[1] then
+      local message = message_at(c, mid)
+      if message then
         redis.call('HSET', conv_part('DELIVERY', c.id), mid, 'sending')
-        local message = hash_to_table(entry[1][2])
-        message.id = mid
         return message
       end
       redis.call('LPOP', outbox) -- no longer in the history (retention): nothing to send

@@ -318,13 +318,14 @@ class Store:
 
     def messages(self, workspace: str, conversation: str, after: str = "", limit: int = 500,
                  public_only: bool = False) -> list[Message]:
-        """The history from the start (or after a message id), oldest first."""
+        """The history from the start (or after a message id), oldest first, with delivery states."""
         parts = {"ws": workspace, "cid": conversation}
+        start = place(after) + 1 if after else 0
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xrange(keys.MESSAGES % parts, min=f"({after}" if after else "-", max="+", count=limit)
+        pipe.lrange(keys.MESSAGES % parts, start, start + limit - 1)
         pipe.hgetall(keys.DELIVERY % parts)
         entries, delivery = pipe.execute()
-        found = [decode_message(mid, fields, delivery) for mid, fields in entries]
+        found = [decode_message(raw, delivery) for raw in entries]
         return [m for m in found if not public_only or m["visibility"] == "public"]
 
     def recent(self, workspace: str, conversation: str, count: int) -> tuple[Conversation, list[Message]]:
@@ -332,19 +333,18 @@ class Store:
         parts = {"ws": workspace, "cid": conversation}
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.CONVERSATION % parts)
-        pipe.xrevrange(keys.MESSAGES % parts, max="+", min="-", count=count)
+        pipe.lrange(keys.MESSAGES % parts, -count, -1)
         data, entries = pipe.execute()
         if not data:
             raise Refused("not_found", conversation, {})
-        return decode_conversation(data), [decode_message(mid, fields, {}) for mid, fields in reversed(entries)]
+        return decode_conversation(data), [decode_message(raw, {}) for raw in entries]
 
     def message(self, workspace: str, conversation: str, mid: str) -> Message:
-        stream = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
-        entries: Any = self.redis.xrange(stream, min=mid, max=mid, count=1)
-        if not entries:
+        raw: Any = self.redis.lindex(keys.key(keys.MESSAGES, ws=workspace, cid=conversation), place(mid))
+        message = decode_message(raw, {}) if raw else None
+        if message is None or message["id"] != mid:
             raise Refused("not_found", conversation, {})
-        mid_found, fields = entries[0]
-        return decode_message(mid_found, fields, {})
+        return message
 
     def contact(self, workspace: str, contact_id: str) -> dict[str, Any]:
         data: Any = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
@@ -408,9 +408,7 @@ def _stamp(turn: TurnStamp | None) -> dict[str, str] | None:
 def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
     if "message" not in answer:
         return None
-    raw = answer["message"]
-    message = decode_message(raw.pop("id"), raw, {})
-    return Outgoing(message, answer["recipient"], answer["channel"])
+    return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"])
 
 
 def view_key(view: str, agent: str = "") -> str:
@@ -438,16 +436,27 @@ def decode_conversation(data: dict[str, Any]) -> Conversation:
     return conversation  # type: ignore[return-value]
 
 
-def decode_message(mid: str, fields: dict[str, str], delivery: dict[str, str]) -> Message:
-    message: dict[str, Any] = dict(fields)
-    message["id"] = mid
-    message["created_at"] = int(mid.split("-", 1)[0])
+def place(message_id: str) -> int:
+    """A message's place in its conversation's history, from its id ("<ms>-<place>")."""
+    _, _, n = message_id.partition("-")
+    return int(n) if n.isdigit() else -1
+
+
+def message_after(a: str, b: str) -> bool:
+    """Message a comes after message b of the same conversation ("" comes before everything)."""
+    return place(a) > place(b)
+
+
+def decode_message(raw: str, delivery: dict[str, str]) -> Message:
+    """A history entry (JSON, holding only what differs from the defaults) as the API shows it."""
+    return _with_defaults(json.loads(raw), delivery)
+
+
+def _with_defaults(message: dict[str, Any], delivery: dict[str, str]) -> Message:
+    message["created_at"] = int(message["id"].split("-", 1)[0])
     message.setdefault("text", "")
     message.setdefault("visibility", "public")
     message.setdefault("kind", "message")
-    for name in ("media", "data", "rich"):
-        if name in message:
-            message[name] = json.loads(message[name] or "null") or ({} if name != "media" else [])
-    if mid in delivery:
-        message["delivery"] = delivery[mid]
+    if message["id"] in delivery:
+        message["delivery"] = delivery[message["id"]]
     return message  # type: ignore[return-value]
