@@ -437,7 +437,8 @@ def bench_offline(lab: Lab, quick: bool) -> dict[str, Any]:
         wait_for(lambda client=client, processes=processes: client.zcard("baton:baton:workers") >= processes,
                  "the workers", 120)
         elapsed = _answer_all(client, config, url, count)
-        results[f"workers_{processes}"] = {"messages_per_s": count / elapsed, "per_process": count / elapsed / processes}
+        rate = count / elapsed
+        results[f"workers_{processes}"] = {"messages_per_s": rate, "per_process": rate / processes}
         for worker in workers:
             lab.stop(worker)
     return results
@@ -607,7 +608,8 @@ def table(results: dict[str, Any]) -> str:
                          f"{ack['bare']['requests_per_s']:,.0f}/s"))
         paced = ack["baton_1_at_1000"]
         rows.append(("ack latency at ~1,000 req/s offered, 1 gateway", f"p50 {paced['p50_ms']:.2f} ms, "
-                     f"p99 {paced['p99_ms']:.2f} ms", f"{paced['requests_per_s']:,.0f} req/s achieved; target p99 ≤ 5 ms"))
+                     f"p99 {paced['p99_ms']:.2f} ms",
+                     f"{paced['requests_per_s']:,.0f} req/s achieved; target p99 ≤ 5 ms"))
     turnaround = results.get("turnaround")
     if turnaround:
         for key in sorted(k for k in turnaround if k.startswith("customers_")):
@@ -629,7 +631,8 @@ def table(results: dict[str, Any]) -> str:
             figure = offline[key]
             rows.append((f"offline model, {key.split('_')[1]} worker process(es)",
                          f"{figure['messages_per_s']:,.0f} msgs/s ({figure['per_process']:,.0f} per process)",
-                         f"{figure['per_process'] / noop:.2f}× RQ no-op jobs/s per process ({noop:,.0f}); target ≥ 0.5×"))
+                         f"{figure['per_process'] / noop:.2f}× RQ no-op jobs/s per process ({noop:,.0f}); "
+                         "target ≥ 0.5×"))
     cost = results.get("cost")
     if cost:
         new = cost["webchat_new_conversation"]
@@ -637,7 +640,8 @@ def table(results: dict[str, Any]) -> str:
         wa = cost["whatsapp_with_3_status_callbacks"]
         rows.append(("Redis commands per message, webchat", f"{long['commands_per_question']:.0f} (long conversation); "
                      f"{new['commands']:.0f} (new conversation)", "target ≤ 60"))
-        rows.append(("Redis commands per message, WhatsApp + 3 status callbacks", f"{wa['commands']:.0f}", "target ≤ 60"))
+        rows.append(("Redis commands per message, WhatsApp + 3 status callbacks", f"{wa['commands']:.0f}",
+                     "target ≤ 60"))
         rows.append(("Redis bytes per stored 100-character message, long conversation",
                      f"{long['bytes_per_stored_message']:,.0f}", "target ≤ 1 KB"))
         rows.append(("Redis bytes per message that starts a conversation", f"{new['bytes']:,.0f}", ""))
