@@ -560,6 +560,7 @@ def test_sign_out(shop_admin: str, new_page: Callable[..., Any]) -> None:
 def test_the_widget_works_with_the_keyboard_alone(new_page: Callable[..., Any]) -> None:
     page = new_page()
     widget = Widget(page)
+    expect(widget.launcher).to_be_visible()  # the widget loads asynchronously: wait for it before tabbing
     for _ in range(10):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement && document.activeElement.id") == "baton-webchat":
