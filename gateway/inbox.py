@@ -1,5 +1,5 @@
 """The pages people use: the team inbox (/inbox) and its cookie session, the widget script (/widget.js)
-and the demo page (/demo)."""
+with the modules it imports (/embed/…) and the demo page (/demo)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from importlib import resources
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from gateway import session
 from gateway.api import deployment_of
@@ -28,6 +30,20 @@ def _page(name: str, media_type: str = "text/html; charset=utf-8"):  # type: ign
         return FileResponse(str(STATIC.joinpath(name)), media_type=media_type, headers=NO_CACHE)
 
     return serve
+
+
+class EmbeddableModules(StaticFiles):
+    """The static ES modules, importable from any site: /widget.js, embedded on a shop's own pages,
+    imports the widget's modules (and the inbox's dom.js they share) from here, and a module script is
+    fetched in CORS mode. Public code with no credentials, so any origin may read it; JavaScript only."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if not path.endswith(".js"):
+            raise NotFound("only the widget's JavaScript modules are served here")
+        response = await super().get_response(path, scope)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Cache-Control"] = "no-cache"  # one version of every module after an upgrade
+        return response
 
 
 @cache
@@ -112,6 +128,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/demo", demo, include_in_schema=False),
         Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False),
+        Mount("/embed", EmbeddableModules(directory=str(STATIC)), name="embed"),
         Route("/inbox", _page("inbox.html"), include_in_schema=False),
         Route("/inbox/session", get_session, methods=["GET"]),
         Route("/inbox/session", sign_in, methods=["POST"]),

@@ -1,8 +1,11 @@
 """The team inbox and the webchat widget end to end in headless Chromium, against a real `baton serve`.
 
-One server (embedded Valkey, gateway, worker) for the module, with two workspaces: `shop` (a long no-human
-timeout, for the handover loop) and `help` (a short one, for the contact-form fallback). Every test opens
-fresh browser contexts: one per visitor, one per signed-in agent.
+One server (embedded Valkey, gateway, worker) for every browser test module, with three workspaces: `shop`
+(a long no-human timeout, for the handover loop; a webchat named like WhatsApp and a WhatsApp channel named
+"support", through a fake Twilio), `help` (a short timeout, for the contact-form fallback) and `opal` (a
+channel with its own title and greeting). Every test opens fresh browser contexts: one per visitor, one
+per signed-in agent. The harness here (the server, pages in fresh contexts, a visitor, an agent, a
+breakable network) serves test_browser_widget.py and test_browser_inbox.py too.
 
 Set BATON_SCREENSHOTS=1 to write the README's screenshots to docs/screenshots/.
 """
@@ -10,6 +13,7 @@ Set BATON_SCREENSHOTS=1 to write the README's screenshots to docs/screenshots/.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -24,6 +28,7 @@ import pytest
 import yaml
 
 from tests.conftest import KNOWLEDGE, Served, baton, free_port
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -35,10 +40,12 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 XSS = "<img src=x onerror=alert(1)>"
-# Console errors a test causes on purpose: the sign-in check before signing in, a network made to fail.
-EXPECTED = re.compile(r"status of 401|net::ERR_(INTERNET_DISCONNECTED|CONNECTION_RESET|CONNECTION_REFUSED|"
-                      r"INCOMPLETE_CHUNKED_ENCODING|EMPTY_RESPONSE)")
-TIMEOUT = 10_000  # ms, for every expectation
+# Console errors a test causes on purpose: the sign-in check before signing in, a session ended or a rate limit
+# (answered so on purpose), a network made to fail.
+EXPECTED = re.compile(r"status of 401|status of 429|net::ERR_(INTERNET_DISCONNECTED|CONNECTION_RESET|"
+                      r"CONNECTION_REFUSED|INCOMPLETE_CHUNKED_ENCODING|EMPTY_RESPONSE)")
+TIMEOUT = 15_000  # ms, for every expectation and action: generous, for a machine busy with other work
+expect.set_options(timeout=TIMEOUT)
 
 # Counts what the inbox does to get an agent's attention: desktop notifications and Web Audio chimes.
 SPY = """
@@ -79,23 +86,70 @@ class Server:
         return response.json()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("browser")
-    ai = {"name": "Lumi", "model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}}
-    (root / "baton.yaml").write_text(yaml.safe_dump({"workspaces": [
-        {"id": "shop", "name": "Lumen Lamps", "channels": [{"name": "chat", "type": "webchat",
-                                                            "title": "Lumen Lamps"}],
-         "ai_agent": ai, "handover": {"no_human_timeout": 120}},
-        {"id": "help", "channels": [{"name": "help", "type": "webchat"}],
-         "ai_agent": ai, "handover": {"no_human_timeout": 1.5}},
-    ]}))
+def ai_agent(name: str = "Lumi") -> dict[str, Any]:
+    return {"name": name, "model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}}
+
+
+@contextlib.contextmanager
+def serving(root: Path, workspaces: list[dict[str, Any]]) -> Iterator[Server]:
+    """`baton serve` with these workspaces, stopped cleanly (exit code 0) at the end."""
+    (root / "baton.yaml").write_text(yaml.safe_dump({"workspaces": workspaces}))
     served = Served(root / "baton.yaml", free_port(), log=root / "serve.log")
     try:
         yield Server(served, root)
     finally:
         code, output = served.stop()
         assert code == 0, output[-4000:]
+
+
+WHATSAPP_FROM = "whatsapp:+14155550199"
+OPAL_TITLE = "Opal Help Desk"
+OPAL_GREETING = "Welcome to Opal! Ask us anything about our lamps."
+SHARED: list[Server] = []  # the one running server, see `server`
+
+
+def workspaces(twilio: FakeTwilio) -> list[dict[str, Any]]:
+    return [
+        {"id": "shop", "name": "Lumen Lamps", "ai_agent": ai_agent(), "handover": {"no_human_timeout": 120},
+         "channels": [
+             {"name": "chat", "type": "webchat", "title": "Lumen Lamps"},
+             {"name": "whatsapp-web", "type": "webchat"},  # a webchat, whatever its name says
+             {"name": "support", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+              "from": WHATSAPP_FROM, "api_base_url": twilio.base_url},
+         ]},
+        {"id": "help", "channels": [{"name": "help", "type": "webchat"}],
+         "ai_agent": ai_agent(), "handover": {"no_human_timeout": 1.5}},
+        {"id": "opal", "name": "Opal Lighting", "ai_agent": ai_agent("Opal"), "handover": {"no_human_timeout": 120},
+         "channels": [{"name": "opal-chat", "type": "webchat", "title": OPAL_TITLE, "greeting": OPAL_GREETING}]},
+    ]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the session: a server's first AI turn waits some seconds for its worker, and every
+    browser module would pay that again. pytest keeps a fixture per module that names it, so the first
+    module's copy starts the server and the later ones find it in SHARED."""
+    if SHARED:
+        yield SHARED[0]
+        return
+    with FakeTwilio() as twilio, serving(tmp_path_factory.mktemp("browser"), workspaces(twilio)) as server:
+        SHARED.append(server)
+        try:
+            warm_up(server)
+            yield server
+        finally:
+            SHARED.clear()
+
+
+def warm_up(server: Server) -> None:
+    """Wait for the worker's first answer: it comes up after the gateway answers /healthz, and a test's
+    expectation should not pay for that."""
+    token = httpx.post(f"{server.url}/webchat/opal-chat/sessions").json()["token"]
+    server.api(token, "POST", "/webchat/opal-chat/messages", json={"text": "Hello?", "client_id": "warm-up"})
+    deadline = time.monotonic() + 90
+    while not any(m["author"] == "ai" for m in server.api(token, "GET", "/webchat/opal-chat/messages")["messages"]):
+        assert time.monotonic() < deadline, "the worker never answered"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +273,13 @@ class Proxy:
 # --- the two sides ----------------------------------------------------------------------------
 
 class Widget:
-    """A visitor on the demo page with the widget."""
+    """A visitor on the demo page with the widget, or on `url`, a page embedding it from `origin`."""
 
-    def __init__(self, page: Any, channel: str = "chat") -> None:
+    def __init__(self, page: Any, channel: str = "chat", url: str = "", origin: str = "") -> None:
         self.page = page
         self.channel = channel
-        page.goto(f"/demo?channel={channel}")
+        self.origin = origin  # Baton's, when the page is another site's
+        page.goto(url or f"/demo?channel={channel}")
         self.launcher = page.locator(".bw-launcher")
         self.input = page.locator("#bw-input")
         self.log = page.locator(".bw-log")
@@ -245,10 +300,14 @@ class Widget:
     def expect_notice(self, text: str) -> None:
         expect(self.log.locator(".bw-notice, .bw-msg").filter(has_text=text).last).to_be_visible()
 
+    @property
+    def storage_key(self) -> str:
+        origin = self.origin or self.page.evaluate("location.origin")
+        return f"baton.webchat.{self.channel}@{origin}.session"
+
     def token(self) -> str:
-        session = self.page.evaluate(f"localStorage.getItem('baton.webchat.{self.channel}@' + location.origin"
-                                     " + '.session')")
-        return str(__import__("json").loads(session)["token"])
+        session = self.page.evaluate("key => localStorage.getItem(key)", self.storage_key)
+        return str(json.loads(session)["token"])
 
     def history(self, server: Server) -> dict[str, Any]:
         return server.api(self.token(), "GET", f"/webchat/{self.channel}/messages")  # type: ignore[no-any-return]
@@ -374,7 +433,7 @@ def test_no_human_in_time_sends_the_contact_form(server: Server, new_page: Calla
     widget.expect_reply("connecting you with a member of our team")
 
     form = widget.page.locator(".bw-form")
-    expect(form).to_be_visible(timeout=8000)  # the 1.5 s timeout, fired by the worker's timer loop
+    expect(form).to_be_visible()  # after the 1.5 s timeout, fired by the worker's timer loop
     posts: list[str] = []
     widget.page.on("request", lambda r: r.method == "POST" and r.url.endswith("/contact") and posts.append(r.url))
     form.get_by_label("Email").fill("not-an-email")
@@ -560,6 +619,7 @@ def test_sign_out(shop_admin: str, new_page: Callable[..., Any]) -> None:
 def test_the_widget_works_with_the_keyboard_alone(new_page: Callable[..., Any]) -> None:
     page = new_page()
     widget = Widget(page)
+    expect(widget.launcher).to_be_visible()  # the widget loads asynchronously: wait for it before tabbing
     for _ in range(10):
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement && document.activeElement.id") == "baton-webchat":

@@ -1,22 +1,43 @@
 // The agent API over the session cookie; every state-changing call carries the session's CSRF value.
+// A 429 (rate limited) is said once, through onRateLimited, and the request tried once more after the
+// server's Retry-After.
+
+import { retryAfterSeconds } from "./stream.js";
+
+const RATE_LIMIT_DEFAULT = 5; // s, when a 429 does not say how long
 
 let csrf = "";
 let onUnauthorized = () => {};
+let onRateLimited = () => {};
 
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter = null) {
     super(body && body.error ? body.error : `request failed (${status})`);
     this.status = status;
     this.body = body || {};
+    this.retryAfter = retryAfter; // seconds, for a 429
   }
 }
 
-export function configure({ token, unauthorized }) {
+export function configure({ token, unauthorized, rateLimited }) {
   if (token !== undefined) csrf = token;
   if (unauthorized) onUnauthorized = unauthorized;
+  if (rateLimited) onRateLimited = rateLimited;
 }
 
-export async function request(path, { method = "GET", body } = {}) {
+export async function request(path, options = {}) {
+  try {
+    return await attempt(path, options);
+  } catch (error) {
+    if (error.status !== 429) throw error;
+    const seconds = error.retryAfter ?? RATE_LIMIT_DEFAULT;
+    onRateLimited(seconds);
+    await new Promise((resolve) => { setTimeout(resolve, seconds * 1000); });
+    return attempt(path, options);
+  }
+}
+
+async function attempt(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
@@ -31,7 +52,7 @@ export async function request(path, { method = "GET", body } = {}) {
   }
   const data = await response.json().catch(() => ({}));
   if (response.status === 401 && !path.startsWith("/inbox/session")) onUnauthorized();
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, retryAfterSeconds(response.headers.get("retry-after")));
   return data;
 }
 
@@ -50,5 +71,8 @@ export const api = {
   close: (id) => request(`/api/conversations/${encodeURIComponent(id)}/close`, { method: "POST", body: {} }),
   reply: (id, text) => request(`/api/conversations/${encodeURIComponent(id)}/messages`,
     { method: "POST", body: { text } }),
+  resend: (id, messageId) => request(
+    `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
+    { method: "POST", body: {} }),
   contacts: () => request("/api/contacts?limit=500"),
 };

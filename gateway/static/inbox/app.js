@@ -81,12 +81,12 @@ async function start(session) {
   $("signin").hidden = true;
   $("boot").hidden = true;
   $("app").hidden = false;
-  $("workspace-name").textContent = session.workspace;
   $("me-name").textContent = store.me.name;
   $("me-role").textContent = store.me.admin ? "Admin" : "Agent";
   $("me-avatar").textContent = store.me.name.slice(0, 1).toUpperCase();
   await Promise.all([loadTeam(), loadAi(), loadContacts()]);
-  live = new Live("/api/events", { onEvent, onOpen: refreshAll, onStatus: showLiveStatus });
+  $("workspace-name").textContent = store.workspaceName;
+  live = new Live("/api/events", { onEvent, onOpen: refreshAll, onStatus: showLiveStatus, onEnded: sessionEnded });
   live.start();
   navigate();
 }
@@ -97,6 +97,7 @@ async function loadTeam() {
   const team = await api.team();
   store.team = new Map(team.agents.map((agent) => [agent.id, agent]));
   store.me = team.me;
+  store.workspaceName = team.workspace_name || team.workspace || store.workspace;
 }
 
 async function loadAi() {
@@ -192,6 +193,13 @@ function notifyContact(event) {
   loadContacts().then(() => refreshList());
 }
 
+/** The server ended the session (the agent was revoked, the session expired): sign in again, no retrying. */
+function sessionEnded(reason) {
+  const why = { revoked: "Your access to this workspace was revoked.", expired: "Your session has expired." }[reason]
+    || reason || "Your session has ended.";
+  showSignIn(`${why.replace(/\.?$/, ".")} Sign in again to continue.`);
+}
+
 function showLiveStatus(state) {
   const status = $("live-status");
   status.dataset.state = state;
@@ -238,7 +246,12 @@ function navigate() {
 
 async function boot() {
   hydrateIcons();
-  configure({ unauthorized: () => showSignIn("Your session has ended. Sign in again.") });
+  configure({
+    unauthorized: () => sessionEnded(""),
+    rateLimited: (seconds) => toast($("toasts"), {
+      title: "Too many requests", body: `The server asked us to slow down. Trying again in ${seconds} s.`,
+    }),
+  });
   pane = new ConversationPane({ onError: showError, onChanged: refreshList });
   bindSettings({ onError: showError, onAiChanged: () => pane.conversation && pane.render() });
   $("signin-form").addEventListener("submit", signIn);

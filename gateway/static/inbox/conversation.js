@@ -1,8 +1,10 @@
 // The conversation pane: header, the actions possible in the current state, the history and the composer.
 
 import { api } from "./api.js";
-import { ago, avatar, h, icon, waited } from "./dom.js";
-import { agentName, aiName, channelKind, customerName, isMine, ownerLabel, store } from "./store.js";
+import { ago, avatar, fill, h, icon, waited } from "./dom.js";
+import {
+  agentName, aiName, channelType, contactId, customerName, identityLabel, isMine, ownerLabel, store,
+} from "./store.js";
 import { Timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,6 +38,7 @@ export class ConversationPane {
       ownerLabel, agentName, aiName,
       customerName: () => (this.conversation ? customerName(this.conversation) : "Customer"),
       customerSeed: () => (this.conversation ? contactId(this.conversation) || this.conversation.id : "customer"),
+      resend: (messageId) => this.resend(messageId),
     });
     $("act-assign-me").addEventListener("click", () => this.act(() =>
       api.assign(this.id, "me", possible(this.conversation).force)));
@@ -94,8 +97,12 @@ export class ConversationPane {
     const name = customerName(c);
     $("conv-avatar").replaceWith(Object.assign(avatar(name, contactId(c) || c.id), { id: "conv-avatar" }));
     $("conv-name").textContent = name;
-    $("conv-channel").replaceChildren(icon(channelKind(c) === "whatsapp" ? "phone" : "globe"), `${c.channel} · #${c.id}`);
-    $("conv-owner").replaceChildren(icon(c.owner === "ai" ? "sparkles" : c.owner === "none" ? "clock" : "user"),
+    const type = channelType(c.channel_type);
+    fill($("conv-channel"), icon(type.icon), h("span", { class: "sr-only", text: `${type.label}: ` }),
+      `${c.channel} · #${c.id}`);
+    $("conv-channel").title = `${type.label} channel “${c.channel}”`;
+    $("conv-channel").dataset.channelType = c.channel_type || "";
+    fill($("conv-owner"), icon(c.owner === "ai" ? "sparkles" : c.owner === "none" ? "clock" : "user"),
       ownerLabel(c.owner));
     $("conv-owner").className = `chip${c.owner === "ai" ? " chip-ai" : c.owner === "none" ? " chip-wait" : isMine(c.owner) ? " chip-mine" : ""}`;
     $("conv-status").textContent = c.status === "closed" ? "Closed" : "Open";
@@ -126,7 +133,7 @@ export class ConversationPane {
     const select = $("act-assign-to");
     const others = [...store.team.values()].filter((a) => `agent:${a.id}` !== c.owner && a.id !== store.me.id);
     select.hidden = !can.assignTo || !others.length;
-    select.replaceChildren(h("option", { value: "", text: "Assign to…" }),
+    fill(select, h("option", { value: "", text: "Assign to…" }),
       others.map((a) => h("option", { value: a.id, text: a.name })));
     $("act-close").hidden = !can.close;
   }
@@ -138,7 +145,7 @@ export class ConversationPane {
     card.hidden = !waiting;
     if (!waiting) return;
     const since = c.waiting_since || c.handover_at || c.updated_at;
-    card.replaceChildren(
+    fill(card,
       h("div", { class: "handover-head" }, icon("clock"),
         h("strong", {}, "Waiting for a human · ", h("span", { dataset: { waited: since }, text: waited(since) })),
         c.form_state === "sent" ? h("span", { class: "chip chip-form" }, "Contact form sent") : null,
@@ -167,8 +174,10 @@ export class ConversationPane {
     const contact = c.contact || {};
     const rows = [
       ["Name", contact.name || c.profile_name], ["Phone", contact.phone], ["Email", contact.email],
-      ["Message", contact.message], ["Channel", c.channel],
-      ["Identity", (contact.identities || []).map((i) => `${i.address} (${i.channel})`).join(", ")],
+      ["Message", contact.message], ["Channel", `${channelType(c.channel_type).label} (${c.channel})`],
+      ["Address", c.address],
+      ["Also reached at", (contact.identities || [])
+        .filter((i) => i.channel !== c.channel || i.address !== c.address).map(identityLabel).join(", ")],
       ["Conversations", String((contact.conversations || []).length || 1)],
     ].filter(([, value]) => value);
     const meta = [
@@ -178,7 +187,7 @@ export class ConversationPane {
       ["Handover", c.handover_reason || ""],
       ["Closed", c.closed_at ? new Date(c.closed_at).toLocaleString() : ""],
     ].filter(([, value]) => value && value !== "now ago");
-    $("details").replaceChildren(
+    fill($("details"),
       h("div", { class: "details-card" },
         avatar(customerName(c), contactId(c) || c.id, "avatar-lg"),
         h("h3", { text: customerName(c) }),
@@ -205,6 +214,17 @@ export class ConversationPane {
     }
   }
 
+  /** Send again a message whose delivery is unknown (Baton cannot tell whether the provider got it). */
+  async resend(messageId) {
+    const id = this.id;
+    try {
+      await api.resend(id, messageId);
+    } catch (error) {
+      this.onError(error);
+    }
+    if (id === store.openId) await this.refresh();
+  }
+
   async send() {
     const field = $("composer-text");
     const text = field.value.trim();
@@ -223,12 +243,6 @@ export class ConversationPane {
       field.focus();
     }
   }
-}
-
-/** The contact's id, whether the conversation carries the contact (details) or only its id (lists). */
-export function contactId(conversation) {
-  const contact = conversation.contact;
-  return String((contact && typeof contact === "object" ? contact.id : contact) || "");
 }
 
 function dl(rows) {

@@ -52,6 +52,7 @@ export function icon(name, extraClass = "") {
   svg.setAttribute("class", `icon ${extraClass}`.trim());
   svg.setAttribute("aria-hidden", "true");
   svg.setAttribute("focusable", "false");
+  svg.setAttribute("data-icon", name);
   for (const [tag, attrs] of ICONS[name] || []) {
     const shape = document.createElementNS(SVG, tag);
     for (const [key, value] of Object.entries(attrs)) shape.setAttribute(key, String(value));
@@ -94,6 +95,12 @@ export function append(parent, children) {
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;
+}
+
+/** Replace el's children, like replaceChildren() but with arrays flattened and null/false skipped (the
+ * native call turns an array into the text "[object HTMLOptionElement]" and null into "null"). */
+export function fill(el, ...children) {
+  return append(clear(el), children);
 }
 
 export function $(selector, root = document) {

@@ -1,7 +1,7 @@
 // The left-hand views with their live counts and the list of conversations in the current view.
 
-import { ago, avatar, h, icon, waited } from "./dom.js";
-import { aiName, channelKind, customerName, isMine, ownerLabel, store, VIEWS } from "./store.js";
+import { ago, avatar, fill, h, icon, waited } from "./dom.js";
+import { aiName, channelType, customerName, isMine, ownerLabel, store, VIEWS } from "./store.js";
 
 export function renderCounts(counts) {
   for (const [view, count] of Object.entries(counts)) {
@@ -31,7 +31,7 @@ export function renderList(list, empty) {
   document.getElementById("list-title").textContent = view.title;
   const total = store.counts[store.view] || 0;
   document.getElementById("list-count").textContent = `${total} conversation${total === 1 ? "" : "s"}`;
-  list.replaceChildren(...store.conversations.map(row));
+  fill(list, store.conversations.map(row));
   empty.hidden = store.conversations.length > 0;
   document.getElementById("list-empty-text").textContent = view.empty;
 }
@@ -60,13 +60,19 @@ function row(conversation) {
           ? h("span", { class: "row-preview-who", text: `${conversation.last_author === "ai" ? aiName() : "Team"}: ` }) : null,
         conversation.last_text || "No messages yet"),
       h("div", { class: "row-chips" },
-        h("span", { class: "chip chip-channel" }, icon(channelKind(conversation) === "whatsapp" ? "phone" : "globe"),
-          conversation.channel),
+        channelChip(conversation),
         h("span", { class: `chip chip-owner${owner === "ai" ? " chip-ai" : isMine(owner) ? " chip-mine" : ""}` },
           icon(owner === "ai" ? "sparkles" : owner === "none" ? "clock" : "user"),
           conversation.status === "closed" ? "Closed" : ownerLabel(owner)),
         waiting ? h("span", { class: "chip chip-wait", title: "Waiting for a human since the handover" },
           "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null))));
+}
+
+function channelChip(conversation) {
+  const type = channelType(conversation.channel_type);
+  return h("span", { class: "chip chip-channel", title: `${type.label} channel “${conversation.channel}”`,
+    dataset: { channelType: conversation.channel_type || "" } },
+  icon(type.icon), h("span", { class: "sr-only", text: `${type.label}: ` }), conversation.channel);
 }
 
 /** Refresh every relative time on the page without reloading anything. */

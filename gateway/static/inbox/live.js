@@ -1,9 +1,9 @@
-// The inbox's live connection: /api/events over EventSource. The browser reconnects by itself with
-// Last-Event-ID; when it gives up (an HTTP error), we reconnect with ?last_event_id= after a backoff.
-// Every (re)connection calls onOpen so the caller can reload what it shows; ids already seen are skipped.
+// The inbox's live connection: /api/events read with fetch() (stream.js), over the session cookie.
+// Every (re)connection resumes from Last-Event-ID and calls onOpen so the caller can reload what it
+// shows; ids already seen are skipped. The session ending (the agent revoked, the session expired) is
+// told by a session.ended event or a 401: then the stream stays closed and onEnded says why.
 
-const TYPES = ["conversation.created", "message.created", "conversation.handover", "conversation.assigned",
-  "conversation.closed", "contact.form_sent", "contact.captured", "message.status", "ai_agent.updated"];
+import { EventStream } from "./stream.js";
 
 function streamId(id) {
   const [ms, seq] = String(id).split("-");
@@ -17,73 +17,44 @@ function after(a, b) {
 }
 
 export class Live {
-  constructor(url, { onEvent, onOpen, onStatus }) {
-    this.url = url;
+  constructor(url, { onEvent, onOpen, onStatus, onEnded }) {
     this.onEvent = onEvent;
-    this.onOpen = onOpen;
-    this.onStatus = onStatus;
     this.lastId = "";
-    this.source = null;
-    this.retries = 0;
-    this.timer = 0;
-    this.active = false;
-    // Back online while waiting out a backoff: reconnect now. (While the stream is merely reconnecting, the
-    // browser resends Last-Event-ID by itself; the server's first frame sets it even before any event.)
-    window.addEventListener("online", () => {
-      if (this.active && !this.source) this.start();
+    this.stream = new EventStream(url, {
+      credentials: "same-origin",
+      onOpen,
+      onStatus,
+      onEvent: (frame) => this.receive(frame),
+      onRejected: () => onEnded(""),
     });
+    this.onEnded = onEnded;
   }
 
   start() {
-    this.stop();
-    this.active = true;
-    const url = this.lastId ? `${this.url}?last_event_id=${encodeURIComponent(this.lastId)}` : this.url;
-    const source = new EventSource(url, { withCredentials: true });
-    this.source = source;
-    this.onStatus("connecting");
-    source.addEventListener("open", () => {
-      this.retries = 0;
-      this.onStatus("live");
-      this.onOpen();
-    });
-    source.addEventListener("error", () => {
-      if (this.source !== source) return;
-      if (source.readyState === EventSource.CLOSED) this.retry();
-      else this.onStatus("reconnecting");
-    });
-    for (const type of TYPES) source.addEventListener(type, (event) => this.receive(event));
+    this.stream.start();
   }
 
-  receive(event) {
-    if (event.lastEventId) {
-      if (this.lastId && !after(event.lastEventId, this.lastId)) return;
-      this.lastId = event.lastEventId;
+  receive(frame) {
+    if (frame.id) {
+      if (this.lastId && !after(frame.id, this.lastId)) return;
+      this.lastId = frame.id;
     }
     let data;
     try {
-      data = JSON.parse(event.data);
+      data = JSON.parse(frame.data);
     } catch {
+      return;
+    }
+    if (frame.event === "session.ended") {
+      this.close();
+      this.onEnded((data && data.reason) || "");
       return;
     }
     this.onEvent(data);
   }
 
-  retry() {
-    this.stop();
-    this.onStatus("offline");
-    const delay = Math.min(30000, 1000 * 2 ** this.retries++) * (0.75 + Math.random() / 2);
-    this.timer = setTimeout(() => this.start(), delay);
-  }
-
-  /** Stop for good (signing out). */
+  /** Stop for good (signing out, or the session ended). */
   close() {
-    this.active = false;
-    this.stop();
-  }
-
-  stop() {
-    clearTimeout(this.timer);
-    if (this.source) this.source.close();
-    this.source = null;
+    this.stream.close();
   }
 }

@@ -1,9 +1,9 @@
 // The workspace pages: Settings (publish the AI agent, notifications, the team) and Contacts.
 
 import { api } from "./api.js";
-import { ago, avatar, h } from "./dom.js";
+import { ago, avatar, fill, h } from "./dom.js";
 import { askDesktopPermission, chime, desktopPermission, setSoundEnabled, soundEnabled, unlockAudio } from "./notify.js";
-import { store } from "./store.js";
+import { identityLabel, store } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,11 +29,12 @@ export function renderAiState() {
 }
 
 export function renderSettings() {
-  $("settings-workspace").textContent = `Workspace ${store.workspace}`;
+  $("settings-workspace").textContent = store.workspaceName === store.workspace
+    ? `Workspace ${store.workspace}` : `${store.workspaceName} · workspace ${store.workspace}`;
   renderAiState();
   renderNotificationState();
   $("sound-enabled").checked = soundEnabled();
-  $("team-list").replaceChildren(...[...store.team.values()].map((agent) =>
+  fill($("team-list"), [...store.team.values()].map((agent) =>
     h("li", { class: "team-row" }, avatar(agent.name, agent.id, "avatar-sm"),
       h("div", { class: "team-text" }, h("strong", { text: agent.name }), h("span", { class: "muted", text: `@${agent.id}` })),
       agent.admin ? h("span", { class: "chip", text: "Admin" }) : h("span", { class: "chip chip-quiet", text: "Agent" }),
@@ -80,7 +81,7 @@ export function bindSettings({ onError, onAiChanged }) {
 export async function renderContacts() {
   const { contacts } = await api.contacts();
   for (const contact of contacts) store.contacts.set(String(contact.id), contact);
-  $("contacts-body").replaceChildren(...contacts.map((contact) => {
+  fill($("contacts-body"), contacts.map((contact) => {
     const latest = (contact.conversations || []).slice(-1)[0];
     const name = contact.name || "Unnamed visitor";
     return h("tr", { dataset: { contact: contact.id } },
@@ -88,7 +89,7 @@ export async function renderContacts() {
       h("td", { text: contact.phone || "—" }),
       h("td", { text: contact.email || "—" }),
       h("td", { class: "cell-message", text: contact.message || "—" }),
-      h("td", { text: (contact.identities || []).map((i) => i.channel).join(", ") }),
+      h("td", { text: (contact.identities || []).map(identityLabel).join(", ") }),
       h("td", { text: contact.updated_at ? ago(Number(contact.updated_at)) : "" }),
       h("td", {}, latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
   }));

@@ -2,7 +2,8 @@
 
 export const store = {
   me: null, // {id, name, admin}
-  workspace: "",
+  workspace: "", // its id
+  workspaceName: "",
   team: new Map(), // agent id -> {id, name, admin}
   ai: null, // {name, model, published} or null when the workspace has none
   contacts: new Map(), // contact id -> contact
@@ -44,16 +45,32 @@ export function isMine(owner) {
   return Boolean(store.me) && owner === `agent:${store.me.id}`;
 }
 
+/** Who the customer is: the name they left, else what the server shows for them (their WhatsApp profile
+ * name, their number, "Visitor 3f2a1b"). */
 export function customerName(conversation) {
-  const contact = store.contacts.get(String(conversation.contact && conversation.contact.id || conversation.contact));
-  if (contact && contact.name) return contact.name;
-  if (conversation.profile_name) return conversation.profile_name;
-  const sender = String(conversation.sender || "").replace(/^whatsapp:/, "");
-  if (/^\+?\d{6,}$/.test(sender)) return sender;
-  return `Visitor ${sender.slice(0, 4).toUpperCase() || conversation.id}`;
+  const contact = conversation.contact;
+  const known = (contact && typeof contact === "object" ? contact : null) || store.contacts.get(contactId(conversation));
+  if (known && known.name) return known.name;
+  return conversation.customer || conversation.address || `Conversation #${conversation.id}`;
 }
 
-export function channelKind(conversation) {
-  const name = `${conversation.channel || ""} ${conversation.sender || ""}`.toLowerCase();
-  return name.includes("whatsapp") ? "whatsapp" : "webchat";
+/** The contact's id, whether the conversation carries the contact (details) or only its id (lists). */
+export function contactId(conversation) {
+  const contact = conversation.contact;
+  return String((contact && typeof contact === "object" ? contact.id : contact) || "");
+}
+
+const CHANNEL_TYPES = {
+  webchat: { label: "Webchat", icon: "globe" },
+  twilio_whatsapp: { label: "WhatsApp", icon: "phone" },
+};
+
+/** How a channel type shows ({label, icon}), from the type the server reports, never from the name. */
+export function channelType(type) {
+  return CHANNEL_TYPES[type] || { label: type || "Channel", icon: "message" };
+}
+
+/** One of a contact's addresses as people read it: "+34612345678 · WhatsApp (support)". */
+export function identityLabel(identity) {
+  return `${identity.address} · ${channelType(identity.channel_type).label} (${identity.channel})`;
 }

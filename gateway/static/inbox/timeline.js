@@ -1,28 +1,36 @@
 // One conversation's history: customer, AI, agent and system events, each told apart.
 // Messages are keyed by id, so reloading after a reconnect never shows one twice.
 
-import { avatar, clock, day, h, icon } from "./dom.js";
+import { avatar, clock, day, fill, h, icon } from "./dom.js";
 
 export class Timeline {
   constructor(list, people) {
     this.list = list;
-    this.people = people; // {ownerLabel(owner), agentName(id), aiName(), customerName(), customerSeed()}
+    // {ownerLabel(owner), agentName(id), aiName(), customerName(), customerSeed(), resend(messageId)}
+    this.people = people;
     this.reset();
   }
 
   reset() {
-    this.list.replaceChildren();
+    fill(this.list);
     this.list.dataset.fresh = "yes";
     this.seen = new Set();
+    this.deliveries = new Map(); // message id -> {shown: "<delivery>|<reason>"}
+    this.reasons = new Map(); // message id -> why its delivery failed
     this.lastDay = "";
   }
 
-  /** Append the messages not shown yet (history only grows); true when something was added. */
+  /** Append the messages not shown yet (history only grows) and update the delivery of those shown;
+   * true when something was added. */
   merge(messages) {
     const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120;
+    this.reasons = failureReasons(messages);
     let added = false;
     for (const message of messages) {
-      if (this.seen.has(message.id)) continue;
+      if (this.seen.has(message.id)) {
+        this.updateDelivery(message);
+        continue;
+      }
       this.seen.add(message.id);
       const when = day(message.created_at);
       if (when !== this.lastDay) {
@@ -61,9 +69,42 @@ export class Timeline {
           h("time", { class: "msg-time", datetime: new Date(m.created_at).toISOString(), text: clock(m.created_at) })),
         m.text ? h("div", { class: "bubble", text: m.text }) : null,
         media(m.media),
-        m.delivery ? h("span", { class: `delivery delivery-${m.delivery}`, text: delivery(m.delivery) }) : null),
+        this.delivery(m)),
       m.author !== "customer" ? (m.author === "ai" ? h("span", { class: "avatar avatar-sm avatar-ai", "aria-hidden": "true" }, icon("sparkles"))
         : avatar(who, m.agent || who, "avatar-sm")) : null);
+  }
+
+  /** Where a message of the team stands with the provider; an unknown outcome can be sent again. */
+  delivery(m) {
+    if (!m.delivery) return null;
+    const reason = m.delivery_error || this.reasons.get(m.id) || "";
+    this.deliveries.set(m.id, { shown: `${m.delivery}|${reason}` });
+    const base = { class: `delivery delivery-${m.delivery}`, dataset: { delivery: m.delivery } };
+    if (m.delivery === "unknown") {
+      return h("span", { ...base, role: "status" }, icon("alert"), "May not have been delivered",
+        h("button", { class: "btn btn-small", type: "button", onclick: async (event) => {
+          const button = event.currentTarget;
+          button.disabled = true;
+          await this.people.resend(m.id);
+          button.disabled = false;
+        } }, "Send again"));
+    }
+    if (m.delivery === "failed" || m.delivery === "undelivered") {
+      return h("span", base, icon("alert"), reason ? `Not delivered: ${reason}` : "Not delivered");
+    }
+    return h("span", { ...base, text: DELIVERY[m.delivery] || m.delivery });
+  }
+
+  updateDelivery(m) {
+    const reason = m.delivery_error || this.reasons.get(m.id) || "";
+    const before = this.deliveries.get(m.id);
+    if (!m.delivery || (before && before.shown === `${m.delivery}|${reason}`)) return;
+    const node = this.list.querySelector(`[data-id="${CSS.escape(m.id)}"] .msg-body`);
+    if (!node) return;
+    const line = this.delivery(m);
+    const old = node.querySelector(".delivery");
+    if (old) old.replaceWith(line);
+    else node.appendChild(line);
   }
 
   system(m) {
@@ -126,9 +167,18 @@ function closedBy(actor, people) {
   return actor === "ai" ? ` by ${people.aiName()} (AI)` : ` by ${people.ownerLabel(actor)}`;
 }
 
-function delivery(status) {
-  return { queued: "Queued", accepted: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered",
-    read: "Read", failed: "Not delivered", undelivered: "Not delivered" }[status] || status;
+const DELIVERY = { queued: "Queued", accepted: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered",
+  read: "Read" };
+
+/** Why each message could not be delivered, from the internal "Delivery failed" events of the history. */
+function failureReasons(messages) {
+  const reasons = new Map();
+  for (const m of messages) {
+    if (m.kind === "delivery_failed" && m.data && m.data.message) {
+      reasons.set(m.data.message, String(m.text || "").replace(/^Delivery failed:\s*/, ""));
+    }
+  }
+  return reasons;
 }
 
 function media(items) {

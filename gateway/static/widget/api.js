@@ -1,0 +1,73 @@
+// The visitor API of one webchat channel, on the Baton origin the widget was loaded from. The visitor's
+// token travels in the Authorization header only (never in a URL, never as a cookie).
+
+import { retryAfterSeconds } from "../inbox/stream.js";
+
+export class RequestFailed extends Error {
+  constructor(status, body, retryAfter = null) {
+    super((body && body.error) || (status ? `HTTP ${status}` : "network error"));
+    this.status = status;
+    this.body = body || {};
+    this.retryAfter = retryAfter; // seconds, for a 429
+  }
+
+  /** Worth trying again as it is: the request may not have arrived, or the server had a problem. */
+  get retryable() {
+    return this.status === 0 || this.status >= 500;
+  }
+}
+
+export class VisitorApi {
+  constructor(origin, channel) {
+    this.base = `${origin}/webchat/${encodeURIComponent(channel)}`;
+    this.token = "";
+  }
+
+  get eventsUrl() {
+    return `${this.base}/events`;
+  }
+
+  authorization() {
+    return this.token ? { Authorization: `Bearer ${this.token}` } : {};
+  }
+
+  async call(method, path, body) {
+    const headers = { Accept: "application/json", ...this.authorization() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
+        cache: "no-store",
+      });
+    } catch {
+      throw new RequestFailed(0, null);
+    }
+    const data = await response.json().catch(() => ({}));
+    if (response.ok) return data;
+    // Cross-origin, Retry-After is readable only when the server exposes it (Access-Control-Expose-Headers).
+    const wait = response.status === 429
+      ? retryAfterSeconds(response.headers.get("retry-after")) ?? retryAfterSeconds(data.retry_after) : null;
+    throw new RequestFailed(response.status, data, wait);
+  }
+
+  config() {
+    return this.call("GET", "/config");
+  }
+
+  createSession() {
+    return this.call("POST", "/sessions");
+  }
+
+  send(text, clientId) {
+    return this.call("POST", "/messages", { text, client_id: clientId });
+  }
+
+  history() {
+    return this.call("GET", "/messages");
+  }
+
+  contact(values) {
+    return this.call("POST", "/contact", values);
+  }
+}

@@ -1,0 +1,356 @@
+// The chat with one channel: its settings, the visitor's session, the live conversation and sending.
+//
+// Nothing is created on the server until the visitor sends something: opening the panel reads only the
+// channel's public settings (title, greeting, the AI agent's name, limits), so a fresh visitor sees the
+// channel's own greeting at once. A 401 means the session expired or was revoked: it is dropped, and the
+// next message starts a new one without the visitor noticing.
+
+import { EventStream } from "../inbox/stream.js";
+import { RequestFailed, VisitorApi } from "./api.js";
+import { formFields, renderForm, retireForm } from "./form.js";
+import { greeting, newConversationDivider, renderMessage, renderNotice } from "./messages.js";
+import { Outbox } from "./outbox.js";
+import { storage } from "./storage.js";
+import { buildView, resizeInput, scrollDown, scrollToTop, showConnection } from "./view.js";
+
+export class Chat {
+  constructor(origin, channel) {
+    this.origin = origin;
+    this.api = new VisitorApi(origin, channel);
+    const key = `baton.webchat.${channel}@${origin}`;
+    this.saved = storage(key);
+    this.tab = storage(key, "sessionStorage");
+    this.view = buildView(origin, channel);
+    this.config = null;
+    this.configLoading = null;
+    this.session = this.saved.get("session", null); // {token, visitor}
+    this.creating = null;
+    this.historyLoading = null;
+    this.unreachable = false;
+    this.stream = null;
+    this.seen = new Set(); // "<conversation>/<message>" already shown
+    this.conversation = null;
+    this.activeForm = null;
+    this.formPending = false;
+    this.isOpen = false;
+    this.unread = 0;
+    this.lastReplyAuthor = "";
+    this.typingTimer = 0;
+    this.outbox = new Outbox({
+      send: async (item) => {
+        await this.ensureSession();
+        const result = await this.call(() => this.api.send(item.text, item.client_id));
+        this.showTyping();
+        return result;
+      },
+      renew: () => this.ensureSession(),
+      acknowledged: (item, conversation, id) => this.acknowledge(item, conversation, id),
+      place: (node) => {
+        this.view.log.insertBefore(node, this.view.typing);
+        scrollDown(this.view);
+      },
+      saved: this.saved,
+    });
+    this.bind();
+  }
+
+  // --- the channel's settings ------------------------------------------------------------------
+
+  loadConfig() {
+    if (this.config) return Promise.resolve(this.config);
+    if (!this.configLoading) {
+      this.configLoading = this.api.config().then((config) => {
+        this.applyConfig(config);
+        return config;
+      }).finally(() => { this.configLoading = null; });
+    }
+    return this.configLoading;
+  }
+
+  applyConfig(config) {
+    this.config = config;
+    this.view.title.textContent = config.title || "Chat with us";
+    const limit = config.limits && config.limits.text;
+    if (limit) this.view.input.setAttribute("maxlength", String(limit));
+    const { log } = this.view;
+    if (config.greeting && !log.querySelector(".bw-greeting")) log.insertBefore(greeting(config.greeting), log.firstChild);
+  }
+
+  names() {
+    const ai = (this.config && this.config.ai_name) || "AI agent";
+    return { ai: (message) => message.agent_name || ai, agent: (message) => message.agent_name || "Support" };
+  }
+
+  // --- the session -----------------------------------------------------------------------------
+
+  async ensureSession() {
+    if (this.session) return this.session;
+    if (!this.creating) {
+      this.api.token = "";
+      this.creating = this.api.createSession().then((data) => {
+        this.useSession({ token: data.token, visitor: data.visitor });
+        if (!this.config) this.applyConfig(data);
+        return this.session;
+      }).finally(() => { this.creating = null; });
+    }
+    return this.creating;
+  }
+
+  useSession(session) {
+    this.session = session;
+    this.saved.set("session", session);
+    this.api.token = session.token;
+    this.connect();
+  }
+
+  /** The server no longer knows the session of this token: forget it (unless a newer one replaced it
+   * meanwhile); the next message starts a new one. */
+  expire(token) {
+    if (!this.session || this.session.token !== token) return;
+    this.session = null;
+    this.saved.set("session", null);
+    this.api.token = "";
+    if (this.stream) this.stream.close();
+    this.stream = null;
+    showConnection(this.view, "");
+  }
+
+  /** A visitor call: a 401 expires the session it was made with, then the error goes on to the caller. */
+  async call(request) {
+    const token = this.api.token;
+    try {
+      return await request();
+    } catch (error) {
+      if (error.status === 401) this.expire(token);
+      throw error;
+    }
+  }
+
+  // --- receiving -------------------------------------------------------------------------------
+
+  connect() {
+    if (this.stream) this.stream.close();
+    const { token } = this.session;
+    this.stream = new EventStream(this.api.eventsUrl, {
+      headers: () => this.api.authorization(),
+      onOpen: () => {
+        showConnection(this.view, "");
+        this.loadHistory();
+      },
+      onEvent: (frame) => {
+        if (frame.event !== "message") return;
+        let data;
+        try {
+          data = JSON.parse(frame.data);
+        } catch {
+          return;
+        }
+        this.receive(data.conversation, data);
+      },
+      onStatus: (status) => {
+        if (status === "reconnecting" || status === "offline") showConnection(this.view, "Reconnecting…");
+      },
+      onRejected: () => this.expire(token),
+    });
+    this.stream.start();
+  }
+
+  /** The conversation so far, after a (re)connection; one request at a time. */
+  loadHistory() {
+    if (!this.historyLoading) this.historyLoading = this.readHistory().finally(() => { this.historyLoading = null; });
+    return this.historyLoading;
+  }
+
+  async readHistory() {
+    if (!this.session) return;
+    try {
+      const data = await this.call(() => this.api.history());
+      if (!data.conversation) return;
+      for (const message of data.messages) this.receive(data.conversation.id, message);
+      if (!data.conversation.form_pending && this.activeForm) this.retireForm();
+      this.unread = 0;
+      this.showUnread();
+    } catch (error) {
+      if (!(error instanceof RequestFailed)) throw error;
+      // Not reachable now: the stream's next (re)connection loads it again.
+    }
+  }
+
+  receive(conversation, message) {
+    const key = `${conversation}/${message.id}`;
+    if (this.seen.has(key)) return;
+    if (message.author === "customer") {
+      const item = this.outbox.claim(message.text);
+      if (item) {
+        this.acknowledge(item, conversation, message.id);
+        return;
+      }
+    }
+    this.seen.add(key);
+    this.follow(conversation);
+    const node = this.render(message);
+    this.place(node);
+    if (message.kind === "closed") this.retireForm();
+    if (message.author !== "customer") {
+      if (message.author !== "system") this.lastReplyAuthor = message.author;
+      this.hideTyping();
+      if (!this.isOpen) {
+        this.unread += 1;
+        this.showUnread();
+      }
+    }
+    if (message.kind === "contact_form") scrollToTop(this.view, node);
+    else scrollDown(this.view);
+  }
+
+  render(message) {
+    if (message.author !== "system") return renderMessage(message, this.names(), this.origin);
+    if (message.kind !== "contact_form") return renderNotice(message);
+    this.formPending = true;
+    const item = renderForm(message, {
+      fields: formFields(message, this.config && this.config.contact_form),
+      oneOf: (this.config && this.config.contact_form && this.config.contact_form.require_one_of) || [],
+      live: () => this.formPending && item === this.activeForm,
+      submit: async (values) => {
+        await this.call(() => this.api.contact(values));
+        this.formPending = false;
+        this.activeForm = null;
+      },
+    });
+    this.activeForm = item;
+    return item;
+  }
+
+  /** A message of a conversation other than the one shown: the visitor sees where the new one starts. */
+  follow(conversation) {
+    if (this.conversation && conversation !== this.conversation) this.place(newConversationDivider());
+    this.conversation = conversation;
+  }
+
+  /** The message being sent is recorded: its bubble stays where it is, or goes if history shows it. */
+  acknowledge(item, conversation, id) {
+    this.outbox.done(item, id);
+    const key = `${conversation}/${id}`;
+    if (this.seen.has(key)) {
+      item.node.remove();
+      return;
+    }
+    this.seen.add(key);
+    this.follow(conversation);
+    item.node.dataset.id = id;
+    item.node.classList.remove("bw-pending", "bw-failed");
+    this.outbox.status(item, "");
+    this.place(item.node);
+    scrollDown(this.view);
+  }
+
+  /** Before the first message still being sent: what the server has comes before what it has yet to get. */
+  place(node) {
+    const pending = this.outbox.items.find((item) => item.node.isConnected && item.node !== node);
+    this.view.log.insertBefore(node, pending ? pending.node : this.view.typing);
+  }
+
+  retireForm() {
+    this.formPending = false;
+    const item = this.activeForm;
+    this.activeForm = null;
+    if (item && item.isConnected) retireForm(item);
+  }
+
+  // --- the panel -------------------------------------------------------------------------------
+
+  showTyping() {
+    if (this.lastReplyAuthor === "agent") return;
+    this.view.typing.hidden = false;
+    scrollDown(this.view);
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => this.hideTyping(), 6000);
+  }
+
+  hideTyping() {
+    clearTimeout(this.typingTimer);
+    this.view.typing.hidden = true;
+  }
+
+  showUnread() {
+    this.view.badge.hidden = this.unread === 0 || this.isOpen;
+    this.view.badge.textContent = String(Math.min(this.unread, 9));
+  }
+
+  open(focus = true) {
+    const { view } = this;
+    this.isOpen = true;
+    this.tab.set("open", true);
+    view.panel.hidden = false;
+    view.root.classList.add("bw-is-open");
+    view.launcher.setAttribute("aria-expanded", "true");
+    view.launcher.setAttribute("aria-label", "Close chat");
+    this.unread = 0;
+    this.showUnread();
+    scrollDown(view);
+    if (focus) view.input.focus();
+    this.loadConfig().then(() => {
+      if (this.unreachable) showConnection(view, "");
+      this.unreachable = false;
+    }, () => {
+      this.unreachable = true;
+      showConnection(view, "Can't reach the chat right now. We'll keep trying.");
+    });
+  }
+
+  close() {
+    const { view } = this;
+    this.isOpen = false;
+    this.tab.set("open", null);
+    view.panel.hidden = true;
+    view.root.classList.remove("bw-is-open");
+    view.launcher.setAttribute("aria-expanded", "false");
+    view.launcher.setAttribute("aria-label", "Open chat");
+    view.launcher.focus();
+  }
+
+  submit() {
+    const text = this.view.input.value.trim();
+    if (!text) return;
+    this.view.input.value = "";
+    resizeInput(this.view);
+    this.outbox.add(text);
+  }
+
+  bind() {
+    const { view } = this;
+    view.launcher.addEventListener("click", () => (this.isOpen ? this.close() : this.open()));
+    view.closeButton.addEventListener("click", () => this.close());
+    view.panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.close();
+    });
+    view.composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    view.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    view.input.addEventListener("input", () => resizeInput(view));
+    window.addEventListener("online", () => {
+      if (this.outbox.hasFailed) this.outbox.retry();
+    });
+  }
+
+  async mount() {
+    document.body.appendChild(this.view.host);
+    if (this.tab.get("open", false)) this.open(false);
+    // The names of the team's messages come with the settings: read them before any message is drawn.
+    await this.loadConfig().catch(() => {});
+    if (this.session) {
+      this.api.token = this.session.token;
+      this.connect();
+      await this.loadHistory();
+    }
+    // Messages typed before a reload and never acknowledged: sent again under their own client_id.
+    for (const unsent of this.outbox.stored) this.outbox.add(unsent.text, unsent.client_id);
+  }
+}

@@ -1,0 +1,202 @@
+"""The webchat widget's contract with the server, in headless Chromium against a real `baton serve`: the
+channel's own settings before any session, one script tag on another site, the event stream read with
+the token in a header, an expired session replaced, a rate limit waited out.
+
+The harness (server, pages, visitor) is test_browser.py's; the channel here is `opal-chat`, with its own
+title, greeting and AI agent name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import test_browser
+from tests.test_browser import Server, Widget, expect
+
+pytestmark = pytest.mark.browser
+browser, server, new_page = test_browser.browser, test_browser.server, test_browser.new_page  # the harness's
+
+TITLE = test_browser.OPAL_TITLE
+GREETING = test_browser.OPAL_GREETING
+
+
+@contextlib.contextmanager
+def another_site(baton: str) -> Iterator[str]:
+    """A shop's page on its own origin (another port), embedding the widget with the one documented tag."""
+    page = ("<!doctype html><html lang=en><title>Another shop</title><h1>Another shop</h1>"
+            f'<script src="{baton}/widget.js" data-channel="opal-chat" async></script>').encode()
+
+    class Shop(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Shop)
+    thread = threading.Thread(target=site.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}/shop"
+    finally:
+        site.shutdown()
+        site.server_close()
+        thread.join(timeout=2)
+
+
+def webchat_requests(page: Any) -> list[Any]:
+    """Every request the page makes to the webchat API, as it makes them."""
+    seen: list[Any] = []
+    page.on("request", lambda request: "/webchat/" in request.url and seen.append(request))
+    return seen
+
+
+def posts(requests: list[Any], path: str) -> list[Any]:
+    return [r for r in requests if r.method == "POST" and r.url.endswith(path)]
+
+
+def test_a_fresh_widget_shows_the_channel_title_and_greeting_before_anything_is_sent(
+        new_page: Callable[..., Any]) -> None:
+    page = new_page()  # a new context: empty storage, as a first visit
+    requests = webchat_requests(page)
+    widget = Widget(page, channel="opal-chat").open()
+    expect(page.locator(".bw-title")).to_have_text(TITLE)
+    expect(page.locator(".bw-greeting")).to_have_text(GREETING)
+    expect(widget.input).to_have_attribute("maxlength", "4096")  # the server's limit, from /config
+    assert posts(requests, "/sessions") == []  # opening creates nothing on the server
+
+    widget.say("talk to a human")
+    widget.expect_reply("connecting you with a member of our team")
+    # The first thing the AI says here is the handover notice: it carries the AI agent's name, not "Assistant".
+    expect(page.locator(".bw-from-ai .bw-who-name").first).to_have_text("Opal")
+    assert len(posts(requests, "/sessions")) == 1
+    expect(page.locator(".bw-greeting")).to_have_count(1)
+
+
+def test_one_script_tag_on_another_site_and_the_token_never_in_a_url(server: Server,
+                                                                      new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    requests = webchat_requests(page)
+    with another_site(server.url) as shop:
+        widget = Widget(page, channel="opal-chat", url=shop, origin=server.url).open()
+        expect(page.locator(".bw-greeting")).to_have_text(GREETING)
+        widget.say("How long does shipping take?")
+        widget.expect_reply("Delivery takes 2-4 business days.")
+
+    assert widget.token()
+    assert not [r.url for r in requests if "token" in r.url]
+    streams = [r for r in requests if r.url.endswith("/webchat/opal-chat/events")]
+    assert streams and all(r.all_headers()["authorization"] == f"Bearer {widget.token()}" for r in streams)
+
+
+def test_an_expired_session_is_replaced_without_the_visitor_noticing(new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    requests = webchat_requests(page)
+    widget = Widget(page, channel="opal-chat").open()
+    widget.say("What are your opening hours?")
+    widget.expect_reply("Monday to Friday")
+    first = widget.token()
+
+    # The server no longer knows the stored session (expired, revoked): its calls answer 401.
+    page.evaluate("([key, session]) => localStorage.setItem(key, session)",
+                  [widget.storage_key, json.dumps({"token": "v1.expired.session", "visitor": "gone"})])
+    page.reload()
+    expect(widget.input).to_be_visible()
+    expect(page.locator(".bw-greeting")).to_have_text(GREETING)
+    widget.say("How long does shipping take?")
+    widget.expect_reply("Delivery takes 2-4 business days.")
+    second = widget.token()
+    assert second not in (first, "v1.expired.session")
+
+    # A send answered 401 (the session ended meanwhile): a new session, and the message goes once.
+    rejected: list[str] = []
+
+    def expire_once(route: Any) -> None:
+        if route.request.method == "POST" and not rejected:
+            rejected.append(route.request.post_data_json["client_id"])
+            route.fulfill(status=401, json={"error": "session expired"})
+        else:
+            route.continue_()
+
+    page.route("**/webchat/opal-chat/messages", expire_once)
+    widget.say("How do I return a lamp?")
+    widget.expect_reply("Start a return from the order page within 30 days.")
+    assert widget.token() not in (first, second)
+    expect(page.locator(".bw-pending, .bw-failed")).to_have_count(0)
+    expect(page.locator(".bw-connection")).to_be_hidden()
+    sent = posts(requests, "/messages")
+    assert [r.post_data_json["client_id"] for r in sent].count(rejected[0]) == 2  # the same message, again
+
+
+def test_a_rate_limited_message_waits_calmly_and_is_sent_once(server: Server,
+                                                              new_page: Callable[..., Any]) -> None:
+    widget = Widget(new_page(), channel="opal-chat").open()
+    attempts: list[str] = []
+
+    def limit_once(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        attempts.append(route.request.post_data_json["client_id"])
+        if len(attempts) == 1:
+            route.fulfill(status=429, headers={"Retry-After": "1"}, json={"error": "too many messages"})
+        else:
+            route.continue_()
+
+    widget.page.route("**/webchat/opal-chat/messages", limit_once)
+    widget.input.fill("What are your opening hours?")
+    widget.input.press("Enter")
+    status = widget.page.locator(".bw-pending .bw-status")
+    expect(status).to_have_text("Sending too fast, retrying in 1 s")
+    widget.expect_reply("Monday to Friday")
+    assert len(attempts) == 2 and attempts[0] == attempts[1]
+    texts = [m.get("text") for m in widget.history(server)["messages"] if m["author"] == "customer"]
+    assert texts == ["What are your opening hours?"]
+
+
+def test_the_event_stream_parser(server: Server, new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    page.goto("/demo?channel=opal-chat")
+    parsed = page.evaluate("""async (chunks) => {
+        const { eventParser } = await import("/embed/inbox/stream.js");
+        const frames = [];
+        const retries = [];
+        const feed = eventParser((frame) => frames.push(frame), (ms) => retries.push(ms));
+        for (const chunk of chunks) feed(chunk);
+        return { frames, retries };
+    }""", [
+        ": keepalive\n\nretry: 2500\nid: 1/2\nevent: message\ndata: {\"a\":",
+        "1}\n\nid: 1/3\r",  # a CRLF split across two chunks
+        "\ndata: line one\r\ndata:line two\r\n\r\n",
+        "data: same id\n\nid\n\n",
+        "event: session.ended\ndata: {}\n",  # no blank line yet: not dispatched
+    ])
+    assert parsed["retries"] == [2500]
+    assert parsed["frames"] == [
+        {"id": None, "event": "message", "data": None},
+        {"id": "1/2", "event": "message", "data": '{"a":1}'},
+        {"id": "1/3", "event": "message", "data": "line one\nline two"},
+        {"id": "1/3", "event": "message", "data": "same id"},
+        {"id": "", "event": "message", "data": None},
+    ]
+
+
+def test_the_widget_modules_are_importable_from_any_site(server: Server) -> None:
+    module = httpx.get(f"{server.url}/embed/widget/main.js", headers={"Origin": "https://shop.example"})
+    assert module.status_code == 200
+    assert module.headers["access-control-allow-origin"] == "*"
+    assert module.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
+    assert httpx.get(f"{server.url}/embed/inbox/dom.js").headers["access-control-allow-origin"] == "*"
+    assert httpx.get(f"{server.url}/embed/widget.css").status_code == 404  # modules only
