@@ -53,7 +53,8 @@ class ChannelCORS:
             if isinstance(channel.connector, WidgetConnector):
                 self.by_channel[channel.name] = CORSMiddleware(
                     app, allow_origins=list(channel.connector.widget().allowed_origins), allow_methods=["GET", "POST"],
-                    allow_headers=["Authorization", "Content-Type", "Last-Event-ID"], max_age=600)
+                    allow_headers=["Authorization", "Content-Type", "Last-Event-ID"], expose_headers=["Retry-After"],
+                    max_age=600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         channel = scope["path"].removeprefix(scope.get("root_path", "")).lstrip("/").split("/", 1)[0]

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from gateway import session
-from gateway.api import deployment_of
+from gateway.api import MAX_TEXT, deployment_of
 from gateway.auth import SESSION_MAX_S, Agent, authenticate_agent, close_session, open_session, session_agent
 from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
@@ -70,7 +70,7 @@ async def _signed_in(request: Request) -> tuple[str, Agent]:
 
 def _session_body(key: bytes, current: str, agent: Agent, workspace_name: str) -> dict[str, object]:
     return {"agent": agent.public(), "workspace": agent.workspace, "workspace_name": workspace_name,
-            "csrf": session.csrf_token(key, current)}
+            "csrf": session.csrf_token(key, current), "limits": {"text": MAX_TEXT}}
 
 
 async def get_session(request: Request) -> Response:

@@ -51,7 +51,7 @@ def widget_config(channel: Channel) -> dict[str, Any]:
     agent = channel.workspace.ai_agent
     return {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
             "ai_name": agent.name if agent else "", "limits": {"text": MAX_TEXT},
-            "contact_form": {"fields": fallback.FORM["fields"]}}
+            "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
 
 
 async def get_config(request: Request) -> Response:

@@ -565,8 +565,9 @@ local function outbox_release(c)
   redis.call('ZREM', key('OUTBOXES'), c.id)
 end
 
-local function delivery_state(c, mid, state, error_code)
+local function delivery_state(c, mid, state, error_code, reason)
   redis.call('HSET', conv_part('DELIVERY', c.id), mid, state)
+  if reason and reason ~= '' then redis.call('HSET', conv_part('DELIVERY', c.id), mid .. ':error', reason) end
   event('message.status', {conversation = c.id, message = mid, status = state, error_code = error_code or ''})
 end
 
@@ -583,7 +584,7 @@ local function next_to_send(c)
     local state = redis.call('HGET', conv_part('DELIVERY', c.id), mid)
     if state == 'sending' then
       redis.call('LPOP', outbox)
-      delivery_state(c, mid, 'unknown')
+      delivery_state(c, mid, 'unknown', '', 'the sender stopped mid-send')
       note(c, 'delivery_unknown', 'The channel may not have received this message: the sender stopped mid-send.',
         {message = mid})
     else
@@ -640,7 +641,7 @@ function ops.outbox_done()
     end
     delivery_state(c, mid, args.status or 'sent')
   else
-    delivery_state(c, mid, outcome, args.error_code)
+    delivery_state(c, mid, outcome, args.error_code, args.reason)
     local text = outcome == 'failed' and ('Delivery failed: ' .. (args.reason or ''))
       or ('Delivery unknown: ' .. (args.reason or 'the channel may not have received this message'))
     note(c, 'delivery_' .. outcome, text, {message = mid, reason = args.reason or ''})
@@ -659,6 +660,7 @@ function ops.resend()
   if state ~= 'unknown' and state ~= 'failed' and state ~= 'undelivered' then
     return fail('not_resendable', {status = state or ''})
   end
+  redis.call('HDEL', conv_part('DELIVERY', c.id), args.message .. ':error')
   queue_delivery(c, args.message)
   note(c, 'resend', '', {message = args.message, actor = args.actor})
   delivery_state(c, args.message, 'pending')

@@ -75,6 +75,7 @@ class Message(TypedDict, total=False):
     media: list[dict[str, str]]
     rich: dict[str, Any]
     delivery: str  # for outgoing messages on channels that send: pending, sending, sent, delivered, unknown…
+    delivery_error: str  # why a delivery failed or is unknown
 
 
 @dataclass(frozen=True)
@@ -459,4 +460,6 @@ def _with_defaults(message: dict[str, Any], delivery: dict[str, str]) -> Message
     message.setdefault("kind", "message")
     if message["id"] in delivery:
         message["delivery"] = delivery[message["id"]]
+        if f"{message['id']}:error" in delivery:
+            message["delivery_error"] = delivery[f"{message['id']}:error"]
     return message  # type: ignore[return-value]
