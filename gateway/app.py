@@ -102,7 +102,8 @@ def create_app(deployment: Deployment) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.deployment = deployment
         app.state.aredis = connect_async(deployment.redis_url, decode_responses=True, health_check_interval=30)
-        app.state.astore = AsyncStore(app.state.aredis)
+        durability = deployment.config.durability
+        app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms)
         app.state.hub = Hub(deployment.redis_url, [w.id for w in deployment.config.workspaces], connect_async)
         app.state.hub.start()
         try:

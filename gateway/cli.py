@@ -107,7 +107,7 @@ def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
     """The Redis to use: an explicit URL, or the data directory's embedded Valkey (started if none runs)."""
     from gateway.redis_server import EmbeddedValkey, configured_url, ping
 
-    url = configured_url(args.redis_url, config.redis_url)
+    url = configured_url(args.redis_url, config.redis_location())
     if url:
         ping(url)
         yield url
@@ -192,7 +192,7 @@ def _raise_open_files_limit() -> None:
 def _required_url(args: argparse.Namespace, config: BatonConfig) -> str:
     from gateway.redis_server import configured_url
 
-    url = configured_url(args.redis_url, config.redis_url)
+    url = configured_url(args.redis_url, config.redis_location())
     if not url:
         raise ConfigError("a gateway process needs --redis-url (baton serve passes it)")
     return url

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -133,8 +134,45 @@ class GatewayConfig(Strict):
     processes: int | None = Field(default=None, ge=1, le=64)
 
 
+class SentinelConfig(Strict):
+    """Redis Sentinel, as a block: the same as `redis_url: redis+sentinel://host:port,…/<service>/<db>`."""
+
+    sentinels: list[str] = Field(min_length=1)  # "host:port"
+    service: str = Field(min_length=1)
+    db: int = Field(default=0, ge=0)
+    password: str = ""
+    sentinel_password: str = ""
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_port(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{item!r} is not host:port")
+        return value
+
+    def url(self) -> str:
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        query = f"?sentinel_password={quote(self.sentinel_password, safe='')}" if self.sentinel_password else ""
+        return f"redis+sentinel://{auth}{','.join(self.sentinels)}/{self.service}/{self.db}{query}"
+
+
+class DurabilityConfig(Strict):
+    """How sure an acknowledgement is: with `replica_acks` > 0 a webhook gets its 2xx only once its message is on the
+    primary and on that many replicas (WAIT), else a 503 that makes the provider retry; a WhatsApp message is sent
+    only once its record is on a replica. Costs a replica round trip per message; protects what is acknowledged
+    across a failover."""
+
+    replica_acks: int = Field(default=0, ge=0, le=5)
+    timeout_ms: int = Field(default=500, ge=1, le=60_000)
+
+
 class BatonConfig(Strict):
     redis_url: str = ""
+    #: Redis Sentinel as a block, instead of a redis+sentinel:// URL in redis_url.
+    sentinel: SentinelConfig | None = None
+    durability: DurabilityConfig = DurabilityConfig()
     data_dir: str = ".baton"
     #: The RQ queue's name: deployments sharing one Redis need distinct queues.
     queue: str = Field(default="baton", pattern=_ID_PATTERN)
@@ -161,10 +199,20 @@ class BatonConfig(Strict):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _one_redis(self) -> BatonConfig:
+        if self.sentinel and self.redis_url:
+            raise ValueError("give either redis_url or a sentinel block, not both")
+        return self
+
+    @model_validator(mode="after")
     def _names_are_unique(self) -> BatonConfig:
         _reject_duplicates([w.id for w in self.workspaces], "workspace id")
         _reject_duplicates([c.name for w in self.workspaces for c in w.channels], "channel name")
         return self
+
+    def redis_location(self) -> str:
+        """The configured Redis: the sentinel block's URL, else redis_url ("" for the embedded server)."""
+        return self.sentinel.url() if self.sentinel else self.redis_url
 
     def workspace(self, workspace_id: str) -> WorkspaceConfig:
         for workspace in self.workspaces:

@@ -13,10 +13,11 @@ import logging
 import uuid
 from typing import Any
 
+from gateway import keys
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
 from gateway.dispatch import GRACE_MS
-from gateway.errors import SendFailed
+from gateway.errors import SendFailed, Unavailable
 from gateway.handover.store import Outgoing, Refused
 
 log = logging.getLogger("baton.delivery")
@@ -35,13 +36,28 @@ def drain(deployment: Deployment, workspace: str, conversation: str, worker: str
         if refused.code in ("busy", "not_found"):
             return 0
         raise
+    except Unavailable as exc:  # the first message is not yet on a replica: keep it for later
+        _retry_first(deployment, workspace, conversation, token, exc.reason)
+        return 0
     sent = 0
     while outgoing is not None:
         outcome = send(deployment, conversation, outgoing)
         sent += outcome["outcome"] == "sent"
-        outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"], retry_ms=RETRY_MS,
-                                     grace_ms=GRACE_MS, **outcome)
+        try:
+            outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"], retry_ms=RETRY_MS,
+                                         grace_ms=GRACE_MS, **outcome)
+        except Unavailable as exc:  # recorded; the next message is not yet on a replica
+            _retry_first(deployment, workspace, conversation, token, exc.reason)
+            return sent
     return sent
+
+
+def _retry_first(deployment: Deployment, workspace: str, conversation: str, token: str, reason: str) -> None:
+    """Put back the message just taken (marked sending, not sent) and release the outbox."""
+    head = deployment.redis.lindex(keys.key(keys.OUTBOX, ws=workspace, cid=conversation), 0)
+    if head:
+        deployment.store.outbox_done(workspace, conversation, token, str(head), "retry", reason=reason,
+                                     retry_ms=RETRY_MS, grace_ms=GRACE_MS)
 
 
 def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, Any]:

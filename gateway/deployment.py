@@ -71,7 +71,8 @@ class Deployment:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.redis)
+        durability = self.config.durability
+        return Store(self.redis, durability.replica_acks, durability.timeout_ms)
 
     @cached_property
     def queue(self) -> Queue:

@@ -24,6 +24,7 @@ import redis
 from gateway import keys
 from gateway.deployment import Deployment
 from gateway.logs import Throttled
+from gateway.redis_server import connect
 
 log = logging.getLogger("baton.dispatch")
 
@@ -88,8 +89,8 @@ class Runner(threading.Thread):
         self.stopping = threading.Event()
         self._in_flight = 0
         self._counter = threading.Lock()
-        self._client = redis.Redis.from_url(deployment.redis_url, decode_responses=True, socket_timeout=5,
-                                            socket_connect_timeout=5, health_check_interval=0)
+        self._client = connect(deployment.redis_url, max_connections=2, decode_responses=True, socket_timeout=5,
+                               socket_connect_timeout=5)
         self._errors = Throttled(log, every=5.0)
 
     def run(self) -> None:

@@ -37,7 +37,7 @@ class RateLimited(BatonError):
 
 
 class Unavailable(BatonError):
-    """The store (Redis) cannot be reached: the caller should try again shortly."""
+    """The store (Redis) cannot be reached, or a write is not yet on enough replicas: try again shortly."""
 
     status = 503
 

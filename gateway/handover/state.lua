@@ -328,6 +328,8 @@ function ops.inbound()
     dedupe = key('DEDUPE', {channel = args.channel, provider_id = args.provider_id})
     local seen = redis.call('GET', dedupe)
     if seen then
+      -- A write, so that a replica acknowledgement (WAIT) after a duplicate covers the original record too.
+      redis.call('EXPIRE', dedupe, args.dedupe_ttl or 604800)
       local cid, mid = string.match(seen, '^([^|]*)|(.*)$')
       return ok({duplicate = true, conversation = cid, message = mid})
     end

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from gateway import keys
-from gateway.errors import BatonError, NotFound
+from gateway.errors import BatonError, NotFound, Unavailable
 
 Author = Literal["customer", "ai", "agent", "system"]
 Owner = str  # "ai" | "none" | "agent:<id>"
@@ -163,6 +163,16 @@ def _payload(arguments: dict[str, Any]) -> str:
     return json.dumps({name: value for name, value in arguments.items() if value is not None}, ensure_ascii=False)
 
 
+def _checked(replies: list[Any], wait: int, conversation: str) -> dict[str, Any]:
+    """The answer of a pipelined operation, once its WAIT (if any) counted enough replicas."""
+    if isinstance(replies[0], Exception):
+        raise replies[0]
+    answer = _answer(replies[0], conversation)
+    if wait and (isinstance(replies[1], Exception) or int(replies[1]) < wait):
+        raise Unavailable(f"recorded, but not yet on {wait} replica(s): try again (it will not be recorded twice)")
+    return answer
+
+
 def _answer(raw: Any, conversation: str = "") -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(raw)
     if not answer.pop("ok"):
@@ -178,23 +188,39 @@ def _customer_payload(message: CustomerMessage) -> dict[str, Any]:
 
 
 class Store:
-    """All conversation state of one deployment, through one synchronous Redis client (decoded responses)."""
+    """All conversation state of one deployment, through one synchronous Redis client (decoded responses).
+    `replicas`: operations run `durable` are acknowledged by that many replicas within `timeout_ms`, or raise
+    Unavailable (the write stands on the primary; the caller retries)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, replicas: int = 0, timeout_ms: int = 500) -> None:
         self.redis = client
         self.sha = _sha(SCRIPT)
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
 
-    def run(self, operation: str, workspace: str, conversation: str = "", **arguments: Any) -> dict[str, Any]:
+    def run(self, operation: str, workspace: str, conversation: str = "", durable: bool = False,
+            **arguments: Any) -> dict[str, Any]:
         """Run one operation of the state script; its answer, or Refused."""
         if conversation:
             arguments["conversation"] = conversation
         argv = (operation, workspace, _payload(arguments))
-        try:
-            raw = self.redis.evalsha(self.sha, 0, *argv)
-        except NoScriptError:  # a new or restarted server: load the script and run it once more
-            self.redis.script_load(SCRIPT)
-            raw = self.redis.evalsha(self.sha, 0, *argv)
-        return _answer(raw, conversation)
+        wait = self.replicas if durable else 0
+        if not wait:  # the common case: one command
+            try:
+                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation)
+            except NoScriptError:  # a new or restarted server: load the script and run it once more
+                self.redis.script_load(SCRIPT)
+                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation)
+        for attempt in (1, 2):
+            with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers this write
+                pipe.evalsha(self.sha, 0, *argv)
+                if wait:
+                    pipe.execute_command("WAIT", wait, self.timeout_ms)
+                replies = pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], NoScriptError) or attempt == 2:
+                break
+            self.redis.script_load(SCRIPT)  # a new or restarted server: load the script and run it once more
+        return _checked(replies, wait, conversation)
 
     # --- the customer ------------------------------------------------------------------------------------------
 
@@ -264,8 +290,9 @@ class Store:
 
     def outbox_next(self, workspace: str, conversation: str, token: str, lock_ms: int = 120_000) -> Outgoing | None:
         """Take the outbox (or keep it, for the holder of `token`): the next message to send, or None when empty.
-        Raises Refused("busy") while another sender holds it."""
-        return _outgoing(self.run("outbox_next", workspace, conversation, token=token, lock_ms=lock_ms))
+        Raises Refused("busy") while another sender holds it, and Unavailable when the message's record is not yet
+        on the configured replicas (a message sent then lost with its primary would be answered and sent again)."""
+        return _outgoing(self.run("outbox_next", workspace, conversation, durable=True, token=token, lock_ms=lock_ms))
 
     def outbox_done(self, workspace: str, conversation: str, token: str, message: str,
                     outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
@@ -374,23 +401,37 @@ class Store:
 
 
 class AsyncStore:
-    """The operations of the request path on the asyncio client: recording without a thread hop."""
+    """The operations of the request path on the asyncio client: recording without a thread hop, in one round trip
+    (with the replica acknowledgement pipelined behind it when `replicas` > 0)."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, replicas: int = 0, timeout_ms: int = 500) -> None:
         self.redis = client
         self.sha = _sha(SCRIPT)
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
 
-    async def run(self, operation: str, workspace: str, **arguments: Any) -> dict[str, Any]:
+    async def run(self, operation: str, workspace: str, durable: bool = False, **arguments: Any) -> dict[str, Any]:
         argv = (operation, workspace, _payload(arguments))
-        try:
-            raw = await self.redis.evalsha(self.sha, 0, *argv)  # type: ignore[misc]
-        except NoScriptError:
+        wait = self.replicas if durable else 0
+        for attempt in (1, 2):
+            if not wait:  # the common case: one command, no pipeline object to build
+                try:
+                    return _answer(await self.redis.evalsha(self.sha, 0, *argv), "")  # type: ignore[misc]
+                except NoScriptError:
+                    await self.redis.script_load(SCRIPT)
+                    continue
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.evalsha(self.sha, 0, *argv)
+                pipe.execute_command("WAIT", wait, self.timeout_ms)
+                replies = await pipe.execute(raise_on_error=False)
+            if not isinstance(replies[0], NoScriptError) or attempt == 2:
+                return _checked(replies, wait, "")
             await self.redis.script_load(SCRIPT)
-            raw = await self.redis.evalsha(self.sha, 0, *argv)  # type: ignore[misc]
-        return _answer(raw, str(arguments.get("conversation", "")))
+        raise AssertionError("unreachable")
 
     async def inbound(self, workspace: str, message: CustomerMessage) -> Recorded:
-        return Recorded(**await self.run("inbound", workspace, **_customer_payload(message)))
+        """Record a customer message: on the primary, and on the configured number of replicas."""
+        return Recorded(**await self.run("inbound", workspace, durable=True, **_customer_payload(message)))
 
     async def status(self, workspace: str, channel: str, provider_id: str, status: str, error_code: str = "") -> bool:
         answer = await self.run("status", workspace, channel=channel, provider_id=provider_id, status=status,
