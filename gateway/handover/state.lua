@@ -682,6 +682,7 @@ function ops.forget()
     redis.call('DEL', conv_part(name, c.id))
   end
   redis.call('ZREM', view_key('closed'), c.id)
+  redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})
   if redis.call('GET', latest) == c.id then redis.call('DEL', latest) end
