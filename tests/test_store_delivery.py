@@ -278,3 +278,12 @@ def test_forget_leaves_nothing_that_would_wake_it_again(kit: Kit) -> None:
     kit.store.forget(kit.ws, cid)
     assert kit.zscore(keys.OUTBOXES, cid) is None  # else the sweep wakes a sender for it every few seconds
 
+
+def test_status_of_a_forgotten_conversations_message_writes_nothing(kit: Kit) -> None:
+    cid, _ = sent(kit)
+    kit.store.close(kit.ws, cid, "agent:alex")
+    kit.store.forget(kit.ws, cid)
+    events = kit.events()
+    assert kit.store.status(kit.ws, "wa", "SM1", "read") is False  # read receipts come days later
+    assert not kit.exists(keys.DELIVERY, cid=cid)
+    assert kit.events() == events

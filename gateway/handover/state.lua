@@ -661,7 +661,8 @@ function ops.status()
   local rank = {pending = 0, sending = 0, unknown = 0, accepted = 1, queued = 1, sent = 3, failed = 4,
     undelivered = 4, delivered = 5, read = 6}
   local current = redis.call('HGET', conv_part('DELIVERY', cid), mid)
-  if current and (rank[current] or 0) >= (rank[args.status] or 0) then
+  -- No record: the conversation was forgotten (a read receipt days later), and its SENT key outlives it.
+  if not current or (rank[current] or 0) >= (rank[args.status] or 0) then
     return ok({applied = false, status = current})
   end
   redis.call('HSET', conv_part('DELIVERY', cid), mid, args.status)
