@@ -322,3 +322,31 @@ def test_capture_by_a_turn_commits_the_turn(kit: Kit) -> None:
         kit.store.capture(kit.ws, cid, {"email": "x@example.com"}, summary="", confirmation="", turn=turn)
     assert stale.value.code == "stale_turn"
     assert kit.store.contact(kit.ws, stored["contact"])["email"] == "maria@example.com"
+
+
+def test_capture_by_a_turn_after_the_chat_was_closed_ends_the_turn(kit: Kit) -> None:
+    cid = form_out(kit)
+    kit.customer("maria@example.com")
+    turn = kit.turn(cid, kit.take_turn_lock(cid))
+    kit.store.close(kit.ws, cid, "agent:alex")
+    history = kit.history(cid)
+    with pytest.raises(Refused) as refused:
+        kit.store.capture(kit.ws, cid, {"email": "maria@example.com"}, summary="", confirmation="Thanks", turn=turn)
+    assert refused.value.code == "closed"
+    assert kit.history(cid) == history  # no "we'll get back to you" after "this conversation was closed"
+    assert "email" not in kit.store.contact(kit.ws, kit.raw(cid)["contact"])
+    assert kit.conversation(cid)["ai_cursor"] == turn.upto and not kit.exists(keys.TURN_LOCK, cid=cid)
+
+
+def test_capture_by_a_turn_after_an_agent_took_the_chat_ends_the_turn(kit: Kit) -> None:
+    cid = form_out(kit)
+    kit.customer("maria@example.com")
+    turn = kit.turn(cid, kit.take_turn_lock(cid))
+    kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
+    history = kit.history(cid)
+    with pytest.raises(Refused) as refused:
+        kit.store.capture(kit.ws, cid, {"email": "maria@example.com"}, summary="", confirmation="Thanks", turn=turn)
+    assert (refused.value.code, refused.value.details["owner"]) == ("not_owner", "agent:alex")
+    assert kit.history(cid) == history
+    assert kit.conversation(cid)["form_state"] == ""  # moot while someone has the chat
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)

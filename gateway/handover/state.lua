@@ -494,6 +494,10 @@ function ops.capture()
   local c, err
   if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
   if not c then return err end
+  if args.turn and (c.status ~= 'open' or c.owner ~= 'none') then
+    finish_turn(c, args.turn) -- closed, or a human took the chat, while the turn read the details
+    return fail(c.status ~= 'open' and 'closed' or 'not_owner', {owner = c.owner})
+  end
   if not args.turn and c.form_state ~= 'sent' then return fail('no_form', {form_state = c.form_state or ''}) end
   local ck = key('CONTACT', {contact = c.contact})
   for _, field in ipairs({'name', 'email', 'phone', 'message'}) do
