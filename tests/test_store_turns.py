@@ -189,6 +189,21 @@ def test_post_of_a_system_notice_by_a_turn(kit: Kit) -> None:
     assert stored["last_text"] == "Maria Lopez"  # system notices are not the conversation's last message
 
 
+def test_post_of_a_system_notice_by_a_turn_is_dropped_once_a_human_has_the_chat(kit: Kit) -> None:
+    cid = kit.handed_over()
+    kit.redis.hset(kit.key(keys.CONVERSATION, cid=cid), "form_state", "sent")
+    kit.customer("Maria Lopez")
+    turn = kit.turn(cid, kit.take_turn_lock(cid))
+    kit.store.post(kit.ws, cid, "agent", "Alex here, how can I help?", agent="alex")
+    public = kit.store.messages(kit.ws, cid, public_only=True)
+    answer = refused(lambda: kit.store.post(kit.ws, cid, "system", "Thanks, Maria. Your phone?", kind="notice",
+                                            turn=turn, form_name="Maria Lopez"))
+    assert (answer.code, answer.details["owner"]) == ("suppressed", "agent:alex")
+    assert kit.store.messages(kit.ws, cid, public_only=True) == public  # no bot notice after Alex joined
+    assert "form_name" not in kit.conversation(cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+
+
 def test_post_queues_public_messages_on_channels_that_deliver(kit: Kit) -> None:
     cid = kit.customer("Opening hours?", delivers=True).conversation
     assert kit.outbox(cid) == [] and kit.wakeups(keys.DELIVERIES) == []  # customer messages are not sent back

@@ -404,6 +404,10 @@ function ops.post()
     finish_turn(c, args.turn)
     return fail('suppressed', {owner = c.owner})
   end
+  if args.author == 'system' and args.turn and c.owner ~= 'none' then
+    finish_turn(c, args.turn) -- the fallback's notice to a customer waiting for a human: one came meanwhile
+    return fail('suppressed', {owner = c.owner})
+  end
   if args.author == 'agent' then
     local me = 'agent:' .. args.agent
     if c.owner ~= me then
