@@ -193,7 +193,7 @@ def test_fire_sends_the_contact_form_once_per_wait(kit: Kit) -> None:
     [fired] = kit.store.fire(kit.ws, "Leave your details", FORM)
     form = kit.last(cid)
     assert fired["conversation"] == cid and fired["message"] == form["id"] and fired["channel"] == "web"
-    assert 500 <= fired["late_ms"] < 5_000
+    assert 500 <= fired["late_ms"] < 60_000
     assert (form["author"], form["kind"], form["text"], form["rich"], form["visibility"]) == (
         "system", "contact_form", "Leave your details", FORM, "public")
     stored = kit.conversation(cid)
