@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from starlette.testclient import TestClient
 
@@ -21,6 +22,7 @@ from gateway.auth import create_agent  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.deployment import Deployment  # noqa: E402
 from gateway.redis_server import EmbeddedValkey  # noqa: E402
+from tests.store_kit import Kit  # noqa: E402
 
 KNOWLEDGE = [
     {"q": "What are your opening hours?", "a": "We are open Monday to Friday, 9:00 to 17:00."},
@@ -319,3 +321,15 @@ class Served:
             self._log_file.close()
             output = self.output()
         return self.process.returncode, output
+
+
+# --- the state script alone: a fresh workspace on the real server, no deployment ------------------------------
+
+@pytest.fixture
+def kit(redis_url: str) -> Iterator[Kit]:
+    """The typed Store on a workspace of its own, and reads of every key it writes."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        yield Kit(client)
+    finally:
+        client.close()

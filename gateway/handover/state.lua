@@ -420,6 +420,10 @@ function ops.post()
     finish_turn(c, args.turn)
     return fail('suppressed', {owner = c.owner})
   end
+  if args.author == 'system' and args.turn and c.owner ~= 'none' then
+    finish_turn(c, args.turn) -- the fallback's notice to a customer waiting for a human: one came meanwhile
+    return fail('suppressed', {owner = c.owner})
+  end
   if args.author == 'agent' then
     local me = 'agent:' .. args.agent
     if c.owner ~= me then
@@ -510,6 +514,10 @@ function ops.capture()
   local c, err
   if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
   if not c then return err end
+  if args.turn and (c.status ~= 'open' or c.owner ~= 'none') then
+    finish_turn(c, args.turn) -- closed, or a human took the chat, while the turn read the details
+    return fail(c.status ~= 'open' and 'closed' or 'not_owner', {owner = c.owner})
+  end
   if not args.turn and c.form_state ~= 'sent' then return fail('no_form', {form_state = c.form_state or ''}) end
   local ck = key('CONTACT', {contact = c.contact})
   for _, field in ipairs({'name', 'email', 'phone', 'message'}) do
@@ -677,7 +685,8 @@ function ops.status()
   local rank = {pending = 0, sending = 0, unknown = 0, accepted = 1, queued = 1, sent = 3, failed = 4,
     undelivered = 4, delivered = 5, read = 6}
   local current = redis.call('HGET', conv_part('DELIVERY', cid), mid)
-  if current and (rank[current] or 0) >= (rank[args.status] or 0) then
+  -- No record: the conversation was forgotten (a read receipt days later), and its SENT key outlives it.
+  if not current or (rank[current] or 0) >= (rank[args.status] or 0) then
     return ok({applied = false, status = current})
   end
   redis.call('HSET', conv_part('DELIVERY', cid), mid, args.status)
@@ -698,6 +707,7 @@ function ops.forget()
     redis.call('DEL', conv_part(name, c.id))
   end
   redis.call('ZREM', view_key('closed'), c.id)
+  redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})
   if redis.call('GET', latest) == c.id then redis.call('DEL', latest) end

@@ -284,7 +284,7 @@ class Store:
     def fire(self, workspace: str, text: str, form: dict[str, Any], limit: int = 200) -> list[dict[str, Any]]:
         """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
         fired: list[dict[str, Any]] = self.run("fire", workspace, text=text, form=form, limit=limit)["fired"]
-        return fired
+        return fired or []  # cjson encodes an empty Lua table as {}
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
