@@ -205,7 +205,7 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
 
     bodies = {"How long does shipping take?": "Delivery takes 2-4 business days."}
     stored = _stored(client, "ha", [*questions, *waiting])
-    after_kill = [t for t, status in traffic.refusals if t > killed_at[0]]
+    after_kill = [(t, status) for t, status in traffic.refusals if t > killed_at[0]]
     accepted_again = min((t for t in traffic.accepted.values() if t > killed_at[0]), default=float("nan"))
     figures = {"sent": len(questions) + len(waiting), "acknowledged": len(traffic.accepted),
                "stored": sum(stored.values()), "refused_attempts": len(traffic.refusals),
