@@ -125,7 +125,8 @@ class Hub:
     async def stop(self) -> None:
         if self.task:
             self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+            # Bounded: a cancelled read that hangs on a dying connection must not hold up the shutdown.
+            await asyncio.wait({self.task}, timeout=2)
         for subscribers in self.routes.values():
             for subscriber in subscribers:
                 subscriber.end()
