@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import metrics
 from gateway.config import AIAgentConfig, BatonConfig
 from gateway.handover.store import Message
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
@@ -111,7 +112,8 @@ def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool =
         params["temperature"] = agent.temperature
     if tools and not is_offline(agent):
         params["tools"] = [HANDOVER_TOOL_SPEC]
-    return completion(**params)
+    with metrics.MODEL.labels(agent.model).time():
+        return completion(**params)
 
 
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],

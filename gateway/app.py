@@ -66,6 +66,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
         Route("/webhooks/{channel}", webhooks.receive, methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
+        Route("/metrics", health.metrics),
         Route("/openapi.json", openapi, include_in_schema=False),
         Mount("/webchat", routes=[
             Route("/{channel}/config", webchat.get_config, methods=["GET"]),

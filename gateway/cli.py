@@ -124,8 +124,10 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
     from gateway.deployment import Deployment
     from gateway.supervisor import DataDirLock, Supervisor, listen, python_command
 
-    lock = DataDirLock(Path(args.data_dir).resolve() if args.data_dir else config.data_path())
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else config.data_path()
+    lock = DataDirLock(data_dir)
     lock.acquire()
+    _share_metrics(data_dir)
     listener = listen(args.host, args.port)
     supervisor = Supervisor()
     try:
@@ -152,6 +154,14 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
         listener.close()
         lock.release()
     return 0
+
+
+def _share_metrics(data_dir: Path) -> None:
+    """One metrics directory for this machine's gateways and workers, so any gateway's /metrics adds them up."""
+    from gateway.metrics import clear
+
+    directory = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics"))
+    clear(directory)
 
 
 def _count(flag: int | None, configured: int | None) -> int:

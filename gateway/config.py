@@ -181,6 +181,8 @@ class BatonConfig(Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: text: readable lines; json: one JSON object a line (with workspace, conversation, channel when known)
     log_format: Literal["text", "json"] = "text"
+    #: A bearer token for /metrics; empty: /metrics answers requests from this machine only.
+    metrics_token: str = ""
     worker: WorkerConfig = WorkerConfig()
     gateway: GatewayConfig = GatewayConfig()
     limits: LimitsConfig = LimitsConfig()

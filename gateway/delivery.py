@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import Any
 
-from gateway import keys
+from gateway import keys, metrics
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
 from gateway.dispatch import GRACE_MS
@@ -43,6 +43,8 @@ def drain(deployment: Deployment, workspace: str, conversation: str, worker: str
     while outgoing is not None:
         outcome = send(deployment, conversation, outgoing)
         sent += outcome["outcome"] == "sent"
+        if outcome["outcome"] in ("failed", "unknown"):
+            metrics.DELIVERY_FAILURES.labels(outgoing.channel, outcome["outcome"]).inc()
         try:
             outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"], retry_ms=RETRY_MS,
                                          grace_ms=GRACE_MS, **outcome)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -40,6 +42,26 @@ async def readyz(request: Request) -> Response:
         return _unavailable("no worker has sent a heartbeat in the last 10 s: nothing answers customers or fires "
                             "the no-human timers")
     return JSONResponse({"status": "ready", "workers": len(beats)})
+
+
+async def metrics(request: Request) -> Response:
+    """
+    summary: Prometheus metrics (from this machine, or with the bearer token set as metrics_token)
+    responses:
+      200: {description: text/plain in the Prometheus exposition format}
+      403: {description: Not from this machine, and no valid metrics token}
+    """
+    from gateway.metrics import exposition
+
+    deployment = request.app.state.deployment
+    token = deployment.config.metrics_token
+    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    local = request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
+    if not (hmac.compare_digest(given, token) if token else local):
+        return JSONResponse({"error": "metrics need the bearer metrics_token (or a request from this machine)"},
+                            status_code=403)
+    body, content_type = await run_in_threadpool(exposition, deployment)
+    return Response(body, media_type=content_type)
 
 
 def _unavailable(reason: str) -> JSONResponse:

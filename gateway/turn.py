@@ -182,7 +182,8 @@ def act(turn: Turn, action: Action) -> str:
     if action is Action.DECLINE_OFFER:
         return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
     if action is Action.CLOSE:
-        store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE, agent_name=turn.agent.name)
+        lifecycle.closed(store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE,
+                                     agent_name=turn.agent.name))
         return "closed"
     if action is Action.OFFER_PERSON:
         return post(turn, f"{SORRY} {OFFER}", offer=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,15 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, ratelimit, sse
+from gateway import keys, metrics, ratelimit, sse
 from gateway.auth import bearer, open_visitor, visitor_of
 from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
-from gateway.handover.store import Message, decode_message, message_after, place
+from gateway.handover.store import Message, Recorded, decode_message, message_after, place
 from gateway.http import json_body
 from gateway.pipeline import MAX_TEXT, customer_message
+from gateway.webhooks import counted
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
@@ -105,7 +107,18 @@ async def post_message(request: Request) -> Response:
       429: {description: Too many messages (Retry-After says when to try again)}
     """
     deployment, channel = _channel(request)
-    visitor = await _visitor(request, channel)
+    started = time.perf_counter()
+    with counted(channel.name):
+        visitor = await _visitor(request, channel)
+        recorded = await _record(request, deployment, channel, visitor)
+    metrics.WEBHOOKS.labels(channel.name, "duplicate" if recorded.duplicate else "accepted").inc()
+    metrics.ACK.labels(channel.name).observe(time.perf_counter() - started)
+    status = 200 if recorded.duplicate else 201
+    return JSONResponse({"id": recorded.message, "conversation": recorded.conversation,
+                         "duplicate": recorded.duplicate}, status_code=status)
+
+
+async def _record(request: Request, deployment: Deployment, channel: Channel, visitor: str) -> Recorded:
     limits, client = deployment.config.limits, request.app.state.aredis
     await ratelimit.check(client, channel.workspace.id, "visitor", visitor, limits.visitor_messages, "messages")
     await ratelimit.check(client, channel.workspace.id, "ip", client_ip(request), limits.ip_messages,
@@ -119,10 +132,9 @@ async def post_message(request: Request) -> Response:
     if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text)
-    recorded = await request.app.state.astore.inbound(channel.workspace.id, customer_message(channel, inbound))
-    status = 200 if recorded.duplicate else 201
-    return JSONResponse({"id": recorded.message, "conversation": recorded.conversation,
-                         "duplicate": recorded.duplicate}, status_code=status)
+    recorded: Recorded = await request.app.state.astore.inbound(channel.workspace.id,
+                                                                customer_message(channel, inbound))
+    return recorded
 
 
 def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from urllib.parse import parse_qsl
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway import metrics
 from gateway.connector import WebhookConnector, WebhookRequest
-from gateway.errors import BadRequest, UnknownChannel
+from gateway.errors import BadRequest, BatonError, UnknownChannel
 from gateway.http import read_body
 from gateway.pipeline import record
 
@@ -33,11 +38,36 @@ async def receive(request: Request) -> Response:
     connector = channel.connector
     if not isinstance(connector, WebhookConnector):
         raise UnknownChannel(f"channel {channel.name!r} takes no webhooks (it has its own API)")
-    webhook = await read(request, deployment.public_url())
-    connector.verify(webhook)
-    await record(request.app.state.astore, channel, connector.parse(webhook))
+    started = time.perf_counter()
+    with counted(channel.name):
+        webhook = await read(request, deployment.public_url())
+        connector.verify(webhook)
+        recorded = await record(request.app.state.astore, channel, connector.parse(webhook))
+    for item in recorded:
+        outcome = "status" if isinstance(item, bool) else "duplicate" if item.duplicate else "accepted"
+        metrics.WEBHOOKS.labels(channel.name, outcome).inc()
     ack = connector.acknowledge(webhook)
+    metrics.ACK.labels(channel.name).observe(time.perf_counter() - started)
     return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+
+@contextlib.contextmanager
+def counted(channel: str) -> Iterator[None]:
+    """Count a request refused on the way in, by why."""
+    try:
+        yield
+    except BatonError as exc:
+        metrics.WEBHOOKS.labels(channel, _refusal(exc)).inc()
+        raise
+    except (RedisError, OSError):
+        metrics.WEBHOOKS.labels(channel, "unavailable").inc()
+        raise
+
+
+def _refusal(exc: BatonError) -> str:
+    if exc.status in (401, 403):
+        return "refused"
+    return "unavailable" if exc.status >= 500 else "rate_limited" if exc.status == 429 else "bad_request"
 
 
 async def read(request: Request, public_base: str) -> WebhookRequest:

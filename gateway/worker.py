@@ -31,7 +31,7 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import delivery, keys, retention, runtime, turn
+from gateway import delivery, keys, metrics, retention, runtime, turn
 from gateway.deployment import Deployment
 from gateway.dispatch import Leases, Runner, sweep
 from gateway.handover import fallback, notifications
@@ -276,7 +276,8 @@ def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
         if token is None:
             return "busy: another turn holds the conversation"
         try:
-            return turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
+            with metrics.TURNS.labels("taken").time():
+                return turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
         finally:
             leases.release(lock, token)
 

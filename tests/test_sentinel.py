@@ -122,8 +122,8 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def whatsapp(self, customer: int, text: str) -> str:
-        form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID, "From": f"whatsapp:+1555{customer:07d}",
-                "To": BUSINESS, "Body": text, "NumMedia": "0"}
+        form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID,
+                "From": f"whatsapp:+1555{customer:07d}", "To": BUSINESS, "Body": text, "NumMedia": "0"}
         url = f"{self.base}/webhooks/wa"
         headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
         self._until_accepted(form["MessageSid"], lambda http: http.post(url, data=form, headers=headers))

@@ -10,6 +10,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from gateway import metrics
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
@@ -46,6 +47,7 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
         if workspace.handover.contact_form:
             for item in deployment.store.fire(workspace.id, text=FORM_TEXT, form=FORM, limit=500):
                 fired.append({"workspace": workspace.id, **item})
+                metrics.FORMS.labels("sent").inc()
     return fired
 
 
@@ -122,9 +124,11 @@ def capture(deployment: Deployment, workspace: str, conversation: str, details: 
     """Store the details in Contacts, confirm to the customer, and notify every agent; the contact id."""
     name = details.get("name", "")
     reach = " or ".join(v for v in (details.get("phone"), details.get("email")) if v)
-    return deployment.store.capture(
+    contact = deployment.store.capture(
         workspace, conversation, details, summary=f"{name or 'The customer'} left contact details: {reach}",
         confirmation=f"Thank you{', ' + name if name else ''}! We'll get back to you at {reach}.", turn=turn)
+    metrics.FORMS.labels("captured").inc()
+    return contact
 
 
 # --- channels without forms: the reply comes as text, read by a turn -------------------------------------------

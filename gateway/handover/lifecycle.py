@@ -8,6 +8,7 @@ part of that same atomic step.
 
 from __future__ import annotations
 
+from gateway import keys, metrics
 from gateway.auth import Agent, agent_by_id
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
@@ -37,9 +38,11 @@ def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation: 
               route: str, summary: str) -> int:
     """The AI unassigns itself: the customer hears a person is coming, every agent is notified, and the no-human
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
-    return deployment.store.hand_over(
+    count = deployment.store.hand_over(
         workspace.id, conversation, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
         agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace))
+    metrics.HANDOVERS.labels(route).inc()
+    return count
 
 
 # --- humans -----------------------------------------------------------------------------------------------------
@@ -71,19 +74,42 @@ def unassign(deployment: Deployment, agent: Agent, conversation: str) -> None:
 def _assign(deployment: Deployment, agent: Agent, conversation: str, target: Owner, *, reason: str,
             notice: str = "", force: bool = False, timeout_ms: int | None = None) -> None:
     workspace = deployment.workspace(agent.workspace)
+    waited = _waiting(deployment, workspace.id, conversation) if target.startswith("agent:") else None
     deployment.store.assign(workspace.id, conversation, target, agent.owner, reason=reason, notice=notice,
                             force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
+    _taken(waited)
+
+
+def _waiting(deployment: Deployment, workspace: str, conversation: str) -> float | None:
+    """Seconds since the handover, if the conversation waits for a human (for the time-to-assignment metric)."""
+    owner, handover_at = deployment.redis.hmget(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation),
+                                                ["owner", "handover_at"])
+    if owner != "none" or not handover_at:
+        return None
+    return max(0.0, (deployment.store.now_ms() - int(handover_at)) / 1000)
+
+
+def _taken(waited: float | None) -> None:
+    if waited is not None:
+        metrics.ASSIGNED_AFTER.observe(waited)
 
 
 def reply(deployment: Deployment, agent: Agent, conversation: str, text: str) -> str:
     """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait."""
-    return deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id, agent_name=agent.name,
-                                 notice=f"{agent.name} joined the conversation.")
+    waited = _waiting(deployment, agent.workspace, conversation)
+    message = deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id,
+                                    agent_name=agent.name, notice=f"{agent.name} joined the conversation.")
+    _taken(waited)
+    return message
 
 
 def close(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
     """Close the conversation; the customer's next message starts a fresh one with the AI."""
-    deployment.store.close(agent.workspace, conversation, agent.owner, force=force)
+    closed(deployment.store.close(agent.workspace, conversation, agent.owner, force=force))
+
+
+def closed(handovers: int) -> None:
+    metrics.RESOLVED.labels("ai" if handovers == 0 else "handed_over").inc()
 
 
 def resend(deployment: Deployment, agent: Agent, conversation: str, message: str) -> None:
@@ -106,5 +132,6 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
                                          timeout_ms=no_human_timeout_ms(workspace), announce=announce,
                                          limit=UNPUBLISH_BATCH)
         announce = False
+        metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])
         if moved["remaining"] == 0:  # each step moves, or drops from the view, at least one conversation
             return

@@ -483,9 +483,10 @@ function ops.close()
   if redis.call('GET', active) == c.id then redis.call('DEL', active) end
   append(c, {author = 'system', kind = 'closed', text = args.notice or 'This conversation was closed.',
     data = {actor = actor}})
-  event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel})
+  event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
+    handovers = tonumber(c.handovers or 0)})
   if args.turn then finish_turn(c, args.turn) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
-  return ok({})
+  return ok({handovers = tonumber(c.handovers or 0)})
 end
 
 -- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment.

@@ -269,9 +269,11 @@ class Store:
                         force=force or None, published=published, timeout_ms=timeout_ms)
 
     def close(self, workspace: str, conversation: str, actor: Owner, *, turn: TurnStamp | None = None,
-              goodbye: str = "", agent_name: str | None = None, force: bool = False) -> None:
-        self.run("close", workspace, conversation, actor=actor, turn=_stamp(turn), goodbye=goodbye,
-                 agent_name=agent_name, force=force or None)
+              goodbye: str = "", agent_name: str | None = None, force: bool = False) -> int:
+        """Close the conversation; how many times it was handed to humans (0: the AI resolved it alone)."""
+        answer = self.run("close", workspace, conversation, actor=actor, turn=_stamp(turn), goodbye=goodbye,
+                          agent_name=agent_name, force=force or None)
+        return int(answer["handovers"])
 
     def publish(self, workspace: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
                 announce: bool = True, limit: int = 200) -> dict[str, int]:

@@ -1,0 +1,85 @@
+"""What an operator watches, in the Prometheus text format at /metrics (names prefixed `baton_`).
+
+Counters and histograms are kept by each process; `baton serve` gives its children one directory for them
+(prometheus-client's multiprocess mode), so any gateway's /metrics adds up every process of the machine. Queue
+depths and ages are read from Redis when scraped, so they are the deployment's, whichever gateway answers.
+/metrics answers requests from this machine only, unless `metrics_token` is set: then a bearer token is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY, Collector
+
+from gateway import keys
+
+LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+SLOW = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60)
+WAITS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+WEBHOOKS = Counter("baton_webhooks_total", "Inbound customer messages and provider reports, by channel and outcome",
+                   ["channel", "outcome"])
+ACK = Histogram("baton_ack_seconds", "Time to acknowledge a webhook or a webchat message", ["channel"],
+                buckets=LATENCY)
+TURNS = Histogram("baton_turn_seconds", "AI turns, from taking the conversation to committing", ["outcome"],
+                  buckets=SLOW)
+MODEL = Histogram("baton_model_seconds", "Model calls", ["model"], buckets=SLOW)
+HANDOVERS = Counter("baton_handovers_total", "Conversations handed to humans, by route", ["route"])
+ASSIGNED_AFTER = Histogram("baton_time_to_assignment_seconds", "From a handover to a human taking the conversation",
+                           buckets=WAITS)
+FORMS = Counter("baton_contact_forms_total", "Contact forms sent, and details captured", ["event"])
+RESOLVED = Counter("baton_conversations_closed_total", "Closed conversations: resolved by the AI alone, or handed over",
+                   ["by"])
+DELIVERY_FAILURES = Counter("baton_delivery_failures_total", "Messages not delivered, or of unknown delivery",
+                            ["channel", "outcome"])
+
+
+class QueueCollector(Collector):
+    """The work waiting in Redis, per workspace: how much, and how old the oldest is."""
+
+    def __init__(self, deployment: Any) -> None:
+        self.deployment = deployment
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("baton_queue_depth", "Work waiting", labels=["workspace", "queue"])
+        age = GaugeMetricFamily("baton_queue_oldest_seconds", "Age of the oldest waiting item",
+                                labels=["workspace", "queue"])
+        client, now = self.deployment.redis, time.time() * 1000
+        for workspace in self.deployment.config.workspaces:
+            for name, template in (("turns", keys.PENDING_TURNS), ("outboxes", keys.OUTBOXES),
+                                   ("no_human_timers", keys.FALLBACK_TIMERS)):
+                zset = keys.key(template, ws=workspace.id)
+                oldest = client.zrange(zset, 0, 0, withscores=True)
+                depth.add_metric([workspace.id, name], client.zcard(zset))
+                age.add_metric([workspace.id, name], max(0.0, (now - oldest[0][1]) / 1000) if oldest else 0.0)
+        jobs = self.deployment.queue
+        depth.add_metric(["", "rq"], jobs.count)
+        yield depth
+        yield age
+
+
+def exposition(deployment: Any) -> tuple[bytes, str]:
+    """The text of /metrics: this machine's processes (or, alone, this process) and the deployment's queues."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes)
+    else:
+        processes = REGISTRY
+    queues = CollectorRegistry()
+    queues.register(QueueCollector(deployment))
+    return generate_latest(processes) + generate_latest(queues), CONTENT_TYPE_LATEST
+
+
+def clear(directory: str) -> None:
+    """Start a fresh multiprocess directory (the files of processes that are gone would add up for ever)."""
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))

@@ -1,0 +1,54 @@
+"""/metrics: the Prometheus text an operator scrapes, after a short run; who may read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.deployment import Deployment
+from tests.conftest import LiveServer, Visitor, agent_token, chat_channel, run_jobs
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_metrics_count_what_happened_and_the_work_waiting(make_deployment: Callable[..., Deployment]) -> None:
+    import httpx
+
+    deployment = make_deployment()
+    workspace = deployment.config.workspaces[0].id
+    channel = chat_channel(deployment)
+    with LiveServer(deployment) as server, httpx.Client(base_url=server.url) as http:
+        alex = agent_token(deployment, "alex")
+        visitor = Visitor(http, channel)  # type: ignore[arg-type]
+        visitor.say("What are your opening hours?")
+        run_jobs(deployment)
+        cid = visitor.say("I want to talk to a human")["conversation"]
+        run_jobs(deployment)
+        assert http.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex).is_success
+        Visitor(http, channel).say("hello?")  # type: ignore[arg-type]  # waits, unanswered: one pending turn
+        response = http.get("/metrics")  # from this machine
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    found = samples(response.text)
+    assert found[("baton_webhooks_total", (("channel", channel), ("outcome", "accepted")))] >= 3
+    assert found[("baton_handovers_total", (("route", "customer"),))] >= 1
+    assert found[("baton_time_to_assignment_seconds_count", ())] >= 1
+    assert found[("baton_queue_depth", (("queue", "turns"), ("workspace", workspace)))] == 1
+    assert ("baton_ack_seconds_count", (("channel", channel),)) in found
+    assert any(name == "baton_model_seconds_count" for name, _ in found)
+
+
+def test_metrics_need_the_token_from_elsewhere(make_deployment: Callable[..., Deployment]) -> None:
+    open_one = make_deployment()
+    with TestClient(create_app(open_one)) as client:  # TestClient's address is not this machine's
+        assert client.get("/metrics").status_code == 403
+    guarded = make_deployment(metrics_token="scrape-me-0123456789")
+    with TestClient(create_app(guarded)) as client:
+        assert client.get("/metrics").status_code == 403
+        assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
+        assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"}).status_code == 200
