@@ -51,6 +51,8 @@ def is_frustrated(text: str) -> bool:
 
 def is_done(text: str, phrases: Sequence[str] = ()) -> bool:
     """The customer needs nothing more ('thanks, that solved it'); phrases: the workspace's own closings."""
-    if rules.asks_question(text) or rules.declines(text) or wants_human(text) or is_frustrated(text):
+    if rules.asks_question(text) or rules.says_more(text) or rules.declines(text) or rules.only_acknowledges(text):
+        return False
+    if wants_human(text) or is_frustrated(text):
         return False  # 'perfect, is there a warranty?' carries on, whatever else it says
     return rules.mentions(text, phrases) or _likely("closing", "done", text)

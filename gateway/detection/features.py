@@ -14,6 +14,8 @@ _EMOJI = r"\U0001F000-\U0001FAFF\u2600-\u27BF"
 _NOT_A_TOKEN = re.compile(rf"[^\w?{_EMOJI}]+|_")
 _SPLIT_SYMBOLS = re.compile(rf"([?{_EMOJI}])")
 _CHAR_NGRAMS = range(2, 6)
+#: Replies this short ('ok', 'no thanks', '👍') are a small, closed set: each also counts as a feature whole.
+_WHOLE_MESSAGE_WORDS = 3
 
 
 def _plain(text: str) -> str:
@@ -35,9 +37,13 @@ def tokens(text: str) -> list[str]:
 
 
 def features(text: str) -> list[str]:
-    """Word unigrams and bigrams plus character 2-5-grams inside each padded word (sklearn's 'char_wb')."""
+    """Length, a short message whole, word unigrams and bigrams, and character 2-5-grams inside each padded
+    word (sklearn's 'char_wb')."""
     words = tokens(text)
-    found = [f"w {word}" for word in words]
+    found = [f"n {min(len(words), _WHOLE_MESSAGE_WORDS + 1)}"]  # how long: 'ok' alone is not 'ok, thanks'
+    if len(words) <= _WHOLE_MESSAGE_WORDS:
+        found.append(f"m {' '.join(words)}")
+    found += [f"w {word}" for word in words]
     found += [f"b {first} {second}" for first, second in zip(["^", *words], [*words, "$"], strict=True)]
     for word in words:
         padded = f" {word} "

@@ -48,7 +48,7 @@ _REQUESTS = [
     r"\by a(?: t)?(?: il)? quelqu ?un\b",
     r"\bmit (?:einem |einer |jemandem|dem |der )?(?:echten )?"
     r"(?:menschen|mitarbeiter\w*|person|berater\w*|agenten|kundenservice|support)\b(?: \w+)? (?:sprechen|reden)\b",
-    r"\bist (?:da|hier) jemand\b",
+    r"\bist (?:da|hier) jemand\b|\bist jemand (?:da|hier)\b",
     r"\bfalar (?:com )?(?:um |uma |o |a |alguem )?(?:humano|pessoa|atendente|alguem|suporte|gerente|supervisor)\b",
     r"\batendimento humano\b",
     r"\btem alguem (?:ai|a)\b",
@@ -70,6 +70,9 @@ _REFUSAL = re.compile(
 
 _DECLINES_PERSON = re.compile(
     r"\b(?:dont|do not|no need to|not asking for)(?: \w+){0,6} (?:human|person|agent|anyone|anybody|someone)\b"
+    r"|\bno necesito (?:un |una |a )?(?:agente|persona|humano|nadie)\b"
+    r"|\bpas besoin d ?(?:un |une )?(?:conseiller|agent)\b|\bbrauche (?:keinen|niemanden)\b"
+    r"|\bnao preciso de (?:atendente|ninguem)\b|\bnon mi serve (?:un operatore|nessuno)\b"
 )
 
 
@@ -97,12 +100,30 @@ def mentions(text: str, phrases: Sequence[str]) -> bool:
     return any(f" {phrase} " in padded for phrase in map(normalise, phrases) if phrase)
 
 
-_DECLINE = re.compile(r"^(?:no|nope|nah|not)\b(?! (?:worries|problem|more|further|other))")
+_DECLINE = re.compile(r"^(?:no|nope|nah|not)\b(?! (?:worries|problem|more|further|other))(?: \w+){0,2}$")
+
+
+# An acknowledgement alone ('ok') says the customer read the answer, not that they are done with us.
+_ACKNOWLEDGEMENT = re.compile(r"^(?:ok|okay|okey|k|kk|alright|right|hmm+|vale|d ?accord|va bene|ta|ta bom)$")
 
 
 def declines(text: str) -> bool:
-    """'no thanks', 'nope': an answer to a question, not a goodbye ('no worries, thanks' is one)."""
+    """'no thanks', 'nope': a short answer to a question, not a goodbye ('no worries, thanks' is one)."""
     return bool(_DECLINE.match(normalise(text)))
+
+
+def only_acknowledges(text: str) -> bool:
+    """'ok', 'alright': an acknowledgement, not a goodbye."""
+    return bool(_ACKNOWLEDGEMENT.match(normalise(text)))
+
+
+# Product rule (issue 8): 'thanks! one more thing…' is not a goodbye; a trailing ellipsis announces more.
+_MORE_TO_SAY = re.compile(r"\b(?:one more (?:thing|question)|another (?:thing|question)|but|still)\b")
+
+
+def says_more(text: str) -> bool:
+    """'thanks, but…', 'one more thing…': the customer has more to say."""
+    return bool(_MORE_TO_SAY.search(normalise(text))) or text.rstrip().endswith(("…", "..."))
 
 
 def asks_question(text: str) -> bool:

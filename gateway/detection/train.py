@@ -18,6 +18,8 @@ from gateway.detection.model import MODEL_FILE
 
 #: Inverse regularisation strength, chosen by cross-validation on the train split (see docs/detection.md).
 C = 10.0
+#: Probability from which a decision's model says yes; cross-validated on the train split (docs/detection.md).
+THRESHOLDS = {"human": 0.5, "closing": 0.5, "frustration": 0.4}
 #: Weights smaller than this change no decision; dropping them keeps model.json small.
 _MIN_WEIGHT = 1e-3
 _DIGITS = 4
@@ -45,6 +47,9 @@ _IMPLIED: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("closing", "done"): (("human", "neither"), ("frustration", "not")),
     ("frustration", "frustrated"): (("closing", "continues"),),
 }
+#: The decisions trained on implied labels too. Cross-validation on the train split: they help the closing
+#: and frustration decisions and hurt the offer replies (docs/detection.md).
+IMPLIED_FOR = frozenset(TASKS) - {"offer"}
 #: Very short messages ('ok', 'thanks') close a chat or accept the offer depending on context: no implied
 #: closing or offer labels from them.
 _MIN_IMPLYING_WORDS = 3
@@ -78,16 +83,17 @@ def _task_model(fitted: Any, names: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def fit(examples: Sequence[Example], c: float = C) -> dict[str, Any]:
+def fit(examples: Sequence[Example], c: float = C, implied_for: frozenset[str] = IMPLIED_FOR) -> dict[str, Any]:
     """The model.json document for these training examples."""
     vectors = vectorizer().fit([example.text for example in examples])
     names = vectors.get_feature_names_out()
     tasks = {}
-    for task, rows in by_task([*examples, *implied(examples)]).items():
+    extra = [row for row in implied(examples) if row.task in implied_for]
+    for task, rows in by_task([*examples, *extra]).items():
         matrix = vectors.transform([row.text for row in rows])
         tasks[task] = _task_model(classifier(c).fit(matrix, [row.label for row in rows]), names)
     idf = {name: round(float(value), _DIGITS) for name, value in zip(names, vectors.idf_, strict=True)}
-    return {"version": 1, "trained_on": len(examples), "C": c, "idf": idf, "tasks": tasks}
+    return {"version": 1, "trained_on": len(examples), "C": c, "idf": idf, "tasks": tasks, "thresholds": THRESHOLDS}
 
 
 def main(argv: list[str] | None = None) -> int:
