@@ -81,7 +81,7 @@ def candidates() -> dict[str, Callable[[Sequence[Example]], Any]]:
     words = _tfidf(lambda text: [f"w {word}" for word in tokens(text)])
     chars = _tfidf(lambda text: [f for f in features(text) if f.startswith("c ")])
     found: dict[str, Callable[[Sequence[Example]], Any]] = {
-        "rules only": lambda examples: _Constant(),
+        "the guard rules alone (models always say no)": lambda examples: _Constant(),
         "word unigrams, LR": lambda examples: _fit(words(), examples, train.C),
         "char 2-5-grams, LR": lambda examples: _fit(chars(), examples, train.C),
         "char + word n-grams, LR C=10": _shipped(10.0, frozenset()),

@@ -17,7 +17,7 @@ from gateway.detection.features import features, normalise
 from gateway.detection.model import MODEL_FILE
 
 #: Inverse regularisation strength, chosen by cross-validation on the train split (see docs/detection.md).
-C = 10.0
+C = 30.0
 #: Probability from which a decision's model says yes; cross-validated on the train split (docs/detection.md).
 THRESHOLDS = {"human": 0.5, "closing": 0.5, "frustration": 0.4}
 #: Weights smaller than this change no decision; dropping them keeps model.json small.
