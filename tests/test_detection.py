@@ -193,6 +193,7 @@ def test_wants_human_ignores_other_messages(text: str) -> None:
         ("how long will it take?", "other"),
         ("my order number is 123", "other"),
         ("yes no", "other"),
+        ("thanks", "other"),
         ("hmm", "other"),
         ("", "other"),
     ],

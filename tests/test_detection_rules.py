@@ -66,6 +66,11 @@ def test_frustration(text: str) -> None:
     assert is_frustrated(text)
 
 
+@pytest.mark.parametrize("text", ["77031", "lamp", "Carlos", "zxcv", "pablo.ruiz@hotmail.com", "size 38", "headphones"])
+def test_a_bare_order_number_name_or_product_answers_nothing(text: str) -> None:
+    assert (wants_human(text), offer_reply(text), is_done(text), is_frustrated(text)) == (False, "other", False, False)
+
+
 def test_a_workspace_phrase_asks_for_a_person_as_whole_words() -> None:
     phrases = ["Kundenbetreuer", "concierge desk"]
     assert wants_human("Bitte den KUNDENBETREUER!", phrases)

@@ -17,7 +17,7 @@ _MAX_QUESTIONING_ANSWER_WORDS = 2
 
 def _probability(task: str, label: str, text: str) -> float:
     models = load()
-    return models.probabilities(task, text)[label] if tokens(text) else 0.0
+    return models.probabilities(task, text)[label] if models.knows_a_word(text) else 0.0
 
 
 def _likely(task: str, label: str, text: str) -> bool:
@@ -28,13 +28,16 @@ def wants_human(text: str, phrases: Sequence[str] = ()) -> bool:
     """The customer asks to talk to a person (phrases: the workspace's own words for that)."""
     if rules.asks_explicitly(text) or rules.mentions(text, phrases):
         return True
-    return not rules.refuses_person(text) and _likely("human", "asks", text)
+    # Unlike the others, this model also reads unknown words: their letters catch 'humna', 'opertor'.
+    return not rules.refuses_person(text) and load().probabilities("human", text)["asks"] >= load().thresholds.get(
+        "human", 0.5
+    )
 
 
 def offer_reply(text: str) -> OfferReply:
     """How the customer answered 'Would you like me to transfer you to a human agent?'."""
-    if not tokens(text):
-        return "other"
+    if not load().knows_a_word(text):
+        return "other"  # 'charger', '48213', 'Bob': a word the models never saw is no answer
     if rules.asks_question(text) and len(tokens(text)) > _MAX_QUESTIONING_ANSWER_WORDS + 1:
         return "other"  # 'yes but first, how much is shipping?': a new question to answer first
     scores = load().probabilities("offer", text)

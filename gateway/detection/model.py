@@ -9,7 +9,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from gateway.detection.features import weighted
+from gateway.detection.features import tokens, weighted
 
 MODEL_FILE = Path(__file__).with_name("model.json")
 
@@ -44,6 +44,10 @@ class Models:
     def probabilities(self, task: str, text: str) -> dict[str, float]:
         """How likely each of the task's labels is for this text."""
         return self.tasks[task].probabilities(self.vector(text))
+
+    def knows_a_word(self, text: str) -> bool:
+        """Whether any word of the text was seen in training: without one, a short reply has no evidence."""
+        return any(f"w {word}" in self.idf for word in tokens(text))
 
     @lru_cache(maxsize=64)  # noqa: B019 - one Models per process; the checks of a turn share a message
     def vector(self, text: str) -> dict[str, float]:
