@@ -31,6 +31,10 @@ class _Fitted:
     def __init__(self, vectorizer: Any, models: dict[str, Any]) -> None:
         self.vectorizer, self.models = vectorizer, models
 
+    def knows_a_word(self, text: str) -> bool:
+        """Approximates the shipped model's check: the text has a feature the vectoriser knows."""
+        return bool(getattr(self.vectorizer.transform([text]), "nnz", 1))
+
     def probabilities(self, task: str, text: str) -> dict[str, float]:
         model = self.models[task]
         row = model.predict_proba(self.vectorizer.transform([text]))[0]
@@ -39,6 +43,9 @@ class _Fitted:
 
 class _Constant:
     thresholds: dict[str, float] = {}
+
+    def knows_a_word(self, text: str) -> bool:
+        return True
 
     def probabilities(self, task: str, text: str) -> dict[str, float]:
         return dict.fromkeys(TASKS[task], 0.0) | {TASKS[task][-1]: 1.0}
