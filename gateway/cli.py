@@ -53,8 +53,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--live", action="store_true", help="also make one real call to each hosted model")
     command("status", "Show the workers, the work waiting and in flight, the timers, and Redis.")
     _agent_commands(command("agent", "Manage human agents and their API tokens."), command)
-    evaluate = command("eval", "Measure the customer-message classifiers on a labelled JSONL file.")
-    evaluate.add_argument("file", nargs="?", default=None, help="labelled JSONL (default: the shipped held-out split)")
+    evaluate = commands.add_parser("eval", add_help=False, help="Measure the customer-message classifiers on a "
+                                   "labelled JSONL file (baton eval --help for its options).")
+    evaluate.add_argument("arguments", nargs=argparse.REMAINDER)
     return top
 
 
@@ -80,12 +81,13 @@ def _agent_commands(agent: argparse.ArgumentParser, command: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:  # its own options, parsed by the evaluator (argparse cannot pass them through)
+        from gateway.detection.evaluate import main as evaluate
+
+        return evaluate(argv[1:])
     args = parser().parse_args(argv)
     try:
-        if args.command == "eval":
-            from gateway.detection.evaluate import main as evaluate
-
-            return evaluate([args.file] if args.file else [])
         config = load_config(args.config)
         configure_logging(config)
         handler = {"serve": serve, "gateway": gateway, "worker": worker, "check": check, "agent": agent,

@@ -47,11 +47,12 @@ LIVENESS_TTL_MS = 5_000
 
 def prepare(deployment: Deployment) -> None:
     """Everything a job needs, done once before the first one."""
-    from gateway import ai
+    from gateway import ai, detection
     from gateway.llm import import_litellm, install_provider
     from gateway.plugin_host import llm_providers
 
     runtime.install(deployment)
+    detection.load()  # the classifiers' weights, read once, not by the first customer
     import_litellm()
     for name, handler in llm_providers().items():
         install_provider(name, handler)
