@@ -79,7 +79,8 @@ def log_failure(agent: AIAgentConfig, conversation: str, exc: Exception) -> None
         _failures.error("the model %s refused the call (%s: %s); conversations are handed to a human",
                         agent.model, kind, str(exc).splitlines()[0][:200])
     else:
-        log.exception("conversation %s: the model %s failed", conversation, agent.model, exc_info=exc)
+        log.exception("conversation %s: the model %s failed", conversation, agent.model, exc_info=exc,
+                      extra={"conversation": conversation})
 
 
 def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:

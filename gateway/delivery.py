@@ -74,13 +74,14 @@ def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[
     try:
         result = channel.connector.send(outbound)
     except SendFailed as exc:
-        log.warning("conversation %s: sending %s failed: %s", conversation, message["id"], exc.reason)
+        log.warning("conversation %s: sending %s failed: %s", conversation, message["id"], exc.reason,
+                    extra={"conversation": conversation, "channel": outgoing.channel})
         if exc.maybe_sent:
             return {"outcome": "unknown", "reason": exc.reason}
         return {"outcome": "retry" if exc.retryable else "failed", "reason": exc.reason,
                 "error_code": str(exc.details.get("code", ""))}
     except Exception as exc:  # noqa: BLE001 - a connector bug: it may or may not have sent
         log.exception("conversation %s: the %s connector failed sending %s", conversation, channel.connector.type,
-                      message["id"])
+                      message["id"], extra={"conversation": conversation, "channel": outgoing.channel})
         return {"outcome": "unknown", "reason": f"the connector failed: {type(exc).__name__}"}
     return {"outcome": "sent", "provider_id": result.provider_id, "status": result.status}

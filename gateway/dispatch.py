@@ -119,7 +119,8 @@ class Runner(threading.Thread):
             outcome = self.work(workspace, conversation)
             log.debug("%s %s/%s: %s", self.kind, workspace, conversation, outcome)
         except Exception:  # noqa: BLE001 - the job boundary: log it with the conversation, keep the pool alive
-            log.exception("%s of conversation %s/%s failed", self.kind, workspace, conversation)
+            log.exception("%s of conversation %s/%s failed", self.kind, workspace, conversation,
+                          extra={"workspace": workspace, "conversation": conversation})
         finally:
             self._count(-1)
             self.slots.release()

@@ -32,5 +32,5 @@ def notify(workspace: str, index: int, notification: dict[str, Any]) -> None:
 
 def record_failed_job(job: Any, exc_type: type, exc: BaseException, tb: Any) -> bool:
     """Worker exception handler: one log line naming the job (RQ keeps the traceback in its failed registry)."""
-    log.error("job %s (%s) failed: %s", job.id, job.description, exc)
+    log.error("job %s (%s) failed: %s", job.id, job.description, exc, extra={"job": job.id})
     return True

@@ -233,7 +233,8 @@ def post(turn: Turn, text: str, **fields: Any) -> str:
         turn.deployment.store.post(turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
                                    published=lifecycle.configured_published(turn.workspace), **fields)
     except Refused as refused:
-        log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason)
+        log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason,
+                 extra={"workspace": turn.workspace.id, "conversation": turn.cid})
         return f"suppressed ({refused.code})"
     return "answered"
 

@@ -1,0 +1,47 @@
+"""Logs an operator can use: one JSON object a line with the context fields, and no secret in any line."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from gateway.logs import JSONFormatter, Throttled
+
+
+def test_a_json_line_carries_the_context_and_the_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("baton.test-json")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.error("turn of %s failed", "7", exc_info=True,
+                         extra={"workspace": "demo", "conversation": "7", "channel": "wa"})
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "turn of 7 failed" and line["level"] == "error" and line["logger"] == "baton.test-json"
+    assert (line["workspace"], line["conversation"], line["channel"]) == ("demo", "7", "wa")
+    assert "ValueError: boom" in line["exception"] and line["time"].endswith("Z")
+
+
+def test_a_repeated_failure_is_logged_once_per_interval_with_a_count() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("baton.test-throttled")
+    logger.addHandler(handler)
+    try:
+        throttled = Throttled(logger, every=60)
+        for _ in range(500):
+            throttled.warning("Redis unavailable (%s)", "connection refused")
+        throttled._last = 0.0  # the interval has passed
+        throttled.warning("Redis unavailable (%s)", "connection refused")
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines == ["Redis unavailable (connection refused)",
+                     "Redis unavailable (connection refused) (499 more like this since the last one)"]
