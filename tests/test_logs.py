@@ -45,3 +45,29 @@ def test_a_repeated_failure_is_logged_once_per_interval_with_a_count() -> None:
     lines = stream.getvalue().splitlines()
     assert lines == ["Redis unavailable (connection refused)",
                      "Redis unavailable (connection refused) (499 more like this since the last one)"]
+
+
+def test_no_token_or_secret_reaches_any_log_line(make_deployment, caplog) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from tests.conftest import Visitor, agent_token, chat_channel, run_jobs
+
+    deployment = make_deployment()
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(deployment)) as client:
+        alex = agent_token(deployment, "alex", admin=True)
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("I want to talk to a human")["conversation"]
+        run_jobs(deployment)
+        client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex)
+        client.get("/api/conversations", headers={"Authorization": "Bearer baton_x_" + "A" * 32})  # a wrong token
+        signed_in = client.post("/inbox/session", json={"token": alex["Authorization"][7:]})
+        client.get("/api/events?last_event_id=abc", headers=alex)
+    secrets = [alex["Authorization"][7:], visitor.token, signed_in.cookies["baton_session"],
+               deployment.config.secret, "baton_x_" + "A" * 32]
+    text = "\n".join(record.getMessage() + (str(record.exc_info) if record.exc_info else "")
+                     for record in caplog.records)
+    assert text  # the flow did log
+    for secret in secrets:
+        assert secret not in text
