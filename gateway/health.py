@@ -32,15 +32,18 @@ async def readyz(request: Request) -> Response:
     """
     client = request.app.state.aredis
     now = int(time.time() * 1000)
+    queue = request.app.state.deployment.config.queue
     try:
         await client.set("baton:readyz", now, px=60_000)
-        workers = keys.key(keys.WORKERS, queue=request.app.state.deployment.config.queue)
-        beats = await client.zrangebyscore(workers, now - WORKER_FRESH_MS, "+inf")
+        beats = await client.zrangebyscore(keys.key(keys.WORKERS, queue=queue), now - WORKER_FRESH_MS, "+inf")
+        timers = [await client.hget(keys.key(keys.WORKER, queue=queue, name=name), "timers_at") for name in beats]
     except (RedisError, OSError) as exc:
         return _unavailable(f"Redis is not reachable or not writable: {exc}")
     if not beats:
         return _unavailable("no worker has sent a heartbeat in the last 10 s: nothing answers customers or fires "
                             "the no-human timers")
+    if not any(at and now - int(at) < WORKER_FRESH_MS for at in timers):
+        return _unavailable("no worker has checked the no-human timers in the last 10 s")
     return JSONResponse({"status": "ready", "workers": len(beats)})
 
 

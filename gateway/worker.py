@@ -162,6 +162,7 @@ class Chores(threading.Thread):
         self.stopping = threading.Event()
         self.scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
         self.next_retention = 0.0
+        self.ticked_at = 0  # ms: when the no-human timers were last checked (for /readyz)
         self._errors = Throttled(log, every=5.0)
 
     def run(self) -> None:
@@ -169,6 +170,7 @@ class Chores(threading.Thread):
         while not self.stopping.is_set():
             try:
                 fallback.fire_due(self.deployment)
+                self.ticked_at = int(time.time() * 1000)
                 if time.monotonic() >= next_chores:
                     self.every_second()
                     next_chores = time.monotonic() + CHORES_EVERY
@@ -223,12 +225,14 @@ class Notifying(threading.Thread):
 class Heartbeat(threading.Thread):
     """Every second: this worker is alive (a hash with a short TTL), and its leases are renewed."""
 
-    def __init__(self, deployment: Deployment, name: str, leases: Leases, runners: list[Runner]) -> None:
+    def __init__(self, deployment: Deployment, name: str, leases: Leases, runners: list[Runner],
+                 chores: Chores) -> None:
         super().__init__(name="baton-heartbeat", daemon=True)
         self.deployment = deployment
         self.worker_name = name
         self.leases = leases
         self.runners = runners
+        self.chores = chores
         self.stopping = threading.Event()
         self.started_at = int(time.time() * 1000)
         self._errors = Throttled(log, every=5.0)
@@ -248,7 +252,7 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         now = int(time.time() * 1000)
         info: Any = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
-                **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
+                "timers_at": self.chores.ticked_at, **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
         pipe = self.deployment.redis.pipeline(transaction=False)
         queue = self.deployment.config.queue
         worker, workers = keys.key(keys.WORKER, queue=queue, name=self.worker_name), keys.key(keys.WORKERS, queue=queue)
@@ -299,8 +303,9 @@ def run(deployment: Deployment) -> None:
     notifications.ensure_groups(deployment)
     leases = Leases(deployment.redis, name)
     runners = [turn_runner(deployment, leases), delivery_runner(deployment, name)]
-    threads: list[Any] = [*runners, Chores(deployment, name), Notifying(deployment, name)]
-    threads.append(Heartbeat(deployment, name, leases, runners))
+    chores = Chores(deployment, name)
+    threads: list[Any] = [*runners, chores, Notifying(deployment, name), Heartbeat(deployment, name, leases, runners,
+                                                                                    chores)]
     for thread in threads:
         thread.start()
     log.info("worker %s: %d turns and %d deliveries at once", name, deployment.config.worker.concurrency,
