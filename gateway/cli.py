@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     gateway.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     worker = command("worker", "Run a worker: AI turns, deliveries, notifications, the no-human timers.")
     worker.add_argument("--burst", action="store_true", help="do what is pending, then stop")
+    worker.add_argument("--metrics-port", type=int, default=0,
+                        help="serve this worker's Prometheus metrics on this port (for a machine without a gateway)")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (default: 127.0.0.1)")
     check = command("check", "Validate the configuration; reach Redis, each channel and each model's settings.")
     check.add_argument("--live", action="store_true", help="also make one real call to each hosted model")
     command("status", "Show the workers, the work waiting and in flight, the timers, and Redis.")
@@ -233,6 +236,10 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
     os.environ.setdefault("BATON_CONFIG", str(Path(args.config).resolve()))
     with redis_url(args, config) as url:
         deployment = Deployment.build(config, url, quiet=True)
+        if args.metrics_port:
+            from gateway.metrics import serve_worker_metrics
+
+            serve_worker_metrics(deployment, args.metrics_port, args.metrics_host)
         if args.burst:
             worker_module.run_until_idle(deployment)
         else:

@@ -13,7 +13,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
@@ -75,6 +82,24 @@ def exposition(deployment: Any) -> tuple[bytes, str]:
     queues = CollectorRegistry()
     queues.register(QueueCollector(deployment))
     return generate_latest(processes) + generate_latest(queues), CONTENT_TYPE_LATEST
+
+
+class _Process(Collector):
+    """This process's metrics and the deployment's queues, for a worker's own metrics port."""
+
+    def __init__(self, deployment: Any) -> None:
+        self.queues = QueueCollector(deployment)
+
+    def collect(self) -> Iterator[Any]:
+        yield from REGISTRY.collect()
+        yield from self.queues.collect()
+
+
+def serve_worker_metrics(deployment: Any, port: int, host: str) -> None:
+    """Serve a worker's metrics on their own address (a worker on a machine without a gateway)."""
+    registry = CollectorRegistry()
+    registry.register(_Process(deployment))
+    start_http_server(port, addr=host, registry=registry)
 
 
 def clear(directory: str) -> None:
