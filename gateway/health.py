@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__, keys
+from gateway.metrics import exposition
 
 WORKER_FRESH_MS = 10_000  # a worker heartbeat older than this does not count
 
@@ -54,8 +55,6 @@ async def metrics(request: Request) -> Response:
       200: {description: text/plain in the Prometheus exposition format}
       403: {description: Not from this machine, and no valid metrics token}
     """
-    from gateway.metrics import exposition
-
     deployment = request.app.state.deployment
     token = deployment.config.metrics_token
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()

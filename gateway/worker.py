@@ -31,12 +31,14 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import delivery, keys, metrics, retention, runtime, turn
+from gateway import ai, delivery, detection, keys, metrics, retention, runtime, turn
 from gateway.deployment import Deployment
 from gateway.dispatch import Leases, Runner, sweep
 from gateway.handover import fallback, notifications
 from gateway.jobs import record_failed_job
+from gateway.llm import import_litellm, install_provider
 from gateway.logs import Throttled
+from gateway.plugin_host import llm_providers
 
 log = logging.getLogger("baton.worker")
 
@@ -47,10 +49,6 @@ LIVENESS_TTL_MS = 5_000
 
 def prepare(deployment: Deployment) -> None:
     """Everything a job needs, done once before the first one."""
-    from gateway import ai, detection
-    from gateway.llm import import_litellm, install_provider
-    from gateway.plugin_host import llm_providers
-
     runtime.install(deployment)
     detection.load()  # the classifiers' weights, read once, not by the first customer
     import_litellm()
@@ -65,8 +63,6 @@ def prepare(deployment: Deployment) -> None:
 def warm_up(deployment: Deployment) -> None:
     """Pay the first-call costs before the first customer does: lazily imported SDK modules, one answer from
     each offline model, and litellm's call path for each hosted model (a mock answer: no network, no cost)."""
-    from gateway import ai
-
     for channel in deployment.channels.values():
         try:
             channel.connector.warm_up()
