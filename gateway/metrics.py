@@ -56,7 +56,8 @@ class QueueCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("baton_queue_depth", "Work waiting", labels=["workspace", "queue"])
-        age = GaugeMetricFamily("baton_queue_oldest_seconds", "Age of the oldest waiting item",
+        age = GaugeMetricFamily("baton_queue_oldest_seconds", "Age of the oldest waiting item (for the no-human "
+                                "timers: how far past its deadline the most overdue one is)",
                                 labels=["workspace", "queue"])
         client, now = self.deployment.redis, time.time() * 1000
         for workspace in self.deployment.config.workspaces:

@@ -156,7 +156,8 @@ class Chores(threading.Thread):
         self.deployment = deployment
         self.worker_name = name
         self.stopping = threading.Event()
-        self.scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer)
+        self.scheduler = RQScheduler([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                                     logging_level="WARNING")
         self.next_retention = 0.0
         self.ticked_at = 0  # ms: when the no-human timers were last checked (for /readyz)
         self._errors = Throttled(log, every=5.0)
