@@ -58,7 +58,9 @@ async def metrics(request: Request) -> Response:
     deployment = request.app.state.deployment
     token = deployment.config.metrics_token
     given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    local = request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
+    # A request a proxy forwarded is not local, whatever address the proxy connects from.
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    local = not forwarded and request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
     if not (hmac.compare_digest(given, token) if token else local):
         return JSONResponse({"error": "metrics need the bearer metrics_token (or a request from this machine)"},
                             status_code=403)

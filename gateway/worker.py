@@ -31,7 +31,7 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import ai, delivery, detection, keys, metrics, retention, runtime, turn
+from gateway import __version__, ai, delivery, detection, keys, metrics, retention, runtime, turn
 from gateway.deployment import Deployment
 from gateway.dispatch import Leases, Runner, sweep
 from gateway.handover import fallback, notifications
@@ -248,7 +248,8 @@ class Heartbeat(threading.Thread):
 
     def beat(self) -> None:
         now = int(time.time() * 1000)
-        info: Any = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": self.started_at, "beat_at": now,
+        info: Any = {"pid": os.getpid(), "host": socket.gethostname(), "version": __version__,
+                "started_at": self.started_at, "beat_at": now,
                 "timers_at": self.chores.ticked_at, **{f"{r.kind}_in_flight": r.in_flight for r in self.runners}}
         pipe = self.deployment.redis.pipeline(transaction=False)
         queue = self.deployment.config.queue

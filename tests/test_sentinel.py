@@ -155,7 +155,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         cluster.stop()
 
 
-def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     with FakeTwilio() as twilio:
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump({
@@ -195,6 +196,7 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
             writer.join(timeout=180)
             assert not writer.is_alive()
             client = connect(cluster.url, decode_responses=True)
+            request.addfinalizer(client.close)
             wait_until(lambda: _idle(client, "ha"), "every answer and form", 60)
             time.sleep(5)  # the no-human timers (4 s) of the waiting customers fire by now
             sent = [r.form["Body"][0] for r in twilio.requests]
