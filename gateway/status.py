@@ -19,7 +19,8 @@ def report(deployment: Deployment) -> str:
     for name in workers:
         info: Any = client.hgetall(keys.key(keys.WORKER, queue=queue, name=name))
         if info:
-            lines.append(f"  {name}: alive (Baton {info.get('version', '?')}, pid {info.get('pid')} on {info.get('host')}), "
+            lines.append(f"  {name}: alive (Baton {info.get('version', '?')}, pid {info.get('pid')} on "
+                         f"{info.get('host')}), "
                          f"{info.get('turns_in_flight', 0)} turns and {info.get('deliveries_in_flight', 0)} "
                          f"deliveries in flight")
         else:
