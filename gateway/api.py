@@ -302,28 +302,39 @@ async def list_team(request: Request) -> Response:
                          "agents": agents})
 
 
-async def ai_agent(request: Request) -> Response:
+async def get_ai_agent(request: Request) -> Response:
     """
-    summary: The workspace's AI agent (GET), publish or unpublish it (PATCH with a published boolean, admins)
+    summary: The workspace's AI agent
+    responses:
+      200: {description: '{"ai_agent": {"name", "model", "published"}}'}
+      401: {description: Missing or invalid agent token}
+      404: {description: The workspace has no AI agent}
+    """
+    agent = await current_agent(request)
+    return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment_of(request), agent.workspace)})
+
+
+async def set_ai_agent(request: Request) -> Response:
+    """
+    summary: Publish or unpublish the AI agent (admins); unpublishing hands its open conversations to humans
     requestBody:
       content:
         application/json:
           schema: {type: object, required: [published], properties: {published: {type: boolean}}}
     responses:
       200: {description: '{"ai_agent": {"name", "model", "published"}}'}
-      400: {description: PATCH without a published boolean}
+      400: {description: No published boolean}
       401: {description: Missing or invalid agent token}
-      403: {description: PATCH by an agent who is not an admin}
+      403: {description: An agent who is not an admin}
       404: {description: The workspace has no AI agent}
     """
     agent = await current_agent(request)
+    require_admin(agent)
+    body = await json_body(request)
+    if not isinstance(body.get("published"), bool):
+        raise BadRequest("'published' must be true or false")
     deployment = deployment_of(request)
-    if request.method == "PATCH":
-        require_admin(agent)
-        body = await json_body(request)
-        if not isinstance(body.get("published"), bool):
-            raise BadRequest("'published' must be true or false")
-        await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
+    await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
     return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment, agent.workspace)})
 
 

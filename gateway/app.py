@@ -86,7 +86,8 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
-            Route("/ai-agent", api.ai_agent, methods=["GET", "PATCH"]),
+            Route("/ai-agent", api.get_ai_agent, methods=["GET"]),
+            Route("/ai-agent", api.set_ai_agent, methods=["PATCH"]),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),
         Mount("/", routes=[
