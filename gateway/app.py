@@ -31,6 +31,7 @@ from gateway.sse import Hub
 log = logging.getLogger("baton.app")
 
 STATIC = resources.files("gateway").joinpath("static")
+PAGES = [Middleware(SecurityHeaders)]
 
 schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "Baton", "version": __version__}})
 
@@ -90,11 +91,11 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/ai-agent", api.set_ai_agent, methods=["PATCH"]),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),
-        Mount("/", routes=[
-            Route("/", home, include_in_schema=False),
-            *inbox.routes(),
-            Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
-        ], middleware=[Middleware(SecurityHeaders)]),
+        # Pages carry their middleware themselves: a Mount("/") around them would match every path, so that a
+        # wrong method on a route above answered 404 instead of 405.
+        Route("/", home, include_in_schema=False, middleware=PAGES),
+        *inbox.routes(middleware=PAGES),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static", middleware=PAGES),
     ]
 
 

@@ -4,10 +4,12 @@ and the demo page (/demo)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -108,12 +110,13 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-def routes() -> list[BaseRoute]:
+def routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
     return [
-        Route("/demo", demo, include_in_schema=False),
-        Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False),
-        Route("/inbox", _page("inbox.html"), include_in_schema=False),
-        Route("/inbox/session", get_session, methods=["GET"]),
-        Route("/inbox/session", sign_in, methods=["POST"]),
-        Route("/inbox/session/delete", sign_out, methods=["POST"]),
+        Route("/demo", demo, include_in_schema=False, middleware=middleware),
+        Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False,
+              middleware=middleware),
+        Route("/inbox", _page("inbox.html"), include_in_schema=False, middleware=middleware),
+        Route("/inbox/session", get_session, methods=["GET"], middleware=middleware),
+        Route("/inbox/session", sign_in, methods=["POST"], middleware=middleware),
+        Route("/inbox/session/delete", sign_out, methods=["POST"], middleware=middleware),
     ]
