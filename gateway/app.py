@@ -23,7 +23,7 @@ from gateway import __version__, api, health, inbox, webchat, webhooks
 from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
-from gateway.http import EXCEPTION_HANDLERS, SecurityHeaders
+from gateway.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
 from gateway.redis_server import connect_async
 from gateway.session import SessionAuth
 from gateway.sse import Hub
@@ -71,8 +71,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
         Mount("/webchat", routes=[
             Route("/{channel}/config", webchat.get_config, methods=["GET"]),
             Route("/{channel}/sessions", webchat.create_session, methods=["POST"]),
-            Route("/{channel}/messages", webchat.post_message, methods=["POST"]),
-            Route("/{channel}/messages", webchat.get_messages, methods=["GET"]),
+            Route("/{channel}/messages", resource(get=webchat.get_messages, post=webchat.post_message)),
             Route("/{channel}/contact", webchat.post_contact, methods=["POST"]),
             Route("/{channel}/events", webchat.events, methods=["GET"]),
         ], middleware=[Middleware(ChannelCORS, deployment=deployment)]),
@@ -87,8 +86,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
-            Route("/ai-agent", api.get_ai_agent, methods=["GET"]),
-            Route("/ai-agent", api.set_ai_agent, methods=["PATCH"]),
+            Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),
         # Pages carry their middleware themselves: a Mount("/") around them would match every path, so that a

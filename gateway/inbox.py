@@ -19,7 +19,7 @@ from gateway.api import deployment_of
 from gateway.auth import SESSION_MAX_S, Agent, authenticate_agent, close_session, open_session, session_agent
 from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from gateway.http import json_body
+from gateway.http import json_body, resource
 
 STATIC = resources.files("gateway").joinpath("static")
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -116,7 +116,6 @@ def routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
         Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False,
               middleware=middleware),
         Route("/inbox", _page("inbox.html"), include_in_schema=False, middleware=middleware),
-        Route("/inbox/session", get_session, methods=["GET"], middleware=middleware),
-        Route("/inbox/session", sign_in, methods=["POST"], middleware=middleware),
+        Route("/inbox/session", resource(get=get_session, post=sign_in), middleware=middleware),
         Route("/inbox/session/delete", sign_out, methods=["POST"], middleware=middleware),
     ]

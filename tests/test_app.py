@@ -1,9 +1,13 @@
-"""The application's routing as a client meets it: a wrong method on a route is 405, not 404."""
+"""The application's routing as a client meets it: a wrong method on a route is 405 (not 404) and Allow names
+every method of the path."""
 
 from __future__ import annotations
 
 import pytest
 from starlette.testclient import TestClient
+
+from gateway.deployment import Deployment
+from tests.conftest import chat_channel
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
@@ -27,3 +31,15 @@ def test_pages_keep_their_security_headers(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == 200, path
         assert response.headers["x-frame-options"] == "DENY", path
+
+
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/api/ai-agent", {"GET", "HEAD", "PATCH"}),
+    ("/inbox/session", {"GET", "HEAD", "POST"}),
+    ("/webchat/{channel}/messages", {"GET", "HEAD", "POST"}),
+])
+def test_a_path_with_a_handler_per_method_names_them_all_in_allow(client: TestClient, deployment: Deployment,
+                                                                  path: str, allowed: set[str]) -> None:
+    response = client.delete(path.format(channel=chat_channel(deployment)))
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == allowed
