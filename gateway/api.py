@@ -45,7 +45,8 @@ async def current_agent(request: Request) -> Agent:
 
 def _limit(request: Request, name: str, default: int, most: int) -> int:
     raw = request.query_params.get(name, str(default))
-    if not raw.isdigit() or not 0 <= int(raw) <= most:
+    digits = raw.lstrip("0") or "0"  # str.isdigit() takes "²" and "١", which int() refuses or reads as 1
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > len(str(most)) or int(digits) > most:
         raise BadRequest(f"'{name}' must be a whole number from 0 to {most}")
     return int(raw)
 
