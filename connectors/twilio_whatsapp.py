@@ -255,7 +255,7 @@ def _text(fields: dict[str, str]) -> str:
 
 def _media(fields: dict[str, str]) -> tuple[Media, ...]:
     count = fields.get("NumMedia") or "0"
-    if not count.isdigit() or int(count) > MAX_MEDIA:
+    if not (count.isascii() and count.isdigit()) or int(count) > MAX_MEDIA:  # isdigit() alone takes "²"
         raise BadRequest(f"Twilio webhook with NumMedia {count[:20]!r}: expected 0 to {MAX_MEDIA}", field="NumMedia")
     return tuple(
         Media(fields[f"MediaUrl{n}"], fields.get(f"MediaContentType{n}", ""))
