@@ -200,7 +200,14 @@ async def events(request: Request) -> Response:
     cid, _, position = sse.last_event_id(request).partition("/")
     if cid and (not cid.isdigit() or (position and not sse.stream_id(position))):
         raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
+    if cid and not await _is_visitors(request.app.state.aredis, channel, visitor, cid):
+        cid, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
     return sse.response(_visitor_events(request, channel, visitor, cid, position))
+
+
+async def _is_visitors(client: Any, channel: Channel, visitor: str, cid: str) -> bool:
+    conversation = keys.key(keys.CONVERSATION, ws=channel.workspace.id, cid=cid)
+    return await client.hmget(conversation, ["channel", "sender"]) == [channel.name, visitor]
 
 
 async def _visitor_events(request: Request, channel: Channel, visitor: str, cid: str,

@@ -138,6 +138,23 @@ def test_sse_streams_live_messages_and_catches_up_from_the_last_event_id(
     assert all(e["id"].startswith(live[0]["data"]["conversation"] + "/") for e in caught_up)
 
 
+def test_a_last_event_id_naming_another_visitors_conversation_replays_none_of_it(
+        live_server: LiveServer, deployment: Deployment) -> None:
+    channel = chat_channel(deployment)
+    with httpx.Client(base_url=live_server.url) as http:
+        alice, bob = Visitor(http, channel), Visitor(http, channel)  # type: ignore[arg-type]
+        theirs = alice.say("my order number is 4711")["conversation"]
+        bob.say("hello")
+        received: list[dict[str, Any]] = []
+        reader = threading.Thread(target=lambda: received.extend(read_events(
+            f"{live_server.url}/webchat/{channel}/events", {}, {**bob.headers, "Last-Event-ID": f"{theirs}/0"}, 1)))
+        reader.start()
+        time.sleep(0.3)
+        bob.say("anyone there?")
+        reader.join(timeout=10)
+    assert [e["data"]["text"] for e in received] == ["anyone there?"]
+
+
 def test_sse_needs_a_valid_token(live_server: LiveServer, deployment: Deployment) -> None:
     url = f"{live_server.url}/webchat/{chat_channel(deployment)}/events"
     assert httpx.get(url, headers={"Authorization": "Bearer v2.nobody"}).status_code == 401
