@@ -361,9 +361,7 @@ async def events(request: Request) -> Response:
       401: {description: Missing or invalid agent token}
     """
     agent = await current_agent(request)
-    after = sse.last_event_id(request)
-    if after:
-        sse.stream_id(after)
+    after = sse.last_event_id(request, sse.stream_id)
     return sse.response(_agent_events(request, agent, after))
 
 

@@ -38,8 +38,14 @@ def frame(event_id: str, event: str, data: Any) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def last_event_id(request: Request) -> str:
-    return request.headers.get("last-event-id") or request.query_params.get("last_event_id", "")
+def last_event_id(request: Request, check: Callable[[str], object]) -> str:
+    """The last event the client saw: its Last-Event-ID header, else its ?last_event_id= (an EventSource that
+    reconnects sends the header while its URL keeps the id it opened with). `check` refuses either if malformed."""
+    header, query = request.headers.get("last-event-id", ""), request.query_params.get("last_event_id", "")
+    for given in (header, query):
+        if given:
+            check(given)
+    return header or query
 
 
 def stream_id(value: str) -> str:

@@ -197,12 +197,16 @@ async def events(request: Request) -> Response:
     """
     _, channel = _channel(request)
     visitor = await _visitor(request, channel)
-    cid, _, position = sse.last_event_id(request).partition("/")
-    if cid and (not cid.isdigit() or (position and not sse.stream_id(position))):
-        raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
+    cid, _, position = sse.last_event_id(request, _check_event_id).partition("/")
     if cid and not await _is_visitors(request.app.state.aredis, channel, visitor, cid):
         cid, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
     return sse.response(_visitor_events(request, channel, visitor, cid, position))
+
+
+def _check_event_id(value: str) -> None:
+    cid, _, position = value.partition("/")
+    if not (cid.isascii() and cid.isdigit()) or (position and not sse.stream_id(position)):
+        raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
 
 
 async def _is_visitors(client: Any, channel: Channel, visitor: str, cid: str) -> bool:

@@ -281,3 +281,10 @@ def test_a_malformed_last_event_id_is_400_before_the_stream_opens(server: LiveSe
                                                                   last: str) -> None:
     response = httpx.get(f"{server.url}/api/events", params={"last_event_id": last}, headers=alex, timeout=5)
     assert response.status_code == 400 and "event id" in response.json()["error"]
+
+
+def test_a_malformed_last_event_id_in_the_url_is_400_beside_a_valid_header(server: LiveServer,
+                                                                           alex: dict[str, str]) -> None:
+    response = httpx.get(f"{server.url}/api/events", params={"last_event_id": "x"},
+                         headers={**alex, "Last-Event-ID": "0"}, timeout=5)
+    assert response.status_code == 400 and "event id" in response.json()["error"]

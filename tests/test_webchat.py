@@ -155,6 +155,19 @@ def test_a_last_event_id_naming_another_visitors_conversation_replays_none_of_it
     assert [e["data"]["text"] for e in received] == ["anyone there?"]
 
 
+@pytest.mark.parametrize(("header", "query"), [("x", ""), ("²/0", ""), ("1/²", ""), ("/1-0", ""), ("1/0", "x"),
+                                               ("", "١/0")])
+def test_a_malformed_last_event_id_is_400(live_server: LiveServer, deployment: Deployment, header: str,
+                                          query: str) -> None:
+    url = f"{live_server.url}/webchat/{chat_channel(deployment)}/events"
+    token = httpx.post(url.replace("/events", "/sessions")).json()["token"]
+    headers = {"Authorization": f"Bearer {token}".encode()}
+    if header:
+        headers["Last-Event-ID"] = header.encode("latin-1")
+    response = httpx.get(url, headers=headers, params={"last_event_id": query} if query else {}, timeout=5)
+    assert response.status_code == 400 and response.json()["error"]
+
+
 def test_sse_needs_a_valid_token(live_server: LiveServer, deployment: Deployment) -> None:
     url = f"{live_server.url}/webchat/{chat_channel(deployment)}/events"
     assert httpx.get(url, headers={"Authorization": "Bearer v2.nobody"}).status_code == 401
