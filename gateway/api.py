@@ -174,7 +174,9 @@ async def assign(request: Request) -> Response:
     assignee = body.get("assignee")
     if not isinstance(assignee, str) or not assignee:
         raise BadRequest("'assignee' must be \"me\", \"ai\" or an agent id")
-    force = body.get("force") is True
+    force = body.get("force", False)
+    if not isinstance(force, bool):  # "force": "true" was read as false, and the caller never knew
+        raise BadRequest("'force' must be true or false")
     if force:
         require_admin(agent)
     return await _change(request, agent, lifecycle.assign, assignee, force)

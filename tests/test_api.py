@@ -315,6 +315,13 @@ def test_a_missing_assignee_is_400(client: TestClient, visitor: Visitor, alex: d
     assert response.status_code == 400 and "assignee" in response.json()["error"]
 
 
+@pytest.mark.parametrize("force", ["true", 1, None, {}])
+def test_force_must_be_a_boolean(client: TestClient, visitor: Visitor, admin: dict[str, str], force: Any) -> None:
+    cid = visitor.say("hello")["conversation"]
+    response = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me", "force": force}, headers=admin)
+    assert response.status_code == 400 and "force" in response.json()["error"]
+
+
 @pytest.mark.parametrize("body", [{}, {"text": "   "}, {"text": 5}, {"text": "x" * 5000}])
 def test_a_bad_reply_is_400(client: TestClient, visitor: Visitor, alex: dict[str, str],
                             body: dict[str, Any]) -> None:
