@@ -22,7 +22,7 @@ from gateway.handover.store import Message, decode_message
 from gateway.http import json_body
 from gateway.pipeline import MAX_TEXT, customer_message
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
 
 
@@ -110,12 +110,13 @@ async def post_message(request: Request) -> Response:
     await ratelimit.check(client, channel.workspace.id, "ip", client_ip(request), limits.ip_messages,
                           "messages from this address")
     body = await json_body(request)
-    text, client_id = body.get("text"), body.get("client_id") or secrets.token_hex(8)
+    text = body.get("text")
+    client_id = body["client_id"] if "client_id" in body else secrets.token_hex(8)
     if not isinstance(text, str) or not text.strip():
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text)
     recorded = await request.app.state.astore.inbound(channel.workspace.id, customer_message(channel, inbound))

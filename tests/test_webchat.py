@@ -71,7 +71,9 @@ def test_a_token_for_another_channel_is_refused(make_deployment, client, deploym
 
 @pytest.mark.parametrize("body, reason", [
     ({"text": ""}, "text"), ({"text": 5}, "text"), ({}, "text"), ({"text": "x" * 5000}, "longer"),
-    ({"text": "hi", "client_id": "bad id!"}, "client_id"),
+    ({"text": "hi", "client_id": "bad id!"}, "client_id"), ({"text": "hi", "client_id": ""}, "client_id"),
+    ({"text": "hi", "client_id": None}, "client_id"), ({"text": "hi", "client_id": 0}, "client_id"),
+    ({"text": "hi", "client_id": "m1\n"}, "client_id"),
 ])
 def test_bad_messages_get_400_with_a_reason(visitor: Visitor, body: dict[str, Any], reason: str) -> None:
     response = visitor.client.post(f"/webchat/{visitor.channel}/messages", json=body, headers=visitor.headers)
