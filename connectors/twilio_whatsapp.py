@@ -184,8 +184,8 @@ class TwilioWhatsApp(WebhookConnector):
         import twilio.rest.api.v2010.account.message  # noqa: F401
 
     def _status(self, fields: dict[str, str]) -> DeliveryStatus:
-        sid = _required(fields, "MessageSid")
-        return DeliveryStatus(self.name, sid, fields["MessageStatus"], fields.get("ErrorCode", ""))
+        sid, status = _required(fields, "MessageSid"), _required(fields, "MessageStatus")
+        return DeliveryStatus(self.name, sid, status, fields.get("ErrorCode", ""))
 
     def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
         extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
