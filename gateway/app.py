@@ -13,13 +13,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import __version__, api, health, inbox, webchat, webhooks
+from gateway import api, health, inbox, openapi, webchat, webhooks
 from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
@@ -32,14 +31,6 @@ log = logging.getLogger("baton.app")
 
 STATIC = resources.files("gateway").joinpath("static")
 PAGES = [Middleware(SecurityHeaders)]
-
-schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "Baton", "version": __version__}})
-
-
-async def openapi(request: Request) -> Response:
-    """The document as JSON: Starlette's OpenAPIResponse answers YAML, not what a .json URL promises."""
-    return JSONResponse(schemas.get_schema(routes=request.app.routes))
-
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/demo", status_code=307)
@@ -67,7 +58,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
         Route("/webhooks/{channel}", webhooks.receive, methods=["POST"]),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
-        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/openapi.json", openapi.document, include_in_schema=False),
         Mount("/webchat", routes=[
             Route("/{channel}/config", webchat.get_config, methods=["GET"]),
             Route("/{channel}/sessions", webchat.create_session, methods=["POST"]),

@@ -16,7 +16,15 @@ WORKER_FRESH_MS = 10_000  # a worker heartbeat older than this does not count
 async def healthz(request: Request) -> Response:
     """
     summary: Liveness (the process answers)
-    responses: {200: {description: '{"status": "ok", "version"}'}}
+    responses:
+      200:
+        description: Alive
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, version]
+              properties: {status: {type: string, enum: [ok]}, version: {type: string}}
     """
     return JSONResponse({"status": "ok", "version": __version__})
 
@@ -25,8 +33,22 @@ async def readyz(request: Request) -> Response:
     """
     summary: Readiness (Redis reachable and writable, a worker alive, the no-human timers running)
     responses:
-      200: {description: '{"status": "ready", "workers": n}'}
-      503: {description: '{"status": "unavailable", "reason"}'}
+      200:
+        description: Ready
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, workers]
+              properties: {status: {type: string, enum: [ready]}, workers: {type: integer, minimum: 1}}
+      503:
+        description: Not ready, and why
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, reason]
+              properties: {status: {type: string, enum: [unavailable]}, reason: {type: string}}
     """
     client = request.app.state.aredis
     now = int(time.time() * 1000)

@@ -62,9 +62,12 @@ def _session_body(key: bytes, current: str, agent: Agent, workspace_name: str) -
 async def get_session(request: Request) -> Response:
     """
     summary: The signed-in agent and the session's CSRF value (send it as X-CSRF-Token)
+    security: [{inboxSession: []}]
     responses:
-      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
-      401: {description: Not signed in}
+      200:
+        description: The session
+        content: {application/json: {schema: {$ref: '#/components/schemas/InboxSession'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
     """
     current, agent = await _signed_in(request)
     name = deployment_of(request).workspace(agent.workspace).name or agent.workspace
@@ -73,12 +76,26 @@ async def get_session(request: Request) -> Response:
 
 async def sign_in(request: Request) -> Response:
     """
-    summary: Sign in to the inbox with an agent token (JSON {"token"}); sets an HttpOnly session cookie
+    summary: Sign in to the inbox with an agent token; sets an HttpOnly session cookie
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [token]
+            properties: {token: {type: string, minLength: 1, pattern: '\\S', description: The agent's API token}}
     responses:
-      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
-      400: {description: No token in the body}
-      401: {description: Unknown, expired or revoked token}
-      415: {description: Not a JSON body (a cross-site form cannot sign anyone in)}
+      200:
+        description: Signed in; the session cookie is set
+        headers: {Set-Cookie: {schema: {type: string}}}
+        content: {application/json: {schema: {$ref: '#/components/schemas/InboxSession'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      415:
+        description: Not a JSON body (a cross-site form cannot sign anyone in)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse({"error": "send the token as JSON"}, status_code=415)
@@ -96,8 +113,18 @@ async def sign_in(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     """
-    summary: Sign out (needs the X-CSRF-Token of the session it ends)
-    responses: {200: {description: '{"signed_out": true}'}, 403: {description: Missing or wrong CSRF value}}
+    summary: Sign out (needs the X-CSRF-Token of the session it ends; without a session there is nothing to do)
+    security: [{inboxSession: []}, {}]
+    parameters: [{name: X-CSRF-Token, in: header, schema: {type: string}}]
+    responses:
+      200:
+        description: Signed out; the session cookie is cleared
+        content:
+          application/json:
+            schema: {type: object, required: [signed_out], properties: {signed_out: {type: boolean, enum: [true]}}}
+      403:
+        description: Missing or wrong X-CSRF-Token
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     key = await session.key_of(request.scope)
     current = request.cookies.get(session.COOKIE)
