@@ -329,3 +329,7 @@ def test_a_browser_on_the_webhook_url_learns_it_takes_posts(site: Site) -> None:
     assert response.status_code == 405 and response.headers["allow"] == "POST"
     assert json.loads(response.text) == {"error": "Method Not Allowed"}
 
+
+def test_the_readme_puts_no_token_in_a_url() -> None:
+    """Tokens go in the Authorization header only (a URL ends up in logs): the server refuses ?token=."""
+    assert "token=" not in README
