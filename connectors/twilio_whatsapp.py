@@ -184,8 +184,8 @@ class TwilioWhatsApp(WebhookConnector):
         import twilio.rest.api.v2010.account.message  # noqa: F401
 
     def _status(self, fields: dict[str, str]) -> DeliveryStatus:
-        sid = _required(fields, "MessageSid")
-        return DeliveryStatus(self.name, sid, fields["MessageStatus"], fields.get("ErrorCode", ""))
+        sid, status = _required(fields, "MessageSid"), _required(fields, "MessageStatus")
+        return DeliveryStatus(self.name, sid, status, fields.get("ErrorCode", ""))
 
     def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
         extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
@@ -255,7 +255,7 @@ def _text(fields: dict[str, str]) -> str:
 
 def _media(fields: dict[str, str]) -> tuple[Media, ...]:
     count = fields.get("NumMedia") or "0"
-    if not count.isdigit() or int(count) > MAX_MEDIA:
+    if not (count.isascii() and count.isdigit()) or int(count) > MAX_MEDIA:  # isdigit() alone takes "²"
         raise BadRequest(f"Twilio webhook with NumMedia {count[:20]!r}: expected 0 to {MAX_MEDIA}", field="NumMedia")
     return tuple(
         Media(fields[f"MediaUrl{n}"], fields.get(f"MediaContentType{n}", ""))

@@ -45,7 +45,8 @@ async def current_agent(request: Request) -> Agent:
 
 def _limit(request: Request, name: str, default: int, most: int) -> int:
     raw = request.query_params.get(name, str(default))
-    if not raw.isdigit() or not 0 <= int(raw) <= most:
+    digits = raw.lstrip("0") or "0"  # str.isdigit() takes "²" and "١", which int() refuses or reads as 1
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > len(str(most)) or int(digits) > most:
         raise BadRequest(f"'{name}' must be a whole number from 0 to {most}")
     return int(raw)
 
@@ -60,17 +61,29 @@ def _conversation_id(request: Request) -> str:
 async def list_conversations(request: Request) -> Response:
     """
     summary: The inbox views
+    security: [{agentToken: []}]
     parameters:
       - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed]}}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
       - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 100000}}
       - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200}}
     responses:
-      200: {description: '{"conversations": [{"id", "owner", "status", "customer", "address", …}],
-        "counts": {view: n}}'}
-      400: {description: An unknown view or status, or a bad offset or limit}
-      401: {description: Missing or invalid agent token}
-      429: {description: Too many requests (Retry-After says when to try again)}
+      200:
+        description: The view's conversations, latest activity first, and the size of every view
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [conversations, counts]
+              properties:
+                conversations: {type: array, items: {$ref: '#/components/schemas/Conversation'}}
+                counts:
+                  type: object
+                  required: [mine, waiting, ai, all, closed]
+                  additionalProperties: {type: integer}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     view = request.query_params.get("view", "all")
@@ -119,12 +132,16 @@ def contact_view(deployment: Deployment, contact: dict[str, Any]) -> dict[str, A
 
 async def get_conversation(request: Request) -> Response:
     """
-    summary: One conversation with its full history (customer, AI, agents, system events)
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    summary: One conversation with its full history (customer, AI, agents, system events) and its contact
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
     responses:
-      200: {description: '{"conversation": {…, "messages": […], "contact": {…}}}'}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown conversation}
+      200:
+        description: The conversation
+        content: {application/json: {schema: {$ref: '#/components/schemas/ConversationAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     cid = _conversation_id(request)
@@ -150,30 +167,45 @@ async def _change(request: Request, agent: Agent, change: Any, *args: Any) -> Re
 async def assign(request: Request) -> Response:
     """
     summary: Assign to an agent ("me" or an id) or back to the AI ("ai")
-    description: 'Body {"assignee": "me" | "ai" | "<agent id>", "force": false}. Taking a conversation another agent
-      holds needs "force": true and an admin.'
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    description: Taking a conversation another agent holds needs "force" and an admin.
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
             required: [assignee]
-            properties: {assignee: {type: string}, force: {type: boolean}}
+            properties:
+              assignee: {type: string, minLength: 1, example: me, description: '"me", "ai" or an agent id'}
+              force: {type: boolean}
     responses:
-      200: {description: '{"conversation": {…}}'}
-      400: {description: No assignee}
-      401: {description: Missing or invalid agent token}
-      403: {description: Forcing needs an admin}
-      404: {description: Unknown conversation or agent}
-      409: {description: 'Another agent owns it ({"owner": …}), it is closed, or the AI is unpublished'}
+      200:
+        description: The conversation as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/ConversationAnswer'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: Forcing by an agent who is not an admin, or a cookie session without its X-CSRF-Token
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404:
+        description: No such conversation, or no such agent to assign it to
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      409:
+        description: Another agent holds it ("owner" says who), it is closed, or the AI agent is unpublished
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     body = await json_body(request)
     assignee = body.get("assignee")
     if not isinstance(assignee, str) or not assignee:
         raise BadRequest("'assignee' must be \"me\", \"ai\" or an agent id")
-    force = body.get("force") is True
+    force = body.get("force", False)
+    if not isinstance(force, bool):  # "force": "true" was read as false, and the caller never knew
+        raise BadRequest("'force' must be true or false")
     if force:
         require_admin(agent)
     return await _change(request, agent, lifecycle.assign, assignee, force)
@@ -182,12 +214,19 @@ async def assign(request: Request) -> Response:
 async def unassign(request: Request) -> Response:
     """
     summary: Unassign the current owner (stops the AI at once); the conversation waits for a human
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
     responses:
-      200: {description: '{"conversation": {…}}'}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown conversation}
-      409: {description: Another agent owns it, or it is closed}
+      200:
+        description: The conversation as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/ConversationAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: Another agent holds it, or it is closed
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     return await _change(request, await current_agent(request), lifecycle.unassign)
 
@@ -195,12 +234,19 @@ async def unassign(request: Request) -> Response:
 async def close(request: Request) -> Response:
     """
     summary: Close the conversation; the customer's next message starts a fresh one with the AI
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
     responses:
-      200: {description: '{"conversation": {…}}'}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown conversation}
-      409: {description: Already closed, or another agent owns it}
+      200:
+        description: The conversation as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/ConversationAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: Already closed, or another agent holds it
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     return await _change(request, await current_agent(request), lifecycle.close)
 
@@ -208,18 +254,30 @@ async def close(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     """
     summary: Reply to the customer (delivered through the conversation's channel)
-    description: 'Body {"text": …}. Replying in a conversation the AI or nobody holds takes it over.'
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    description: Replying in a conversation the AI or nobody holds takes it over.
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
     requestBody:
+      required: true
       content:
         application/json:
-          schema: {type: object, required: [text], properties: {text: {type: string, maxLength: 4096}}}
+          schema:
+            type: object
+            required: [text]
+            properties: {text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}}
     responses:
-      201: {description: '{"id": message id}'}
-      400: {description: Missing or too long text}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown conversation}
-      409: {description: Closed, or another agent owns it}
+      201:
+        description: Recorded, and queued for delivery on channels that send
+        content: {application/json: {schema: {$ref: '#/components/schemas/MessageId'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: Closed, or another agent holds it
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     body = await json_body(request)
@@ -236,14 +294,25 @@ async def post_message(request: Request) -> Response:
 async def resend(request: Request) -> Response:
     """
     summary: Send again a message whose delivery failed or is unknown (it may reach the customer twice)
+    security: [{agentToken: []}]
     parameters:
-      - {name: id, in: path, required: true, schema: {type: string}}
-      - {name: message, in: path, required: true, schema: {type: string}}
+      - {$ref: '#/components/parameters/ConversationId'}
+      - {name: message, in: path, required: true, schema: {type: string, pattern: '^[0-9]{1,19}(-[0-9]{1,19})?$'},
+         example: '1-0'}
     responses:
-      202: {description: '{"id": message id} — queued for delivery'}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown conversation}
-      409: {description: The message was delivered (or is being sent), or the conversation is closed}
+      202:
+        description: Queued for delivery
+        content: {application/json: {schema: {$ref: '#/components/schemas/MessageId'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404:
+        description: No such conversation or message
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      409:
+        description: The message was delivered (or is being sent), or the conversation is closed
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     cid = _conversation_id(request)
@@ -255,11 +324,20 @@ async def resend(request: Request) -> Response:
 async def list_contacts(request: Request) -> Response:
     """
     summary: Contacts, most recently updated first
+    security: [{agentToken: []}]
     parameters: [{name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 500}}]
     responses:
-      200: {description: '{"contacts": […]}'}
-      400: {description: A bad limit}
-      401: {description: Missing or invalid agent token}
+      200:
+        description: The contacts
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [contacts]
+              properties: {contacts: {type: array, items: {$ref: '#/components/schemas/Contact'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
@@ -275,11 +353,22 @@ async def list_contacts(request: Request) -> Response:
 async def get_contact(request: Request) -> Response:
     """
     summary: One contact, with the ids of their conversations
-    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ContactId'}]
     responses:
-      200: {description: '{"contact": {…}}'}
-      401: {description: Missing or invalid agent token}
-      404: {description: Unknown contact}
+      200:
+        description: The contact
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [contact]
+              properties: {contact: {$ref: '#/components/schemas/Contact'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404:
+        description: No such contact
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
@@ -290,9 +379,22 @@ async def get_contact(request: Request) -> Response:
 async def list_team(request: Request) -> Response:
     """
     summary: The workspace's human agents and the signed-in agent
+    security: [{agentToken: []}]
     responses:
-      200: {description: '{"me": {…}, "workspace", "workspace_name", "agents": […]}'}
-      401: {description: Missing or invalid agent token}
+      200:
+        description: The team
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [me, workspace, workspace_name, agents]
+              properties:
+                me: {$ref: '#/components/schemas/Agent'}
+                workspace: {type: string}
+                workspace_name: {type: string}
+                agents: {type: array, items: {$ref: '#/components/schemas/AgentRecord'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
@@ -302,28 +404,53 @@ async def list_team(request: Request) -> Response:
                          "agents": agents})
 
 
-async def ai_agent(request: Request) -> Response:
+async def get_ai_agent(request: Request) -> Response:
     """
-    summary: The workspace's AI agent (GET), publish or unpublish it (PATCH with a published boolean, admins)
+    summary: The workspace's AI agent
+    security: [{agentToken: []}]
+    responses:
+      200:
+        description: The AI agent and whether it is published
+        content: {application/json: {schema: {$ref: '#/components/schemas/AIAgentAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404:
+        description: The workspace has no AI agent
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment_of(request), agent.workspace)})
+
+
+async def set_ai_agent(request: Request) -> Response:
+    """
+    summary: Publish or unpublish the AI agent (admins); unpublishing hands its open conversations to humans
+    security: [{agentToken: []}]
     requestBody:
+      required: true
       content:
         application/json:
           schema: {type: object, required: [published], properties: {published: {type: boolean}}}
     responses:
-      200: {description: '{"ai_agent": {"name", "model", "published"}}'}
-      400: {description: PATCH without a published boolean}
-      401: {description: Missing or invalid agent token}
-      403: {description: PATCH by an agent who is not an admin}
-      404: {description: The workspace has no AI agent}
+      200:
+        description: The AI agent as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/AIAgentAnswer'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404:
+        description: The workspace has no AI agent
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
+    require_admin(agent)
+    body = await json_body(request)
+    if not isinstance(body.get("published"), bool):
+        raise BadRequest("'published' must be true or false")
     deployment = deployment_of(request)
-    if request.method == "PATCH":
-        require_admin(agent)
-        body = await json_body(request)
-        if not isinstance(body.get("published"), bool):
-            raise BadRequest("'published' must be true or false")
-        await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
+    await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
     return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment, agent.workspace)})
 
 
@@ -342,16 +469,20 @@ async def events(request: Request) -> Response:
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
       ai_agent.updated; session.ended (then the stream closes) when the agent is revoked. Reconnect with
       Last-Event-ID (or ?last_event_id=) to catch up.'
-    parameters: [{name: last_event_id, in: query, schema: {type: string, pattern: '^[0-9]+(-[0-9]+)?$'}}]
+    security: [{agentToken: []}]
+    parameters:
+      - {name: Last-Event-ID, in: header, schema: {$ref: '#/components/schemas/StreamId'}}
+      - {name: last_event_id, in: query, schema: {$ref: '#/components/schemas/StreamId'}}
     responses:
-      200: {description: text/event-stream}
-      400: {description: A malformed last event id}
-      401: {description: Missing or invalid agent token}
+      200:
+        description: The stream of events
+        content: {text/event-stream: {schema: {$ref: '#/components/schemas/AgentEvent'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    after = sse.last_event_id(request)
-    if after:
-        sse.stream_id(after)
+    after = sse.last_event_id(request, sse.stream_id)
     return sse.response(_agent_events(request, agent, after))
 
 

@@ -15,15 +15,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.schemas import SchemaGenerator
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import __version__, api, health, inbox, webchat, webhooks
+from gateway import api, health, inbox, openapi, webchat, webhooks
 from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
-from gateway.http import EXCEPTION_HANDLERS, SecurityHeaders
+from gateway.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
 from gateway.redis_server import connect_async
 from gateway.session import SessionAuth
 from gateway.sse import Hub
@@ -31,13 +30,7 @@ from gateway.sse import Hub
 log = logging.getLogger("baton.app")
 
 STATIC = resources.files("gateway").joinpath("static")
-
-schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "Baton", "version": __version__}})
-
-
-async def openapi(request: Request) -> Response:
-    return schemas.OpenAPIResponse(request=request)
-
+PAGES = [Middleware(SecurityHeaders)]
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/demo", status_code=307)
@@ -67,12 +60,11 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
-        Route("/openapi.json", openapi, include_in_schema=False),
+        Route("/openapi.json", openapi.document, include_in_schema=False),
         Mount("/webchat", routes=[
             Route("/{channel}/config", webchat.get_config, methods=["GET"]),
             Route("/{channel}/sessions", webchat.create_session, methods=["POST"]),
-            Route("/{channel}/messages", webchat.post_message, methods=["POST"]),
-            Route("/{channel}/messages", webchat.get_messages, methods=["GET"]),
+            Route("/{channel}/messages", resource(get=webchat.get_messages, post=webchat.post_message)),
             Route("/{channel}/contact", webchat.post_contact, methods=["POST"]),
             Route("/{channel}/events", webchat.events, methods=["GET"]),
         ], middleware=[Middleware(ChannelCORS, deployment=deployment)]),
@@ -87,14 +79,14 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
-            Route("/ai-agent", api.ai_agent, methods=["GET", "PATCH"]),
+            Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),
-        Mount("/", routes=[
-            Route("/", home, include_in_schema=False),
-            *inbox.routes(),
-            Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
-        ], middleware=[Middleware(SecurityHeaders)]),
+        # Pages carry their middleware themselves: a Mount("/") around them would match every path, so that a
+        # wrong method on a route above answered 404 instead of 405.
+        Route("/", home, include_in_schema=False, middleware=PAGES),
+        *inbox.routes(middleware=PAGES),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static", middleware=PAGES),
     ]
 
 

@@ -19,7 +19,15 @@ WORKER_FRESH_MS = 10_000  # a worker heartbeat older than this does not count
 async def healthz(request: Request) -> Response:
     """
     summary: Liveness (the process answers)
-    responses: {200: {description: '{"status": "ok", "version"}'}}
+    responses:
+      200:
+        description: Alive
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, version]
+              properties: {status: {type: string, enum: [ok]}, version: {type: string}}
     """
     return JSONResponse({"status": "ok", "version": __version__})
 
@@ -28,8 +36,22 @@ async def readyz(request: Request) -> Response:
     """
     summary: Readiness (Redis reachable and writable, a worker alive, the no-human timers running)
     responses:
-      200: {description: '{"status": "ready", "workers": n}'}
-      503: {description: '{"status": "unavailable", "reason"}'}
+      200:
+        description: Ready
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, workers]
+              properties: {status: {type: string, enum: [ready]}, workers: {type: integer, minimum: 1}}
+      503:
+        description: Not ready, and why
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, reason]
+              properties: {status: {type: string, enum: [unavailable]}, reason: {type: string}}
     """
     client = request.app.state.aredis
     now = int(time.time() * 1000)
@@ -50,10 +72,14 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     """
-    summary: Prometheus metrics (from this machine, or with the bearer token set as metrics_token)
+    summary: Prometheus metrics (to a request from this machine, or with the bearer metrics_token)
     responses:
-      200: {description: text/plain in the Prometheus exposition format}
-      403: {description: Not from this machine, and no valid metrics token}
+      200:
+        description: The Prometheus text exposition format, names prefixed baton_
+        content: {text/plain: {schema: {type: string}}}
+      403:
+        description: Neither from this machine nor with a valid metrics token
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     deployment = request.app.state.deployment
     token = deployment.config.metrics_token

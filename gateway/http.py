@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.exceptions import RedisError
+from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BadRequest, BatonError, PayloadTooLarge, RateLimited
@@ -18,6 +20,13 @@ from gateway.logs import Throttled
 log = logging.getLogger("baton.http")
 MAX_JSON = 64 * 1024
 _redis_down = Throttled(log, every=1.0)
+
+
+def resource(**handlers: Callable[[Request], Awaitable[Response]]) -> type[HTTPEndpoint]:
+    """One endpoint for a path whose methods each have a handler (and a contract) of their own, e.g.
+    `resource(get=show, patch=change)`: its 405 names every method of the path in Allow, where two Routes on one
+    path answer with the first one's methods only."""
+    return type("Resource", (HTTPEndpoint,), {method: staticmethod(handler) for method, handler in handlers.items()})
 
 
 async def read_body(request: Request, limit: int) -> bytes:

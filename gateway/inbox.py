@@ -4,10 +4,12 @@ with the modules it imports (/embed/…) and the demo page (/demo)."""
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -19,7 +21,7 @@ from gateway.api import MAX_TEXT, deployment_of
 from gateway.auth import SESSION_MAX_S, Agent, authenticate_agent, close_session, open_session, session_agent
 from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from gateway.http import json_body
+from gateway.http import json_body, resource
 
 STATIC = resources.files("gateway").joinpath("static")
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -76,9 +78,12 @@ def _session_body(key: bytes, current: str, agent: Agent, workspace_name: str) -
 async def get_session(request: Request) -> Response:
     """
     summary: The signed-in agent and the session's CSRF value (send it as X-CSRF-Token)
+    security: [{inboxSession: []}]
     responses:
-      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
-      401: {description: Not signed in}
+      200:
+        description: The session
+        content: {application/json: {schema: {$ref: '#/components/schemas/InboxSession'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
     """
     current, agent = await _signed_in(request)
     name = deployment_of(request).workspace(agent.workspace).name or agent.workspace
@@ -87,12 +92,26 @@ async def get_session(request: Request) -> Response:
 
 async def sign_in(request: Request) -> Response:
     """
-    summary: Sign in to the inbox with an agent token (JSON {"token"}); sets an HttpOnly session cookie
+    summary: Sign in to the inbox with an agent token; sets an HttpOnly session cookie
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [token]
+            properties: {token: {type: string, minLength: 1, pattern: '\\S', description: The agent's API token}}
     responses:
-      200: {description: '{"agent", "workspace", "workspace_name", "csrf"}'}
-      400: {description: No token in the body}
-      401: {description: Unknown, expired or revoked token}
-      415: {description: Not a JSON body (a cross-site form cannot sign anyone in)}
+      200:
+        description: Signed in; the session cookie is set
+        headers: {Set-Cookie: {schema: {type: string}}}
+        content: {application/json: {schema: {$ref: '#/components/schemas/InboxSession'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      415:
+        description: Not a JSON body (a cross-site form cannot sign anyone in)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse({"error": "send the token as JSON"}, status_code=415)
@@ -110,8 +129,18 @@ async def sign_in(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     """
-    summary: Sign out (needs the X-CSRF-Token of the session it ends)
-    responses: {200: {description: '{"signed_out": true}'}, 403: {description: Missing or wrong CSRF value}}
+    summary: Sign out (needs the X-CSRF-Token of the session it ends; without a session there is nothing to do)
+    security: [{inboxSession: []}, {}]
+    parameters: [{name: X-CSRF-Token, in: header, schema: {type: string}}]
+    responses:
+      200:
+        description: Signed out; the session cookie is cleared
+        content:
+          application/json:
+            schema: {type: object, required: [signed_out], properties: {signed_out: {type: boolean, enum: [true]}}}
+      403:
+        description: Missing or wrong X-CSRF-Token
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     key = await session.key_of(request.scope)
     current = request.cookies.get(session.COOKIE)
@@ -124,13 +153,13 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-def routes() -> list[BaseRoute]:
+def routes(middleware: Sequence[Middleware] = ()) -> list[BaseRoute]:
     return [
-        Route("/demo", demo, include_in_schema=False),
-        Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False),
-        Mount("/embed", EmbeddableModules(directory=str(STATIC)), name="embed"),
-        Route("/inbox", _page("inbox.html"), include_in_schema=False),
-        Route("/inbox/session", get_session, methods=["GET"]),
-        Route("/inbox/session", sign_in, methods=["POST"]),
-        Route("/inbox/session/delete", sign_out, methods=["POST"]),
+        Route("/demo", demo, include_in_schema=False, middleware=middleware),
+        Route("/widget.js", _page("widget.js", "text/javascript; charset=utf-8"), include_in_schema=False,
+              middleware=middleware),
+        Mount("/embed", EmbeddableModules(directory=str(STATIC)), name="embed", middleware=middleware),
+        Route("/inbox", _page("inbox.html"), include_in_schema=False, middleware=middleware),
+        Route("/inbox/session", resource(get=get_session, post=sign_in), middleware=middleware),
+        Route("/inbox/session/delete", sign_out, methods=["POST"], middleware=middleware),
     ]

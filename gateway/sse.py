@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ log = logging.getLogger("baton.sse")
 KEEPALIVE_S = 15.0
 QUEUE_SIZE = 1_000  # events buffered for one slow client before its stream is ended (it reconnects and catches up)
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STREAM_ID = re.compile(r"[0-9]{1,19}(-[0-9]{1,19})?")
 ENDED = object()  # put on a subscriber's queue: the stream must end (credentials revoked, client too slow)
 
 
@@ -36,14 +38,20 @@ def frame(event_id: str, event: str, data: Any) -> str:
     return f"id: {event_id}\nevent: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def last_event_id(request: Request) -> str:
-    return request.headers.get("last-event-id") or request.query_params.get("last_event_id", "")
+def last_event_id(request: Request, check: Callable[[str], object]) -> str:
+    """The last event the client saw: its Last-Event-ID header, else its ?last_event_id= (an EventSource that
+    reconnects sends the header while its URL keeps the id it opened with). `check` refuses either if malformed."""
+    header, query = request.headers.get("last-event-id", ""), request.query_params.get("last_event_id", "")
+    for given in (header, query):
+        if given:
+            check(given)
+    return header or query
 
 
 def stream_id(value: str) -> str:
-    """A Redis stream id from a client, or BadRequest."""
-    ms, _, seq = value.partition("-")
-    if not ms.isdigit() or (seq and not seq.isdigit()) or len(value) > 41:
+    """A Redis stream id from a client, or BadRequest: ASCII digits, as many as Redis reads (str.isdigit() takes
+    "١", and 20 digits may pass 2**64; Redis refuses either once the stream has begun)."""
+    if not _STREAM_ID.fullmatch(value):
         raise BadRequest(f"not an event id: {value[:50]!r}")
     return value
 

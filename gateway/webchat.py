@@ -25,7 +25,7 @@ from gateway.http import json_body
 from gateway.pipeline import MAX_TEXT, customer_message
 from gateway.webhooks import counted
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
 
 
@@ -59,10 +59,12 @@ def widget_config(channel: Channel) -> dict[str, Any]:
 async def get_config(request: Request) -> Response:
     """
     summary: The widget's settings for a channel (title, greeting, AI name, input limits); no session needed
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
     responses:
-      200: {description: '{"channel", "title", "greeting", "ai_name", "limits": {"text"}, "contact_form": {"fields"}}'}
-      404: {description: Unknown channel}
+      200:
+        description: The settings
+        content: {application/json: {schema: {$ref: '#/components/schemas/WidgetConfig'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
     """
     _, channel = _channel(request)
     return JSONResponse(widget_config(channel))
@@ -71,12 +73,20 @@ async def get_config(request: Request) -> Response:
 async def create_session(request: Request) -> Response:
     """
     summary: Start a visitor session (it lasts 30 days from its last use)
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
     responses:
-      201: {description: '{"token", "visitor", and the settings of GET /webchat/{channel}/config} — send the token as
-        a Bearer token'}
-      404: {description: Unknown channel}
-      429: {description: Too many new sessions from this address (Retry-After says when to try again)}
+      201:
+        description: The session's token (send it as a Bearer token) and the settings of GET /webchat/{channel}/config
+        content:
+          application/json:
+            schema:
+              allOf:
+                - $ref: '#/components/schemas/WidgetConfig'
+                - type: object
+                  required: [token, visitor]
+                  properties: {token: {type: string}, visitor: {type: string}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     deployment, channel = _channel(request)
     await ratelimit.check(request.app.state.aredis, channel.workspace.id, "sessions", client_ip(request),
@@ -88,23 +98,34 @@ async def create_session(request: Request) -> Response:
 async def post_message(request: Request) -> Response:
     """
     summary: Send a message as the visitor
-    description: 'Body {"text": …, "client_id": …}. A retried POST with the same client_id is not a second message.'
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    description: A retried POST with the same client_id is recorded once.
+    security: [{visitorToken: []}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
             required: [text]
             properties:
-              text: {type: string, maxLength: 4096}
+              text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}
               client_id: {type: string, pattern: '^[A-Za-z0-9._:-]{1,100}$'}
     responses:
-      201: {description: Recorded}
-      200: {description: Already recorded (same client_id)}
-      400: {description: Missing or too long text, bad client_id}
-      401: {description: Missing, invalid or expired visitor session}
-      429: {description: Too many messages (Retry-After says when to try again)}
+      201:
+        description: Recorded
+        content: {application/json: {schema: {$ref: '#/components/schemas/Recorded'}}}
+      200:
+        description: Already recorded (the same client_id)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Recorded'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: The visitor session belongs to another channel
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
     """
     deployment, channel = _channel(request)
     started = time.perf_counter()
@@ -124,12 +145,13 @@ async def _record(request: Request, deployment: Deployment, channel: Channel, vi
     await ratelimit.check(client, channel.workspace.id, "ip", client_ip(request), limits.ip_messages,
                           "messages from this address")
     body = await json_body(request)
-    text, client_id = body.get("text"), body.get("client_id") or secrets.token_hex(8)
+    text = body.get("text")
+    client_id = body["client_id"] if "client_id" in body else secrets.token_hex(8)
     if not isinstance(text, str) or not text.strip():
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text)
     recorded: Recorded = await request.app.state.astore.inbound(channel.workspace.id,
@@ -155,11 +177,32 @@ def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str
 
 async def get_messages(request: Request) -> Response:
     """
-    summary: The visitor's current conversation
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    summary: The visitor's current conversation, with the messages the visitor sees
+    security: [{visitorToken: []}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
     responses:
-      200: {description: '{"conversation": {…}, "messages": [{"id", "author", "text", "created_at", …}]}'}
-      401: {description: Missing, invalid or expired visitor session}
+      200:
+        description: The conversation (null before the visitor's first message) and its public messages
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [conversation, messages]
+              properties:
+                conversation:
+                  type: object
+                  nullable: true
+                  required: [id, status, form_pending]
+                  properties:
+                    id: {type: string}
+                    status: {type: string, enum: [open, closed]}
+                    form_pending: {type: boolean, description: The contact form awaits the visitor's details}
+                messages: {type: array, items: {$ref: '#/components/schemas/VisitorMessage'}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: The visitor session belongs to another channel
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
     """
     deployment, channel = _channel(request)
     visitor = await _visitor(request, channel)
@@ -169,19 +212,39 @@ async def get_messages(request: Request) -> Response:
 async def post_contact(request: Request) -> Response:
     """
     summary: Submit the contact form the no-human fallback sent
-    description: 'Body {"name", "phone", "email", "message"}; a valid phone or email is required.'
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    description: A valid phone number or email address is required.
+    security: [{visitorToken: []}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
     requestBody:
+      required: true
       content:
         application/json:
           schema:
             type: object
-            properties: {name: {type: string}, phone: {type: string}, email: {type: string}, message: {type: string}}
+            additionalProperties: false
+            properties:
+              name: {type: string, maxLength: 120}
+              phone: {type: string, maxLength: 40, example: '+44 20 7946 0958'}
+              email: {type: string, maxLength: 254, example: name@example.com}
+              message: {type: string, maxLength: 2000}
     responses:
-      201: {description: Stored in Contacts}
-      400: {description: 'Invalid details: {"error", "fields": {field: problem}}'}
-      401: {description: Missing, invalid or expired visitor session}
-      409: {description: No contact form is pending}
+      201:
+        description: Stored in Contacts
+        content:
+          application/json:
+            schema: {type: object, required: [contact], properties: {contact: {type: string}}}
+      400:
+        description: 'Invalid details: "fields" says what is wrong with each'
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: The visitor session belongs to another channel
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
+      409:
+        description: No contact form is pending
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
     """
     deployment, channel = _channel(request)
     visitor = await _visitor(request, channel)
@@ -200,20 +263,42 @@ def _capture(deployment: Deployment, channel: Channel, visitor: str, details: di
 
 async def events(request: Request) -> Response:
     """
-    summary: Server-sent events of the visitor's conversation (send the session token as a Bearer token)
-    description: 'Each event has id "<conversation>/<message>"; reconnect with Last-Event-ID to catch up.'
-    parameters: [{name: channel, in: path, required: true, schema: {type: string}}]
+    summary: Server-sent events of the visitor's conversation
+    description: Each event has id "<conversation>/<message>"; reconnect with Last-Event-ID (or ?last_event_id=) to
+      catch up. An id of a conversation that is not the visitor's catches up on nothing.
+    security: [{visitorToken: []}]
+    parameters:
+      - {$ref: '#/components/parameters/Channel'}
+      - {name: Last-Event-ID, in: header, schema: {$ref: '#/components/schemas/VisitorEventId'}}
+      - {name: last_event_id, in: query, schema: {$ref: '#/components/schemas/VisitorEventId'}}
     responses:
-      200: {description: text/event-stream of "message" events}
-      400: {description: A malformed Last-Event-ID}
-      401: {description: Missing, invalid or expired visitor session}
+      200:
+        description: The stream of events
+        content: {text/event-stream: {schema: {$ref: '#/components/schemas/VisitorEvent'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: The visitor session belongs to another channel
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
     """
     _, channel = _channel(request)
     visitor = await _visitor(request, channel)
-    cid, _, position = sse.last_event_id(request).partition("/")
-    if cid and (not cid.isdigit() or (position and not sse.stream_id(position))):
-        raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
+    cid, _, position = sse.last_event_id(request, _check_event_id).partition("/")
+    if cid and not await _is_visitors(request.app.state.aredis, channel, visitor, cid):
+        cid, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
     return sse.response(_visitor_events(request, channel, visitor, cid, position))
+
+
+def _check_event_id(value: str) -> None:
+    cid, _, position = value.partition("/")
+    if not (cid.isascii() and cid.isdigit()) or (position and not sse.stream_id(position)):
+        raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
+
+
+async def _is_visitors(client: Any, channel: Channel, visitor: str, cid: str) -> bool:
+    conversation = keys.key(keys.CONVERSATION, ws=channel.workspace.id, cid=cid)
+    return await client.hmget(conversation, ["channel", "sender"]) == [channel.name, visitor]
 
 
 async def _visitor_events(request: Request, channel: Channel, visitor: str, cid: str,

@@ -22,16 +22,53 @@ MAX_BODY = 64 * 1024  # a Twilio webhook is a few KB; 10 media URLs and a 4,096-
 
 async def receive(request: Request) -> Response:
     """
-    summary: Inbound webhook of a channel (e.g. Twilio WhatsApp)
+    summary: Inbound webhook of a channel (Twilio WhatsApp's messages and delivery statuses)
+    security: [{twilioSignature: []}]
     parameters:
-      - {name: channel, in: path, required: true, schema: {type: string}}
+      - {name: channel, in: path, required: true, schema: {type: string}, example: whatsapp}
+    requestBody:
+      required: true
+      content:
+        application/x-www-form-urlencoded:
+          schema:
+            oneOf:
+              - title: A message
+                type: object
+                required: [MessageSid, From]
+                not: {required: [MessageStatus]}
+                properties:
+                  MessageSid: {type: string, minLength: 1}
+                  From: {type: string, minLength: 1, example: 'whatsapp:+34612345678'}
+                  To: {type: string}
+                  Body: {type: string}
+                  ProfileName: {type: string}
+                  NumMedia: {type: string, pattern: '^0*([0-9]|10)?$'}
+                  MediaUrl0: {type: string}
+                  MediaContentType0: {type: string}
+              - title: A delivery status
+                type: object
+                required: [MessageSid, MessageStatus]
+                properties:
+                  MessageSid: {type: string, minLength: 1}
+                  MessageStatus: {type: string, minLength: 1, example: delivered}
+                  ErrorCode: {type: string}
     responses:
-      200: {description: Recorded; the body is what the provider expects (TwiML for Twilio)}
-      400: {description: Malformed body, with the reason}
-      403: {description: Signature missing or invalid}
-      404: {description: Unknown channel}
-      413: {description: Body too large}
-      503: {description: Channel disabled (e.g. missing credentials), or storage unavailable (the provider retries)}
+      200:
+        description: Recorded (a retried delivery is recorded once); the body is what the provider expects
+        content: {text/xml: {schema: {type: string}}}
+      400:
+        description: A malformed body, with the reason
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      403:
+        description: Signature missing or invalid
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404:
+        description: No channel of that name takes webhooks
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      503:
+        description: The channel is disabled (missing credentials), or storage is unavailable (the provider retries)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     deployment = request.app.state.deployment
     channel = deployment.channel(request.path_params["channel"])

@@ -315,6 +315,13 @@ def test_a_missing_assignee_is_400(client: TestClient, visitor: Visitor, alex: d
     assert response.status_code == 400 and "assignee" in response.json()["error"]
 
 
+@pytest.mark.parametrize("force", ["true", 1, None, {}])
+def test_force_must_be_a_boolean(client: TestClient, visitor: Visitor, admin: dict[str, str], force: Any) -> None:
+    cid = visitor.say("hello")["conversation"]
+    response = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me", "force": force}, headers=admin)
+    assert response.status_code == 400 and "force" in response.json()["error"]
+
+
 @pytest.mark.parametrize("body", [{}, {"text": "   "}, {"text": 5}, {"text": "x" * 5000}])
 def test_a_bad_reply_is_400(client: TestClient, visitor: Visitor, alex: dict[str, str],
                             body: dict[str, Any]) -> None:
@@ -335,10 +342,21 @@ def test_posting_to_a_closed_conversation_is_409(client: TestClient, deployment:
 
 
 @pytest.mark.parametrize("params", [{"view": "everything"}, {"status": "pending"}, {"limit": "-1"},
-                                    {"limit": "lots"}, {"offset": "x"}])
+                                    {"limit": "lots"}, {"offset": "x"}, {"limit": "²"}, {"offset": "١"},
+                                    {"limit": "1" * 5000}, {"limit": "201"}])
 def test_bad_listing_parameters_are_400(client: TestClient, alex: dict[str, str], params: dict[str, str]) -> None:
     response = client.get("/api/conversations", params=params, headers=alex)
     assert response.status_code == 400 and response.json()["error"]
+
+
+@pytest.mark.parametrize("limit", ["²", "1" * 5000, "501"])
+def test_a_bad_contacts_limit_is_400(client: TestClient, alex: dict[str, str], limit: str) -> None:
+    response = client.get("/api/contacts", params={"limit": limit}, headers=alex)
+    assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
+def test_limits_may_have_leading_zeros(client: TestClient, alex: dict[str, str]) -> None:
+    assert client.get("/api/conversations", params={"limit": "0050", "offset": "000"}, headers=alex).status_code == 200
 
 
 def test_publishing_needs_a_boolean(client: TestClient, admin: dict[str, str]) -> None:

@@ -274,3 +274,17 @@ def test_events_need_a_valid_agent_token_of_a_workspace_served_here(
     headers = agent_token(deployment, "alex")
     revoke_agent(deployment.redis, workspace_of(deployment), "alex")
     assert httpx.get(url, headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize("last", ["١", "1-²", "1-", "99999999999999999999", "1-99999999999999999999", "x"])
+def test_a_malformed_last_event_id_is_400_before_the_stream_opens(server: LiveServer, alex: dict[str, str],
+                                                                  last: str) -> None:
+    response = httpx.get(f"{server.url}/api/events", params={"last_event_id": last}, headers=alex, timeout=5)
+    assert response.status_code == 400 and "event id" in response.json()["error"]
+
+
+def test_a_malformed_last_event_id_in_the_url_is_400_beside_a_valid_header(server: LiveServer,
+                                                                           alex: dict[str, str]) -> None:
+    response = httpx.get(f"{server.url}/api/events", params={"last_event_id": "x"},
+                         headers={**alex, "Last-Event-ID": "0"}, timeout=5)
+    assert response.status_code == 400 and "event id" in response.json()["error"]

@@ -298,10 +298,14 @@ def test_details_left_in_a_later_conversation_are_merged_into_the_contact(
     ({"email": "not an email", "phone": "call me"}, {"email", "phone"}),
     ({"name": "Maria", "message": "call me"}, {"email", "phone"}),
     ({"email": "maria@example.com", "name": "M" * 200}, {"name"}),
+    ({"email": "maria@example.com", "message": {}}, {"message"}),
+    ({"email": "maria@example.com", "name": ["Maria"]}, {"name"}),
+    ({"phone": 14155550100}, {"phone"}),
+    ({"email": None, "phone": "+14155550100"}, {"email"}),
 ])
 def test_invalid_details_are_400_naming_each_bad_field(
         client: TestClient, deployment: Deployment, visitor: Visitor, alex: dict[str, str],
-        details: dict[str, str], fields: set[str]) -> None:
+        details: dict[str, Any], fields: set[str]) -> None:
     send_form(visitor, deployment)
     response = submit(visitor, **details)
     assert response.status_code == 400

@@ -219,6 +219,17 @@ def test_parse_status_callback() -> None:
     ]
 
 
+def test_parse_rejects_a_status_callback_without_a_status() -> None:
+    with pytest.raises(BadRequest, match="MessageStatus"):
+        connector().parse(webhook([("MessageSid", MESSAGE_SID), ("MessageStatus", "")]))
+
+
+@pytest.mark.parametrize("count", ["²", "١", "-1", "11", "two"])
+def test_parse_rejects_a_media_count_that_is_not_0_to_10(count: str) -> None:
+    with pytest.raises(BadRequest, match="NumMedia"):
+        connector().parse(webhook(inbound_form(Body="hi", NumMedia=count)))
+
+
 @pytest.mark.parametrize("field", ["MessageSid", "From"])
 def test_parse_rejects_missing_required_field(field: str) -> None:
     form = [(name, value) for name, value in inbound_form(Body="hi") if name != field]

@@ -71,7 +71,9 @@ def test_a_token_for_another_channel_is_refused(make_deployment, client, deploym
 
 @pytest.mark.parametrize("body, reason", [
     ({"text": ""}, "text"), ({"text": 5}, "text"), ({}, "text"), ({"text": "x" * 5000}, "longer"),
-    ({"text": "hi", "client_id": "bad id!"}, "client_id"),
+    ({"text": "hi", "client_id": "bad id!"}, "client_id"), ({"text": "hi", "client_id": ""}, "client_id"),
+    ({"text": "hi", "client_id": None}, "client_id"), ({"text": "hi", "client_id": 0}, "client_id"),
+    ({"text": "hi", "client_id": "m1\n"}, "client_id"),
 ])
 def test_bad_messages_get_400_with_a_reason(visitor: Visitor, body: dict[str, Any], reason: str) -> None:
     response = visitor.client.post(f"/webchat/{visitor.channel}/messages", json=body, headers=visitor.headers)
@@ -136,6 +138,36 @@ def test_sse_streams_live_messages_and_catches_up_from_the_last_event_id(
         "We are open Monday to Friday, 9:00 to 17:00.", "How long does shipping take?",
         "Delivery takes 2-4 business days."]
     assert all(e["id"].startswith(live[0]["data"]["conversation"] + "/") for e in caught_up)
+
+
+def test_a_last_event_id_naming_another_visitors_conversation_replays_none_of_it(
+        live_server: LiveServer, deployment: Deployment) -> None:
+    channel = chat_channel(deployment)
+    with httpx.Client(base_url=live_server.url) as http:
+        alice, bob = Visitor(http, channel), Visitor(http, channel)  # type: ignore[arg-type]
+        theirs = alice.say("my order number is 4711")["conversation"]
+        bob.say("hello")
+        received: list[dict[str, Any]] = []
+        reader = threading.Thread(target=lambda: received.extend(read_events(
+            f"{live_server.url}/webchat/{channel}/events", {}, {**bob.headers, "Last-Event-ID": f"{theirs}/0"}, 1)))
+        reader.start()
+        time.sleep(0.3)
+        bob.say("anyone there?")
+        reader.join(timeout=10)
+    assert [e["data"]["text"] for e in received] == ["anyone there?"]
+
+
+@pytest.mark.parametrize(("header", "query"), [("x", ""), ("²/0", ""), ("1/²", ""), ("/1-0", ""), ("1/0", "x"),
+                                               ("", "١/0")])
+def test_a_malformed_last_event_id_is_400(live_server: LiveServer, deployment: Deployment, header: str,
+                                          query: str) -> None:
+    url = f"{live_server.url}/webchat/{chat_channel(deployment)}/events"
+    token = httpx.post(url.replace("/events", "/sessions")).json()["token"]
+    headers = {"Authorization": f"Bearer {token}".encode()}
+    if header:
+        headers["Last-Event-ID"] = header.encode("latin-1")
+    response = httpx.get(url, headers=headers, params={"last_event_id": query} if query else {}, timeout=5)
+    assert response.status_code == 400 and response.json()["error"]
 
 
 def test_sse_needs_a_valid_token(live_server: LiveServer, deployment: Deployment) -> None:

@@ -58,7 +58,10 @@ def validate(details: dict[str, Any]) -> dict[str, str]:
     unknown = set(details) - set(FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
-    clean = {name: str(details.get(name) or "").strip() for name in FIELDS}
+    not_text = {name: "must be a string" for name, value in details.items() if not isinstance(value, str)}
+    if not_text:  # str() would have stored {} as "{}" and ["Maria"] as "['Maria']"
+        raise BadRequest("the contact details are not valid", fields=not_text)
+    clean = {name: str(details.get(name, "")).strip() for name in FIELDS}
     errors = {name: f"at most {LIMITS[name]} characters" for name in FIELDS if len(clean[name]) > LIMITS[name]}
     if clean["email"] and "email" not in errors:
         clean["email"], problem = _email(clean["email"])

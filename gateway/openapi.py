@@ -1,0 +1,281 @@
+"""The OpenAPI document at /openapi.json: Starlette's generator reads each route's docstring (YAML, after an optional
+`---`), and the shapes the routes share are the components here, which the docstrings `$ref`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.schemas import SchemaGenerator
+
+from gateway import __version__
+
+COMPONENTS: dict[str, Any] = yaml.safe_load("""
+securitySchemes:
+  agentToken:
+    type: http
+    scheme: bearer
+    description: An agent's API token (`baton agent create`). The inbox page sends its session cookie instead, with
+      X-CSRF-Token on calls that change something.
+  visitorToken:
+    type: http
+    scheme: bearer
+    description: A webchat visitor's session token (POST /webchat/{channel}/sessions); it reaches only that visitor's
+      conversations on that channel.
+  inboxSession:
+    type: apiKey
+    in: cookie
+    name: baton_session
+    description: The team inbox's HttpOnly session cookie (POST /inbox/session sets it).
+  twilioSignature:
+    type: apiKey
+    in: header
+    name: X-Twilio-Signature
+    description: Twilio's signature of the URL and form parameters, made with the channel's auth token.
+
+parameters:
+  Channel:
+    {name: channel, in: path, required: true, schema: {type: string}, example: webchat,
+     description: A webchat channel's name in the config}
+  ConversationId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
+  ContactId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
+
+responses:
+  BadRequest:
+    description: The request is malformed; "error" says how
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  Unauthorized:
+    description: Missing, unknown, expired or revoked credentials
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  CSRF:
+    description: A cookie-authenticated call that changes something without the session's X-CSRF-Token, or an
+      action for admins only
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  UnknownChannel:
+    description: No webchat channel of that name
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  UnknownConversation:
+    description: No conversation of that id in the agent's workspace
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  TooLarge:
+    description: The body is larger than the route accepts
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  RateLimited:
+    description: Too many requests; Retry-After says when to try again
+    headers: {Retry-After: {schema: {type: string, pattern: '^[0-9]+$'}, description: seconds}}
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+
+schemas:
+  Error:
+    type: object
+    required: [error]
+    properties:
+      error: {type: string, description: 'What is wrong, for a person to read'}
+      owner: {type: string, description: Who holds the conversation (on a 409 conflict)}
+      status: {type: string, description: The conversation's or message's state (on a 409)}
+      retry_after: {type: integer, description: Seconds to wait (on a 429)}
+      fields:
+        type: object
+        additionalProperties: {type: string}
+        description: The problem with each invalid field (contact form)
+
+  Agent:
+    type: object
+    required: [id, name, admin]
+    properties: {id: {type: string}, name: {type: string}, admin: {type: boolean}}
+  AgentRecord:
+    allOf:
+      - $ref: '#/components/schemas/Agent'
+      - properties:
+          created_at: {type: integer, description: unix seconds}
+          token_expires_at: {type: integer, description: unix seconds; 0 for a token that never expires}
+  AIAgentAnswer:
+    type: object
+    required: [ai_agent]
+    properties:
+      ai_agent:
+        type: object
+        required: [name, model, published]
+        properties: {name: {type: string}, model: {type: string}, published: {type: boolean}}
+  InboxSession:
+    type: object
+    required: [agent, workspace, workspace_name, csrf]
+    properties:
+      agent: {$ref: '#/components/schemas/Agent'}
+      workspace: {type: string}
+      workspace_name: {type: string}
+      csrf: {type: string, description: Send it back as X-CSRF-Token on calls that change something}
+
+  Identity:
+    type: object
+    required: [channel, channel_type, address]
+    properties:
+      channel: {type: string}
+      channel_type: {type: string, description: The connector's type; empty for a channel no longer configured}
+      address: {type: string, description: 'The customer on that channel as a person reads it ("+34612…")'}
+  ConversationFields:
+    type: object
+    required: [id, customer, status, owner, created_at]
+    properties:
+      id: {type: string}
+      customer: {type: string, description: 'Their profile name, else their address'}
+      sender: {type: string}
+      status: {type: string, enum: [open, closed]}
+      owner: {type: string, description: '"ai", "none" (waiting for a human) or "agent:<id>"'}
+      profile_name: {type: string}
+      created_at: {type: integer, description: unix ms}
+      updated_at: {type: integer}
+      last_text: {type: string}
+      last_author: {type: string}
+      last_message_at: {type: integer}
+      waiting_since: {type: integer}
+      handover_reason: {type: string}
+      handover_summary: {type: string}
+      handover_at: {type: integer}
+      closed_at: {type: integer}
+      previous: {type: string, description: The customer's conversation before this one}
+      form_state: {type: string, enum: [sent, done], description: The no-human contact form's state}
+  Conversation:
+    description: A conversation as the inbox lists it; empty fields are left out
+    allOf:
+      - $ref: '#/components/schemas/Identity'
+      - $ref: '#/components/schemas/ConversationFields'
+      - type: object
+        required: [contact]
+        properties: {contact: {type: string, description: The contact's id}}
+  ConversationDetail:
+    description: A conversation with its whole history and its contact
+    allOf:
+      - $ref: '#/components/schemas/Identity'
+      - $ref: '#/components/schemas/ConversationFields'
+      - type: object
+        required: [messages, contact]
+        properties:
+          messages: {type: array, items: {$ref: '#/components/schemas/Message'}}
+          contact: {$ref: '#/components/schemas/Contact'}
+  ConversationAnswer:
+    type: object
+    required: [conversation]
+    properties: {conversation: {$ref: '#/components/schemas/ConversationDetail'}}
+  Message:
+    description: One entry of a conversation's history, oldest first
+    type: object
+    required: [id, author, text, created_at, kind, visibility]
+    properties:
+      id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
+      author: {type: string, enum: [customer, ai, agent, system]}
+      text: {type: string}
+      created_at: {type: integer, description: unix ms}
+      kind:
+        type: string
+        description: 'message, notice, handover, assignment, contact_form, contact_captured, closed…'
+      visibility: {type: string, enum: [public, internal], description: internal notes are for agents only}
+      agent: {type: string}
+      agent_name: {type: string}
+      data: {type: object}
+      media: {type: array, items: {type: object}}
+      rich: {type: object}
+      delivery: {type: string, description: 'Channels that send: pending, sending, sent, delivered, failed, unknown…'}
+  MessageId:
+    type: object
+    required: [id]
+    properties: {id: {type: string, pattern: '^[0-9]+-[0-9]+$'}}
+  Contact:
+    type: object
+    required: [id, identities, conversations]
+    properties:
+      id: {type: string}
+      name: {type: string}
+      phone: {type: string}
+      email: {type: string}
+      message: {type: string}
+      created_at: {type: string, pattern: '^[0-9]+$', description: unix ms}
+      updated_at: {type: string, pattern: '^[0-9]+$'}
+      captured_at: {type: string, pattern: '^[0-9]+$'}
+      captured_in: {type: string, description: The conversation whose contact form they filled in}
+      identities: {type: array, items: {$ref: '#/components/schemas/Identity'}}
+      conversations: {type: array, items: {type: string}}
+
+  WidgetConfig:
+    type: object
+    required: [channel, title, greeting, ai_name, limits, contact_form]
+    properties:
+      channel: {type: string}
+      title: {type: string}
+      greeting: {type: string}
+      ai_name: {type: string}
+      limits:
+        type: object
+        required: [text]
+        properties: {text: {type: integer, description: The longest message a visitor may send}}
+      contact_form:
+        type: object
+        required: [fields]
+        properties:
+          fields:
+            type: array
+            items:
+              type: object
+              required: [name, label, type, required, max_length]
+              properties:
+                name: {type: string}
+                label: {type: string}
+                type: {type: string}
+                required: {type: boolean}
+                max_length: {type: integer}
+  VisitorEventId:
+    type: string
+    pattern: '^([0-9]+(/([0-9]{1,19}(-[0-9]{1,19})?)?)?)?$'
+    description: '"<conversation>/<message id>" of the last event received'
+  StreamId:
+    type: string
+    pattern: '^([0-9]{1,19}(-[0-9]{1,19})?)?$'
+    description: The id of the last event received
+  AgentEvent:
+    type: object
+    required: [id, event, data]
+    properties:
+      id: {$ref: '#/components/schemas/StreamId'}
+      event:
+        type: string
+        enum: [conversation.created, message.created, conversation.handover, conversation.assigned,
+               conversation.closed, contact.form_sent, contact.captured, message.status, ai_agent.updated,
+               session.ended]
+      data: {type: string, description: 'A JSON object: the event, with its "type"'}
+  VisitorEvent:
+    type: object
+    required: [id, event, data]
+    properties:
+      id: {$ref: '#/components/schemas/VisitorEventId'}
+      event: {type: string, enum: [message]}
+      data: {type: string, description: 'A JSON object: the conversation id and a visitor message'}
+  Recorded:
+    type: object
+    required: [id, conversation, duplicate]
+    properties:
+      id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
+      conversation: {type: string}
+      duplicate: {type: boolean, description: The same client_id was recorded before}
+  VisitorMessage:
+    type: object
+    required: [id, author, created_at, kind]
+    properties:
+      id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
+      author: {type: string, enum: [customer, ai, agent, system]}
+      text: {type: string}
+      created_at: {type: integer}
+      kind: {type: string}
+      agent_name: {type: string}
+      rich: {type: object}
+      media: {type: array, items: {type: object}}
+""")
+
+schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "Baton", "version": __version__},
+                           "components": COMPONENTS})
+
+
+async def document(request: Request) -> Response:
+    """The OpenAPI document as JSON (Starlette's OpenAPIResponse answers YAML, not what a .json URL promises)."""
+    return JSONResponse(schemas.get_schema(routes=request.app.routes))
