@@ -54,6 +54,12 @@ _TYPO_TARGETS = sorted(_words(
     " connect manager supervisor"))  # fmt: skip
 _NOT_TYPOS = _words("manage managed manages speck steak sneak spear stuff")
 _KNOWN_TYPOS = {"costumer": "customer", "costumers": "customer", "humen": "human"}
+# 'a human would be great': a person named as what would help, the request said as a wish.
+_PERSON_WOULD_HELP = re.compile(
+    r"\b(?:human|person|agent|representative|operator|manager|supervisor|someone|somebody)"
+    r" (?:would|could) (?:really )?(?:be (?:great|good|nice|perfect|helpful|better|ideal|lovely|brilliant"
+    r"|awesome|amazing|wonderful|appreciated)|help)\b"
+)
 _GERMAN_REQUEST = re.compile(  # German puts the verb last: 'mit einem Menschen sprechen'
     r"\b(?:mensch|menschen|mitarbeiter\w*|berater\w*|person|agenten) (?:\w+ )?(?:sprechen|reden)\b"
 )
@@ -67,7 +73,11 @@ _YES = _phrases(
     "yes, y, ya, yah, yeah, yea, yep, yup, yas, sure, sure thing, absolutely, definitely, certainly,"
     " of course, please do, go ahead, go for it, do it, do that, sounds good, sounds great,"
     " that would be great, that would be good, would be great, transfer me, connect me, put me through,"
-    " id like that, i would like that, lets do it, why not, thumbsup, si, oui, ja"
+    " id like that, i would like that, lets do it, why not, thumbsup, si, oui, ja,"
+    # A positive reply to the offer is a yes: 'great', 'perfect', 'that'd help'.
+    " great, perfect, awesome, brilliant, excellent, lovely, wonderful, fantastic, amazing, that would help,"
+    " thatd help, would help, that helps, that would be perfect, thatd be perfect, thatd be great,"
+    " that would be nice, thatd be nice, that would be helpful, thatd be helpful"
 )
 _NO = _phrases(
     "no, n, nope, nah, not now, not yet, not really, no need, no way, never mind, nevermind, dont, do not,"
@@ -82,6 +92,7 @@ _OFFER_PHRASES = {
 }  # fmt: skip
 _HEDGES = _words(
     "but first wait actually although though however how what why when where which who can could"
+    " is are do does did will would should"
 )
 _LONGEST_OFFER_PHRASE = max(len(phrase) for phrase in _OFFER_PHRASES)
 
@@ -94,6 +105,9 @@ _DONE_SIGNAL = re.compile(
     r"|(?:that|this) (?:helps|helped)|works now|have a (?:good|nice|great) (?:day|one))\b"
 )
 _MAX_DONE_EXTRA_WORDS = 6  # 'thanks for waiting, my order number is 123' carries on the conversation
+# A clause that opens like a question asks something, question mark or not: 'perfect, is there a warranty'.
+_ASKS = re.compile(
+    r"^(?:is|are|do|does|did|can|could|will|would|should|may|what|how|why|when|where|which|who)\b")
 _DECLINE = re.compile(r"^(?:no|nope|nah|not)\b(?! (?:worries|problem|more|further|other))")
 _CONTINUATION = _words(
     "but still also another however though although except question questions problem issue need want how"
@@ -232,6 +246,7 @@ def wants_human(text: str, phrases: Sequence[str] = ()) -> bool:
         _has_request_phrase(tokens)
         or _is_bare_request(tokens)
         or bool(_GERMAN_REQUEST.search(" ".join(tokens)))
+        or bool(_PERSON_WOULD_HELP.search(" ".join(tokens)))
     )
 
 
@@ -282,9 +297,15 @@ def is_done(text: str, phrases: Sequence[str] = ()) -> bool:
     if _DECLINE.match(joined) or not _DONE_SIGNAL.search(joined):
         return False
     rest = _DONE_SIGNAL.sub(" ", joined).split()
-    if len(rest) > _MAX_DONE_EXTRA_WORDS or set(rest) & _CONTINUATION:
+    if len(rest) > _MAX_DONE_EXTRA_WORDS or set(rest) & _CONTINUATION or _asks(text, rest):
         return False
     return not is_frustrated(text) and not wants_human(text)
+
+
+def _asks(text: str, rest: list[str]) -> bool:
+    """Whether what is left after the closing words, or any clause, opens like a question."""
+    clauses = [normalise(clause) for clause in re.split(r"[,.;:!\n]", text)]
+    return any(_ASKS.match(clause) for clause in [" ".join(rest), *clauses])
 
 
 def is_frustrated(text: str) -> bool:
