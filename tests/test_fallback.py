@@ -173,6 +173,41 @@ def test_the_form_can_be_turned_off(make_deployment: Callable[..., Deployment]) 
         assert fire_due(deployment) == [] and forms(visitor) == []
 
 
+# --- unpublishing the AI: the wait starts only for a customer who waits for an answer ------------------
+
+def test_unpublishing_starts_the_wait_only_where_the_customer_waits_for_an_answer_or_writes_again(
+        client: TestClient, deployment: Deployment, notifications: list[dict[str, Any]]) -> None:
+    admin = agent_token(deployment, "robin", admin=True)
+    finished, asking = Visitor(client, chat_channel(deployment)), Visitor(client, chat_channel(deployment))
+    done = finished.say("What are your opening hours?")["conversation"]
+    run_jobs(deployment)  # answered: this customer is not waiting for anything
+    pending = asking.say("How long does shipping take?")["conversation"]  # not answered yet
+    assert client.patch("/api/ai-agent", json={"published": False}, headers=admin).status_code == 200
+    run_jobs(deployment)
+    workspace = workspace_of(deployment)
+    states = {cid: deployment.store.conversation(workspace, cid) for cid in (done, pending)}
+    assert {cid: c["owner"] for cid, c in states.items()} == {done: "none", pending: "none"}
+    assert sorted(n["conversation"] for n in notifications
+                  if n["workspace"] == workspace and n["type"] == "handover") == sorted([done, pending])
+    assert "waiting_since" not in states[done] and "waiting_since" in states[pending]
+
+    wait_past_deadline(deployment, pending)
+    assert [f["conversation"] for f in fire_due(deployment)] == [pending]
+    time.sleep(2 * TIMEOUT)  # minutes, in production: the customer who was done still gets no form
+    assert fire_due(deployment) == []
+    run_jobs(deployment)
+    assert len(forms(asking)) == 1 and forms(finished) == []
+
+    finished.say("Are you still there?")  # now this customer waits: the team is told, the wait starts
+    run_jobs(deployment)
+    assert [n["conversation"] for n in notifications
+            if n["workspace"] == workspace and n["type"] == "handover"].count(done) == 2
+    wait_past_deadline(deployment, done)
+    assert [f["conversation"] for f in fire_due(deployment)] == [done]
+    run_jobs(deployment)
+    assert len(forms(finished)) == 1
+
+
 # --- the trigger is durable and prompt ------------------------------------------------------------
 
 def test_a_deadline_that_passed_while_everything_was_down_fires_at_the_next_start(
