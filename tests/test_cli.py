@@ -193,3 +193,36 @@ def test_a_model_without_its_key_is_said_once_at_start_up_not_with_a_traceback_p
         _, output = server.stop()
     assert output.count("needs OPENAI_API_KEY, which is not set") == 1, output
     assert "Traceback" not in output, output
+
+
+# --- baton agent -------------------------------------------------------------------------------------------------
+
+def test_agent_create_help_shows_its_own_options(tmp_path: Path) -> None:
+    result = baton("agent", "create", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: baton agent create")
+    for option in ("--name", "--admin", "--days", "--workspace", "--config"):
+        assert option in result.stdout
+
+
+def test_agent_rotate_prints_a_new_token_and_the_old_one_stops_working(config_file: Path, served: Served) -> None:
+    def token_of(result: subprocess.CompletedProcess[str]) -> str:
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    old = token_of(baton("agent", "create", "alex", "--config", str(config_file), cwd=config_file.parent))
+    again = baton("agent", "create", "alex", "--config", str(config_file), cwd=config_file.parent)
+    assert again.returncode != 0 and "baton agent rotate alex" in again.stderr
+    new = token_of(baton("agent", "rotate", "alex", "--config", str(config_file), cwd=config_file.parent))
+    assert new != old
+    assert httpx.get(f"{served.url}/api/team", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    assert httpx.get(f"{served.url}/api/team", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+
+
+def test_agent_options_given_before_the_action_are_not_overridden_by_its_defaults(config_file: Path) -> None:
+    elsewhere = config_file.parent / "elsewhere"
+    elsewhere.mkdir()  # no config.yaml here: only --config can name the configuration
+    created = baton("agent", "--config", str(config_file), "create", "sam", cwd=elsewhere)
+    assert created.returncode == 0, created.stderr
+    listed = baton("agent", "list", "--config", str(config_file), cwd=config_file.parent)
+    assert "sam\tsam\tagent" in listed.stdout
