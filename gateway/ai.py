@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway import metrics
 from gateway.config import AIAgentConfig, BatonConfig
+from gateway.errors import ModelNotConfigured
 from gateway.handover.store import Message
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
 from gateway.llm import completion, import_litellm
@@ -70,12 +71,15 @@ def check_models(config: BatonConfig) -> list[str]:
 
 
 _failures = Throttled(log, every=60.0)
+_summaries = Throttled(log, every=60.0)
 
 
 def log_failure(agent: AIAgentConfig, conversation: str, exc: Exception) -> None:
     """A model call failed: a credentials problem is one line a minute, anything else its traceback."""
     kind = type(exc).__name__
-    if kind in ("AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError"):
+    if isinstance(exc, ModelNotConfigured):  # check_models said so when the worker started
+        log.debug("conversation %s: %s", conversation, exc)
+    elif kind in ("AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError"):
         _failures.error("the model %s refused the call (%s: %s); conversations are handed to a human",
                         agent.model, kind, str(exc).splitlines()[0][:200])
     else:
@@ -119,7 +123,10 @@ def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool =
 
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
             handed_back: bool = False) -> Reply:
-    """The model's answer to the conversation so far. Raises whatever litellm raises."""
+    """The model's answer to the conversation so far. Raises ModelNotConfigured without calling a model whose
+    key is missing (litellm would raise a different error for each provider), else whatever litellm raises."""
+    if missing := missing_keys(agent):
+        raise ModelNotConfigured(f"the model {agent.model} needs {', '.join(missing)}")
     response = complete(agent, chat_messages(agent, knowledge, history, handed_back))
     message = response.choices[0].message
     for call in getattr(message, "tool_calls", None) or []:
@@ -139,7 +146,7 @@ def _reason(arguments: str | None) -> str:
 
 def summarise(agent: AIAgentConfig, history: Sequence[Message]) -> str:
     """A short summary for the human who takes over: extractive offline, written by a real model."""
-    if not is_offline(agent):
+    if not is_offline(agent) and not missing_keys(agent):
         try:
             transcript = "\n".join(f"{m['author']}: {m.get('text', '')}" for m in _public(history)[-20:])
             response = complete(agent, [
@@ -148,8 +155,10 @@ def summarise(agent: AIAgentConfig, history: Sequence[Message]) -> str:
                                               "has been tried."},
                 {"role": "user", "content": transcript}], tools=False)
             return str(response.choices[0].message.content or "").strip()
-        except Exception:  # noqa: BLE001 - a summary is a nicety; fall back to the extractive one
-            log.exception("summary by %s failed; using the extractive summary", agent.model)
+        except Exception as exc:  # noqa: BLE001 - a summary is a nicety; fall back to the extractive one
+            # The answer that failed before this handover has been logged already: one line, no second traceback.
+            _summaries.warning("summary by %s failed (%s); using the extractive summary", agent.model,
+                               type(exc).__name__)
     return extractive_summary(history)
 
 

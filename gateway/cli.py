@@ -24,13 +24,21 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"baton {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str, parent: Any = commands) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, parent: Any = commands, nested: bool = False) -> argparse.ArgumentParser:
+        """A command with the common options; `nested` (an action of a command that has them too) sets no
+        defaults, which would otherwise override `baton agent --config X create …`."""
         sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--config", default="config.yaml", help="the YAML configuration (default: config.yaml)")
-        sub.add_argument("--redis-url", default=None,
+
+        def default(value: str | None) -> str | None:
+            return argparse.SUPPRESS if nested else value
+
+        sub.add_argument("--config", default=default("config.yaml"),
+                         help="the YAML configuration (default: config.yaml)")
+        sub.add_argument("--redis-url", default=default(None),
                          help="Redis URL, or redis+sentinel://… (default: REDIS_URL, then config, then the "
                               "embedded Valkey)")
-        sub.add_argument("--data-dir", default=None, help="the embedded Valkey's data directory (default: .baton)")
+        sub.add_argument("--data-dir", default=default(None),
+                         help="the embedded Valkey's data directory (default: .baton)")
         return sub
 
     serve = command("serve", "Run the gateways, the workers and (by default) an embedded Valkey server.")
@@ -66,7 +74,7 @@ def _agent_commands(agent: argparse.ArgumentParser, command: Any) -> None:
     actions = agent.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = command(name, help_text, actions)
+        sub = command(name, help_text, actions, nested=True)
         sub.add_argument("--workspace", default=None, help="workspace id (default: the only one)")
         return sub
 

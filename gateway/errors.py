@@ -18,6 +18,10 @@ class ConfigError(BatonError):
     """The configuration is invalid; the message names the YAML path."""
 
 
+class ModelNotConfigured(ConfigError):
+    """The AI agent's model lacks its provider's credentials (said once when a worker starts)."""
+
+
 class BadRequest(BatonError):
     status = 400
 

@@ -118,6 +118,7 @@ class Hub:
         self.routes: dict[tuple[str, str], set[Subscriber]] = {}
         self.positions: dict[Any, Any] = {keys.key(keys.EVENTS, ws=w): "$" for w in workspaces}
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
         self.count = 0
         self._errors = Throttled(log, every=5.0)
 
@@ -131,10 +132,12 @@ class Hub:
             self.positions[stream] = newest[0][0] if newest else "0"
 
     async def stop(self) -> None:
-        if self.task:
+        self.stopping = True
+        # redis-py may turn a cancellation that lands mid-read into a connection error, which the loop would
+        # retry: cancel until the task is done (the flag ends the loop if it ever gets that far).
+        while self.task and not self.task.done():
             self.task.cancel()
-            # Bounded: a cancelled read that hangs on a dying connection must not hold up the shutdown.
-            await asyncio.wait({self.task}, timeout=2)
+            await asyncio.wait({self.task}, timeout=0.5)
         for subscribers in self.routes.values():
             for subscriber in subscribers:
                 subscriber.end()
@@ -163,7 +166,7 @@ class Hub:
     async def _read(self) -> None:
         backoff = 0.1
         started = False
-        while True:
+        while not self.stopping:
             try:
                 if not started:
                     await self._start_positions()

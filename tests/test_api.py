@@ -362,3 +362,50 @@ def test_limits_may_have_leading_zeros(client: TestClient, alex: dict[str, str])
 def test_publishing_needs_a_boolean(client: TestClient, admin: dict[str, str]) -> None:
     response = client.patch("/api/ai-agent", json={"published": "no"}, headers=admin)
     assert response.status_code == 400 and "published" in response.json()["error"]
+
+
+# --- how the customer is shown ------------------------------------------------------------------------------------
+
+def test_a_webchat_customer_is_named_in_the_handover_event_the_notification_and_the_summaries(
+        client: TestClient, deployment: Deployment, visitor: Visitor, alex: dict[str, str],
+        notifications: list[dict[str, Any]]) -> None:
+    cid = visitor.say("support")["conversation"]
+    run_jobs(deployment)
+    [event] = inbox_events(client, alex, "conversation.handover")
+    [notified] = [n for n in notifications if n["workspace"] == workspace_of(deployment)]
+    assert event["customer"].startswith("Visitor ") and notified["customer"] == event["customer"]
+    [listed] = listing(client, alex, "waiting")["conversations"]
+    detail = conversation(client, alex, cid)
+    for shown in (listed, detail):
+        assert (shown["customer"], shown["address"], shown["channel_type"]) == (event["customer"], event["customer"],
+                                                                                "webchat")
+
+
+def test_a_whatsapp_customer_is_shown_by_number_and_the_contacts_identity_by_channel_type_and_address(
+        make_deployment: Callable[..., Deployment]) -> None:
+    from twilio.request_validator import RequestValidator
+
+    from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+    with FakeTwilio() as twilio:
+        deployment = make_deployment(channels=[{
+            "name": "whatsapp", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+            "from": "whatsapp:+14155550199", "api_base_url": twilio.base_url}])
+        alex = agent_token(deployment, "alex")
+        with TestClient(create_app(deployment)) as client:
+            form = {"MessageSid": "SM" + "1" * 32, "AccountSid": ACCOUNT_SID, "From": "whatsapp:+34612345678",
+                    "To": "whatsapp:+14155550199", "Body": "transfer to agent", "NumMedia": "0"}
+            signature = RequestValidator(AUTH_TOKEN).compute_signature("http://testserver/webhooks/whatsapp", form)
+            client.post("/webhooks/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
+            run_jobs(deployment)
+            [listed] = listing(client, alex, "waiting")["conversations"]
+            detail = conversation(client, alex, listed["id"])
+            [contact] = client.get("/api/contacts", headers=alex).json()["contacts"]
+            [event] = inbox_events(client, alex, "conversation.handover")
+            shown = client.get(f"/api/contacts/{contact['id']}", headers=alex).text + str(listed) + str(detail)
+    assert (listed["customer"], listed["address"], listed["channel_type"]) == ("+34612345678", "+34612345678",
+                                                                               "twilio_whatsapp")
+    identity = {"channel": "whatsapp", "channel_type": "twilio_whatsapp", "address": "+34612345678"}
+    assert contact["identities"] == detail["contact"]["identities"] == [identity]
+    assert event["customer"] == "+34612345678"
+    assert "whatsapp:whatsapp:" not in shown

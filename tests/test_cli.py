@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import KNOWLEDGE, Served, baton, free_port
+from tests.conftest import KNOWLEDGE, Served, baton, free_port, hosted_model
+
+REPO = Path(__file__).parent.parent
 
 
 @pytest.fixture
@@ -103,3 +110,119 @@ def test_check_fails_on_an_unreachable_redis(config_file: Path) -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     result = baton("serve", "--config", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert result.returncode == 2 and "cannot read configuration file" in result.stderr
+
+
+# --- baton check ---------------------------------------------------------------------------------------------------
+
+PROVIDER_KEYS = ("OPENAI_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM")
+
+
+def run_baton(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`baton …` with no provider keys in its environment, as on a machine where none were set up."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and k not in PROVIDER_KEYS}
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def agent_config(path: Path, **agent: Any) -> Path:
+    path.write_text(yaml.safe_dump({"gateway": {"processes": 1}, "worker": {"processes": 1}, "workspaces": [{
+        "id": "shop", "channels": [{"name": "chat", "type": "webchat"}],
+        "ai_agent": {"knowledge": {"entries": KNOWLEDGE}, **agent}}]}))
+    return path
+
+
+def test_check_passes_on_the_sample_config_with_twilio_not_configured_and_warns_about_it(tmp_path: Path) -> None:
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(REPO / "knowledge", tmp_path / "knowledge")
+    result = run_baton("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "channel whatsapp (twilio_whatsapp): disabled:" in result.stdout and "(a warning" in result.stdout
+    assert "channel webchat (webchat): ready" in result.stdout
+    assert "AI agent baton/knowledge, published" in result.stdout
+
+
+def test_check_fails_naming_the_missing_key_of_a_hosted_model(tmp_path: Path) -> None:
+    config = agent_config(tmp_path / "baton.yaml", model="gpt-4o-mini")
+    result = run_baton("check", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "model gpt-4o-mini: missing OPENAI_API_KEY" in result.stdout
+
+
+def test_check_live_makes_one_real_call_to_the_model(tmp_path: Path, fake_openai: Any) -> None:
+    config = agent_config(tmp_path / "baton.yaml", **hosted_model(fake_openai))
+    fake_openai.reply("OK")
+    result = run_baton("check", "--live", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "model openai/gpt-4o-mini: a live call answered" in result.stdout
+    assert len(fake_openai.requests) == 1
+    fake_openai.fail(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+    refused = run_baton("check", "--live", "--config", str(config), cwd=tmp_path)
+    assert refused.returncode == 1 and "the live call failed: AuthenticationError" in refused.stdout
+
+
+def test_check_reports_a_publication_set_at_runtime(config_file: Path, served: Served) -> None:
+    created = baton("agent", "create", "robin", "--admin", "--config", str(config_file), cwd=config_file.parent)
+    admin = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
+    assert httpx.patch(f"{served.url}/api/ai-agent", json={"published": False}, headers=admin).status_code == 200
+    result = baton("check", "--config", str(config_file), cwd=config_file.parent)
+    assert result.returncode == 0, result.stderr
+    assert "AI agent baton/knowledge, unpublished (set at runtime)" in result.stdout
+
+
+def test_a_model_without_its_key_is_said_once_at_start_up_not_with_a_traceback_per_message(tmp_path: Path) -> None:
+    config = agent_config(tmp_path / "baton.yaml", model="gpt-4o-mini")
+    env_before = {k: os.environ.pop(k) for k in PROVIDER_KEYS if k in os.environ}  # Served inherits os.environ
+    try:
+        server = Served(config, free_port(), log=tmp_path / "serve.log")
+    finally:
+        os.environ.update(env_before)
+    try:
+        tokens = [httpx.post(f"{server.url}/webchat/chat/sessions").json()["token"] for _ in range(3)]
+        for n, token in enumerate(tokens):
+            auth = {"Authorization": f"Bearer {token}"}
+            assert httpx.post(f"{server.url}/webchat/chat/messages", json={"text": f"question {n}"},
+                              headers=auth).status_code == 201
+        deadline = time.monotonic() + 60
+        for token in tokens:  # every conversation goes to a human rather than silence
+            auth = {"Authorization": f"Bearer {token}"}
+            while not [m for m in httpx.get(f"{server.url}/webchat/chat/messages", headers=auth).json()["messages"]
+                       if m["author"] == "ai"]:
+                assert time.monotonic() < deadline, server.output()
+                time.sleep(0.2)
+    finally:
+        _, output = server.stop()
+    assert output.count("needs OPENAI_API_KEY, which is not set") == 1, output
+    assert "Traceback" not in output, output
+
+
+# --- baton agent -------------------------------------------------------------------------------------------------
+
+def test_agent_create_help_shows_its_own_options(tmp_path: Path) -> None:
+    result = baton("agent", "create", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: baton agent create")
+    for option in ("--name", "--admin", "--days", "--workspace", "--config"):
+        assert option in result.stdout
+
+
+def test_agent_rotate_prints_a_new_token_and_the_old_one_stops_working(config_file: Path, served: Served) -> None:
+    def token_of(result: subprocess.CompletedProcess[str]) -> str:
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    old = token_of(baton("agent", "create", "alex", "--config", str(config_file), cwd=config_file.parent))
+    again = baton("agent", "create", "alex", "--config", str(config_file), cwd=config_file.parent)
+    assert again.returncode != 0 and "baton agent rotate alex" in again.stderr
+    new = token_of(baton("agent", "rotate", "alex", "--config", str(config_file), cwd=config_file.parent))
+    assert new != old
+    assert httpx.get(f"{served.url}/api/team", headers={"Authorization": f"Bearer {old}"}).status_code == 401
+    assert httpx.get(f"{served.url}/api/team", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+
+
+def test_agent_options_given_before_the_action_are_not_overridden_by_its_defaults(config_file: Path) -> None:
+    elsewhere = config_file.parent / "elsewhere"
+    elsewhere.mkdir()  # no config.yaml here: only --config can name the configuration
+    created = baton("agent", "--config", str(config_file), "create", "sam", cwd=elsewhere)
+    assert created.returncode == 0, created.stderr
+    listed = baton("agent", "list", "--config", str(config_file), cwd=config_file.parent)
+    assert "sam\tsam\tagent" in listed.stdout

@@ -18,6 +18,7 @@ import yaml
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from gateway import keys
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.deployment import Deployment
@@ -171,6 +172,41 @@ def test_the_form_can_be_turned_off(make_deployment: Callable[..., Deployment]) 
         cid = hand_over(visitor, deployment)
         wait_past_deadline(deployment, cid)
         assert fire_due(deployment) == [] and forms(visitor) == []
+
+
+# --- unpublishing the AI: the wait starts only for a customer who waits for an answer ------------------
+
+def test_unpublishing_starts_the_wait_only_where_the_customer_waits_for_an_answer_or_writes_again(
+        client: TestClient, deployment: Deployment, notifications: list[dict[str, Any]]) -> None:
+    admin = agent_token(deployment, "robin", admin=True)
+    finished, asking = Visitor(client, chat_channel(deployment)), Visitor(client, chat_channel(deployment))
+    done = finished.say("What are your opening hours?")["conversation"]
+    run_jobs(deployment)  # answered: this customer is not waiting for anything
+    pending = asking.say("How long does shipping take?")["conversation"]  # not answered yet
+    assert client.patch("/api/ai-agent", json={"published": False}, headers=admin).status_code == 200
+    run_jobs(deployment)
+    workspace = workspace_of(deployment)
+    states = {cid: deployment.store.conversation(workspace, cid) for cid in (done, pending)}
+    assert {cid: c["owner"] for cid, c in states.items()} == {done: "none", pending: "none"}
+    assert sorted(n["conversation"] for n in notifications
+                  if n["workspace"] == workspace and n["type"] == "handover") == sorted([done, pending])
+    assert "waiting_since" not in states[done] and "waiting_since" in states[pending]
+
+    wait_past_deadline(deployment, pending)
+    assert [f["conversation"] for f in fire_due(deployment)] == [pending]
+    time.sleep(2 * TIMEOUT)  # minutes, in production: the customer who was done still gets no form
+    assert fire_due(deployment) == []
+    run_jobs(deployment)
+    assert len(forms(asking)) == 1 and forms(finished) == []
+
+    finished.say("Are you still there?")  # now this customer waits: the team is told, the wait starts
+    run_jobs(deployment)
+    assert [n["conversation"] for n in notifications
+            if n["workspace"] == workspace and n["type"] == "handover"].count(done) == 2
+    wait_past_deadline(deployment, done)
+    assert [f["conversation"] for f in fire_due(deployment)] == [done]
+    run_jobs(deployment)
+    assert len(forms(finished)) == 1
 
 
 # --- the trigger is durable and prompt ------------------------------------------------------------
@@ -394,3 +430,75 @@ def test_on_whatsapp_the_form_is_text_and_the_reply_is_merged_into_the_known_con
 def test_form_text_names_every_field() -> None:
     labels = [field["label"].lower() for field in fallback.FORM["fields"]]
     assert labels == ["name", "phone", "email", "message"]
+
+
+def whatsapp_deployment(make_deployment: Callable[..., Deployment], twilio: FakeTwilio) -> Deployment:
+    return make_deployment(handover={"no_human_timeout": TIMEOUT}, channels=[{
+        "name": "wa", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+        "from": BUSINESS, "api_base_url": twilio.base_url}])
+
+
+def whatsapp_form_out(client: TestClient, deployment: Deployment) -> str:
+    """A WhatsApp customer asked for a person, nobody came, and the form went out as text."""
+    whatsapp(client, f"SM{uuid.uuid4().hex}", "I want to talk to a person")
+    run_jobs(deployment)
+    [cid] = deployment.store.conversation_ids(workspace_of(deployment), "waiting")
+    wait_past_deadline(deployment, cid)
+    fire_due(deployment)
+    run_jobs(deployment)
+    return cid
+
+
+def test_on_whatsapp_a_name_alone_is_enough_with_the_known_number_and_the_customer_is_told_where_we_call_back(
+        make_deployment: Callable[..., Deployment]) -> None:
+    with FakeTwilio() as twilio:
+        deployment = whatsapp_deployment(make_deployment, twilio)
+        with TestClient(create_app(deployment)) as client:
+            cid = whatsapp_form_out(client, deployment)
+            whatsapp(client, f"SM{uuid.uuid4().hex}", "Maria Lopez")
+            run_jobs(deployment)
+        contact = deployment.store.contact(workspace_of(deployment), "1")
+        bodies = [r.form["Body"][0] for r in twilio.requests]
+    assert bodies[-1] == "Thank you, Maria Lopez! We'll get back to you at +14155550100."
+    assert (contact["name"], contact["phone"], contact["captured_in"]) == ("Maria Lopez", "+14155550100", cid)
+
+
+def test_a_name_alone_where_no_number_is_known_is_answered_with_what_is_missing(
+        client: TestClient, deployment: Deployment, visitor: Visitor) -> None:
+    send_form(visitor, deployment)
+    visitor.say("my name is maria")
+    run_jobs(deployment)
+    assert visitor.texts()[-1] == f"Thanks, Maria. {fallback.ASK_FOR_REACH}"
+    assert visitor.history()["conversation"]["form_pending"] is True
+    visitor.say("maria@example.com")
+    run_jobs(deployment)
+    contact = deployment.store.contact(workspace_of(deployment), "1")
+    assert (contact["name"], contact["email"]) == ("Maria", "maria@example.com")
+
+
+def test_on_whatsapp_messages_after_the_details_are_recorded_and_answered_at_most_every_ten_minutes(
+        make_deployment: Callable[..., Deployment]) -> None:
+    follow_up = ("Thanks, we've added this to your request. Our team will follow up at +14155550100 or "
+                 "maria@example.com.")
+    with FakeTwilio() as twilio:
+        deployment = whatsapp_deployment(make_deployment, twilio)
+        workspace = workspace_of(deployment)
+        with TestClient(create_app(deployment)) as client:
+            cid = whatsapp_form_out(client, deployment)
+            whatsapp(client, f"SM{uuid.uuid4().hex}", "maria@example.com")
+            run_jobs(deployment)
+            sent = len(twilio.requests)
+            for text in ("also, the lamp flickers", "and it came without a bulb"):
+                whatsapp(client, f"SM{uuid.uuid4().hex}", text)
+                run_jobs(deployment)
+            later = [r.form["Body"][0] for r in twilio.requests[sent:]]
+            key = keys.key(keys.CONVERSATION, ws=workspace, cid=cid)
+            assert deployment.redis.hexists(key, "followed_up_at")
+            deployment.redis.hincrby(key, "followed_up_at", -fallback.FOLLOW_UP_EVERY_MS - 1)  # ten minutes on
+            whatsapp(client, f"SM{uuid.uuid4().hex}", "any news?")
+            run_jobs(deployment)
+        customer = [m["text"] for m in deployment.store.messages(workspace, cid) if m["author"] == "customer"]
+        bodies = [r.form["Body"][0] for r in twilio.requests]
+    assert later == [follow_up]  # the second message, a minute later, is recorded without another reply
+    assert customer[-3:] == ["also, the lamp flickers", "and it came without a bulb", "any news?"]
+    assert bodies[-1] == follow_up

@@ -11,6 +11,7 @@ from gateway.knowledge import (
     instructions,
     load_knowledge,
     parse_knowledge,
+    reflow,
     render_knowledge,
     strip_unknown,
 )
@@ -147,3 +148,20 @@ def test_instructions_name_the_marker_and_the_handover_tool() -> None:
 
     assert UNKNOWN_MARKER in text
     assert "handover_to_human" in text
+
+
+@pytest.mark.parametrize(("markdown", "reflowed"), [
+    ("Returns are free within 30 days\nof delivery.", "Returns are free within 30 days of delivery."),
+    ("One paragraph\nwrapped.\n\nAnother\nwrapped.", "One paragraph wrapped.\n\nAnother wrapped."),
+    ("Steps:\n- open the order\n- press Return\n  and print the label\n1. first\n2) second",
+     "Steps:\n- open the order\n- press Return and print the label\n1. first\n2) second"),
+    ("* star\n+ plus\n\u2022 bullet", "* star\n+ plus\n\u2022 bullet"),
+    ("Lumen Lamps  \nMain Street 1\\\nBerlin\nGermany", "Lumen Lamps\nMain Street 1\nBerlin Germany"),
+    ("Run\n```\nlamp --reset\n  --all\n```\nthen\nwait.", "Run\n```\nlamp --reset\n  --all\n```\nthen wait."),
+    ("Text\n\n    indented code\n    stays", "Text\n\n    indented code\n    stays"),
+    ("| size | price |\n|---|---|\n| S | 20 |", "| size | price |\n|---|---|\n| S | 20 |"),
+    ("> a quote\n> kept", "> a quote\n> kept"),
+], ids=["soft wrap", "paragraphs", "lists", "bullets", "hard breaks", "fenced code", "indented code", "table",
+        "quote"])
+def test_reflow_joins_soft_wraps_and_keeps_lists_code_and_real_breaks(markdown: str, reflowed: str) -> None:
+    assert reflow(markdown.split("\n")) == reflowed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from gateway.app import create_app
 from gateway.deployment import Deployment
+from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.turn import ATTACHMENT, OFFER
 from tests.conftest import run_jobs, workspace_of
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -188,3 +191,39 @@ def test_a_429_from_twilio_is_retried_with_backoff_and_the_order_is_kept(wa, twi
     run_jobs(deployment)
     assert sent_bodies(twilio)[1:] == ["We are open Monday to Friday, 9:00 to 17:00.",
                                        "Delivery takes 2-4 business days."]
+
+
+def test_an_image_without_text_is_told_the_ai_cannot_view_it_and_offered_a_person(wa, twilio) -> None:
+    deployment, client = wa
+    photo = inbound("SM" + "d" * 32, "", NumMedia="1", MediaUrl0="https://api.twilio.com/m0",
+                    MediaContentType0="image/jpeg")
+    assert post_signed(client, photo).status_code == 200
+    run_jobs(deployment)
+    assert sent_bodies(twilio) == [f"{ATTACHMENT} {OFFER}"]
+    assert "don't know" not in sent_bodies(twilio)[0]
+    post_signed(client, inbound("SM" + "e" * 32, "yes please"))
+    run_jobs(deployment)
+    assert sent_bodies(twilio)[-1] == HANDOVER_NOTICE
+    assert deployment.store.conversation_ids(workspace_of(deployment), "waiting") != []
+
+
+def test_a_knowledge_answer_reaches_whatsapp_without_the_markdown_files_line_wraps(
+        make_deployment: Callable[..., Deployment], twilio: FakeTwilio, tmp_path: Path) -> None:
+    (tmp_path / "faq.md").write_text(
+        "# How do I return a lamp?\n"
+        "You can return any lamp within 30 days of delivery. Start a return from the order page in your\n"
+        "account, print the prepaid label and drop the parcel at any post office.\n"
+        "\n"
+        "- Refunds arrive within 5 business days\n"
+        "- Lamps must be unused\n")
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)],
+                                 ai_agent={"knowledge": {"entries": [], "files": [str(tmp_path / "faq.md")]}})
+    with TestClient(create_app(deployment)) as client:
+        post_signed(client, inbound("SM" + "f" * 32, "How do I return a lamp?"))
+        run_jobs(deployment)
+    assert sent_bodies(twilio) == [
+        "You can return any lamp within 30 days of delivery. Start a return from the order page in your account, "
+        "print the prepaid label and drop the parcel at any post office.\n"
+        "\n"
+        "- Refunds arrive within 5 business days\n"
+        "- Lamps must be unused"]

@@ -1,0 +1,81 @@
+"""The RQ jobs that tell agents outside the inbox: the `baton_notify` hook runs for sync and async plugins alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway import hookimpl
+from gateway.app import create_app
+from gateway.deployment import Deployment
+from gateway.plugin_host import plugin_manager
+from tests.conftest import Visitor, chat_channel, run_jobs, workspace_of
+
+Received = list[tuple[str, str, dict[str, Any]]]
+
+
+class SyncPlugin:
+    def __init__(self, received: Received) -> None:
+        self.received = received
+
+    @hookimpl
+    def baton_notify(self, workspace: str, notification: dict[str, Any]) -> None:
+        self.received.append(("sync", workspace, notification))
+
+
+class AsyncPlugin:
+    """A plugin whose hook is a coroutine function: pluggy returns the coroutine, the host awaits it."""
+
+    def __init__(self, received: Received) -> None:
+        self.received = received
+
+    @hookimpl
+    async def baton_notify(self, workspace: str, notification: dict[str, Any]) -> None:
+        await asyncio.sleep(0.01)  # real I/O would be here
+        self.received.append(("async", workspace, notification))
+
+
+class AwaitableReturningPlugin:
+    """A plain function that returns an awaitable (as the hookspec allows)."""
+
+    def __init__(self, received: Received) -> None:
+        self.received = received
+
+    @hookimpl
+    def baton_notify(self, workspace: str, notification: dict[str, Any]) -> Any:
+        async def later() -> None:
+            await asyncio.sleep(0.01)
+            self.received.append(("awaitable", workspace, notification))
+
+        return later()
+
+
+@pytest.fixture
+def received() -> Iterator[Received]:
+    found: Received = []
+    plugins = [SyncPlugin(found), AsyncPlugin(found), AwaitableReturningPlugin(found)]
+    for plugin in plugins:
+        plugin_manager().register(plugin)
+    try:
+        yield found
+    finally:
+        for plugin in plugins:
+            plugin_manager().unregister(plugin)
+
+
+def test_notify_hook_runs_sync_and_async_plugins_on_a_real_handover(
+        make_deployment: Callable[..., Deployment], received: Received) -> None:
+    deployment = make_deployment()
+    with TestClient(create_app(deployment)) as client:
+        cid = Visitor(client, chat_channel(deployment)).say("I want to talk to a person")["conversation"]
+        run_jobs(deployment)
+    mine = [(kind, notification) for kind, workspace, notification in received
+            if workspace == workspace_of(deployment)]
+    assert sorted(kind for kind, _ in mine) == ["async", "awaitable", "sync"]
+    for _, notification in mine:
+        assert (notification["type"], notification["conversation"], notification["route"]) == ("handover", cid,
+                                                                                               "customer")
