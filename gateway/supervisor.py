@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -42,7 +43,14 @@ def die_with_parent() -> None:
 def spawn(argv: list[str], pass_fds: tuple[int, ...] = (), **options: object) -> subprocess.Popen[bytes]:
     """A child in a session of its own (Ctrl-C reaches only `baton serve`, which stops children in order), that
     dies with its parent."""
-    return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True, preexec_fn=die_with_parent,  # noqa: S603
+    parent = os.getpid()
+
+    def in_child() -> None:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent died before the signal was asked for: nobody would send it
+            os._exit(1)
+
+    return subprocess.Popen(argv, pass_fds=pass_fds, start_new_session=True, preexec_fn=in_child,  # noqa: S603
                             **options)  # type: ignore[call-overload]
 
 
@@ -81,10 +89,13 @@ class Supervisor:
         for child in self.children:
             child.start()
 
-    def watch(self, tick: float = 0.5) -> None:
-        """Restart children that exit, with backoff, until stop() is called (from a signal handler)."""
+    def watch(self, tick: float = 0.5, also: Callable[[], None] | None = None) -> None:
+        """Restart children that exit, with backoff, until stop() is called (from a signal handler); call `also`
+        every tick (the embedded Valkey's own check)."""
         while not self.stopping:
             now = time.monotonic()
+            if also is not None:
+                also()
             for child in self.children:
                 self._check(child, now)
             time.sleep(tick)

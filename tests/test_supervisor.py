@@ -198,3 +198,30 @@ def test_with_redis_lost_webhooks_and_webchat_answer_503_and_the_log_stays_quiet
     # One line a second from the gateway; the worker's few threads and the event hub each say it once.
     assert len([line for line in lines if "baton.http" in line]) <= elapsed + 1, "\n".join(lines)
     assert len(lines) <= elapsed + 10, "\n".join(lines)
+
+
+def test_an_embedded_valkey_that_dies_is_started_again_on_its_data(config_file: Path) -> None:
+    server = Served(config_file, free_port())
+    try:
+        [valkey] = [pid for pid, cmd in children_of(server.process.pid).items() if "valkey-server" in cmd]
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            token = http.post("/webchat/chat/sessions").json()["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            assert http.post("/webchat/chat/messages", json={"text": "hello", "client_id": "a"},
+                             headers=headers).status_code == 201
+            os.kill(valkey, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # serve starts it again; the gateways reconnect by themselves
+                try:
+                    if http.get("/webchat/chat/messages", headers=headers).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            revived = [pid for pid, cmd in children_of(server.process.pid).items() if "valkey-server" in cmd]
+            assert revived and revived != [valkey]
+            texts = [m["text"] for m in http.get("/webchat/chat/messages", headers=headers).json()["messages"]]
+            assert "hello" in texts  # from the append-only file (written before the reply; a kill loses no write)
+    finally:
+        _, output = server.stop()
+    assert "the embedded Valkey exited" in output

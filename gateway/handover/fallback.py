@@ -41,13 +41,14 @@ _NOT_NAMES = frozenset("""ok okay yes no hi hello hey thanks thank you please su
 # --- the timer --------------------------------------------------------------------------------------------------
 
 def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
-    """Send the contact form wherever a no-human wait is due (every worker runs this; each wait fires once)."""
+    """Send the contact form wherever a no-human wait is due (every worker runs this; each wait fires once). In a
+    workspace without the form, a due wait only tells the agents again."""
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
-        if workspace.handover.contact_form:
-            for item in deployment.store.fire(workspace.id, text=FORM_TEXT, form=FORM, limit=500):
-                fired.append({"workspace": workspace.id, **item})
-                metrics.FORMS.labels("sent").inc()
+        form = FORM if workspace.handover.contact_form else None
+        for item in deployment.store.fire(workspace.id, text=FORM_TEXT, form=form, limit=500):
+            fired.append({"workspace": workspace.id, **item})
+            metrics.FORMS.labels("sent").inc()
     return fired
 
 

@@ -27,7 +27,7 @@ RECLAIM_AFTER_MS = 60_000  # read by a worker that died before handing it out: a
 
 class Notification(TypedDict, total=False):
     id: str  # the stream entry id, unique per workspace: deduplicate on (workspace, id)
-    type: Literal["handover", "contact_form_sent", "contact_captured"]
+    type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time"]
     workspace: str
     conversation: str
     channel: str

@@ -499,7 +499,11 @@ function ops.fire()
     redis.call('ZREM', timers, member)
     local cid, wait = string.match(member, '^(.*)|(%d+)$')
     local c = load(cid)
-    if c and c.status == 'open' and c.owner == 'none' and c.waits == wait and (c.form_state or '') == '' then
+    local due_now = c and c.status == 'open' and c.owner == 'none' and c.waits == wait and (c.form_state or '') == ''
+    if due_now and not args.form then
+      -- No contact form in this workspace: the wait is over, the agents are told once more.
+      notify(c, 'no_human_in_time', {waited_ms = now - tonumber(c.waiting_since or now)})
+    elseif due_now then
       set(c, 'form_state', 'sent', 'form_sent_at', now)
       local mid = append(c, {author = 'system', kind = 'contact_form', text = args.text, rich = args.form})
       event('contact.form_sent', {conversation = cid, channel = c.channel})

@@ -283,7 +283,7 @@ class Store:
 
     # --- the no-human fallback ---------------------------------------------------------------------------------
 
-    def fire(self, workspace: str, text: str, form: dict[str, Any], limit: int = 200) -> list[dict[str, Any]]:
+    def fire(self, workspace: str, text: str, form: dict[str, Any] | None, limit: int = 200) -> list[dict[str, Any]]:
         """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
         fired: list[dict[str, Any]] = self.run("fire", workspace, text=text, form=form, limit=limit)["fired"]
         return fired or []  # cjson encodes an empty Lua table as {}
@@ -331,7 +331,7 @@ class Store:
     def conversation_ids(self, workspace: str, view: str, agent: str = "", offset: int = 0,
                          limit: int = 50) -> list[str]:
         zset = keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent))
-        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1)
+        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
     def conversations(self, workspace: str, ids: list[str]) -> list[Conversation]:
@@ -388,7 +388,7 @@ class Store:
 
     def contact_ids(self, workspace: str, offset: int = 0, limit: int = 100) -> list[str]:
         zset = keys.key(keys.CONTACTS, ws=workspace)
-        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1)
+        ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
     def now_ms(self) -> int:
