@@ -298,6 +298,7 @@ def run(deployment: Deployment) -> None:
     """Work until SIGINT/SIGTERM; then finish what is in hand (up to the model timeout) and stop."""
     prepare(deployment)
     name = worker_name()
+    _wait_for_redis(deployment)
     notifications.ensure_groups(deployment)
     leases = Leases(deployment.redis, name)
     runners = [turn_runner(deployment, leases), delivery_runner(deployment, name)]
@@ -318,6 +319,20 @@ def run(deployment: Deployment) -> None:
             runner.stop(grace)
         for thread in threads[len(runners):]:
             thread.stop()
+
+
+def _wait_for_redis(deployment: Deployment) -> None:
+    """A worker that starts while Redis is away waits for it (and says so once in a while) instead of exiting."""
+    errors = Throttled(log, every=10.0)
+    backoff = 0.1
+    while True:
+        try:
+            deployment.redis.ping()
+            return
+        except (redis.RedisError, OSError) as exc:
+            errors.warning("worker: waiting for Redis (%s)", exc)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
 
 
 def run_until_idle(deployment: Deployment, rounds: int = 50) -> None:

@@ -4,6 +4,7 @@ and `outbox_done` (in order, one sender at a time, at most once), `resend`, `sta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +68,8 @@ def test_outbox_next_after_a_dead_sender_marks_its_message_unknown_and_never_sen
     kit.redis.delete(kit.key(keys.OUTBOX_LOCK, cid=cid))  # sender-a died mid-send; its lock lapsed
     outgoing = kit.store.outbox_next(kit.ws, cid, "sender-b")
     assert outgoing is not None and outgoing.message["id"] == second
-    assert kit.delivery(cid) == {first: "unknown", second: "sending"}
+    assert kit.delivery(cid) == {first: "unknown", f"{first}:error": "the sender stopped mid-send",
+                                 second: "sending"}
     assert kit.outbox(cid) == [second]
     note = kit.last(cid)
     assert (note["kind"], note["visibility"], note["data"]) == ("delivery_unknown", "internal", {"message": first})
@@ -77,7 +79,9 @@ def test_outbox_next_after_a_dead_sender_marks_its_message_unknown_and_never_sen
 
 def test_outbox_next_skips_messages_no_longer_in_the_history(kit: Kit) -> None:
     cid, (first, second) = queued(kit, "One", "Two")
-    kit.redis.xdel(kit.key(keys.MESSAGES, cid=cid), first)  # trimmed by retention
+    history = kit.key(keys.MESSAGES, cid=cid)  # the entry no longer is the queued message (history rewritten)
+    place = int(first.split("-")[1])
+    kit.redis.lset(history, place, json.dumps({"id": "1-0", "author": "system", "text": "", "kind": "gone"}))
     outgoing = kit.store.outbox_next(kit.ws, cid, "sender-a")
     assert outgoing is not None and outgoing.message["id"] == second
     assert kit.outbox(cid) == [second]
@@ -126,7 +130,8 @@ def test_outbox_done_failed_and_unknown_are_noted_and_the_next_goes_out(kit: Kit
     assert after_first is not None and after_first.message["id"] == second
     after_second = kit.store.outbox_done(kit.ws, cid, "sender-a", second, "unknown", reason="read timeout")
     assert after_second is not None and after_second.message["id"] == third
-    assert kit.delivery(cid) == {first: "failed", second: "unknown", third: "sending"}
+    assert kit.delivery(cid) == {first: "failed", f"{first}:error": "invalid number", second: "unknown",
+                                 f"{second}:error": "read timeout", third: "sending"}
     failed, unknown = (m for m in kit.history(cid) if m["kind"].startswith("delivery_"))
     assert (failed["kind"], failed["text"], failed["data"]) == (
         "delivery_failed", "Delivery failed: invalid number", {"message": first, "reason": "invalid number"})
@@ -150,7 +155,7 @@ def test_outbox_done_retry_backs_off_then_fails(kit: Kit) -> None:
     outgoing = kit.store.outbox_done(kit.ws, cid, "sender-a", first, "retry", retry_ms=(1_000, 3_000),
                                      reason="channel down")
     assert outgoing is not None and outgoing.message["id"] == second
-    assert kit.delivery(cid) == {first: "failed", second: "sending"}
+    assert kit.delivery(cid) == {first: "failed", f"{first}:error": "channel down", second: "sending"}
     assert kit.history(cid)[-1]["text"] == "Delivery failed: channel down"
 
 

