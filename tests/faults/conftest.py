@@ -1,0 +1,68 @@
+"""Fixtures of the fault suite: a Lab of real processes per test (their logs' tails printed when it fails), and
+the figures each scenario reports, printed as one table at the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.audit import Report, table
+from tests.faults.lab import Lab
+
+FIGURES: list[dict[str, Any]] = []
+NOTES: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
+    laboratory = Lab(tmp_path / "lab")
+    try:
+        yield laboratory
+    finally:
+        failed = getattr(request.node, "report_call", None)
+        if failed is not None and failed.failed:
+            print(f"\n--- the lab's logs ({laboratory.dir}) ---\n{laboratory.tails()}")
+        laboratory.close()
+
+
+@pytest.fixture
+def figures() -> Callable[..., None]:
+    """Report a scenario's audit: figures(name, report, recovery="…", held="…"), and notes(text)."""
+
+    def record(name: str, report: Report, recovery: str = "", held: str = "") -> None:
+        row = {"scenario": name, "sent": report.sent, "acknowledged": report.acknowledged, "stored": report.stored,
+               "answered": report.answered, "lost": report.lost, "doubled": report.doubled,
+               "unknown": report.unknown, "recovery": recovery, "held": held}
+        FIGURES.append(row)
+        print(f"\n[{name}] {report.summary()}; replies {report.replies} in {report.conversations} conversations"
+              f"{'; unknown because ' + str(dict(report.unknown_reasons)) if report.unknown else ''}"
+              f"{'; recovery ' + recovery if recovery else ''}{'; ' + held if held else ''}")
+
+    return record
+
+
+@pytest.fixture
+def note() -> Callable[[str], None]:
+    def add(text: str) -> None:
+        NOTES.append(text)
+        print(f"\n{text}")
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES:
+        terminalreporter.section("fault scenarios")
+        terminalreporter.write_line(table(FIGURES))
+    for text in NOTES:
+        terminalreporter.write_line(text)
