@@ -283,9 +283,9 @@ def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
     return Runner(deployment, "turns", keys.TURNS, take, deployment.config.worker.concurrency)
 
 
-def delivery_runner(deployment: Deployment, name: str) -> Runner:
+def delivery_runner(deployment: Deployment, name: str, leases: Leases) -> Runner:
     def send(workspace_id: str, conversation: str) -> int:
-        return delivery.drain(deployment, workspace_id, conversation, name)
+        return delivery.drain(deployment, workspace_id, conversation, name, leases)
 
     return Runner(deployment, "deliveries", keys.DELIVERIES, send, deployment.config.worker.deliveries)
 
@@ -296,7 +296,7 @@ def run(deployment: Deployment) -> None:
     name = worker_name()
     notifications.ensure_groups(deployment)
     leases = Leases(deployment.redis, name)
-    runners = [turn_runner(deployment, leases), delivery_runner(deployment, name)]
+    runners = [turn_runner(deployment, leases), delivery_runner(deployment, name, leases)]
     threads: list[Any] = [*runners, Chores(deployment, name), Notifying(deployment, name)]
     threads.append(Heartbeat(deployment, name, leases, runners))
     for thread in threads:
