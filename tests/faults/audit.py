@@ -207,7 +207,15 @@ def _acknowledged(client: redis.Redis, workspace: str, ledger: Ledger, histories
 
 
 def sends(twilio_log: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in twilio_log.read_text().splitlines() if line.strip()]
+    """What the fake Twilio received: messages to send (not the notifications it was posted)."""
+    entries = (json.loads(line) for line in twilio_log.read_text().splitlines() if line.strip())
+    return [entry for entry in entries if "body" in entry]
+
+
+def notified(twilio_log: Path) -> list[dict[str, Any]]:
+    """The notifications a webhook notifier posted to the fake (id, type, conversation)."""
+    entries = (json.loads(line) for line in twilio_log.read_text().splitlines() if line.strip())
+    return [entry for entry in entries if "notification" in entry]
 
 
 def _deliveries(histories: dict[str, History], twilio_log: Path, report: Report) -> None:

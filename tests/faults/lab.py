@@ -270,9 +270,10 @@ class Lab:
 
     def config(self, name: str = "baton", *, webchat: list[dict[str, Any]] | None = None, whatsapp: bool = True,
                ai_agent: dict[str, Any] | None = None, handover: dict[str, Any] | None = None,
-               limits: dict[str, Any] | None = None, **top: Any) -> Path:
+               limits: dict[str, Any] | None = None, notify: bool = False, **top: Any) -> Path:
         """A one-workspace configuration: webchat `chat`, WhatsApp `wa` to the fake Twilio, the offline model
-        (unless `ai_agent` says otherwise) told never to offer a person or close on its own."""
+        (unless `ai_agent` says otherwise) told never to offer a person or close on its own; with `notify`, a
+        webhook notifier posting to the fake Twilio's /notify."""
         channels = webchat if webchat is not None else [{"name": "chat", "type": "webchat"}]
         if whatsapp:
             channels = [*channels, {"name": "wa", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID,
@@ -284,7 +285,10 @@ class Lab:
         tree = {"data_dir": str(self.dir / f"data-{name}"), "log_level": "info", "queue": "faults",
                 "secret": "fault-suite-secret-0123456789", "limits": limits or NO_LIMITS,
                 "workspaces": [{"id": WORKSPACE, "name": "Fault suite", "channels": channels, "ai_agent": agent,
-                                "handover": handover or {"no_human_timeout": 120}}], **top}
+                                "handover": handover or {"no_human_timeout": 120},
+                                "notifiers": [{"type": "webhook", "url": f"{self.twilio_url}/notify",
+                                               "secret": "fault-suite-notifier-secret"}] if notify else []}],
+                **top}
         path = self.dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(tree))
         return path

@@ -2,7 +2,8 @@
 the twilio SDK expects) and appends one JSON line per send to a log as soon as the request has arrived, before
 answering: its arrival time, the sender's TCP port (so a test can find and kill the process that sent it), the
 recipient and the body. A body containing --hold-marker is answered only after --hold-seconds, so a test can
-kill the sender between Twilio's acceptance and Baton's record of it.
+kill the sender between Twilio's acceptance and Baton's record of it. POST /notify takes a notifier's webhook and
+logs it in the same file (with a "notification" field instead of "body").
 
     python tests/faults/twilio_fake.py --port 8300 --log sent.jsonl --hold-marker HOLDSEND --hold-seconds 30
 """
@@ -42,7 +43,17 @@ def app(log: IO[str], hold_marker: str, hold_seconds: float) -> Starlette:
             "direction": "outbound-api", "from": form.get("From", [""])[0], "sid": sid, "status": "queued", "to": to,
             "num_media": "0", "num_segments": "1", "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json"})
 
-    return Starlette(routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", create, methods=["POST"])])
+    async def notify(request: Request) -> JSONResponse:
+        """A notifier webhook (workspaces[].notifiers, type webhook) pointed here: logged like a send."""
+        notification = json.loads(await request.body())
+        log.write(json.dumps({"at": time.time(), "notification": notification.get("id"),
+                              "type": notification.get("type"), "conversation": notification.get("conversation")})
+                  + "\n")
+        log.flush()
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", create, methods=["POST"]),
+                             Route("/notify", notify, methods=["POST"])])
 
 
 def main() -> None:
