@@ -4,6 +4,7 @@ it again), then `baton serve` itself SIGKILLed and started again: no process is 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -27,6 +28,10 @@ def _gateway(serve_pid: int) -> int | None:
     return next((pid for pid in descendants(serve_pid) if "gateway.cli gateway" in command_line(pid)), None)
 
 
+def _replaced(serve_pid: int, old: int, base: str) -> bool:
+    return _gateway(serve_pid) not in (None, old) and answers(f"{base}/healthz")
+
+
 @pytest.mark.timeout(300)
 def test_gateway_and_serve_killed_under_traffic(lab: Lab, figures: Callable[..., None]) -> None:
     lab.twilio()
@@ -46,8 +51,7 @@ def test_gateway_and_serve_killed_under_traffic(lab: Lab, figures: Callable[...,
             assert gateway is not None
             os.kill(gateway, signal.SIGKILL)
             killed = time.time()
-            wait_for(lambda old=gateway: _gateway(serve.pid) not in (None, old) and answers(f"{base}/healthz"),
-                     "a new gateway", 30)
+            wait_for(functools.partial(_replaced, serve.pid, gateway, base), "a new gateway", 30)
             gateway_gaps.append(time.time() - killed)
             time.sleep(2)
         children = descendants(serve.pid)
