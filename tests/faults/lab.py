@@ -91,9 +91,9 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def pid_of_client_port(port: int) -> int | None:
-    """The process holding the client end of a local TCP connection whose local port is `port` (the port a
-    server saw its caller come from)."""
+def pid_of_client_port(port: int, server_port: int) -> int | None:
+    """The process holding the client end of the local TCP connection from `port` (the port a server saw its
+    caller come from) to `server_port`."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -102,7 +102,8 @@ def pid_of_client_port(port: int) -> int | None:
             continue
         for line in lines:
             parts = line.split()
-            if int(parts[1].rsplit(":", 1)[1], 16) == port and parts[9] != "0":
+            local, remote = int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16)
+            if (local, remote) == (port, server_port) and parts[9] != "0":
                 inodes.add(f"socket:[{parts[9]}]")
     if not inodes:
         return None

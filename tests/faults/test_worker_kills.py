@@ -55,10 +55,12 @@ class Killer:
         self.lab, self.workers = lab, workers
         self.kills: list[dict[str, Any]] = []
 
-    def kill_holder(self, log: Path, marker: str, what: str) -> None:
+    def kill_holder(self, log: Path, server: str, marker: str, what: str) -> None:
         entry = wait_for(lambda: _logged(log, marker), f"the {what} marked {marker}", 60)
-        pid = pid_of_client_port(entry["peer_port"])
-        [worker] = [w for w in self.workers if w.running() and w.pid == pid]
+        pid = pid_of_client_port(entry["peer_port"], int(server.split(":")[2].split("/")[0]))
+        holders = [w for w in self.workers if w.running() and w.pid == pid]
+        assert len(holders) == 1, f"the {what} is held by pid {pid}, not a worker ({[w.pid for w in self.workers]})"
+        [worker] = holders
         worker.signal(signal.SIGKILL)
         killed_at = time.time()
         assert worker.popen is not None
@@ -94,7 +96,10 @@ def test_worker_killed_mid_turn_and_mid_send(lab: Lab, figures: Callable[..., No
             assert sent.acked
             marked.append((what, sent.channel, sent.provider_id))
             lab.workers_ready(workers)  # the other worker is there to take over
-            killer.kill_holder(lab.model_log if what == "turn" else lab.twilio_log, marker, what)
+            if what == "turn":
+                killer.kill_holder(lab.model_log, lab.model_url, marker, what)
+            else:
+                killer.kill_holder(lab.twilio_log, lab.twilio_url, marker, what)
             time.sleep(1)
         time.sleep(3)
     report = audit(lab.redis_url, ledger, lab.twilio_log, settle=90)
