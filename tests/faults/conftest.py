@@ -54,8 +54,7 @@ def figures() -> Callable[..., None]:
 @pytest.fixture
 def note() -> Callable[[str], None]:
     def add(text: str) -> None:
-        NOTES.append(text)
-        print(f"\n{text}")
+        NOTES.append(text)  # printed with the table at the end of the run
 
     return add
 
