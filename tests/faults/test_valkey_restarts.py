@@ -39,8 +39,9 @@ def _arm_timers(lab: Lab, http: httpx.Client, base: str, ledger: Ledger, tag: st
 
 
 def _outage(lab: Lab, signum: int, http: httpx.Client, base: str, probes: list[tuple[float, float, Any]]
-            ) -> tuple[float, float]:
-    """Stop Valkey with `signum`, probe the webhook while it is down, start it again; (down at, restarted at)."""
+            ) -> tuple[float, float, float]:
+    """Stop Valkey with `signum`, probe the webhook while it is down, start it again; (down at, restarted at,
+    ready at)."""
     assert lab.valkey_proc is not None and lab.valkey_proc.popen is not None
     lab.valkey_proc.signal(signum)
     lab.valkey_proc.popen.wait(30)
@@ -58,7 +59,7 @@ def _outage(lab: Lab, signum: int, http: httpx.Client, base: str, probes: list[t
     restarted_at = time.time()
     lab.valkey_proc.start()
     lab.wait_valkey()
-    return down_at, restarted_at
+    return down_at, restarted_at, time.time()
 
 
 @pytest.mark.timeout(300)
@@ -72,7 +73,7 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     lab.workers_ready(workers)
     ledger = Ledger()
     probes: list[tuple[float, float, Any]] = []
-    outages: list[tuple[float, float]] = []
+    outages: list[tuple[float, float, float]] = []
     timers: list[str] = []
     with Traffic(base, ledger, rate=10, whatsapp=20, visitors=10) as traffic, httpx.Client(timeout=15) as http:
         time.sleep(2)
@@ -80,18 +81,24 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
             timers += _arm_timers(lab, http, base, ledger, tag)
             outages.append(_outage(lab, signum, http, base, probes))
             time.sleep(4)
-    back = [min((end for _, end, status in ledger.attempts() if status == 200 and end > restarted), default=0.0)
-            - restarted for _, restarted in outages]
+    back = [min((end for _, end, status in ledger.attempts() if status in (200, 201) and end > restarted), default=0.0)
+            - restarted for _, restarted, _ in outages]
+    windows = [(ready, min([down for down, _, _ in outages if down > ready], default=ready + 10))
+               for _, _, ready in outages]  # from Valkey being back to the next outage
+    late = [(start - ready, status) for start, _, status in ledger.attempts() + probes for ready, until in windows
+            if ready <= start <= until and status not in (200, 201)]
     report = audit(lab.redis_url, ledger, lab.twilio_log, settle=60)
     attempts = ledger.attempts() + probes
-    during = [status for start, end, status in attempts for down, up in outages if start >= down and end <= up]
+    during = [status for start, end, status in attempts for down, up, _ in outages if start >= down and end <= up]
     client = lab.client()
     forms = {cid: sum(json.loads(m).get("kind") == "contact_form"
                       for m in client.lrange(keys.key(keys.MESSAGES, ws=WORKSPACE, cid=cid), 0, -1)) for cid in timers}
     told = {(n["conversation"], n["type"]) for n in notified(lab.twilio_log)}
     untold = [(cid, kind) for cid in timers for kind in ("handover", "contact_form_sent") if (cid, kind) not in told]
     figures("2. Valkey SIGTERM, then SIGKILL, restarted", report,
-            recovery=" / ".join(f"{b:.1f} s" for b in back) + " to the first 200",
+            recovery=" / ".join(f"{b:.1f} s" for b in back) + " to the first 200; "
+                     f"{len(late)} refused after Valkey was back (the last {max((t for t, _ in late), default=0):.1f}"
+                     f" s after)",
             held=f"{traffic.sent} traffic messages; {len(during)} requests while down: "
                  f"{sorted(set(map(str, during)))}; {len(timers)} timers armed before the outages fired "
                  f"{sorted(set(forms.values()))} time(s) each, every agent notified; workers never exited")
