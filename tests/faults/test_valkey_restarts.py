@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from gateway import keys
+from gateway.auth import create_agent
 from tests.faults.audit import audit, notified
 from tests.faults.lab import WORKSPACE, Lab, wait_for
 from tests.faults.traffic import Ledger, Traffic, new_sid, send_whatsapp, signed, whatsapp_form
@@ -62,6 +64,29 @@ def _outage(lab: Lab, signum: int, http: httpx.Client, base: str, probes: list[t
     return down_at, restarted_at, time.time()
 
 
+class Inbox(threading.Thread):
+    """An agent's open event stream: the events it shows (with when), and whether it ended."""
+
+    def __init__(self, base: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.base, self.token = base, token
+        self.events: list[tuple[float, str]] = []
+        self.ended = False
+        self.opened = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(15, read=60)) as http, http.stream(
+                    "GET", f"{self.base}/api/events", headers={"Authorization": f"Bearer {self.token}"}) as response:
+                self.opened.set()
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        self.events.append((time.time(), line[7:]))
+        except httpx.HTTPError:
+            pass
+        self.ended = True
+
+
 @pytest.mark.timeout(300)
 def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[..., None]) -> None:
     lab.twilio()
@@ -71,6 +96,10 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     workers = [lab.worker(config, f"worker-{n}") for n in (1, 2)]
     lab.up(serve, base)
     lab.workers_ready(workers)
+    client = lab.client()
+    inbox = Inbox(base, create_agent(client, WORKSPACE, "ada", "Ada"))
+    inbox.start()
+    assert inbox.opened.wait(10)
     ledger = Ledger()
     probes: list[tuple[float, float, Any]] = []
     outages: list[tuple[float, float, float]] = []
@@ -90,9 +119,9 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     report = audit(lab.redis_url, ledger, lab.twilio_log, settle=60)
     attempts = ledger.attempts() + probes
     during = [status for start, end, status in attempts for down, up, _ in outages if start >= down and end <= up]
-    client = lab.client()
     forms = {cid: sum(json.loads(m).get("kind") == "contact_form"
                       for m in client.lrange(keys.key(keys.MESSAGES, ws=WORKSPACE, cid=cid), 0, -1)) for cid in timers}
+    client.close()
     told = {(n["conversation"], n["type"]) for n in notified(lab.twilio_log)}
     untold = [(cid, kind) for cid in timers for kind in ("handover", "contact_form_sent") if (cid, kind) not in told]
     figures("2. Valkey SIGTERM, then SIGKILL, restarted", report,
@@ -101,10 +130,12 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
                      f" s after)",
             held=f"{traffic.sent} traffic messages; {len(during)} requests while down: "
                  f"{sorted(set(map(str, during)))}; {len(timers)} timers armed before the outages fired "
-                 f"{sorted(set(forms.values()))} time(s) each, every agent notified; workers never exited")
+                 f"{sorted(set(forms.values()))} time(s) each, every agent notified; workers never exited; an agent's "
+                 f"open stream went on through both outages")
     assert during and 200 not in during, during
     assert all(isinstance(status, int) and status == 503 for status in during), sorted(set(map(str, during)))
     assert set(forms.values()) == {1}, forms
+    assert not inbox.ended and any(at > outages[-1][2] for at, _ in inbox.events), inbox.events[-5:]
     assert not untold, untold
     report.check()
     assert all(worker.running() and worker.starts == 1 for worker in workers), [w.log()[-2000:] for w in workers]
