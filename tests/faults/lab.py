@@ -326,20 +326,6 @@ class Lab:
         return self.process(name, PYTHON, "-m", "gateway.cli", "worker", "--config", str(config), "--redis-url",
                             self.redis_url)
 
-    def workers_alive(self, count: int, timeout: float = 60) -> None:
-        """Wait until `count` workers have sent a heartbeat (each has warmed up and is taking work)."""
-        client = self.client()
-
-        def beating() -> bool:
-            now = int(time.time() * 1000)
-            try:
-                return len(client.zrangebyscore("baton:faults:workers", now - 2000, "+inf")) >= count
-            except redis.RedisError:
-                return False
-
-        wait_for(beating, f"{count} worker heartbeat(s)", timeout, every=0.1)
-        client.close()
-
     def workers_ready(self, procs: list[Proc], timeout: float = 60) -> None:
         """Wait until each of these worker processes (as it runs now) sends heartbeats: it is taking work."""
         client = self.client()

@@ -28,7 +28,7 @@ def test_duplicate_deliveries_across_two_gateways(lab: Lab, figures: Callable[..
     workers = [lab.worker(config, f"worker-{n}") for n in (1, 2)]
     lab.up(serve_a, first)
     lab.up(serve_b, second)
-    lab.workers_alive(2)
+    lab.workers_ready(workers)
     ledger = Ledger()
     rng = random.Random(10)
     messages = [ledger.add(Sent("wa", f"whatsapp:+1666{n:07d}", new_sid(), f"d{n} How do I return a lamp?"))

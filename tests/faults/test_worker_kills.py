@@ -79,7 +79,7 @@ def test_worker_killed_mid_turn_and_mid_send(lab: Lab, figures: Callable[..., No
     serve, base = lab.serve(config, wait=False)
     workers = [lab.worker(config, f"worker-{n}") for n in (1, 2)]
     lab.up(serve, base)
-    lab.workers_alive(2)
+    lab.workers_ready(workers)
     ledger = Ledger()
     killer = Killer(lab, workers)
     client = lab.client()
