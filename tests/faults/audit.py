@@ -260,6 +260,20 @@ def _deliveries(histories: dict[str, History], twilio_log: Path, report: Report)
             report.problems.append(f"recorded as sent but Twilio never received it: {key[0]} {key[1][:80]!r}")
 
 
+FIGURES: list[dict[str, Any]] = []  # each scenario's row, printed as one table at the end of the run
+NOTES: list[str] = []  # other figures, printed after it
+
+
+def record(name: str, report: Report, recovery: str = "", held: str = "") -> None:
+    """Report a scenario's audit: a line now, a row of the table at the end of the run."""
+    FIGURES.append({"scenario": name, "sent": report.sent, "acknowledged": report.acknowledged,
+                    "stored": report.stored, "answered": report.answered, "lost": report.lost,
+                    "doubled": report.doubled, "unknown": report.unknown, "recovery": recovery, "held": held})
+    print(f"\n[{name}] {report.summary()}; replies {report.replies} in {report.conversations} conversations"
+          f"{'; unknown because ' + str(dict(report.unknown_reasons)) if report.unknown else ''}"
+          f"{'; recovery ' + recovery if recovery else ''}{'; ' + held if held else ''}")
+
+
 def table(rows: Iterable[dict[str, Any]]) -> str:
     """The scenarios' figures as a Markdown table."""
     head = ["scenario", "sent", "acknowledged", "stored", "answered", "lost", "doubled", "unknown", "recovery",

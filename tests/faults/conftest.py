@@ -9,11 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.audit import Report, table
+from tests.faults.audit import FIGURES, NOTES, record, table
 from tests.faults.lab import Lab
-
-FIGURES: list[dict[str, Any]] = []
-NOTES: list[str] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,26 +42,14 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
 
 @pytest.fixture
 def figures() -> Callable[..., None]:
-    """Report a scenario's audit: figures(name, report, recovery="…", held="…"), and notes(text)."""
-
-    def record(name: str, report: Report, recovery: str = "", held: str = "") -> None:
-        row = {"scenario": name, "sent": report.sent, "acknowledged": report.acknowledged, "stored": report.stored,
-               "answered": report.answered, "lost": report.lost, "doubled": report.doubled,
-               "unknown": report.unknown, "recovery": recovery, "held": held}
-        FIGURES.append(row)
-        print(f"\n[{name}] {report.summary()}; replies {report.replies} in {report.conversations} conversations"
-              f"{'; unknown because ' + str(dict(report.unknown_reasons)) if report.unknown else ''}"
-              f"{'; recovery ' + recovery if recovery else ''}{'; ' + held if held else ''}")
-
+    """Report a scenario's audit: figures(name, report, recovery="…", held="…")."""
     return record
 
 
 @pytest.fixture
 def note() -> Callable[[str], None]:
-    def add(text: str) -> None:
-        NOTES.append(text)  # printed with the table at the end of the run
-
-    return add
+    """Report another figure, printed with the table at the end of the run."""
+    return NOTES.append
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -15,20 +15,28 @@ import httpx
 import pytest
 
 from gateway.auth import create_agent, revoke_agent
+from tests.faults.audit import audit, record
 from tests.faults.lab import WORKSPACE, Lab, Proc, rss_mb
-from tests.faults.traffic import new_sid, signed, whatsapp_form
+from tests.faults.traffic import Ledger, Sent, new_sid, signed, whatsapp_form
 
 MB = 1024 * 1024
 
 
 class Target:
+    """The gateway under attack, every status it answered, and the ordinary messages it accepted meanwhile (for
+    the audit: hostile neighbours must not cost an honest customer their answer)."""
+
     def __init__(self, lab: Lab, serve: Proc, base: str) -> None:
         self.lab, self.serve, self.base = lab, serve, base
         self.port = int(base.rsplit(":", 1)[1])
         self.http = httpx.Client(base_url=base, timeout=15)
         self.statuses: list[int] = []
         self.redis = lab.client()
+        self.ledger = Ledger()
         [self.gateway] = lab.gateway_pids(serve)
+
+    def accepted(self, channel: str, sender: str, provider_id: str, text: str) -> None:
+        self.ledger.add(Sent(channel, sender, provider_id, text, acked_at=time.time()))
 
     def request(self, method: str, path: str, **options: Any) -> httpx.Response:
         response = self.http.request(method, path, **options)
@@ -44,18 +52,33 @@ class Target:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     lab = Lab(tmp_path_factory.mktemp("hostile") / "lab")
     try:
+        lab.twilio()
         lab.valkey()
         config = lab.config(webchat=[{"name": "chat", "type": "webchat"},
                                      {"name": "shop", "type": "webchat", "allowed_origins": ["https://shop.example"]}])
-        serve, base = lab.serve(config)
+        serve, base = lab.serve(config, wait=False)
+        worker = lab.worker(config)
+        lab.up(serve, base)
         target = Target(lab, serve, base)
         yield target
-        assert all(status < 500 for status in target.statuses), target.statuses
+        lab.workers_ready([worker])
+        report = audit(lab.redis_url, target.ledger, lab.twilio_log)
+        fivexx = [status for status in target.statuses if status >= 500]
+        record("6. hostile inputs", report, recovery="n/a",
+               held=f"{len(target.statuses)} hostile and ordinary requests, {len(fivexx)} answered 5xx; the "
+                    f"{len(target.ledger.all())} messages accepted among them (one a 60 KB Body, kept cut to "
+                    f"4,096 characters) answered")
+        assert not fivexx, target.statuses
         assert "unhandled error" not in serve.log() and "Traceback" not in serve.log(), serve.log()[-3000:]
+        report.check()
         target.http.close()
         target.redis.close()
     finally:
         lab.close()
+
+
+def _visitor_id(target: Target, conversation: str) -> str:
+    return str(target.redis.hget(f"baton:{WORKSPACE}:conv:{conversation}", "sender"))
 
 
 def _refused(response: httpx.Response, status: int, words: str) -> None:
@@ -67,8 +90,10 @@ def test_lone_surrogate_is_refused(target: Target) -> None:
     body = b'{"text": "a\\ud800b", "client_id": "s1"}'
     visitor = {**target.visitor(), "Content-Type": "application/json"}
     _refused(target.request("POST", "/webchat/chat/messages", content=body, headers=visitor), 400, "surrogate")
-    hello = target.request("POST", "/webchat/chat/messages", json={"text": "hello"}, headers=visitor)
+    hello = target.request("POST", "/webchat/chat/messages", json={"text": "hello", "client_id": "h1"},
+                           headers=visitor)
     cid = hello.json()["conversation"]
+    target.accepted("chat", _visitor_id(target, cid), f"{_visitor_id(target, cid)}:h1", "hello")
     agent = {"Authorization": f"Bearer {create_agent(target.redis, WORKSPACE, 'sam', 'Sam')}",
              "Content-Type": "application/json"}
     _refused(target.request("POST", f"/api/conversations/{cid}/messages", content=b'{"text": "\\udfff"}',
@@ -181,6 +206,8 @@ def test_oversized_twilio_fields_are_refused_fast(target: Target, note: Callable
     assert answers["900 KB Body"][0] == 413 and "larger than" in answers["900 KB Body"][2]
     assert answers["NumMedia=20000000"][0] == 400 and "NumMedia" in answers["NumMedia=20000000"][2]
     assert answers["60 KB Body"][0] == 200  # kept, cut to WhatsApp's 4,096 characters
+    long = cases["60 KB Body"]
+    target.accepted("wa", long["From"], long["MessageSid"], long["Body"][:4096])
     client = target.redis
     sid = cases["60 KB Body"]["MessageSid"]
     cid, _, mid = str(client.get(f"baton:{WORKSPACE}:dedupe:wa:{sid}")).partition("|")
@@ -210,12 +237,16 @@ def test_a_revoked_agents_stream_ends_at_once(target: Target) -> None:
     reader.start()
     assert opened.wait(10)
     visitor = target.visitor()
-    target.request("POST", "/webchat/chat/messages", json={"text": "before", "client_id": "r1"}, headers=visitor)
+    before = target.request("POST", "/webchat/chat/messages", json={"text": "before", "client_id": "r1"},
+                            headers=visitor)
     time.sleep(0.5)
     revoked_at = time.monotonic()
     revoke_agent(client, WORKSPACE, "rex")
     target.request("POST", "/webchat/chat/messages", json={"text": "after, private", "client_id": "r2"},
                    headers=visitor)
+    sender = _visitor_id(target, before.json()["conversation"])
+    target.accepted("chat", sender, f"{sender}:r1", "before")
+    target.accepted("chat", sender, f"{sender}:r2", "after, private")
     reader.join(10)
     kinds = [kind for kind, _ in frames]
     assert kinds[-2:] == ["session.ended", "EOF"], kinds
