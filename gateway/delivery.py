@@ -16,7 +16,7 @@ from typing import Any
 from gateway import keys, metrics
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
-from gateway.dispatch import GRACE_MS
+from gateway.dispatch import GRACE_MS, LEASE_MS, Leases
 from gateway.errors import SendFailed, Unavailable
 from gateway.handover.store import Outgoing, Refused
 
@@ -25,41 +25,52 @@ log = logging.getLogger("baton.delivery")
 RETRY_MS = (1_000, 3_000, 10_000, 30_000, 60_000)  # after each failure that surely sent nothing; then failed
 
 
-def drain(deployment: Deployment, workspace: str, conversation: str, worker: str = "local") -> int:
+def drain(deployment: Deployment, workspace: str, conversation: str, worker: str = "local",
+          leases: Leases | None = None) -> int:
     """Send everything queued in the conversation's outbox; how many messages were sent. Another sender holding
-    the outbox sends what is queued itself."""
+    the outbox sends what is queued itself. With `leases`, the outbox is held by a short lease they renew, so the
+    outbox of a sender that died is taken over (its message in flight marked unknown) in seconds."""
     token = f"{worker}/{uuid.uuid4().hex[:12]}"
     store = deployment.store
+    lock = keys.key(keys.OUTBOX_LOCK, ws=workspace, cid=conversation)
+    lock_ms = LEASE_MS if leases is not None else 120_000
     try:
-        outgoing = store.outbox_next(workspace, conversation, token)
+        outgoing = store.outbox_next(workspace, conversation, token, lock_ms=lock_ms)
     except Refused as refused:
         if refused.code in ("busy", "not_found"):
             return 0
         raise
     except Unavailable as exc:  # the first message is not yet on a replica: keep it for later
-        _retry_first(deployment, workspace, conversation, token, exc.reason)
+        _retry_first(deployment, workspace, conversation, token, exc.reason, lock_ms)
         return 0
+    if leases is not None:
+        leases.hold(lock, token)
     sent = 0
-    while outgoing is not None:
-        outcome = send(deployment, conversation, outgoing)
-        sent += outcome["outcome"] == "sent"
-        if outcome["outcome"] in ("failed", "unknown"):
-            metrics.DELIVERY_FAILURES.labels(outgoing.channel, outcome["outcome"]).inc()
-        try:
-            outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"], retry_ms=RETRY_MS,
-                                         grace_ms=GRACE_MS, **outcome)
-        except Unavailable as exc:  # recorded; the next message is not yet on a replica
-            _retry_first(deployment, workspace, conversation, token, exc.reason)
-            return sent
+    try:
+        while outgoing is not None:
+            outcome = send(deployment, conversation, outgoing)
+            sent += outcome["outcome"] == "sent"
+            if outcome["outcome"] in ("failed", "unknown"):
+                metrics.DELIVERY_FAILURES.labels(outgoing.channel, outcome["outcome"]).inc()
+            try:
+                outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"],
+                                             retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms, **outcome)
+            except Unavailable as exc:  # recorded; the next message is not yet on a replica
+                _retry_first(deployment, workspace, conversation, token, exc.reason, lock_ms)
+                return sent
+    finally:
+        if leases is not None:
+            leases.release(lock, token)
     return sent
 
 
-def _retry_first(deployment: Deployment, workspace: str, conversation: str, token: str, reason: str) -> None:
+def _retry_first(deployment: Deployment, workspace: str, conversation: str, token: str, reason: str,
+                 lock_ms: int) -> None:
     """Put back the message just taken (marked sending, not sent) and release the outbox."""
     head = deployment.redis.lindex(keys.key(keys.OUTBOX, ws=workspace, cid=conversation), 0)
     if head:
         deployment.store.outbox_done(workspace, conversation, token, str(head), "retry", reason=reason,
-                                     retry_ms=RETRY_MS, grace_ms=GRACE_MS)
+                                     retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms)
 
 
 def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, Any]:

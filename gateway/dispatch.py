@@ -53,9 +53,15 @@ class Leases:
             self._held[key] = token
         return token
 
+    def hold(self, key: str, token: str) -> None:
+        """Renew a lock that is set by someone else on this holder's behalf (the state script sets the outbox's)."""
+        with self._lock:
+            self._held[key] = token
+
     def release(self, key: str, token: str) -> None:
         with self._lock:
-            self._held.pop(key, None)
+            if self._held.get(key) == token:
+                del self._held[key]
         with contextlib.suppress(redis.RedisError):  # else it lapses within LEASE_MS
             self.redis.eval(_RELEASE, 1, key, token)
 

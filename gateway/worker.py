@@ -287,9 +287,9 @@ def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
     return Runner(deployment, "turns", keys.TURNS, take, deployment.config.worker.concurrency)
 
 
-def delivery_runner(deployment: Deployment, name: str) -> Runner:
+def delivery_runner(deployment: Deployment, name: str, leases: Leases) -> Runner:
     def send(workspace_id: str, conversation: str) -> int:
-        return delivery.drain(deployment, workspace_id, conversation, name)
+        return delivery.drain(deployment, workspace_id, conversation, name, leases)
 
     return Runner(deployment, "deliveries", keys.DELIVERIES, send, deployment.config.worker.deliveries)
 
@@ -301,7 +301,7 @@ def run(deployment: Deployment) -> None:
     _wait_for_redis(deployment)
     notifications.ensure_groups(deployment)
     leases = Leases(deployment.redis, name)
-    runners = [turn_runner(deployment, leases), delivery_runner(deployment, name)]
+    runners = [turn_runner(deployment, leases), delivery_runner(deployment, name, leases)]
     chores = Chores(deployment, name)
     threads: list[Any] = [*runners, chores, Notifying(deployment, name), Heartbeat(deployment, name, leases, runners,
                                                                                     chores)]

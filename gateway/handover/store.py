@@ -299,12 +299,12 @@ class Store:
     def outbox_done(self, workspace: str, conversation: str, token: str, message: str,
                     outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
                     status: str = "", reason: str = "", error_code: str = "",
-                    retry_ms: Sequence[int] = (1000,), grace_ms: int = 0) -> Outgoing | None:
+                    retry_ms: Sequence[int] = (1000,), grace_ms: int = 0, lock_ms: int = 120_000) -> Outgoing | None:
         """Record what became of the message being sent; the next one to send, or None (also after a retry, which
         releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last)."""
         answer = self.run("outbox_done", workspace, conversation, token=token, message=message, outcome=outcome,
                           provider_id=provider_id or None, status=status or None, reason=reason or None,
-                          error_code=error_code or None, retry_ms=list(retry_ms), grace_ms=grace_ms)
+                          error_code=error_code or None, retry_ms=list(retry_ms), grace_ms=grace_ms, lock_ms=lock_ms)
         return _outgoing(answer)
 
     def resend(self, workspace: str, conversation: str, message: str, actor: Owner) -> None:
