@@ -205,10 +205,20 @@ def gateway(args: argparse.Namespace, config: BatonConfig) -> int:
 
     deployment = Deployment.build(config, _required_url(args, config), quiet=True)
     _raise_open_files_limit()  # each open widget and inbox holds a connection
-    uvicorn.Server(uvicorn.Config(
-        create_app(deployment), fd=args.fd, log_level=config.log_level, timeout_graceful_shutdown=3,
-        proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips, access_log=False,
-        log_config=None)).run()
+    app = create_app(deployment)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # Event streams never end by themselves: end them first, so the shutdown is not a cancellation
+            # (and a traceback) per open widget, and their clients reconnect to another gateway at once.
+            hub = getattr(app.state, "hub", None)
+            if hub is not None:
+                hub.end_all()
+            await super().shutdown(sockets)
+
+    Server(uvicorn.Config(app, fd=args.fd, log_level=config.log_level, timeout_graceful_shutdown=3,
+                          proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips,
+                          access_log=False, log_config=None)).run()
     deployment.close()
     return 0
 

@@ -124,6 +124,9 @@ class Runner(threading.Thread):
         try:
             outcome = self.work(workspace, conversation)
             log.debug("%s %s/%s: %s", self.kind, workspace, conversation, outcome)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # the sweep wakes it again once Redis is back
+            self._errors.warning("%s of conversation %s/%s stopped: Redis unavailable (%s)", self.kind, workspace,
+                                 conversation, exc)
         except Exception:  # noqa: BLE001 - the job boundary: log it with the conversation, keep the pool alive
             log.exception("%s of conversation %s/%s failed", self.kind, workspace, conversation,
                           extra={"workspace": workspace, "conversation": conversation})

@@ -143,6 +143,12 @@ class Hub:
                 subscriber.end()
         await self.client.aclose()
 
+    def end_all(self) -> None:
+        """End every open stream now (a gateway going down): their clients reconnect, to another gateway."""
+        for subscribers in list(self.routes.values()):
+            for subscriber in list(subscribers):
+                subscriber.end()
+
     def subscribe(self, workspace: str, *routes: str) -> Subscriber:
         subscriber = Subscriber(workspace, set())
         for route in routes:
