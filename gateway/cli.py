@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,9 +217,12 @@ def gateway(args: argparse.Namespace, config: BatonConfig) -> int:
                 hub.end_all()
             await super().shutdown(sockets)
 
-    Server(uvicorn.Config(app, fd=args.fd, log_level=config.log_level, timeout_graceful_shutdown=3,
+    # The socket object from its descriptor, with its real family: uvicorn's own fd= takes any descriptor for a
+    # Unix socket, and asyncio then leaves Nagle's algorithm on, which held every answer ~40 ms (delayed ACKs).
+    listener = socket.socket(fileno=args.fd)
+    Server(uvicorn.Config(app, log_level=config.log_level, timeout_graceful_shutdown=3,
                           proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips,
-                          access_log=False, log_config=None)).run()
+                          access_log=False, log_config=None)).run(sockets=[listener])
     deployment.close()
     return 0
 
