@@ -140,12 +140,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def wait_for(condition: Any, what: str, timeout: float = 60) -> None:
+def wait_for(condition: Any, what: str, timeout: float = 60, every: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
-        time.sleep(0.1)
+        time.sleep(every)
 
 
 def children_rss(pattern: str) -> list[float]:
@@ -497,7 +497,7 @@ def _answer_all(client: redis.Redis, config: Path, url: str, count: int) -> floa
             pipe.execute()
     pipe.execute()
     wait_for(lambda: client.zcard("baton:bench:pending-turns") == 0 and client.llen("baton:bench:turns") == 0,
-             "the answers", 600)
+             "the answers", 600, every=0.02)
     elapsed = time.perf_counter() - started
     deployment.close()
     return elapsed
@@ -539,10 +539,13 @@ def bench_cost(lab: Lab, quick: bool) -> dict[str, Any]:
     client = redis.Redis.from_url(url, decode_responses=True)
     count = 50 if quick else 200
     results: dict[str, Any] = {}
+    time.sleep(3)  # the worker's first chores done
     with measured(client) as webchat:
         _new_visitors(base, count)
         wait_for(lambda: _idle(client), "the answers")
-    results["webchat_new_conversation"] = {"commands": webchat["commands"] / count, "bytes": webchat["bytes"] / count}
+    results["webchat_new_conversation"] = {"commands": webchat["commands"] / count, "bytes": webchat["bytes"] / count,
+                                           "top_commands": webchat["top_commands"],
+                                           "bytes_by_key": webchat["bytes_by_key"]}
     text = ("My Nova lamp flickers when I dim it below half, is that a known problem with the bulb or the lamp?"
             "!!")[:100]
     with measured(client) as long:
@@ -550,28 +553,58 @@ def bench_cost(lab: Lab, quick: bool) -> dict[str, Any]:
         wait_for(lambda: _idle(client), "the answers")
     stored = 2 * count  # each question and its answer
     results["webchat_long_conversation"] = {"commands_per_question": long["commands"] / count,
-                                            "bytes_per_stored_message": long["bytes"] / stored}
+                                            "bytes_per_stored_message": long["bytes"] / stored,
+                                            "top_commands": long["top_commands"], "bytes_by_key": long["bytes_by_key"]}
     with measured(client) as whatsapp:
         sids = _whatsapp_messages(base, count)
         wait_for(lambda: _idle(client) and len(sink_log.read_text().splitlines()) >= count, "the WhatsApp replies")
         _status_callbacks(base, sink_log)
     results["whatsapp_with_3_status_callbacks"] = {"commands": whatsapp["commands"] / count,
-                                                   "bytes": whatsapp["bytes"] / count}
+                                                   "bytes": whatsapp["bytes"] / count,
+                                                   "top_commands": whatsapp["top_commands"],
+                                                   "idle_commands_per_s": whatsapp["idle_commands_per_s"]}
     del sids
     return results
 
 
 @contextlib.contextmanager
-def measured(client: redis.Redis) -> Iterator[dict[str, float]]:
-    """Redis commands run (inside scripts too) and memory used, from the start of the block to its end."""
-    figures: dict[str, float] = {}
+def measured(client: redis.Redis) -> Iterator[dict[str, Any]]:
+    """Redis commands run for the block (inside scripts too), less what the processes run anyway while idle
+    (heartbeats, timer ticks), and the bytes the keys hold afterwards beyond before (MEMORY USAGE of every key)."""
+    idle = idle_rate(client)
+    before = census(client)
     client.config_resetstat()
-    before = client.info("memory")["used_memory"]
+    started = time.monotonic()
+    figures: dict[str, Any] = {}
     yield figures
-    time.sleep(1.5)  # let heartbeats and chores tick into the count, as they would
+    time.sleep(1.0)
     stats = client.info("commandstats")
-    figures["commands"] = sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_config", "cmdstat_info"))
-    figures["bytes"] = client.info("memory")["used_memory"] - before
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items() if k not in ("cmdstat_config",)}
+    elapsed = time.monotonic() - started
+    figures["commands"] = sum(calls.values()) - idle * elapsed
+    figures["idle_commands_per_s"] = idle
+    figures["top_commands"] = dict(sorted(calls.items(), key=lambda item: -item[1])[:12])
+    after = census(client)
+    figures["bytes"] = sum(after.values()) - sum(before.values())
+    figures["bytes_by_key"] = {k: after[k] - before.get(k, 0) for k in sorted(after, key=lambda k: before.get(k, 0)
+                               - after[k])[:8]}
+
+
+def idle_rate(client: redis.Redis, seconds: float = 3.0) -> float:
+    """Commands per second the deployment runs with nothing to do."""
+    client.config_resetstat()
+    time.sleep(seconds)
+    stats = client.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_config", "cmdstat_info")) / seconds
+
+
+def census(client: redis.Redis) -> dict[str, int]:
+    """Bytes held by the deployment's keys, by kind of key (ids folded)."""
+    sizes: dict[str, int] = {}
+    for key in client.scan_iter("baton:*", count=1000):
+        kind = ":".join("#" if part.isdigit() or len(part) > 16 else part for part in str(key).split(":"))
+        sizes[kind] = sizes.get(kind, 0) + (client.memory_usage(key, samples=0) or 0)
+    return sizes
 
 
 def _idle(client: redis.Redis) -> bool:
@@ -588,16 +621,13 @@ def _new_visitors(base: str, count: int) -> None:
 
 
 def _long_conversation(base: str, text: str, count: int) -> None:
+    """One customer asking `count` questions, each after the answer to the last (the offline model answers in a few
+    ms: a pause, rather than polling, which would add reads of its own to the count)."""
     with httpx.Client(base_url=base, timeout=30) as http:
         headers = {"Authorization": f"Bearer {http.post('/webchat/chat/sessions').json()['token']}"}
         for n in range(count):
             http.post("/webchat/chat/messages", json={"text": text, "client_id": f"l{n}"}, headers=headers)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                messages = http.get("/webchat/chat/messages", headers=headers).json()["messages"]
-                if messages and messages[-1]["author"] == "ai":
-                    break
-                time.sleep(0.01)
+            time.sleep(0.05)
 
 
 def _whatsapp_messages(base: str, count: int) -> list[str]:
