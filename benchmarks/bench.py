@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,28 @@ def children_rss(pattern: str) -> list[float]:
         except OSError:
             continue
     return found
+
+
+ROLES = {"gateways": "gateway.cli gateway", "workers": "gateway.cli worker", "valkey": "valkey-server",
+         "fake model": "slow_model.py", "fake Twilio": "twilio_sink.py"}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each role's processes, and by this benchmark (the customers)."""
+    used = dict.fromkeys(ROLES, 0.0)
+    tick = os.sysconf("SC_CLK_TCK")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            role = next((name for name, pattern in ROLES.items() if pattern in command), None)
+            if role:
+                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                used[role] += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    mine = os.times()
+    used["customers (this benchmark)"] = mine.user + mine.system
+    return used
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -346,42 +368,112 @@ def bench_durability(lab: Lab, quick: bool) -> dict[str, Any]:
 
 # --- turnaround: many customers with a 1 s model ----------------------------------------------------------------
 
-async def customer(client: httpx.AsyncClient, base: str, index: int, go: asyncio.Event) -> float:
-    """One visitor: a session, its event stream open, one question when `go` is set; seconds until the answer."""
-    session = (await client.post(f"{base}/webchat/chat/sessions")).json()["token"]
-    headers = {"Authorization": f"Bearer {session}"}
+class Wire:
+    """A minimal HTTP/1.1 client on one asyncio connection: the benchmark's customers are many, and httpx spent
+    more CPU on them than Baton did on their conversations (4.8 s against 3.4 s for 200), on the same two cores."""
+
+    def __init__(self, base: str) -> None:
+        self.host, self.port = base.removeprefix("http://").split(":")
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: Any = None, token: str = "") -> tuple[int, bytes]:
+        head = await self._send(method, path, body, token)
+        length = int(head.get("content-length", "0"))
+        assert self.reader is not None
+        return head["status"], await self.reader.readexactly(length) if length else b""
+
+    async def open_events(self, path: str, token: str) -> None:
+        head = await self._send("GET", path, None, token)
+        assert head["status"] == 200, head
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """The data of each server-sent event on the opened stream (chunked, as Starlette streams it)."""
+        assert self.reader is not None
+        buffer = b""
+        while True:
+            size = int((await self.reader.readline()).strip(), 16)
+            buffer += (await self.reader.readexactly(size + 2))[:-2]
+            *complete, buffer = buffer.split(b"\n\n")
+            for event in complete:
+                for line in event.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        yield json.loads(line[6:])
+
+    async def _send(self, method: str, path: str, body: Any, token: str) -> dict[str, Any]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
+        assert self.reader is not None
+        payload = json.dumps(body).encode() if body is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(payload)}"]
+        lines += ["Content-Type: application/json"] if body is not None else []
+        lines += [f"Authorization: Bearer {token}"] if token else []
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        status = int((await self.reader.readline()).split()[1])
+        head: dict[str, Any] = {"status": status}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            head[name.strip().lower()] = value.strip()
+        return head
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def customer(base: str, index: int, go: asyncio.Event) -> dict[str, float]:
+    """One visitor: a session, its event stream open, one question when `go` is set; seconds until the answer,
+    and where they went: until the message was stored, until the AI's reply was stored (both from the ids'
+    millisecond timestamps, Redis's clock) and until the reply arrived on the stream."""
+    requests, stream = Wire(base), Wire(base)
+    status, body = await requests.request("POST", "/webchat/chat/sessions")
+    assert status == 201, body
+    session = json.loads(body)["token"]
     listening, answered = asyncio.Event(), asyncio.Event()
+    reply: dict[str, Any] = {}
 
     async def listen() -> None:
-        async with client.stream("GET", f"{base}/webchat/chat/events", headers=headers, timeout=120) as response:
-            listening.set()
-            async for line in response.aiter_lines():
-                if line.startswith("data: ") and json.loads(line[6:]).get("author") == "ai":
-                    answered.set()
-                    return
+        await stream.open_events("/webchat/chat/events", session)
+        listening.set()
+        async for event in stream.events():
+            if event.get("author") == "ai":
+                reply.update(event, received=time.time())
+                answered.set()
+                return
 
     reader = asyncio.create_task(listen())
     await listening.wait()
     await go.wait()
-    started = time.perf_counter()
-    await client.post(f"{base}/webchat/chat/messages", json={"text": "How long does shipping take?",
-                                                             "client_id": f"c{index}"}, headers=headers)
+    started, wall = time.perf_counter(), time.time()
+    status, body = await requests.request("POST", "/webchat/chat/messages", {"text": "How long does shipping take?",
+                                                                            "client_id": f"c{index}"}, session)
+    assert status == 201, body
     await asyncio.wait_for(answered.wait(), 120)
     elapsed = time.perf_counter() - started
     reader.cancel()
-    return elapsed
+    requests.close()
+    stream.close()
+    stored, replied = _stamp(json.loads(body)["id"]), _stamp(reply["id"])
+    return {"total": elapsed, "stored": stored - wall, "answered": replied - stored, "streamed": reply["received"] - replied}
 
 
-async def wave(base: str, count: int, probe: Any = None) -> tuple[list[float], Any]:
+def _stamp(message_id: str) -> float:
+    return int(message_id.split("-")[0]) / 1000
+
+
+async def wave(base: str, count: int, probe: Any = None) -> tuple[list[dict[str, float]], Any, dict[str, float]]:
     limits = httpx.Limits(max_connections=2 * count + 20, max_keepalive_connections=2 * count + 20)
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
         go = asyncio.Event()
-        customers = [asyncio.create_task(customer(client, base, n, go)) for n in range(count)]
+        customers = [asyncio.create_task(customer(base, n, go)) for n in range(count)]
         await asyncio.sleep(1.0 + count * 0.01)  # every stream open before anyone writes
+        before, started = cpu_seconds(), time.perf_counter()
         go.set()
         probing = asyncio.create_task(probe(client)) if probe else None
-        latencies = await asyncio.gather(*customers)
-        return list(latencies), (await probing if probing else None)
+        timings = await asyncio.gather(*customers)
+        spent, after = time.perf_counter() - started, cpu_seconds()
+        cpu = {"wall_s": spent, **{role: after[role] - before[role] for role in after}}
+        return list(timings), (await probing if probing else None), cpu
 
 
 def whatsapp_probe(base: str, agent: dict[str, str], cid: str, sink_log: Path, replies: int = 40) -> Any:
@@ -426,8 +518,10 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {"limit_s": 1.0}
     for count in (1, 50) if quick else (1, 50, 200):
         probe = whatsapp_probe(base, agent, cid, sink_log) if count == max((1, 50) if quick else (1, 50, 200)) else None
-        latencies, probed = asyncio.run(wave(base, count, probe))
-        results[f"customers_{count}"] = percentiles(latencies)
+        timings, probed, results[f"cpu_{count}"] = asyncio.run(wave(base, count, probe))
+        results[f"customers_{count}"] = percentiles([t["total"] for t in timings])
+        results[f"customers_{count}_parts"] = {part: percentiles([t[part] for t in timings])
+                                               for part in ("stored", "answered", "streamed")}
         if probed is not None:
             results["agent_reply_to_twilio"] = percentiles(probed)
     results["rss_mb"] = {"gateway": children_rss("gateway.cli gateway"), "worker": children_rss("gateway.cli worker")}
@@ -681,7 +775,7 @@ def table(results: dict[str, Any]) -> str:
                          f"p99 {paced['p99_ms']:.2f} ms"))
     turnaround = results.get("turnaround")
     if turnaround:
-        for key in sorted(k for k in turnaround if k.startswith("customers_")):
+        for key in sorted(k for k in turnaround if k.startswith("customers_") and not k.endswith("_parts")):
             p = turnaround[key]
             rows.append((f"turnaround, {key.split('_')[1]} customers at once, 1.0 s model",
                          f"p50 {p['p50']:.2f} s, p99 {p['p99']:.2f} s, max {p['max']:.2f} s",
