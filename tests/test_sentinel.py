@@ -127,19 +127,30 @@ class Traffic:
         url = f"{self.base}/webhooks/wa"
         headers = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
         self._until_accepted(form["MessageSid"], lambda http: http.post(url, data=form, headers=headers))
-        return form["MessageSid"]
+        return f"wa:{form['MessageSid']}"
 
-    def _until_accepted(self, key: str, send: Any, give_up: float = 90) -> None:
+    def webchat(self, text: str) -> str:
+        """A new visitor's one message, retried with the same client_id as the widget does; its dedupe id."""
+        session = self._until_accepted(f"session-{uuid.uuid4().hex}",
+                                       lambda http: http.post(f"{self.base}/webchat/{self.channel}/sessions")).json()
+        client_id = uuid.uuid4().hex
+        self._until_accepted(client_id, lambda http: http.post(
+            f"{self.base}/webchat/{self.channel}/messages", json={"text": text, "client_id": client_id},
+            headers={"Authorization": f"Bearer {session['token']}"}))
+        return f"{self.channel}:{session['visitor']}:{client_id}"
+
+    def _until_accepted(self, key: str, send: Any, give_up: float = 90) -> httpx.Response:
         deadline = time.monotonic() + give_up
         with httpx.Client(timeout=10) as http:
             while time.monotonic() < deadline:
                 try:
-                    status = send(http).status_code
+                    response = send(http)
+                    status = response.status_code
                 except httpx.TransportError:
                     status = 0
-                if status == 200:
+                if status in (200, 201):
                     self.accepted[key] = time.monotonic()
-                    return
+                    return response
                 self.refusals.append((time.monotonic(), status))
                 time.sleep(0.2)
         raise AssertionError(f"{key} was never accepted")
@@ -163,7 +174,7 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
             "redis_url": cluster.url, "durability": {"replica_acks": 1, "timeout_ms": 300},
             "workspaces": [{"id": "ha", "channels": [{
                 "name": "wa", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-                "from": BUSINESS, "api_base_url": twilio.base_url}],
+                "from": BUSINESS, "api_base_url": twilio.base_url}, {"name": "chat", "type": "webchat"}],
                 "ai_agent": {"model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}},
                 "handover": {"no_human_timeout": 4}}]}))
         port = free_port()
@@ -179,6 +190,7 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
             # Customers waiting for a human when the primary dies: their contact forms are due after it.
             waiting = [traffic.whatsapp(9000 + n, "I want to talk to a human") for n in range(3)]
             questions: list[str] = []
+            chats: list[str] = []
             killed_at: list[float] = []
 
             def write() -> None:
@@ -186,15 +198,22 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
                     questions.append(traffic.whatsapp(n, "How long does shipping take?"))
                     time.sleep(0.1)
 
-            writer = threading.Thread(target=write)
-            writer.start()
+            def chat() -> None:
+                for _ in range(30):
+                    chats.append(traffic.webchat("How long does shipping take?"))
+                    time.sleep(0.2)
+
+            writers = [threading.Thread(target=write), threading.Thread(target=chat)]
+            for writer in writers:
+                writer.start()
             time.sleep(2.0)
             cluster.processes["primary"].send_signal(signal.SIGKILL)
             killed_at.append(time.monotonic())
             time.sleep(3.0)
             cluster.server("primary")  # back as its supervisor would start it; the sentinels make it a replica
-            writer.join(timeout=180)
-            assert not writer.is_alive()
+            for writer in writers:
+                writer.join(timeout=180)
+                assert not writer.is_alive()
             client = connect(cluster.url, decode_responses=True)
             request.addfinalizer(client.close)
             wait_until(lambda: _idle(client, "ha"), "every answer and form", 60)
@@ -206,19 +225,24 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
             log.close()
 
     bodies = {"How long does shipping take?": "Delivery takes 2-4 business days."}
-    stored = _stored(client, "ha", [*questions, *waiting])
+    stored = _stored(client, "ha", [*questions, *waiting, *chats])
+    chat_answers = _answers(client, "ha", chats)
     after_kill = [(t, status) for t, status in traffic.refusals if t > killed_at[0]]
-    accepted_again = min((t for t in traffic.accepted.values() if t > killed_at[0]), default=float("nan"))
-    figures = {"sent": len(questions) + len(waiting), "acknowledged": len(traffic.accepted),
+    messages = {key: t for key, t in traffic.accepted.items() if not key.startswith("session-")}
+    accepted_again = min((t for t in messages.values() if t > killed_at[0]), default=float("nan"))
+    figures = {"sent": len(questions) + len(waiting) + len(chats),
+               "acknowledged": len(messages),
                "stored": sum(stored.values()), "refused_attempts": len(traffic.refusals),
                "seconds_until_accepted_again": round(accepted_again - killed_at[0], 2),
                "replies_to_twilio": sent.count(bodies["How long does shipping take?"]),
+               "webchat_answers": sum(chat_answers.values()),
                "contact_forms": sum("contact details" in text for text in sent)}
     print(f"\nSentinel failover audit: {json.dumps(figures)}")
     print("refusals after the kill (s, status):", [(round(t - killed_at[0], 1), status) for t, status in after_kill])
     assert figures["acknowledged"] == figures["sent"]
     assert all(count == 1 for count in stored.values()), f"lost or stored twice: {stored}"
     assert figures["replies_to_twilio"] == len(questions), "an answer lost or sent twice"
+    assert all(count == 1 for count in chat_answers.values()), f"a webchat answer lost or doubled: {chat_answers}"
     assert figures["contact_forms"] == len(waiting), "a no-human timer lost or fired twice"
     assert after_kill, "the failover went unnoticed: the primary was not killed mid-traffic?"
 
@@ -238,16 +262,20 @@ def _idle(client: redis.Redis, workspace: str) -> bool:
         return False
 
 
-def _stored(client: redis.Redis, workspace: str, sids: list[str]) -> dict[str, int]:
-    """For each acknowledged message: how many customer messages its conversation holds (each customer wrote once;
-    0 means it was lost)."""
+def _stored(client: redis.Redis, workspace: str, ids: list[str], author: str = "customer") -> dict[str, int]:
+    """For each acknowledged message (`<channel>:<provider id>`): how many messages by `author` its conversation
+    holds (each customer wrote once, so 0 means it was lost, 2 that it was stored or answered twice)."""
     counts: dict[str, int] = {}
-    for sid in sids:
-        seen = client.get(f"baton:{workspace}:dedupe:wa:{sid}")
+    for id_ in ids:
+        seen = client.get(f"baton:{workspace}:dedupe:{id_}")
         if not seen:
-            counts[sid] = 0
+            counts[id_] = 0
             continue
         conversation = seen.split("|")[0]
         history = client.lrange(f"baton:{workspace}:conv:{conversation}:messages", 0, -1)
-        counts[sid] = sum(json.loads(raw)["author"] == "customer" for raw in history)
+        counts[id_] = sum(json.loads(raw)["author"] == author for raw in history)
     return counts
+
+
+def _answers(client: redis.Redis, workspace: str, ids: list[str]) -> dict[str, int]:
+    return _stored(client, workspace, ids, author="ai")
