@@ -454,7 +454,8 @@ async def customer(base: str, index: int, go: asyncio.Event) -> dict[str, float]
     requests.close()
     stream.close()
     stored, replied = _stamp(json.loads(body)["id"]), _stamp(reply["id"])
-    return {"total": elapsed, "stored": stored - wall, "answered": replied - stored, "streamed": reply["received"] - replied}
+    return {"total": elapsed, "stored": stored - wall, "answered": replied - stored,
+            "streamed": reply["received"] - replied}
 
 
 def _stamp(message_id: str) -> float:
@@ -525,7 +526,38 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
         if probed is not None:
             results["agent_reply_to_twilio"] = percentiles(probed)
     results["rss_mb"] = {"gateway": children_rss("gateway.cli gateway"), "worker": children_rss("gateway.cli worker")}
+    largest = max(int(k.split("_")[1]) for k in results if k.startswith("cpu_"))
+    results["worker_cpu_ms_per_turn"] = results[f"cpu_{largest}"]["workers"] / largest * 1000
+    results["model_call_cpu_ms"] = model_call_cpu(lab)
     return results
+
+
+def model_call_cpu(lab: Lab, calls: int = 300) -> float:
+    """CPU milliseconds one litellm.completion costs its caller (Baton's call, one at a time, background logging
+    threads included), against an OpenAI-compatible server that answers at once: the floor of a turn's CPU."""
+    port = free_port()
+    lab.start(PYTHON, str(ROOT / "benchmarks" / "slow_model.py"), "--port", str(port), "--delay", "0")
+    wait_for(lambda: _answers_any(f"http://127.0.0.1:{port}/"), "the instant model")
+    script = f"""
+import time
+from gateway.llm import completion
+from gateway.ai import HANDOVER_TOOL_SPEC
+def call():
+    completion(model="openai/gpt-4o-mini", api_base="http://127.0.0.1:{port}/v1", api_key="bench", timeout=30,
+               max_retries=0, tools=[HANDOVER_TOOL_SPEC],
+               messages=[{{"role": "system", "content": "You answer questions. " * 80}},
+                         {{"role": "user", "content": "Where is my order?"}}])
+for _ in range(30):
+    call()
+time.sleep(1)
+start = time.process_time()
+for _ in range({calls}):
+    call()
+time.sleep(1.5)  # litellm's success logging runs on a background thread
+print((time.process_time() - start) / {calls} * 1000)
+"""
+    out = subprocess.run([PYTHON, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=300)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def _whatsapp_conversation_for(base: str, url: str, sink_port: int) -> tuple[dict[str, str], str]:
@@ -608,8 +640,9 @@ def rq_noop_rate(lab: Lab, count: int) -> float:
         for _ in range(count):
             queue.enqueue("builtins.len", [], result_ttl=600, pipeline=pipe)
         pipe.execute()
-    subprocess.run(["rq", "worker", "--burst", "--url", url, "-w", "rq.SimpleWorker", "-S",
-                    "rq.serializers.JSONSerializer", "-q", "noop"], check=True, capture_output=True)
+    subprocess.run([PYTHON, "-c", "from rq.cli import main; main()", "worker", "--burst", "--url", url,
+                    "-w", "rq.SimpleWorker", "-S", "rq.serializers.JSONSerializer", "-q", "noop"],
+                   check=True, capture_output=True)
     jobs = queue.finished_job_registry.get_job_ids()
     fetched = [queue.fetch_job(job_id) for job_id in jobs]
     started = min(job.started_at for job in fetched if job and job.started_at)
@@ -775,7 +808,8 @@ def table(results: dict[str, Any]) -> str:
                          f"p99 {paced['p99_ms']:.2f} ms"))
     turnaround = results.get("turnaround")
     if turnaround:
-        for key in sorted(k for k in turnaround if k.startswith("customers_") and not k.endswith("_parts")):
+        for key in sorted((k for k in turnaround if k.startswith("customers_") and not k.endswith("_parts")),
+                         key=lambda k: int(k.split("_")[1])):
             p = turnaround[key]
             rows.append((f"turnaround, {key.split('_')[1]} customers at once, 1.0 s model",
                          f"p50 {p['p50']:.2f} s, p99 {p['p99']:.2f} s, max {p['max']:.2f} s",
@@ -784,6 +818,10 @@ def table(results: dict[str, Any]) -> str:
             p = turnaround["agent_reply_to_twilio"]
             rows.append(("agent's reply → Twilio, during the largest wave", f"p50 {p['p50'] * 1000:.0f} ms, "
                          f"p99 {p['p99'] * 1000:.0f} ms", f"{p['n']} replies; target p99 ≤ 200 ms"))
+        if "worker_cpu_ms_per_turn" in turnaround:
+            rows.append(("worker CPU per turn in the largest wave; one litellm call's own CPU",
+                         f"{turnaround['worker_cpu_ms_per_turn']:.1f} ms; {turnaround['model_call_cpu_ms']:.1f} ms",
+                         "2 cores ÷ CPU per turn bounds the turns per second"))
         rss = turnaround["rss_mb"]
         rows.append(("RSS per process after the waves", f"gateways {', '.join(f'{v:.0f}' for v in rss['gateway'])} MB; "
                      f"workers {', '.join(f'{v:.0f}' for v in rss['worker'])} MB", "target worker ≤ 400 MB"))
