@@ -478,16 +478,19 @@ async def wave(base: str, count: int, probe: Any = None) -> tuple[list[dict[str,
 
 
 def whatsapp_probe(base: str, agent: dict[str, str], cid: str, sink_log: Path, replies: int = 40) -> Any:
-    """An agent replying to a WhatsApp customer every 50 ms; seconds from each POST until Twilio has it."""
+    """An agent replying to a WhatsApp customer every 50 ms; seconds from each POST until Twilio has it, and the
+    parts: until the reply was stored (its id's time), and from then until Twilio had it."""
 
-    async def probe(client: httpx.AsyncClient) -> list[float]:
+    async def probe(client: httpx.AsyncClient) -> list[dict[str, float]]:
         sent: dict[str, float] = {}
+        stored: dict[str, float] = {}
         for n in range(replies):
             text = f"probe {n} {time.time()}"
             sent[text] = time.time()
             response = await client.post(f"{base}/api/conversations/{cid}/messages", json={"text": text},
                                          headers=agent)
             assert response.status_code == 201, response.text
+            stored[text] = _stamp(response.json()["id"])
             await asyncio.sleep(0.05)
         deadline = time.time() + 30
         arrived: dict[str, float] = {}
@@ -497,7 +500,8 @@ def whatsapp_probe(base: str, agent: dict[str, str], cid: str, sink_log: Path, r
                 if item["body"] in sent:
                     arrived[item["body"]] = item["at"]
             await asyncio.sleep(0.2)
-        return [arrived[text] - at for text, at in sent.items() if text in arrived]
+        return [{"total": arrived[text] - at, "stored": stored[text] - at, "sent": arrived[text] - stored[text]}
+                for text, at in sent.items() if text in arrived]
 
     return probe
 
@@ -510,11 +514,11 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
     lab.start(PYTHON, str(ROOT / "benchmarks" / "twilio_sink.py"), "--port", str(sink_port), "--log", str(sink_log))
     wait_for(lambda: _answers_any(f"http://127.0.0.1:{model_port}/"), "the slow model")
     url = lab.valkey()
-    config = lab.config("turnaround", {"workspaces": [{
+    base = lab.serve(config, url)
         "id": "bench", "channels": [{"name": "chat", "type": "webchat"}, wa_channel(f"http://127.0.0.1:{sink_port}")],
         "ai_agent": {"model": "openai/gpt-4o-mini", "timeout": 30, "litellm_params": {
             "api_base": f"http://127.0.0.1:{model_port}/v1", "api_key": "bench", "max_retries": 0}}}]})
-    base = lab.serve(config, url)
+    base = lab.serve(config, url, workers=int(os.environ["W"]) if os.environ.get("W") else None)
     agent, cid = _whatsapp_conversation_for(base, url, sink_port)
     results: dict[str, Any] = {"limit_s": 1.0}
     for count in (1, 50) if quick else (1, 50, 200):
@@ -524,7 +528,9 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
         results[f"customers_{count}_parts"] = {part: percentiles([t[part] for t in timings])
                                                for part in ("stored", "answered", "streamed")}
         if probed is not None:
-            results["agent_reply_to_twilio"] = percentiles(probed)
+            results["agent_reply_to_twilio"] = percentiles([t["total"] for t in probed])
+            results["agent_reply_to_twilio_parts"] = {part: percentiles([t[part] for t in probed])
+                                                      for part in ("stored", "sent")}
     results["rss_mb"] = {"gateway": children_rss("gateway.cli gateway"), "worker": children_rss("gateway.cli worker")}
     largest = max(int(k.split("_")[1]) for k in results if k.startswith("cpu_"))
     results["worker_cpu_ms_per_turn"] = results[f"cpu_{largest}"]["workers"] / largest * 1000
