@@ -119,7 +119,7 @@ class WorkspaceConfig(Strict):
 
 
 class WorkerConfig(Strict):
-    #: Worker processes `baton serve` starts (0: none, this node is a gateway only); default one per CPU.
+    #: Worker processes `baton serve` starts (0: none, this node is a gateway only); default one per CPU and one more.
     processes: int | None = Field(default=None, ge=0, le=64)
     #: AI turns one worker process keeps in flight (they wait on the model, not the CPU).
     concurrency: int = Field(default=200, ge=1, le=2000)
@@ -130,7 +130,7 @@ class WorkerConfig(Strict):
 
 
 class GatewayConfig(Strict):
-    #: Gateway processes `baton serve` starts, all on one port; default one per CPU.
+    #: Gateway processes `baton serve` starts, all on one port; default one per CPU and one more.
     processes: int | None = Field(default=None, ge=1, le=64)
 
 
