@@ -514,11 +514,11 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
     lab.start(PYTHON, str(ROOT / "benchmarks" / "twilio_sink.py"), "--port", str(sink_port), "--log", str(sink_log))
     wait_for(lambda: _answers_any(f"http://127.0.0.1:{model_port}/"), "the slow model")
     url = lab.valkey()
-    base = lab.serve(config, url)
+    config = lab.config("turnaround", {"workspaces": [{
         "id": "bench", "channels": [{"name": "chat", "type": "webchat"}, wa_channel(f"http://127.0.0.1:{sink_port}")],
         "ai_agent": {"model": "openai/gpt-4o-mini", "timeout": 30, "litellm_params": {
             "api_base": f"http://127.0.0.1:{model_port}/v1", "api_key": "bench", "max_retries": 0}}}]})
-    base = lab.serve(config, url, workers=int(os.environ["W"]) if os.environ.get("W") else None)
+    base = lab.serve(config, url)
     agent, cid = _whatsapp_conversation_for(base, url, sink_port)
     results: dict[str, Any] = {"limit_s": 1.0}
     for count in (1, 50) if quick else (1, 50, 200):
