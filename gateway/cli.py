@@ -158,7 +158,10 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
             deployment = Deployment.build(config, url)
             gateways = args.gateways or config.gateway.processes or os.cpu_count() or 1
             workers = _count(args.workers, config.worker.processes)
-            common = ["--config", str(Path(args.config).resolve()), "--redis-url", url]
+            # The URL goes to the children in their environment, not on their command lines, which any user of
+            # the machine can read (ps) and which may carry the Redis password.
+            os.environ["REDIS_URL"] = url
+            common = ["--config", str(Path(args.config).resolve())]
             proxy = ["--proxy-headers", "--forwarded-allow-ips", args.forwarded_allow_ips] if args.proxy_headers else []
             for n in range(gateways):
                 supervisor.add(f"gateway {n + 1}", python_command("gateway", "--fd", str(listener.fileno()),
@@ -249,10 +252,11 @@ def _required_url(args: argparse.Namespace, config: BatonConfig) -> str:
 
 def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, workers: int) -> None:
     from gateway.connector import WidgetConnector
+    from gateway.redis_server import redact
 
     base = deployment.public_url(f"http://{host}:{port}")
     lines = [f"Baton {__version__} on {base}  ({gateways} gateway and {workers} worker processes)",
-             f"  Redis:        {url}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
+             f"  Redis:        {redact(url)}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
              f"  Health:       {base}/healthz, {base}/readyz"]
     for channel in deployment.channels.values():
         if isinstance(channel.connector, WidgetConnector):
@@ -284,12 +288,13 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
 
 def check(args: argparse.Namespace, config: BatonConfig) -> int:
     from gateway.deployment import Deployment
+    from gateway.redis_server import redact
 
     problems = 0
     with redis_url(args, config) as url:
         deployment = Deployment.build(config, url, quiet=True)
         print(f"configuration {args.config}: valid")
-        print(f"redis {url}: reachable")
+        print(f"redis {redact(url)}: reachable")
         for channel in deployment.channels.values():
             status = f"disabled: {channel.disabled} (a warning: the other channels work)" if channel.disabled \
                 else "ready"

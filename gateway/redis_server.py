@@ -47,6 +47,23 @@ class SentinelTarget:
     sentinel_password: str | None = None
 
 
+def redact(url: str) -> str:
+    """`url` fit to print or log: the password in it (`:secret@`, `?password=`, `?sentinel_password=`) as `***`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    rest, question, query = rest.partition("?")
+    location, slash, path = rest.partition("/")
+    credentials, at, hosts = location.rpartition("@")
+    if at:
+        user, colon, _ = credentials.partition(":")
+        location = f"{user}:***@{hosts}" if colon else f"***@{hosts}"
+    if query:
+        query = "&".join(f"{name}=***" if name.lower().endswith("password") else f"{name}{eq}{value}"
+                         for name, eq, value in (pair.partition("=") for pair in query.split("&")))
+    return f"{scheme}{sep}{location}{slash}{path}{question}{query}"
+
+
 def sentinel_target(url: str) -> SentinelTarget | None:
     """The target of a `redis+sentinel://[:password@]host:port[,host:port…]/<service>[/<db>][?sentinel_password=…]`
     URL, or None for any other URL."""
@@ -59,9 +76,9 @@ def sentinel_target(url: str) -> SentinelTarget | None:
     try:
         sentinels = [(host, int(port)) for host, _, port in (h.strip().rpartition(":") for h in hosts.split(","))]
     except ValueError as exc:
-        raise ConfigError(f"a sentinel URL lists host:port pairs separated by commas: {url!r}") from exc
+        raise ConfigError(f"a sentinel URL lists host:port pairs separated by commas: {redact(url)!r}") from exc
     if not sentinels or not service or (db and not db.isdigit()):
-        raise ConfigError(f"expected redis+sentinel://host:port[,host:port…]/<service>[/<db>], got {url!r}")
+        raise ConfigError(f"expected redis+sentinel://host:port[,host:port…]/<service>[/<db>], got {redact(url)!r}")
     password = unquote(credentials.partition(":")[2]) if credentials else None
     sentinel_password = parse_qs(query).get("sentinel_password", [None])[0]
     return SentinelTarget(sentinels, service, int(db or 0), password or None, sentinel_password)
@@ -69,7 +86,8 @@ def sentinel_target(url: str) -> SentinelTarget | None:
 
 def connect(url: str, *, max_connections: int = 256, **options: Any) -> redis.Redis:
     """A client for `url` whose pool waits for a free connection (up to 10 s) instead of failing at the limit; for a
-    sentinel URL, one that asks the sentinels for the primary and follows a failover by itself."""
+    sentinel URL, one that asks the sentinels for the primary and follows a failover by itself (redis-py's sentinel
+    pool, which raises at its limit instead of waiting)."""
     target = sentinel_target(url)
     if target is not None:
         sentinel = Sentinel(target.sentinels, sentinel_kwargs=_sentinel_options(target), socket_timeout=5,
@@ -109,7 +127,7 @@ def ping(url: str, timeout: float = 2.0) -> None:
         client = connect(url, max_connections=2, socket_connect_timeout=timeout, socket_timeout=timeout)
         client.ping()
     except (redis.RedisError, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc
+        raise ConfigError(f"cannot reach Redis at {redact(url)}: {exc}") from exc
     client.close()
 
 

