@@ -1,6 +1,7 @@
 """The HTTP contract, checked by a fuzzer: schemathesis generates requests for every operation of /openapi.json (the
 documented examples, boundary and invalid values, then random ones) and sends them, with real credentials, to a live
-uvicorn server backed by Redis. Every answer must be documented (status, content type, body schema) and none a 5xx.
+`baton serve` (a gateway and a worker) on the suite's Redis. Every answer must be documented (status, content type,
+body schema) and none a 5xx.
 
 pytest collects one test per operation before any fixture runs, so the operations come from the app's
 /openapi.json read over ASGI at import (serving it touches no Redis); `test_the_live_server_serves_this_document`
@@ -9,6 +10,10 @@ checks that the live server answers the same document.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -27,8 +32,7 @@ from twilio.request_validator import RequestValidator
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.deployment import Deployment
-from gateway.handover import fallback
-from tests.conftest import LiveServer, Visitor, agent_token, config_tree, run_jobs
+from tests.conftest import Visitor, agent_token, config_tree, free_port
 
 AUTH_TOKEN = "contract-auth-token-0123456789"
 EXAMPLES = 12  # random examples per operation, after the documented, boundary and invalid ones
@@ -103,29 +107,57 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    workspace = f"t{uuid.uuid4().hex[:10]}"
-    config = parse_config(yaml.safe_dump(deployment_tree(workspace)), base_dir=tmp_path_factory.mktemp("contract"))
-    deployment = Deployment.build(config, redis_url, quiet=True)
-    with LiveServer(deployment) as live, httpx.Client(base_url=live.url) as client:
-        agent = agent_token(deployment, "alex", admin=True)["Authorization"].removeprefix("Bearer ")
-        agent_token(deployment, "sam")
-        visitor = _visitor_awaiting_the_form(client, deployment)
-        signed_in = client.post("/inbox/session", json={"token": agent})
-        assert signed_in.status_code == 200, signed_in.text
-        yield Site(live.url, deployment, client, agent, visitor.token, signed_in.cookies["baton_session"])
-    deployment.close()
+    directory = tmp_path_factory.mktemp("contract")
+    tree = deployment_tree(f"t{uuid.uuid4().hex[:10]}")
+    config_file = directory / "config.yaml"
+    config_file.write_text(yaml.safe_dump(tree))
+    deployment = Deployment.build(parse_config(yaml.safe_dump(tree), base_dir=directory), redis_url, quiet=True)
+    port = free_port()
+    with (directory / "serve.log").open("w") as log:
+        serve = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--config", str(config_file),
+                                  "--port", str(port), "--redis-url", redis_url, "--gateways", "1", "--workers", "1"],
+                                 cwd=directory, env={k: v for k, v in os.environ.items() if k != "REDIS_URL"},
+                                 stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: _ready(url), "baton serve and its worker", 90, serve, directory)
+        with httpx.Client(base_url=url) as client:
+            agent = agent_token(deployment, "alex", admin=True)["Authorization"].removeprefix("Bearer ")
+            agent_token(deployment, "sam")
+            visitor = _visitor_awaiting_the_form(client, serve, directory)
+            signed_in = client.post("/inbox/session", json={"token": agent})
+            assert signed_in.status_code == 200, signed_in.text
+            yield Site(url, deployment, client, agent, visitor.token, signed_in.cookies["baton_session"])
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
+        deployment.close()
 
 
-def _visitor_awaiting_the_form(client: httpx.Client, deployment: Deployment) -> Visitor:
-    """Conversation "1": the AI answered, the visitor asked for a person, nobody came, the contact form is out."""
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _wait(condition: Any, what: str, timeout: float, serve: subprocess.Popen[bytes], directory: Any) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        log = (directory / "serve.log").read_text()
+        assert serve.poll() is None, f"baton serve exited: {log}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {log}"
+        time.sleep(0.1)
+
+
+def _visitor_awaiting_the_form(client: httpx.Client, serve: subprocess.Popen[bytes], directory: Any) -> Visitor:
+    """Conversation "1": the AI answered, the visitor asked for a person, nobody came (the worker's 0.2 s timer), and
+    the contact form is out."""
     visitor = Visitor(client, "webchat")  # type: ignore[arg-type]
     assert visitor.say("What are your opening hours?")["conversation"] == "1"
-    run_jobs(deployment)
+    _wait(lambda: visitor.texts("ai"), "the AI's answer", 30, serve, directory)
     visitor.say("I want to talk to a human")
-    run_jobs(deployment)
-    time.sleep(0.3)
-    assert fallback.fire_due(deployment), "the contact form was not sent"
-    assert visitor.history()["conversation"]["form_pending"]
+    _wait(lambda: visitor.history()["conversation"]["form_pending"], "the contact form", 30, serve, directory)
     return visitor
 
 
