@@ -26,6 +26,7 @@ OFFER = "Would you like me to transfer you to a human agent?"
 OFFER_DECLINED = "No problem, let's keep going. What else can I help you with?"
 SORRY = "I'm sorry this isn't helping."
 ATTACHMENT = "I can't view attachments here, so I may not be able to help with this one."
+TEXT_ONLY = "I can't view attachments here, so this answer is about the text of your message."
 GOODBYE = "You're welcome! I'm closing this chat now. Just write again any time you need help."
 TEXT_WINDOW = 20  # the newest customer messages of a flood that the AI reads as one turn
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -203,9 +204,12 @@ def answer(turn: Turn) -> str:
     if reply.handover:
         return hand_over(turn, reply.handover, route="model")
     streak = int(turn.conversation.get("unknown_streak") or 0) + 1 if reply.unknown else 0
+    text = reply.text
+    if any(m.get("media") for m in turn.new):  # a photo with a caption: the answer is the caption's, and says so
+        text = f"{TEXT_ONLY}\n\n{text}".strip()
     if should_offer(turn, streak):
-        return post(turn, f"{reply.text}\n\n{OFFER}".strip(), offer=1, unknown_streak=streak)
-    return post(turn, reply.text, offer=0, unknown_streak=streak)
+        return post(turn, f"{text}\n\n{OFFER}".strip(), offer=1, unknown_streak=streak)
+    return post(turn, text, offer=0, unknown_streak=streak)
 
 
 def should_offer(turn: Turn, streak: int) -> bool:

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
-from gateway.turn import ATTACHMENT, OFFER
+from gateway.turn import ATTACHMENT, OFFER, TEXT_ONLY
 from tests.conftest import run_jobs, workspace_of
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -205,6 +205,18 @@ def test_an_image_without_text_is_told_the_ai_cannot_view_it_and_offered_a_perso
     run_jobs(deployment)
     assert sent_bodies(twilio)[-1] == HANDOVER_NOTICE
     assert deployment.store.conversation_ids(workspace_of(deployment), "waiting") != []
+
+
+def test_a_photo_with_a_caption_is_answered_from_the_caption_saying_the_photo_was_not_seen(wa, twilio) -> None:
+    deployment, client = wa
+    photo = inbound("SM" + "c" * 32, "How long does shipping take?", NumMedia="1",
+                    MediaUrl0="https://api.twilio.com/m1", MediaContentType0="image/jpeg")
+    assert post_signed(client, photo).status_code == 200
+    run_jobs(deployment)
+    assert sent_bodies(twilio) == [f"{TEXT_ONLY}\n\nDelivery takes 2-4 business days."]
+    post_signed(client, inbound("SM" + "b" * 32, "And how do I return a lamp?"))
+    run_jobs(deployment)
+    assert sent_bodies(twilio)[-1] == "Start a return from the order page within 30 days."
 
 
 def test_a_knowledge_answer_reaches_whatsapp_without_the_markdown_files_line_wraps(
