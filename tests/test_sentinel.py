@@ -219,6 +219,8 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
             wait_until(lambda: _idle(client, "ha"), "every answer and form", 60)
             time.sleep(5)  # the no-human timers (4 s) of the waiting customers fire by now
             sent = [r.form["Body"][0] for r in twilio.requests]
+            answered_numbers = [r.form["To"][0] for r in twilio.requests
+                                if r.form["Body"][0] == "Delivery takes 2-4 business days."]
         finally:
             serve.send_signal(signal.SIGTERM)
             serve.wait(60)
@@ -242,6 +244,7 @@ def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster
     assert figures["acknowledged"] == figures["sent"]
     assert all(count == 1 for count in stored.values()), f"lost or stored twice: {stored}"
     assert figures["replies_to_twilio"] == len(questions), "an answer lost or sent twice"
+    assert sorted(answered_numbers) == sorted(f"whatsapp:+1555{n:07d}" for n in range(60)), "one answer each"
     assert all(count == 1 for count in chat_answers.values()), f"a webchat answer lost or doubled: {chat_answers}"
     assert figures["contact_forms"] == len(waiting), "a no-human timer lost or fired twice"
     assert after_kill, "the failover went unnoticed: the primary was not killed mid-traffic?"
@@ -279,3 +282,24 @@ def _stored(client: redis.Redis, workspace: str, ids: list[str], author: str = "
 
 def _answers(client: redis.Redis, workspace: str, ids: list[str]) -> dict[str, int]:
     return _stored(client, workspace, ids, author="ai")
+
+
+def test_a_sentinel_url_names_the_sentinels_the_service_the_database_and_both_passwords() -> None:
+    from gateway.redis_server import SentinelTarget, sentinel_target
+
+    assert sentinel_target("redis://127.0.0.1:6379/0") is None
+    assert sentinel_target("redis+sentinel://s1:26379,s2:26380/baton") == SentinelTarget(
+        [("s1", 26379), ("s2", 26380)], "baton", 0)
+    assert sentinel_target("redis+sentinel://:p%40ss@s1:26379/baton/3?sentinel_password=sp") == SentinelTarget(
+        [("s1", 26379)], "baton", 3, "p@ss", "sp")
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://s1/baton", "redis+sentinel://s1:26379", "redis+sentinel://:x@s1:26379/",
+                                 "redis+sentinel://s1:26379/baton/zero"])
+def test_a_malformed_sentinel_url_is_a_config_error_without_its_password(url: str) -> None:
+    from gateway.errors import ConfigError
+    from gateway.redis_server import sentinel_target
+
+    with pytest.raises(ConfigError) as raised:
+        sentinel_target(url.replace(":x@", ":secret-pw@"))
+    assert "secret-pw" not in str(raised.value)
