@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The shipped corpus, in the repository next to the tests (not inside the installed package).
+#: The training corpus, in the repository next to the tests (not inside the installed package).
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "detection"
 TRAIN_FILE = CORPUS_DIR / "train.jsonl"
-HELD_OUT_FILE = CORPUS_DIR / "test.jsonl"
+#: The held-out split ships with the package, so that `baton eval` runs on it wherever Baton is installed.
+HELD_OUT_FILE = Path(__file__).resolve().parent / "test.jsonl"
 
 #: Each decision and the labels it takes; the first label is the one the decision looks for.
 TASKS: dict[str, tuple[str, ...]] = {
