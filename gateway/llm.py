@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
+
+import certifi
+import httpx
 
 _install_lock = threading.Lock()
 _in_process: dict[str, Any] = {}  # providers called directly: they run here and take (model, messages, …)
@@ -22,7 +26,37 @@ def import_litellm() -> ModuleType:
     import litellm
 
     litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner on every provider error
+    if litellm.client_session is None:  # a plugin or deployment may have set its own
+        litellm.client_session = ThreadClients()
     return litellm
+
+
+class ThreadClients(httpx.Client):
+    """The HTTP client litellm's OpenAI-compatible calls go through: each thread sends on a client of its own.
+
+    By default every thread of a worker shares litellm's one httpx client, whose pool holds 100 connections and takes
+    a lock around every request over all of them. With 200 turns in flight and a model that answers in 1 s, half the
+    turns waited a whole model call for a connection and each call cost 9-11 ms of CPU (p50 2.06 s, p99 2.5-2.9 s);
+    a client per thread, kept alive, gave p50 1.34-1.40 s, p99 1.6-1.9 s and 5-7 ms (six rounds each). The clients
+    share one TLS context: making one per client cost 23 ms of CPU each.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(follow_redirects=True)
+        self._local = threading.local()
+        self._tls = _tls_context()
+
+    def send(self, request: httpx.Request, **options: Any) -> httpx.Response:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(follow_redirects=True, verify=self._tls)
+        return client.send(request, **options)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates as httpx finds them: SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle."""
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+                                      capath=os.environ.get("SSL_CERT_DIR"))
 
 
 def completion(**params: Any) -> Any:

@@ -114,6 +114,7 @@ class FakeOpenAI:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 512  # many calls connect at once (the default backlog of 5 drops their SYNs for a second)
     fake: FakeOpenAI
 
 
