@@ -35,7 +35,8 @@ WEBHOOKS = Counter("baton_webhooks_total", "Inbound customer messages and provid
                    ["channel", "outcome"])
 ACK = Histogram("baton_ack_seconds", "Time to acknowledge a webhook or a webchat message", ["channel"],
                 buckets=LATENCY)
-TURNS = Histogram("baton_turn_seconds", "AI turns, from taking the conversation to committing", ["outcome"],
+TURNS = Histogram("baton_turn_seconds", "AI turns, from taking the conversation to committing, by what they did "
+                  "(answered, handed_over, closed, contact_form, nothing, dropped, error)", ["outcome"],
                   buckets=SLOW)
 MODEL = Histogram("baton_model_seconds", "Model calls", ["model"], buckets=SLOW)
 HANDOVERS = Counter("baton_handovers_total", "Conversations handed to humans, by route", ["route"])

@@ -278,13 +278,26 @@ def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
         token = leases.acquire(lock)
         if token is None:
             return "busy: another turn holds the conversation"
+        started, outcome = time.perf_counter(), "error"
         try:
-            with metrics.TURNS.labels("taken").time():
-                return turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
+            result = turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
+            outcome = turn_outcome(result)
+            return result
         finally:
+            metrics.TURNS.labels(outcome).observe(time.perf_counter() - started)
             leases.release(lock, token)
 
     return Runner(deployment, "turns", keys.TURNS, take, deployment.config.worker.concurrency)
+
+
+def turn_outcome(result: str) -> str:
+    """The metric's label for what a turn did (turn.run says it in words): a few values, never the words."""
+    for prefix, outcome in (("answered", "answered"), ("handed over", "handed_over"), ("closed", "closed"),
+                            ("nothing", "nothing"), ("dropped", "dropped"), ("suppressed", "dropped"),
+                            ("no handover", "dropped")):
+        if result.startswith(prefix):
+            return outcome
+    return "contact_form"  # the customer's reply to the contact form, read as text
 
 
 def delivery_runner(deployment: Deployment, name: str, leases: Leases) -> Runner:

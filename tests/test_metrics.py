@@ -52,3 +52,37 @@ def test_metrics_need_the_token_from_elsewhere(make_deployment: Callable[..., De
         assert client.get("/metrics").status_code == 403
         assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
         assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"}).status_code == 200
+
+
+def test_a_turn_is_timed_under_what_it_did(make_deployment: Callable[..., Deployment]) -> None:
+    from prometheus_client import REGISTRY
+
+    from gateway import worker
+    from gateway.dispatch import Leases
+
+    def count(outcome: str) -> float:
+        return REGISTRY.get_sample_value("baton_turn_seconds_count", {"outcome": outcome}) or 0.0
+
+    deployment = make_deployment()
+    before = {outcome: count(outcome) for outcome in ("answered", "handed_over", "nothing")}
+    runner = worker.turn_runner(deployment, Leases(deployment.redis, "metrics-test"))
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("What are your opening hours?")["conversation"]
+        runner.work(deployment.config.workspaces[0].id, cid)
+        visitor.say("I want to talk to a human")
+        runner.work(deployment.config.workspaces[0].id, cid)
+        runner.work(deployment.config.workspaces[0].id, cid)  # nothing new
+    runner.pool.shutdown()
+    assert count("answered") == before["answered"] + 1
+    assert count("handed_over") == before["handed_over"] + 1
+    assert count("nothing") == before["nothing"] + 1
+
+
+def test_a_turns_words_map_to_a_few_outcomes() -> None:
+    from gateway.worker import turn_outcome
+
+    assert [turn_outcome(words) for words in ("answered", "handed over (customer)", "closed", "nothing new",
+                                              "nothing (owned by agent:alex)", "dropped (stale)", "suppressed (x)",
+                                              "no handover (x)", "captured contact details")] == [
+        "answered", "handed_over", "closed", "nothing", "nothing", "dropped", "dropped", "dropped", "contact_form"]
