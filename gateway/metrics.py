@@ -70,8 +70,18 @@ class QueueCollector(Collector):
                 age.add_metric([workspace.id, name], max(0.0, (now - oldest[0][1]) / 1000) if oldest else 0.0)
         jobs = self.deployment.queue
         depth.add_metric(["", "rq"], jobs.count)
+        age.add_metric(["", "rq"], _oldest_job_age(jobs, now / 1000))
         yield depth
         yield age
+
+
+def _oldest_job_age(queue: Any, now: float) -> float:
+    """Seconds since the job at the head of the RQ queue (the notifications) was enqueued; 0 when it is empty."""
+    head = queue.get_job_ids(0, 1)
+    job = queue.fetch_job(head[0]) if head else None
+    if job is None or job.enqueued_at is None:
+        return 0.0
+    return max(0.0, now - job.enqueued_at.timestamp())
 
 
 def exposition(deployment: Any) -> tuple[bytes, str]:

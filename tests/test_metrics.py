@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -39,6 +40,7 @@ def test_metrics_count_what_happened_and_the_work_waiting(make_deployment: Calla
     assert found[("baton_handovers_total", (("route", "customer"),))] >= 1
     assert found[("baton_time_to_assignment_seconds_count", ())] >= 1
     assert found[("baton_queue_depth", (("queue", "turns"), ("workspace", workspace)))] == 1
+    assert found[("baton_queue_oldest_seconds", (("queue", "rq"), ("workspace", "")))] >= 0  # the notifications
     assert ("baton_ack_seconds_count", (("channel", channel),)) in found
     assert any(name == "baton_model_seconds_count" for name, _ in found)
 
@@ -86,3 +88,13 @@ def test_a_turns_words_map_to_a_few_outcomes() -> None:
                                               "nothing (owned by agent:alex)", "dropped (stale)", "suppressed (x)",
                                               "no handover (x)", "captured contact details")] == [
         "answered", "handed_over", "closed", "nothing", "nothing", "dropped", "dropped", "dropped", "contact_form"]
+
+
+def test_the_oldest_notification_job_has_an_age(make_deployment: Callable[..., Deployment]) -> None:
+    from gateway.metrics import _oldest_job_age
+
+    deployment = make_deployment()
+    queue = deployment.queue
+    assert _oldest_job_age(queue, time.time()) == 0.0
+    queue.enqueue("builtins.len", [])
+    assert 9.5 < _oldest_job_age(queue, time.time() + 10) < 10.5
