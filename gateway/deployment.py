@@ -119,7 +119,8 @@ def build_channels(config: BatonConfig, quiet: bool = False) -> dict[str, Channe
             connector = _build(types, channel.type, channel.name, channel.settings(), config, path)
             disabled = connector.disabled_reason()
             if disabled and not quiet:
-                log.warning("channel %r (%s) is disabled: %s", channel.name, channel.type, disabled)
+                log.warning("channel %r (%s) is disabled: %s", channel.name, channel.type, disabled,
+                            extra={"channel": channel.name})
             if config.public_url and isinstance(connector, WebhookConnector):
                 connector.webhook_url = f"{config.public_url}/webhooks/{channel.name}"
             channels[channel.name] = Channel(workspace, connector, disabled)

@@ -47,7 +47,8 @@ def forget(deployment: Deployment, workspace: str, conversation: str) -> int:
         _write(deployment, workspace, record)
         _call_hook(workspace, record)
     except Exception:  # noqa: BLE001 - the chore's boundary: keep the conversation, try again next time
-        log.exception("archiving conversation %s/%s failed; it is kept", workspace, conversation)
+        log.exception("archiving conversation %s/%s failed; it is kept", workspace, conversation,
+                      extra={"workspace": workspace, "conversation": conversation})
         return 0
     return int(deployment.store.forget(workspace, conversation))
 

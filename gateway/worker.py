@@ -67,7 +67,7 @@ def warm_up(deployment: Deployment) -> None:
         try:
             channel.connector.warm_up()
         except Exception:  # noqa: BLE001 - a slow first send beats a worker that will not start
-            log.exception("warming up channel %s failed", channel.name)
+            log.exception("warming up channel %s failed", channel.name, extra={"channel": channel.name})
     for workspace in deployment.config.workspaces:
         agent = workspace.ai_agent
         if agent is None:
@@ -79,7 +79,7 @@ def warm_up(deployment: Deployment) -> None:
             else:
                 ai.complete(agent, [{"role": "user", "content": "Hello"}], mock_response="Hello")
         except Exception:  # noqa: BLE001
-            log.exception("warming up the AI agent of %s failed", workspace.id)
+            log.exception("warming up the AI agent of %s failed", workspace.id, extra={"workspace": workspace.id})
 
 
 class JobWorker(SimpleWorker):
@@ -321,7 +321,7 @@ def run(deployment: Deployment) -> None:
     for thread in threads:
         thread.start()
     log.info("worker %s: %d turns and %d deliveries at once", name, deployment.config.worker.concurrency,
-             deployment.config.worker.deliveries)
+             deployment.config.worker.deliveries, extra={"worker": name})
     try:
         jobs = JobWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
                          exception_handlers=[record_failed_job], name=name, concurrency=deployment.config.worker.jobs)
