@@ -103,7 +103,10 @@ class JobWorker(SimpleWorker):
             self._slots.release()
             self._errors.warning("could not start job %s (%s)", job.id, exc)
             return
-        self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
+        try:
+            self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
+        except (redis.RedisError, OSError) as exc:  # only a label: RQ's loop would end the worker over it
+            self._errors.warning("RQ worker: could not record its state (%s)", exc)
 
         def perform() -> None:
             try:

@@ -79,3 +79,34 @@ def test_notify_hook_runs_sync_and_async_plugins_on_a_real_handover(
     for _, notification in mine:
         assert (notification["type"], notification["conversation"], notification["route"]) == ("handover", cid,
                                                                                                "customer")
+
+
+def test_a_job_started_as_redis_goes_away_still_runs_and_the_worker_keeps_going(
+        make_deployment: Callable[..., Deployment]) -> None:
+    """RQ's loop ends the worker on any error it does not expect; recording the worker's idle state after a job has
+    started is one such call, and a Valkey restart at that moment ended a worker (the fault suite saw it)."""
+    import redis
+    from rq.serializers import JSONSerializer
+
+    from gateway.worker import JobWorker
+
+    deployment = make_deployment()
+    job = deployment.queue.enqueue("builtins.len", "abc")
+    worker = JobWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                       concurrency=1)
+
+    record_state = worker.set_state
+
+    def lost(state: str, pipeline: Any = None) -> None:  # Redis goes as the job is handed to a thread
+        if state == "idle":
+            raise redis.ConnectionError("Connection reset by peer")
+        record_state(state, pipeline)
+
+    worker.register_birth()
+    dequeued, queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert dequeued.id == job.id
+    worker.set_state = lost  # type: ignore[method-assign]
+    worker.execute_job(dequeued, queue)  # no exception: RQ's loop goes on
+    worker._pool.shutdown(wait=True)
+    job.refresh()
+    assert job.get_status() == "finished" and job.return_value() == 3
