@@ -99,9 +99,12 @@ class JobWorker(SimpleWorker):
         try:
             execution = self.prepare_execution(job)
         except (redis.RedisError, OSError) as exc:
-            # The job stays in RQ's intermediate queue; RQ's maintenance hands it back to be retried.
+            # Left in RQ's intermediate queue, the job would wait for RQ's maintenance (every 10 minutes, and a minute
+            # in there first): once Redis answers again it goes back to the front of its queue instead. If it had in
+            # fact started, it may run twice; a notification carries an id to deduplicate on.
             self._slots.release()
-            self._errors.warning("could not start job %s (%s)", job.id, exc)
+            self._errors.warning("could not start job %s (%s); handing it back", job.id, exc)
+            self._riding_out(self._hand_back, job, queue)
             return
         try:
             self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
@@ -115,6 +118,12 @@ class JobWorker(SimpleWorker):
                 self._slots.release()
 
         self._pool.submit(perform)
+
+    def _hand_back(self, job: Job, queue: Queue) -> None:
+        with self.connection.pipeline(transaction=True) as pipe:
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            pipe.lpush(queue.key, job.id)  # RQ takes jobs from the left: the front of the queue
+            pipe.execute()
 
     def check_for_suspension(self, burst: bool) -> None:
         self._riding_out(super().check_for_suspension, burst)

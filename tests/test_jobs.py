@@ -110,3 +110,27 @@ def test_a_job_started_as_redis_goes_away_still_runs_and_the_worker_keeps_going(
     worker._pool.shutdown(wait=True)
     job.refresh()
     assert job.get_status() == "finished" and job.return_value() == 3
+
+
+def test_a_job_that_could_not_start_as_redis_went_away_goes_back_to_the_front_of_its_queue(
+        make_deployment: Callable[..., Deployment]) -> None:
+    """Not left in RQ's intermediate queue for its ten-minute maintenance (a notification was told minutes late)."""
+    import redis
+    from rq.serializers import JSONSerializer
+
+    from gateway.worker import JobWorker
+
+    deployment = make_deployment()
+    job = deployment.queue.enqueue("builtins.len", "abc")
+    worker = JobWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                       concurrency=1)
+    worker.register_birth()
+    dequeued, queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert queue.intermediate_queue.get_job_ids() == [job.id] and queue.job_ids == []
+
+    def lost(job: Any) -> None:
+        raise redis.ConnectionError("Connection reset by peer")
+
+    worker.prepare_execution = lost  # type: ignore[method-assign,assignment]
+    worker.execute_job(dequeued, queue)
+    assert queue.intermediate_queue.get_job_ids() == [] and queue.job_ids == [job.id]
