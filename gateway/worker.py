@@ -219,11 +219,15 @@ class Notifying(threading.Thread):
         self._errors = Throttled(log, every=5.0)
 
     def run(self) -> None:
+        recovering = False  # after an error: first hand out what this worker read but may not have handed out
         while not self.stopping.is_set():
             try:
+                while recovering:
+                    recovering = notifications.dispatch(self.deployment, self.worker_name, own_pending=True) > 0
                 notifications.dispatch(self.deployment, self.worker_name, block_ms=1000)
             except (redis.RedisError, OSError) as exc:
                 self._errors.warning("notifications: Redis unavailable (%s); retrying", exc)
+                recovering = True
                 self.stopping.wait(0.5)
 
     def stop(self) -> None:

@@ -134,3 +134,29 @@ def test_a_job_that_could_not_start_as_redis_went_away_goes_back_to_the_front_of
     worker.prepare_execution = lost  # type: ignore[method-assign,assignment]
     worker.execute_job(dequeued, queue)
     assert queue.intermediate_queue.get_job_ids() == [] and queue.job_ids == [job.id]
+
+
+def test_notifications_read_but_not_handed_out_before_redis_went_away_are_handed_out_first(
+        make_deployment: Callable[..., Deployment]) -> None:
+    """A worker whose read of the notifications stream succeeded but whose hand-out did not (Redis went away in
+    between) hands those out as soon as Redis is back, not after the group's 60 s reclaim."""
+    from gateway import keys
+    from gateway.handover import notifications
+
+    deployment = make_deployment()
+    with TestClient(create_app(deployment)) as client:
+        Visitor(client, chat_channel(deployment)).say("I want to talk to a human")
+    workspace = workspace_of(deployment)
+    from gateway import turn
+
+    notifications.ensure_groups(deployment)
+    turn.take_turn(deployment, workspace, "1")
+    stream = keys.key(keys.NOTIFICATIONS, ws=workspace)
+    read = deployment.redis.xreadgroup(notifications.GROUP, "w1", {stream: ">"}, count=100)  # then Redis went away
+    assert read and read[0][1], "the handover's notification"
+    jobs_before = deployment.queue.count
+    assert notifications.dispatch(deployment, "w1", block_ms=None) == 0  # new ones only: nothing
+    assert notifications.dispatch(deployment, "w1", own_pending=True) == len(read[0][1])
+    assert deployment.queue.count > jobs_before
+    assert deployment.redis.xpending(stream, notifications.GROUP)["pending"] == 0
+    assert notifications.dispatch(deployment, "w1", own_pending=True) == 0

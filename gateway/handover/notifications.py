@@ -60,17 +60,20 @@ def ensure_groups(deployment: Deployment) -> None:
                 raise
 
 
-def dispatch(deployment: Deployment, consumer: str, block_ms: int | None = 1000) -> int:
-    """Hand out the notifications not yet read by the group (waiting up to block_ms for some); how many."""
-    streams: dict[Any, Any] = {keys.key(keys.NOTIFICATIONS, ws=w.id): ">" for w in deployment.config.workspaces}
+def dispatch(deployment: Deployment, consumer: str, block_ms: int | None = 1000, own_pending: bool = False) -> int:
+    """Hand out the notifications not yet read by the group (waiting up to block_ms for some); how many.
+    `own_pending`: instead, those this consumer read but never handed out (Redis went away in between)."""
+    since = "0" if own_pending else ">"
+    streams: dict[Any, Any] = {keys.key(keys.NOTIFICATIONS, ws=w.id): since for w in deployment.config.workspaces}
     try:
-        read: Any = deployment.redis.xreadgroup(GROUP, consumer, streams, count=100, block=block_ms)
+        read: Any = deployment.redis.xreadgroup(GROUP, consumer, streams, count=100,
+                                                block=None if own_pending else block_ms)
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
         ensure_groups(deployment)
         return 0
-    return sum(_hand_out(deployment, stream, entries) for stream, entries in read)
+    return sum(_hand_out(deployment, stream, [e for e in entries if e and e[1]]) for stream, entries in read)
 
 
 def reclaim(deployment: Deployment, consumer: str) -> int:
