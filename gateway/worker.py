@@ -106,10 +106,7 @@ class JobWorker(SimpleWorker):
             self._errors.warning("could not start job %s (%s); handing it back", job.id, exc)
             self._riding_out(self._hand_back, job, queue)
             return
-        try:
-            self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
-        except (redis.RedisError, OSError) as exc:  # only a label: RQ's loop would end the worker over it
-            self._errors.warning("RQ worker: could not record its state (%s)", exc)
+        self.set_state("idle")  # busy threads, idle loop: a stop signal is handled at once, jobs finish first
 
         def perform() -> None:
             try:
@@ -118,6 +115,14 @@ class JobWorker(SimpleWorker):
                 self._slots.release()
 
         self._pool.submit(perform)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        """The worker's state is a label for `rq info`; RQ's loop ends the worker on any error it does not expect,
+        and recording the label as Redis goes away (after a dequeue, or as a job is handed to a thread) was one."""
+        try:
+            super().set_state(state, pipeline)
+        except (redis.RedisError, OSError) as exc:
+            self._errors.warning("RQ worker: could not record its state %r (%s)", state, exc)
 
     def _hand_back(self, job: Job, queue: Queue) -> None:
         with self.connection.pipeline(transaction=True) as pipe:
