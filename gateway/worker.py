@@ -111,6 +111,14 @@ class JobWorker(SimpleWorker):
         def perform() -> None:
             try:
                 self.perform_job(job, queue, execution)
+            except (redis.RedisError, OSError) as exc:
+                # RQ could record neither the job's end nor its failure: it would sit in the started registry until
+                # RQ's maintenance (every 10 minutes) called it abandoned. It runs again as soon as Redis is back: at
+                # least once (a notification carries an id to deduplicate on).
+                self._errors.warning("job %s: Redis went away around it (%s); it runs again", job.id, exc)
+                self._riding_out(self._run_again, job, queue)
+            except Exception:  # a thread of the pool would keep it to itself
+                log.exception("job %s: RQ's bookkeeping around it failed", job.id, extra={"job": job.id})
             finally:
                 self._slots.release()
 
@@ -123,6 +131,12 @@ class JobWorker(SimpleWorker):
             super().set_state(state, pipeline)
         except (redis.RedisError, OSError) as exc:
             self._errors.warning("RQ worker: could not record its state %r (%s)", state, exc)
+
+    def _run_again(self, job: Job, queue: Queue) -> None:
+        """Each step may be repeated (a retry after a lost reply): the last one, the enqueue, at worst twice."""
+        queue.started_job_registry.remove_executions(job)
+        self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
+        queue.enqueue_job(job, at_front=True)  # its own transaction (it cannot join another)
 
     def _hand_back(self, job: Job, queue: Queue) -> None:
         with self.connection.pipeline(transaction=True) as pipe:

@@ -160,3 +160,30 @@ def test_notifications_read_but_not_handed_out_before_redis_went_away_are_handed
     assert deployment.queue.count > jobs_before
     assert deployment.redis.xpending(stream, notifications.GROUP)["pending"] == 0
     assert notifications.dispatch(deployment, "w1", own_pending=True) == 0
+
+
+def test_a_job_whose_end_could_not_be_recorded_as_redis_went_away_runs_again(
+        make_deployment: Callable[..., Deployment]) -> None:
+    """Not left in RQ's started registry until its maintenance calls it abandoned (a notification was told minutes
+    late, or, within the fault suite's minute, not at all)."""
+    import redis
+    from rq.serializers import JSONSerializer
+
+    from gateway.worker import JobWorker
+
+    deployment = make_deployment()
+    job = deployment.queue.enqueue("builtins.len", "abc")
+    worker = JobWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
+                       concurrency=1)
+    worker.register_birth()
+    dequeued, queue = worker.dequeue_job_and_maintain_ttl(timeout=1)
+
+    def cut_off(job: Any, queue: Any, execution: Any) -> bool:  # started, then Redis went away
+        worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
+        raise redis.ConnectionError("Connection reset by peer")
+
+    worker.perform_job = cut_off  # type: ignore[method-assign,assignment]
+    worker.execute_job(dequeued, queue)
+    worker._pool.shutdown(wait=True)
+    assert queue.started_job_registry.get_job_ids() == []
+    assert queue.job_ids == [job.id] and job.get_status(refresh=True) == "queued"

@@ -121,9 +121,10 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     during = [status for start, end, status in attempts for down, up, _ in outages if start >= down and end <= up]
     forms = {cid: sum(json.loads(m).get("kind") == "contact_form"
                       for m in client.lrange(keys.key(keys.MESSAGES, ws=WORKSPACE, cid=cid), 0, -1)) for cid in timers}
-    client.close()
     told = {(n["conversation"], n["type"]) for n in notified(lab.twilio_log)}
     untold = [(cid, kind) for cid in timers for kind in ("handover", "contact_form_sent") if (cid, kind) not in told]
+    where = _notification_work(client) if untold else {}
+    client.close()
     figures("2. Valkey SIGTERM, then SIGKILL, restarted", report,
             recovery=" / ".join(f"{b:.1f} s" for b in back) + " to the first 200; "
                      f"{len(late)} refused after Valkey was back (the last {max((t for t, _ in late), default=0):.1f}"
@@ -136,7 +137,22 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     assert all(isinstance(status, int) and status == 503 for status in during), sorted(set(map(str, during)))
     assert set(forms.values()) == {1}, forms
     assert not inbox.ended and any(at > outages[-1][2] for at, _ in inbox.events), inbox.events[-5:]
-    assert not untold, untold
+    assert not untold, (untold, where)
     report.check()
     assert all(worker.running() and worker.starts == 1 for worker in workers), [w.log()[-2000:] for w in workers]
     assert serve.running()
+
+
+def _notification_work(client: Any) -> dict[str, Any]:
+    """Where notification work stands in Redis: the stream's unacknowledged entries and RQ's queues and registries."""
+    from rq import Queue
+
+    stream = keys.key(keys.NOTIFICATIONS, ws=WORKSPACE)
+    work: dict[str, Any] = {"stream": client.xlen(stream),
+                            "pending": client.xpending(stream, "notifiers") if client.exists(stream) else None}
+    for queue in Queue.all(client):
+        work[queue.name] = {"queued": queue.count, "intermediate": client.lrange(queue.intermediate_queue_key, 0, -1),
+                            "started": queue.started_job_registry.get_job_ids(),
+                            "scheduled": queue.scheduled_job_registry.get_job_ids(),
+                            "failed": queue.failed_job_registry.get_job_ids()}
+    return work
