@@ -36,6 +36,7 @@ class Scripted:
     error_body: Any = None
     delay: float = 0.0
     gate: threading.Event | None = None
+    garbage: str | None = None  # a 200 whose body is this text, not a completion
 
     def hold(self) -> None:
         """Wait as scripted before answering (a gate never set gives up after 30 s)."""
@@ -101,6 +102,10 @@ class FakeOpenAI:
         default = {"error": {"message": f"scripted failure {status}", "type": "fake_error", "code": status}}
         return self._push(Scripted(status=status, error_body=default if body is None else body))
 
+    def garbage(self, body: str = "<html>upstream says hello</html>", delay: float = 0.0) -> FakeOpenAI:
+        """Answer the next request 200 with `body` as is: not a completion (a misconfigured proxy, say)."""
+        return self._push(Scripted(garbage=body, delay=delay))
+
     def _push(self, scripted: Scripted) -> FakeOpenAI:
         with self._lock:
             self._script.append(scripted)
@@ -116,6 +121,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # many calls connect at once (the default backlog of 5 drops their SYNs for a second)
     fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up on a held-back answer (its timeout) is what the test wanted: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -135,7 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         scripted = self.server.fake._take(body)
         scripted.hold()
-        if scripted.status != 200:
+        if scripted.garbage is not None:
+            self._send(200, scripted.garbage.encode(), "application/json")
+        elif scripted.status != 200:
             self._send_error(scripted)
         elif body.get("stream"):
             self._send_stream(body, scripted)
