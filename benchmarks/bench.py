@@ -517,7 +517,7 @@ def bench_turnaround(lab: Lab, quick: bool) -> dict[str, Any]:
     config = lab.config("turnaround", {"workspaces": [{
         "id": "bench", "channels": [{"name": "chat", "type": "webchat"}, wa_channel(f"http://127.0.0.1:{sink_port}")],
         "ai_agent": {"model": "openai/gpt-4o-mini", "timeout": 30, "litellm_params": {
-            "api_base": f"http://127.0.0.1:{model_port}/v1", "api_key": "bench", "max_retries": 0}}}]})
+            "api_base": f"http://127.0.0.1:{model_port}/v1", "api_key": "bench"}}}]})
     base = lab.serve(config, url)
     agent, cid = _whatsapp_conversation_for(base, url, sink_port)
     results: dict[str, Any] = {"limit_s": 1.0}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway import metrics
 from gateway.config import AIAgentConfig, BatonConfig
-from gateway.errors import ModelNotConfigured
+from gateway.errors import ModelNotConfigured, NoAnswer
 from gateway.handover.store import Message
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
 from gateway.llm import completion, import_litellm
@@ -87,6 +88,18 @@ def log_failure(agent: AIAgentConfig, conversation: str, exc: Exception) -> None
                       extra={"conversation": conversation})
 
 
+def describe_failure(agent: AIAgentConfig, exc: Exception) -> str:
+    """A failed call in a few words an admin can act on (no traceback, no provider's wall of text)."""
+    if isinstance(exc, import_litellm().Timeout):
+        return f"no answer within {agent.timeout:g} s"
+    if isinstance(exc, NoAnswer):
+        return str(exc)
+    status = getattr(exc, "status_code", None)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    detail = detail.rsplit(" - ", 1)[-1][:120]
+    return f"{type(exc).__name__}, HTTP {status}: {detail}" if status else f"{type(exc).__name__}: {detail}"
+
+
 def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:
     return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions()])
 
@@ -110,9 +123,12 @@ def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history
     return messages
 
 
-def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True, **extra: Any) -> Any:
-    params: dict[str, Any] = {"model": agent.model, "messages": messages, "timeout": agent.timeout,
-                              **agent.litellm_params, **extra}
+def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool = True, *, timeout: float | None = None,
+             **extra: Any) -> Any:
+    """One call to the model: litellm's and its SDK's own retries off, `timeout` (the agent's by default) on it."""
+    params: dict[str, Any] = {**agent.litellm_params, "model": agent.model, "messages": messages,
+                              "timeout": agent.timeout if timeout is None else timeout,
+                              "num_retries": 0, "max_retries": 0, **extra}
     if agent.temperature is not None:
         params["temperature"] = agent.temperature
     if tools and not is_offline(agent):
@@ -121,18 +137,54 @@ def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool =
         return completion(**params)
 
 
+def complete_within_budget(agent: AIAgentConfig, messages: list[dict[str, str]]) -> Any:
+    """The model's answer within `timeout` + `retry_budget` seconds: a call that surely got no answer (refused,
+    429, 5xx, a body that is not a completion) is tried again after a short pause while the budget leaves room for
+    one; a call that timed out is not (the model is not answering), nor one the provider refused outright. A
+    `retry_budget` of 0 means one attempt, whatever its outcome."""
+    deadline = time.monotonic() + agent.timeout + agent.retry_budget
+    pause = RETRY_PAUSE
+    while True:
+        timeout = min(agent.timeout, deadline - time.monotonic())
+        try:
+            return complete(agent, messages, timeout=timeout)
+        except Exception as exc:
+            if not agent.retry_budget or not retryable(exc) or deadline - time.monotonic() - pause < MIN_ATTEMPT:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
+RETRY_PAUSE = 0.5  # before the first retry; doubled each time, at most 2 s
+MIN_ATTEMPT = 1.0  # a retry needs at least this long left in the budget
+
+
+def retryable(exc: Exception) -> bool:
+    """Did this call surely get no answer, so that another may? (A timeout or a refusal will not change.)"""
+    litellm = import_litellm()
+    if isinstance(exc, litellm.Timeout):
+        return False
+    return getattr(exc, "status_code", None) in (429, 500, 502, 503, 504, 529)
+
+
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
             handed_back: bool = False) -> Reply:
-    """The model's answer to the conversation so far. Raises ModelNotConfigured without calling a model whose
-    key is missing (litellm would raise a different error for each provider), else whatever litellm raises."""
+    """The model's answer to the conversation so far, within the agent's timeout and retry budget. Raises
+    ModelNotConfigured without calling a model whose key is missing (litellm would raise a different error for each
+    provider), NoAnswer for a completion with nothing in it, else whatever litellm raises."""
     if missing := missing_keys(agent):
         raise ModelNotConfigured(f"the model {agent.model} needs {', '.join(missing)}")
-    response = complete(agent, chat_messages(agent, knowledge, history, handed_back))
-    message = response.choices[0].message
+    response = complete_within_budget(agent, chat_messages(agent, knowledge, history, handed_back))
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        raise NoAnswer(f"the model {agent.model} answered with no choices")
+    message = choices[0].message
     for call in getattr(message, "tool_calls", None) or []:
         if call.function.name == HANDOVER_TOOL:
             return Reply(text="", handover=_reason(call.function.arguments))
     text, unknown = strip_unknown(message.content or "")
+    if not text.strip() and not unknown:
+        raise NoAnswer(f"the model {agent.model} answered with an empty message")
     return Reply(text=text, unknown=unknown)
 
 
@@ -144,19 +196,22 @@ def _reason(arguments: str | None) -> str:
     return f"The AI judged that a human should take over: {reason}" if reason else "The AI asked for a human"
 
 
-def summarise(agent: AIAgentConfig, history: Sequence[Message]) -> str:
-    """A short summary for the human who takes over: extractive offline, written by a real model."""
-    if not is_offline(agent) and not missing_keys(agent):
+def summarise(agent: AIAgentConfig, history: Sequence[Message], model_ok: bool = True) -> str:
+    """A short summary for the human who takes over: written by a hosted model that is answering (`model_ok`), in
+    one call of at most `summary_timeout` seconds; otherwise, or when that call fails, the extractive one."""
+    if model_ok and not is_offline(agent) and not missing_keys(agent):
         try:
             transcript = "\n".join(f"{m['author']}: {m.get('text', '')}" for m in _public(history)[-20:])
             response = complete(agent, [
                 {"role": "system", "content": "Summarise this support chat for the human agent taking over, "
                                               "in at most two sentences: what the customer wants and what "
                                               "has been tried."},
-                {"role": "user", "content": transcript}], tools=False)
-            return str(response.choices[0].message.content or "").strip()
+                {"role": "user", "content": transcript}], tools=False,
+                timeout=min(agent.summary_timeout, agent.timeout))
+            summary = str(response.choices[0].message.content or "").strip()
+            if summary:
+                return summary
         except Exception as exc:  # noqa: BLE001 - a summary is a nicety; fall back to the extractive one
-            # The answer that failed before this handover has been logged already: one line, no second traceback.
             _summaries.warning("summary by %s failed (%s); using the extractive summary", agent.model,
                                type(exc).__name__)
     return extractive_summary(history)

@@ -32,6 +32,14 @@ class KnowledgeConfig(Strict):
     files: list[str] = []
 
 
+class BreakerConfig(Strict):
+    """The AI model's circuit breaker: after `failures` failed answers in a row, stop asking the model for
+    `cool_down` seconds (conversations go to a human at once), then let one turn try it again."""
+
+    failures: int = Field(default=3, ge=1)
+    cool_down: float = Field(default=60.0, gt=0)
+
+
 class AIAgentConfig(Strict):
     name: str = "Baton AI"
     published: bool = True
@@ -40,6 +48,12 @@ class AIAgentConfig(Strict):
     knowledge: KnowledgeConfig = KnowledgeConfig()
     temperature: float | None = None
     timeout: float = Field(default=30.0, gt=0)
+    #: Seconds beyond `timeout` within which a call that surely got no answer (refused, 429, 5xx) is tried again;
+    #: a call that timed out, or a refusal, is not retried: the conversation goes to a human. 0: never retried.
+    retry_budget: float = Field(default=5.0, ge=0)
+    #: The handover summary a hosted model writes gets this long; past it, the offline summary stands in.
+    summary_timeout: float = Field(default=5.0, gt=0)
+    breaker: BreakerConfig = BreakerConfig()
     #: Extra keyword arguments passed to litellm.completion (api_base, api_key…).
     litellm_params: dict[str, Any] = {}
     #: Offer a transfer after this many consecutive answers the AI flagged as not knowing.
@@ -53,6 +67,15 @@ class AIAgentConfig(Strict):
     closing_phrases: list[str] = []
     #: The latest messages the model sees (and a turn reads).
     history_limit: int = Field(default=50, ge=1, le=500)
+
+    @field_validator("litellm_params")
+    @classmethod
+    def _baton_owns_timing(cls, params: dict[str, Any]) -> dict[str, Any]:
+        owned = sorted({"timeout", "num_retries", "max_retries"} & set(params))
+        if owned:
+            raise ValueError(f"{', '.join(owned)} cannot be set here: Baton gives each answer one call of "
+                             "ai_agent.timeout seconds and retries only within ai_agent.retry_budget")
+        return params
 
 
 class HandoverConfig(Strict):

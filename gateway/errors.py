@@ -22,6 +22,10 @@ class ModelNotConfigured(ConfigError):
     """The AI agent's model lacks its provider's credentials (said once when a worker starts)."""
 
 
+class NoAnswer(BatonError):
+    """The model's call succeeded but its completion holds nothing to say (no choices, an empty message)."""
+
+
 class BadRequest(BatonError):
     status = 400
 

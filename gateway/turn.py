@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway import ai, detection, keys
+from gateway.breaker import Breaker
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
+from gateway.errors import ModelNotConfigured
 from gateway.handover import fallback, lifecycle
 from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
 
@@ -132,9 +134,10 @@ def take_turn(deployment: Deployment, workspace_id: str, conversation: str, work
 
 
 def turn_lock_ms(workspace: WorkspaceConfig) -> int:
-    """How long a turn may hold its conversation before another may take it (the model may be called twice)."""
-    timeout = workspace.ai_agent.timeout if workspace.ai_agent else 30.0
-    return int((2 * timeout + 30) * 1000)
+    """How long a turn may hold its conversation before another may take it: the answer within its budget, then a
+    summary."""
+    agent = workspace.ai_agent or AIAgentConfig()
+    return int((agent.timeout + agent.retry_budget + agent.summary_timeout + 30) * 1000)
 
 
 def run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, token: str) -> str:
@@ -196,11 +199,20 @@ def act(turn: Turn, action: Action) -> str:
 def answer(turn: Turn) -> str:
     knowledge = turn.deployment.knowledge(turn.workspace.id)
     handed_back = bool(turn.conversation.get("handed_back_at"))
+    breaker = None if ai.is_offline(turn.agent) else Breaker(turn.deployment.redis, turn.workspace.id, turn.agent)
+    if breaker is not None and not breaker.allow():
+        state = breaker.state()
+        return hand_over(turn, f"The AI could not answer: its model failed {state.failures} times in a row "
+                               f"({state.last_error}), so it was not asked", route="error", model_ok=False)
     try:
         reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back)
     except Exception as exc:  # noqa: BLE001 - any provider failure: hand over rather than go silent
         ai.log_failure(turn.agent, turn.cid, exc)
-        return hand_over(turn, f"The AI could not answer ({type(exc).__name__})", route="error")
+        if breaker is not None and not isinstance(exc, ModelNotConfigured):
+            breaker.failed(ai.describe_failure(turn.agent, exc))
+        return hand_over(turn, f"The AI could not answer ({type(exc).__name__})", route="error", model_ok=False)
+    if breaker is not None:
+        breaker.succeeded()
     if reply.handover:
         return hand_over(turn, reply.handover, route="model")
     streak = int(turn.conversation.get("unknown_streak") or 0) + 1 if reply.unknown else 0
@@ -243,9 +255,10 @@ def post(turn: Turn, text: str, **fields: Any) -> str:
     return "answered"
 
 
-def hand_over(turn: Turn, reason: str, route: str) -> str:
-    """The AI unassigns itself, tells the customer a person is coming, and every agent is notified."""
-    summary = ai.summarise(turn.agent, turn.history)
+def hand_over(turn: Turn, reason: str, route: str, model_ok: bool = True) -> str:
+    """The AI unassigns itself, tells the customer a person is coming, and every agent is notified. The summary is
+    never asked of a model that just failed (`model_ok` False)."""
+    summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok)
     try:
         lifecycle.hand_over(turn.deployment, turn.workspace, turn.cid, turn.stamp, reason, route, summary)
     except Refused as refused:

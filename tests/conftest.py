@@ -250,9 +250,9 @@ def fake_openai() -> Iterator[Any]:
 
 
 def hosted_model(fake: Any, **settings: Any) -> dict[str, Any]:
-    """An `ai_agent` override: a real litellm model served by FakeOpenAI, with no SDK retries."""
+    """An `ai_agent` override: a real litellm model served by FakeOpenAI (Baton makes one attempt per answer)."""
     return {"model": "openai/gpt-4o-mini", "timeout": 10,
-            "litellm_params": {"api_base": fake.base_url, "api_key": "test", "max_retries": 0}, **settings}
+            "litellm_params": {"api_base": fake.base_url, "api_key": "test"}, **settings}
 
 
 # --- `baton` as a user runs it: a subprocess on the embedded Valkey ----------------------------

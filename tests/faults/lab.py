@@ -297,7 +297,7 @@ class Lab:
     def echo_model(self) -> dict[str, Any]:
         """`ai_agent` settings for the fake model started by model()."""
         return {"model": "openai/echo", "timeout": 30,
-                "litellm_params": {"api_base": self.model_url, "api_key": "faults", "max_retries": 0}}
+                "litellm_params": {"api_base": self.model_url, "api_key": "faults"}}
 
     def serve(self, config: Path, *, gateways: int = 1, workers: int = 0, redis_url: str | None = None,
               port: int | None = None, name: str = "serve", ready: bool = False, wait: bool = True
