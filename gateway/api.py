@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway import keys, ratelimit, sse
 from gateway.auth import Agent, authenticate_agent, bearer, list_agents, require_admin, session_agent
+from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
 from gateway.handover import lifecycle
@@ -459,7 +460,8 @@ def ai_agent_state(deployment: Deployment, workspace_id: str) -> dict[str, Any]:
     if config is None:
         raise NotFound("this workspace has no AI agent configured")
     published = deployment.store.published(workspace_id, config.published)
-    return {"name": config.name, "model": config.model, "published": published}
+    return {"name": config.name, "model": config.model, "published": published,
+            "model_status": Breaker(deployment.redis, workspace_id, config).describe()}
 
 
 async def events(request: Request) -> Response:
@@ -467,8 +469,9 @@ async def events(request: Request) -> Response:
     summary: Server-sent events for the inbox
     description: 'Types: conversation.created, message.created, conversation.handover (the notification),
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
-      ai_agent.updated; session.ended (then the stream closes) when the agent is revoked. Reconnect with
-      Last-Event-ID (or ?last_event_id=) to catch up.'
+      ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed); session.ended
+      (then the stream closes) when the agent is revoked. Reconnect with Last-Event-ID (or ?last_event_id=) to
+      catch up.'
     security: [{agentToken: []}]
     parameters:
       - {name: Last-Event-ID, in: header, schema: {$ref: '#/components/schemas/StreamId'}}

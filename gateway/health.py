@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import __version__, keys
+from gateway.breaker import State
 from gateway.metrics import exposition
 
 WORKER_FRESH_MS = 10_000  # a worker heartbeat older than this does not count
@@ -43,7 +45,21 @@ async def readyz(request: Request) -> Response:
             schema:
               type: object
               required: [status, workers]
-              properties: {status: {type: string, enum: [ready]}, workers: {type: integer, minimum: 1}}
+              properties:
+                status: {type: string, enum: [ready]}
+                workers: {type: integer, minimum: 1}
+                degraded:
+                  description: Workspaces whose AI model's circuit breaker is open (their conversations go to
+                    a human at once); absent when none is
+                  type: array
+                  items:
+                    type: object
+                    required: [workspace, state, model, reason]
+                    properties:
+                      workspace: {type: string}
+                      state: {type: string, enum: [open, probing]}
+                      model: {type: string}
+                      reason: {type: string}
       503:
         description: Not ready, and why
         content:
@@ -67,7 +83,35 @@ async def readyz(request: Request) -> Response:
                             "the no-human timers")
     if not any(at and now - int(at) < WORKER_FRESH_MS for at in timers):
         return _unavailable("no worker has checked the no-human timers in the last 10 s")
-    return JSONResponse({"status": "ready", "workers": len(beats)})
+    answer: dict[str, object] = {"status": "ready", "workers": len(beats)}
+    if degraded := await _degraded(request, client, now):
+        answer["degraded"] = degraded
+    return JSONResponse(answer)
+
+
+async def _degraded(request: Request, client: Any, now: int) -> list[dict[str, str]]:
+    """The workspaces whose AI model's circuit is open: Baton is ready, but their customers get no AI answers."""
+    agents = [(w.id, w.ai_agent) for w in request.app.state.deployment.config.workspaces if w.ai_agent]
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for workspace_id, _ in agents:
+                pipe.hgetall(keys.key(keys.MODEL_BREAKER, ws=workspace_id))
+            found = await pipe.execute()
+    except (RedisError, OSError):
+        return []
+    degraded = []
+    for (workspace_id, agent), data in zip(agents, found, strict=True):
+        state = State.of(_text(data), agent.model).describe(now)
+        if state["state"] != "closed":
+            degraded.append({"workspace": workspace_id, "state": state["state"], "model": agent.model,
+                             "reason": f"the AI's model failed {state['failures']} times in a row "
+                                       f"({state['last_error']}): conversations go to a human at once"})
+    return degraded
+
+
+def _text(data: dict[Any, Any]) -> dict[str, str]:
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in data.items()}
 
 
 async def metrics(request: Request) -> Response:

@@ -97,8 +97,24 @@ schemas:
     properties:
       ai_agent:
         type: object
-        required: [name, model, published]
-        properties: {name: {type: string}, model: {type: string}, published: {type: boolean}}
+        required: [name, model, published, model_status]
+        properties:
+          name: {type: string}
+          model: {type: string}
+          published: {type: boolean}
+          model_status:
+            description: The model's circuit breaker. open, while its failures stop the AI asking it (each
+              conversation goes to a human at once); probing, once the cool-down passed (the next turn tries it);
+              closed, otherwise.
+            type: object
+            required: [state, model, failures, last_error, opened_at, until]
+            properties:
+              state: {type: string, enum: [closed, open, probing]}
+              model: {type: string}
+              failures: {type: integer, description: Failed answers in a row}
+              last_error: {type: string}
+              opened_at: {type: integer, nullable: true, description: 'ms since the epoch'}
+              until: {type: integer, nullable: true, description: 'ms since the epoch: no call before this'}
   InboxSession:
     type: object
     required: [agent, workspace, workspace_name, csrf]

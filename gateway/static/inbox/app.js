@@ -144,7 +144,7 @@ function onEvent(event) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }
   if (event.type === "contact.captured") notifyContact(event);
-  if (event.type === "ai_agent.updated") loadAi().then(() => pane && pane.conversation && pane.render());
+  if (event.type === "ai_agent.updated" || event.type === "ai_agent.model") loadAi().then(() => pane && pane.conversation && pane.render());
   if (event.conversation) {
     debounce("list", refreshList);
     if (event.conversation === store.openId) debounce("conversation", () => pane.refresh(), 60);

@@ -19,6 +19,7 @@ export function renderAiState() {
     $("ai-banner-text").textContent =
       `${ai.name}, the AI agent, is unpublished: every new conversation waits for a human.`;
   }
+  renderModelState(ai);
   $("ai-name").textContent = ai ? ai.name : "none configured";
   $("ai-model").textContent = ai ? ai.model : "";
   const toggle = $("ai-toggle");
@@ -26,6 +27,18 @@ export function renderAiState() {
   toggle.disabled = !ai || !store.me.admin;
   $("ai-toggle-label").textContent = published ? "Published" : "Unpublished";
   $("ai-admin-note").hidden = store.me.admin;
+}
+
+/** The model's circuit breaker: while it is open, the AI asks nothing and every question goes to a person. */
+function renderModelState(ai) {
+  const status = ai && ai.model_status;
+  const failing = Boolean(status && status.state !== "closed");
+  $("model-banner").hidden = !failing;
+  if (!failing) return;
+  const retry = status.state === "open" && status.until
+    ? `tried again at ${new Date(status.until).toLocaleTimeString()}` : "being tried again now";
+  $("model-banner-text").textContent = `${ai.name}'s model (${status.model}) failed ${status.failures} times in a row `
+    + `(${status.last_error}): new questions go straight to a human. It is ${retry}.`;
 }
 
 export function renderSettings() {
