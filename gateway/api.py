@@ -11,13 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import keys, ratelimit, sse
-from gateway.auth import Agent, authenticate_agent, bearer, list_agents, require_admin, session_agent
+from gateway.auth import authenticate_agent, bearer, require_admin, session_agent
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation
 from gateway.http import json_body
+from gateway.team import Agent, list_agents
 
 MAX_TEXT = 4096
 

@@ -3,7 +3,8 @@
 Every credential is a random string of which only a digest is stored, under a key whose TTL is the credential's
 life: an agent's API token (90 days unless set otherwise, `baton agent rotate` replaces it), an inbox session
 (12 hours, renewed while used, at most 7 days), a visitor session (30 days, renewed while used). Revoking an agent
-deletes their token and sessions at once, and announces it so that their open event streams end.
+deletes their token and sessions at once, and announces it so that their open event streams end. The roster itself
+(who the agents are) is gateway.team's.
 """
 
 from __future__ import annotations
@@ -13,35 +14,20 @@ import json
 import re
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 
 from gateway import keys
-from gateway.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from gateway.errors import BadRequest, Conflict, Forbidden, Unauthorized
+from gateway.team import Agent, agent_by_id, agent_record
 
 _AGENT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,39}$")
 TOKEN_DAYS = 90
 SESSION_IDLE_S = 12 * 3600
 SESSION_MAX_S = 7 * 24 * 3600
 VISITOR_S = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class Agent:
-    workspace: str
-    id: str
-    name: str
-    admin: bool = False
-
-    @property
-    def owner(self) -> str:
-        return f"agent:{self.id}"
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "admin": self.admin}
 
 
 def digest(secret: str) -> str:
@@ -64,25 +50,15 @@ def create_agent(client: redis.Redis, workspace: str, agent_id: str, name: str, 
 
 def rotate_token(client: redis.Redis, workspace: str, agent_id: str, days: int = TOKEN_DAYS) -> str:
     """A new API token for the agent; the old one, and every inbox session, stops working at once."""
-    record = _record(client, workspace, agent_id)
+    record = agent_record(client, workspace, agent_id)
     _end_credentials(client, workspace, record, "token rotated")
     return _issue_token(client, workspace, record, days)
 
 
 def revoke_agent(client: redis.Redis, workspace: str, agent_id: str) -> None:
-    record = _record(client, workspace, agent_id)
+    record = agent_record(client, workspace, agent_id)
     _end_credentials(client, workspace, record, "agent revoked")
     client.hdel(keys.key(keys.AGENTS, ws=workspace), agent_id)
-
-
-def list_agents(client: redis.Redis, workspace: str) -> list[dict[str, Any]]:
-    records = [json.loads(v) for v in client.hvals(keys.key(keys.AGENTS, ws=workspace))]
-    return sorted(({k: v for k, v in r.items() if k != "token"} for r in records), key=lambda r: r["id"])
-
-
-def agent_by_id(client: redis.Redis, workspace: str, agent_id: str) -> Agent:
-    record = _record(client, workspace, agent_id)
-    return Agent(workspace, record["id"], record["name"], bool(record.get("admin")))
 
 
 def authenticate_agent(client: redis.Redis, token: str) -> Agent:
@@ -104,14 +80,6 @@ def token_workspace(token: str) -> str:
 def require_admin(agent: Agent) -> None:
     if not agent.admin:
         raise Forbidden("this needs an admin agent (baton agent create ID --admin)")
-
-
-def _record(client: redis.Redis, workspace: str, agent_id: str) -> dict[str, Any]:
-    raw = client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
-    if raw is None:
-        raise NotFound(f"no agent {agent_id!r} in workspace {workspace!r}")
-    record: dict[str, Any] = json.loads(raw)
-    return record
 
 
 def _issue_token(client: redis.Redis, workspace: str, record: dict[str, Any], days: int) -> str:

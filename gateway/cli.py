@@ -332,8 +332,9 @@ def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
 
 
 def agent(args: argparse.Namespace, config: BatonConfig) -> int:
-    from gateway.auth import create_agent, list_agents, revoke_agent, rotate_token
+    from gateway.auth import create_agent, revoke_agent, rotate_token
     from gateway.redis_server import connect
+    from gateway.team import list_agents
 
     workspace = pick_workspace(config, args.workspace)
     with redis_url(args, config) as url:

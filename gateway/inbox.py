@@ -18,10 +18,11 @@ from starlette.types import Scope
 
 from gateway import session
 from gateway.api import MAX_TEXT, deployment_of
-from gateway.auth import SESSION_MAX_S, Agent, authenticate_agent, close_session, open_session, session_agent
+from gateway.auth import SESSION_MAX_S, authenticate_agent, close_session, open_session, session_agent
 from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from gateway.http import json_body, resource
+from gateway.team import Agent
 
 STATIC = resources.files("gateway").joinpath("static")
 NO_CACHE = {"Cache-Control": "no-cache"}

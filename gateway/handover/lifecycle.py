@@ -9,11 +9,11 @@ part of that same atomic step.
 from __future__ import annotations
 
 from gateway import keys, metrics
-from gateway.auth import Agent, agent_by_id
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict
 from gateway.handover.store import Owner, TurnStamp
+from gateway.team import Agent, agent_by_id
 
 HANDOVER_NOTICE = "I'm connecting you with a member of our team. They'll be with you shortly."
 UNPUBLISH_BATCH = 200  # conversations moved per step while unpublishing
