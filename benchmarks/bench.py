@@ -568,7 +568,7 @@ print((time.process_time() - start) / {calls} * 1000)
 
 def _whatsapp_conversation_for(base: str, url: str, sink_port: int) -> tuple[dict[str, str], str]:
     """A WhatsApp customer whose conversation an agent has taken, for the probe."""
-    from gateway.auth import create_agent
+    from gateway.web.auth import create_agent
 
     client = redis.Redis.from_url(url, decode_responses=True)
     token = create_agent(client, "bench", f"agent{free_port()}", "Bench")
@@ -615,7 +615,7 @@ def _answer_all(client: redis.Redis, config: Path, url: str, count: int) -> floa
     from gateway.connector import Inbound
     from gateway.deployment import Deployment
     from gateway.handover.store import SCRIPT, _customer_payload, _payload, _sha
-    from gateway.pipeline import customer_message
+    from gateway.web.pipeline import customer_message
 
     deployment = Deployment.build(load_config(config), url, quiet=True)
     channel = deployment.channels["chat"]

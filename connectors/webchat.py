@@ -1,4 +1,4 @@
-"""The website chat widget's channel. Its API lives in the gateway (gateway/webchat.py); messages reach the
+"""The website chat widget's channel. Its API lives in the gateway (gateway/web/webchat.py); messages reach the
 visitor from the conversation's history over server-sent events, so nothing is sent through the connector."""
 
 from __future__ import annotations

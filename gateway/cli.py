@@ -207,8 +207,8 @@ def _grace(config: BatonConfig) -> float:
 def gateway(args: argparse.Namespace, config: BatonConfig) -> int:
     import uvicorn
 
-    from gateway.app import create_app
     from gateway.deployment import Deployment
+    from gateway.web.app import create_app
 
     deployment = Deployment.build(config, _required_url(args, config), quiet=True)
     _raise_open_files_limit()  # each open widget and inbox holds a connection
@@ -332,9 +332,9 @@ def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
 
 
 def agent(args: argparse.Namespace, config: BatonConfig) -> int:
-    from gateway.auth import create_agent, revoke_agent, rotate_token
     from gateway.redis_server import connect
     from gateway.team import list_agents
+    from gateway.web.auth import create_agent, revoke_agent, rotate_token
 
     workspace = pick_workspace(config, args.workspace)
     with redis_url(args, config) as url:

@@ -1,4 +1,4 @@
-"""Baton's small error vocabulary, mapped to HTTP once in gateway.app."""
+"""Baton's small error vocabulary, mapped to HTTP once in gateway.web.app."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The team roster: the human agents of a workspace, as the handover and the request side both see them.
 
-Their credentials (API tokens, inbox sessions) are gateway.auth's; this module reads only the roster itself.
+Their credentials (API tokens, inbox sessions) are gateway.web.auth's; this module reads only the roster itself.
 """
 
 from __future__ import annotations

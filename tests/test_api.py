@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
-from gateway.auth import create_agent, revoke_agent
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.web.app import create_app
+from gateway.web.auth import create_agent, revoke_agent
 from tests.conftest import KNOWLEDGE, Visitor, agent_token, chat_channel, inbox_events, run_jobs, workspace_of
 
 HOURS = "We are open Monday to Friday, 9:00 to 17:00."

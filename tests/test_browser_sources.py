@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-import gateway
+import gateway.web
 
-STATIC = Path(gateway.__file__).parent / "static"
+STATIC = Path(gateway.web.__file__).parent / "static"
 MODULES = sorted(STATIC.rglob("*.js"))
 WIDGET = [STATIC / "widget.js", *sorted((STATIC / "widget").glob("*.js"))]
 

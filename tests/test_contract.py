@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.deployment import Deployment
+from gateway.web.app import create_app
 from tests.conftest import Visitor, agent_token, config_tree, free_port
 
 AUTH_TOKEN = "contract-auth-token-0123456789"

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from gateway import sse
-from gateway.auth import create_agent, revoke_agent
 from gateway.deployment import Deployment
 from gateway.handover.fallback import fire_due
+from gateway.web import sse
+from gateway.web.auth import create_agent, revoke_agent
 from tests.conftest import KNOWLEDGE, LiveServer, agent_token, chat_channel, run_jobs, workspace_of
 
 TIMEOUT = 0.2  # seconds: the no-human fallback's deadline here

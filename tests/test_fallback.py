@@ -19,12 +19,12 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from gateway import keys
-from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.deployment import Deployment
 from gateway.handover import fallback
 from gateway.handover.fallback import FORM_TEXT, extract, fire_due
 from gateway.turn import take_turn
+from gateway.web.app import create_app
 from gateway.worker import Chores
 from tests.conftest import (
     Visitor,

@@ -16,11 +16,11 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.queue import NOTIFY_RETRY
 from gateway.turn import GOODBYE, OFFER, OFFER_DECLINED, SORRY
+from gateway.web.app import create_app
 from tests.conftest import (
     Visitor,
     agent_token,

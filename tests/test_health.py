@@ -8,8 +8,8 @@ import time
 from starlette.testclient import TestClient
 
 from gateway import keys
-from gateway.app import create_app
 from gateway.deployment import Deployment
+from gateway.web.app import create_app
 
 
 def beat(deployment: Deployment, name: str, timers_age_ms: int) -> None:

@@ -10,9 +10,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway import hookimpl
-from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.plugin_host import plugin_manager
+from gateway.web.app import create_app
 from tests.conftest import Visitor, chat_channel, run_jobs, workspace_of
 
 Received = list[tuple[str, str, dict[str, Any]]]

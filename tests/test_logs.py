@@ -50,7 +50,7 @@ def test_a_repeated_failure_is_logged_once_per_interval_with_a_count() -> None:
 def test_no_token_or_secret_reaches_any_log_line(make_deployment, caplog) -> None:  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
-    from gateway.app import create_app
+    from gateway.web.app import create_app
     from tests.conftest import Visitor, agent_token, chat_channel, run_jobs
 
     deployment = make_deployment()

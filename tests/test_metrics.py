@@ -8,8 +8,8 @@ from collections.abc import Callable
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.deployment import Deployment
+from gateway.web.app import create_app
 from tests.conftest import LiveServer, Visitor, agent_token, chat_channel, run_jobs
 
 

@@ -13,10 +13,10 @@ import yaml
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.deployment import Deployment
-from gateway.openapi import schemas
+from gateway.web.app import create_app
+from gateway.web.openapi import schemas
 from tests.conftest import config_tree
 
 Operation = tuple[str, str, dict[str, Any]]  # path, method, the operation
@@ -123,7 +123,7 @@ def test_every_response_says_what_its_body_is(document: dict[str, Any]) -> None:
 
 
 def test_every_error_is_an_error_object(document: dict[str, Any]) -> None:
-    """A 4xx, and a 5xx but /readyz's, is {"error": "…", …} as gateway.http renders it."""
+    """A 4xx, and a 5xx but /readyz's, is {"error": "…", …} as gateway.web.http renders it."""
     error = {"$ref": "#/components/schemas/Error"}
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():

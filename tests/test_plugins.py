@@ -13,11 +13,11 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway import hookimpl, hookspecs
-from gateway.app import create_app
 from gateway.connector import ConnectorSettings, Inbound, Outbound, SendResult, WebhookConnector, WebhookRequest
 from gateway.errors import ConfigError, SignatureInvalid
 from gateway.notify import Notifier, NotifierSettings
 from gateway.plugin_host import connector_types, plugin_manager
+from gateway.web.app import create_app
 from tests.conftest import Visitor, chat_channel, run_jobs
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway import session
-from gateway.app import create_app
-from gateway.auth import revoke_agent
 from gateway.deployment import Deployment
+from gateway.web import session
+from gateway.web.app import create_app
+from gateway.web.auth import revoke_agent
 from tests.conftest import Visitor, agent_token, chat_channel, inbox_events, workspace_of
 
 
@@ -95,7 +95,7 @@ def test_the_csrf_value_of_another_session_is_refused(browser: TestClient, token
 
 def test_a_changed_ended_or_expired_session_is_401(browser: TestClient, token: str, deployment: Deployment) -> None:
     from gateway import keys
-    from gateway.auth import digest
+    from gateway.web.auth import digest
 
     value = sign_in(browser, token).cookies[session.COOKIE]
     workspace = workspace_of(deployment)
@@ -122,7 +122,7 @@ def test_a_changed_ended_or_expired_session_is_401(browser: TestClient, token: s
 
 def test_rotating_an_agents_token_ends_their_sessions_and_the_old_token(browser: TestClient, token: str,
                                                                         deployment: Deployment) -> None:
-    from gateway.auth import rotate_token
+    from gateway.web.auth import rotate_token
 
     sign_in(browser, token)
     assert browser.get("/api/conversations").status_code == 200

@@ -10,7 +10,7 @@ from typing import Any
 import redis.exceptions
 
 from gateway.redis_server import connect_async
-from gateway.sse import Hub
+from gateway.web.sse import Hub
 
 
 def test_the_hub_stops_even_when_its_read_turns_the_cancellation_into_a_connection_error(redis_url: str) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.turn import GOODBYE, OFFER, Action, Situation, choose
+from gateway.web.app import create_app
 from tests.conftest import KNOWLEDGE, Visitor, chat_channel, run_jobs, workspace_of
 
 FRESH = Situation("ai")  # the AI owns the chat and has not said anything yet

@@ -60,7 +60,7 @@ def test_a_token_for_another_channel_is_refused(make_deployment, client, deploym
     other = make_deployment()
     from starlette.testclient import TestClient
 
-    from gateway.app import create_app
+    from gateway.web.app import create_app
 
     with TestClient(create_app(other)) as other_client:
         stranger = Visitor(other_client, chat_channel(other))

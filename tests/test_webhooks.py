@@ -12,10 +12,10 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.turn import ATTACHMENT, OFFER, TEXT_ONLY
+from gateway.web.app import create_app
 from tests.conftest import run_jobs, workspace_of
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 

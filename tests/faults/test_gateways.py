@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from gateway.auth import create_agent
+from gateway.web.auth import create_agent
 from tests.faults.lab import WORKSPACE, Lab, wait_for
 from tests.faults.traffic import Ledger, Visitor
 

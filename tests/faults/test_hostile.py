@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.auth import create_agent, revoke_agent
+from gateway.web.auth import create_agent, revoke_agent
 from tests.faults.audit import audit, record
 from tests.faults.lab import WORKSPACE, Lab, Proc, rss_mb
 from tests.faults.traffic import Ledger, Sent, new_sid, signed, whatsapp_form

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gateway.auth import create_agent
+from gateway.web.auth import create_agent
 from tests.faults.audit import audit
 from tests.faults.lab import HERE, PYTHON, WORKSPACE, Lab, rss_mb
 from tests.faults.traffic import Ledger, Visitor

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway import keys
-from gateway.auth import create_agent
+from gateway.web.auth import create_agent
 from tests.faults.audit import audit, notified
 from tests.faults.lab import WORKSPACE, Lab, wait_for
 from tests.faults.traffic import Ledger, Traffic, new_sid, send_whatsapp, signed, whatsapp_form

@@ -1,7 +1,7 @@
 """The team inbox's cookie session: an opaque, expiring, revocable session id in an HttpOnly cookie, and CSRF by a
 per-session header value.
 
-The cookie holds only the session id (gateway.auth keeps its digest in Redis, with the agent and the expiry), never
+The cookie holds only the session id (gateway.web.auth keeps its digest in Redis, with the agent and the expiry), never
 the agent's API token. The CSRF value is an HMAC of the session id: the page learns it from a same-origin JSON
 response and sends it back as X-CSRF-Token on every state-changing call, which another site can neither read nor
 forge.

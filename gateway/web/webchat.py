@@ -14,16 +14,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, metrics, ratelimit, sse
-from gateway.auth import bearer, open_visitor, visitor_of
+from gateway import keys, metrics
 from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
 from gateway.handover.store import Message, Recorded, decode_message, message_after, place
-from gateway.http import json_body
-from gateway.pipeline import MAX_TEXT, customer_message
-from gateway.webhooks import counted
+from gateway.web import ratelimit, sse
+from gateway.web.auth import bearer, open_visitor, visitor_of
+from gateway.web.http import json_body
+from gateway.web.pipeline import MAX_TEXT, customer_message
+from gateway.web.webhooks import counted
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")

@@ -16,15 +16,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from gateway import session
-from gateway.api import MAX_TEXT, deployment_of
-from gateway.auth import SESSION_MAX_S, authenticate_agent, close_session, open_session, session_agent
 from gateway.connector import WidgetConnector
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from gateway.http import json_body, resource
 from gateway.team import Agent
+from gateway.web import session
+from gateway.web.api import MAX_TEXT, deployment_of
+from gateway.web.auth import SESSION_MAX_S, authenticate_agent, close_session, open_session, session_agent
+from gateway.web.http import json_body, resource
 
-STATIC = resources.files("gateway").joinpath("static")
+STATIC = resources.files("gateway.web").joinpath("static")
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 

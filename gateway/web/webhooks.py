@@ -14,8 +14,8 @@ from starlette.responses import Response
 from gateway import metrics
 from gateway.connector import WebhookConnector, WebhookRequest
 from gateway.errors import BadRequest, BatonError, UnknownChannel
-from gateway.http import read_body
-from gateway.pipeline import record
+from gateway.web.http import read_body
+from gateway.web.pipeline import record
 
 MAX_BODY = 64 * 1024  # a Twilio webhook is a few KB; 10 media URLs and a 4,096-character text fit many times
 

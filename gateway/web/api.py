@@ -10,15 +10,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, ratelimit, sse
-from gateway.auth import authenticate_agent, bearer, require_admin, session_agent
+from gateway import keys
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation
-from gateway.http import json_body
 from gateway.team import Agent, list_agents
+from gateway.web import ratelimit, sse
+from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
+from gateway.web.http import json_body
 
 MAX_TEXT = 4096
 

@@ -19,18 +19,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import api, health, inbox, openapi, webchat, webhooks
 from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
-from gateway.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
 from gateway.redis_server import connect_async
-from gateway.session import SessionAuth
-from gateway.sse import Hub
+from gateway.web import api, health, inbox, openapi, webchat, webhooks
+from gateway.web.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
+from gateway.web.session import SessionAuth
+from gateway.web.sse import Hub
 
 log = logging.getLogger("baton.app")
 
-STATIC = resources.files("gateway").joinpath("static")
+STATIC = resources.files("gateway.web").joinpath("static")
 PAGES = [Middleware(SecurityHeaders)]
 
 async def home(request: Request) -> Response:
