@@ -268,8 +268,8 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
 
 
 def worker(args: argparse.Namespace, config: BatonConfig) -> int:
-    from gateway import worker as worker_module
     from gateway.deployment import Deployment
+    from gateway.work import worker as worker_module
 
     os.environ.setdefault("BATON_CONFIG", str(Path(args.config).resolve()))
     with redis_url(args, config) as url:
@@ -306,7 +306,7 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
 
 
 def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
-    from gateway import ai
+    from gateway.work import ai
 
     agent = workspace.ai_agent
     if agent is None:

@@ -44,7 +44,7 @@ class Deployment:
     channels: dict[str, Channel] = field(default_factory=dict)
     notifiers: dict[str, list[Any]] = field(default_factory=dict)
     knowledge_base: dict[str, list[KnowledgeEntry]] = field(default_factory=dict)
-    #: Set once a worker in this process has warmed the channels and models up (gateway.worker.warm_up).
+    #: Set once a worker in this process has warmed the channels and models up (gateway.work.worker.warm_up).
     warmed_up: bool = False
 
     @classmethod

@@ -2,7 +2,7 @@
 
 RQ runs what can be retried safely on its own terms: telling agents elsewhere (the `baton_notify` hook and each
 configured notifier), with backoff. AI turns and deliveries are not RQ jobs: their durable record is written by
-the state script itself (see gateway.dispatch).
+the state script itself (see gateway.work.dispatch).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from rq.serializers import JSONSerializer
 
 NOTIFY_RETRY = Retry(max=5, interval=[2, 5, 15, 60, 300])
 NOTIFY_TIMEOUT = 60  # seconds; a notifier's own timeout is shorter (the webhook notifier's is at most 30)
+#: Where the worker finds these jobs, by name; jobs queued under their old home (gateway.jobs) still run there.
+JOBS = "gateway.work.jobs"
 
 
 def rq_queue(connection: Redis, name: str) -> Queue:
@@ -28,7 +30,7 @@ def enqueue_notification(queue: Queue, workspace: str, notification: dict[str, A
     common: dict[str, Any] = {"retry": NOTIFY_RETRY, "job_timeout": NOTIFY_TIMEOUT, "result_ttl": 0,
                               "pipeline": pipeline}
     what = f"{notification.get('type')} {workspace}/{notification.get('conversation')}"
-    queue.enqueue("gateway.jobs.notify_hook", workspace, notification, description=f"notify hook: {what}", **common)
+    queue.enqueue(f"{JOBS}.notify_hook", workspace, notification, description=f"notify hook: {what}", **common)
     for index in range(notifiers):
-        queue.enqueue("gateway.jobs.notify", workspace, index, notification, description=f"notifier #{index}: {what}",
+        queue.enqueue(f"{JOBS}.notify", workspace, index, notification, description=f"notifier #{index}: {what}",
                       **common)

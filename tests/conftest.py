@@ -16,12 +16,12 @@ from starlette.testclient import TestClient
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from gateway import worker  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.deployment import Deployment  # noqa: E402
 from gateway.redis_server import EmbeddedValkey  # noqa: E402
 from gateway.web.app import create_app  # noqa: E402
 from gateway.web.auth import create_agent  # noqa: E402
+from gateway.work import worker  # noqa: E402
 from tests.store_kit import Kit  # noqa: E402
 
 KNOWLEDGE = [

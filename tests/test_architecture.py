@@ -68,7 +68,8 @@ def test_every_behaviour_in_the_handover_map_names_real_functions() -> None:
     names = re.findall(r"(\w+)\.py: ([\w, ]+)", doc)
     assert len(names) >= 9  # each behaviour of the product has its line
     for module, functions in names:
-        package = "gateway.handover" if (PACKAGE / "handover" / f"{module}.py").exists() else "gateway"
+        package = next(f"gateway.{side}".rstrip(".") for side in ("handover", "", "work", "web")
+                       if (PACKAGE / side / f"{module}.py").exists())
         imported = importlib.import_module(f"{package}.{module}")
         for function in re.findall(r"\w+", functions):
             if function[0].islower():

@@ -1,4 +1,4 @@
-"""gateway/delivery.py on its own: draining a conversation's outbox through an inline connector that collects what
+"""gateway/work/delivery.py on its own: draining a conversation's outbox through an inline connector that collects what
 it is given and answers as each test scripts it (sent, failed, retry, maybe sent, a connector bug), in order, one
 sender at a time, never twice."""
 
@@ -12,12 +12,12 @@ import pytest
 
 from gateway import hookimpl, keys
 from gateway.connector import Outbound, SendResult, WebhookConnector, WebhookRequest
-from gateway.delivery import RETRY_MS, drain
 from gateway.deployment import Deployment
-from gateway.dispatch import GRACE_MS
 from gateway.errors import SendFailed
 from gateway.handover.store import CustomerMessage
 from gateway.plugin_host import plugin_manager
+from gateway.work.delivery import RETRY_MS, drain
+from gateway.work.dispatch import GRACE_MS
 from tests.conftest import workspace_of
 
 SENDER = "whatsapp:+15550100"

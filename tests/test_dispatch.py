@@ -1,4 +1,4 @@
-"""gateway/dispatch.py on its own: leases (acquire, renew, release, lapse), the sweep that wakes work whose
+"""gateway/work/dispatch.py on its own: leases (acquire, renew, release, lapse), the sweep that wakes work whose
 wake-up was lost, and the Runner that takes wake-ups off a work list only when it has a free thread, through
 failing work and a Redis outage."""
 
@@ -18,9 +18,9 @@ import redis
 
 from gateway import keys
 from gateway.deployment import Deployment
-from gateway.dispatch import GRACE_MS, LEASE_MS, Leases, Runner, sweep
 from gateway.handover.store import CustomerMessage
 from gateway.redis_server import ping
+from gateway.work.dispatch import GRACE_MS, LEASE_MS, Leases, Runner, sweep
 from tests.conftest import free_port, workspace_of
 
 

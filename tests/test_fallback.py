@@ -23,9 +23,9 @@ from gateway.config import parse_config
 from gateway.deployment import Deployment
 from gateway.handover import fallback
 from gateway.handover.fallback import FORM_TEXT, extract, fire_due
-from gateway.turn import take_turn
 from gateway.web.app import create_app
-from gateway.worker import Chores
+from gateway.work.turn import take_turn
+from gateway.work.worker import Chores
 from tests.conftest import (
     Visitor,
     agent_token,

@@ -19,8 +19,8 @@ from starlette.testclient import TestClient
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.queue import NOTIFY_RETRY
-from gateway.turn import GOODBYE, OFFER, OFFER_DECLINED, SORRY
 from gateway.web.app import create_app
+from gateway.work.turn import GOODBYE, OFFER, OFFER_DECLINED, SORRY
 from tests.conftest import (
     Visitor,
     agent_token,
@@ -224,7 +224,7 @@ def test_the_webhook_notifier_posts_signed_json_and_is_retried_after_a_500(
     scheduled = ScheduledJobRegistry(queue=deployment.queue)
     [job_id] = scheduled.get_job_ids()
     job = deployment.queue.fetch_job(job_id)
-    assert job.func_name == "gateway.jobs.notify" and job.retries_left == NOTIFY_RETRY.max - 1
+    assert job.func_name == "gateway.work.jobs.notify" and job.retries_left == NOTIFY_RETRY.max - 1
     delay = (scheduled.get_scheduled_time(job_id) - datetime.now(UTC)).total_seconds()
     assert 0 < delay <= NOTIFY_RETRY.intervals[0]
     scheduled.requeue(job_id)  # what RQ's scheduler does once the retry is due, without the wait

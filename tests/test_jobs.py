@@ -90,7 +90,7 @@ def test_a_worker_lives_through_redis_going_away_as_it_records_its_state(
     from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
-    from gateway.worker import JobWorker
+    from gateway.work.worker import JobWorker
 
     deployment = make_deployment()
     job = deployment.queue.enqueue("builtins.len", "abc")
@@ -118,7 +118,7 @@ def test_a_job_that_could_not_start_as_redis_went_away_goes_back_to_the_front_of
     import redis
     from rq.serializers import JSONSerializer
 
-    from gateway.worker import JobWorker
+    from gateway.work.worker import JobWorker
 
     deployment = make_deployment()
     job = deployment.queue.enqueue("builtins.len", "abc")
@@ -147,7 +147,7 @@ def test_notifications_read_but_not_handed_out_before_redis_went_away_are_handed
     with TestClient(create_app(deployment)) as client:
         Visitor(client, chat_channel(deployment)).say("I want to talk to a human")
     workspace = workspace_of(deployment)
-    from gateway import turn
+    from gateway.work import turn
 
     notifications.ensure_groups(deployment)
     turn.take_turn(deployment, workspace, "1")
@@ -169,7 +169,7 @@ def test_a_job_whose_end_could_not_be_recorded_as_redis_went_away_runs_again(
     import redis
     from rq.serializers import JSONSerializer
 
-    from gateway.worker import JobWorker
+    from gateway.work.worker import JobWorker
 
     deployment = make_deployment()
     job = deployment.queue.enqueue("builtins.len", "abc")
@@ -187,3 +187,4 @@ def test_a_job_whose_end_could_not_be_recorded_as_redis_went_away_runs_again(
     worker._pool.shutdown(wait=True)
     assert queue.started_job_registry.get_job_ids() == []
     assert queue.job_ids == [job.id] and job.get_status(refresh=True) == "queued"
+

@@ -59,8 +59,8 @@ def test_metrics_need_the_token_from_elsewhere(make_deployment: Callable[..., De
 def test_a_turn_is_timed_under_what_it_did(make_deployment: Callable[..., Deployment]) -> None:
     from prometheus_client import REGISTRY
 
-    from gateway import worker
-    from gateway.dispatch import Leases
+    from gateway.work import worker
+    from gateway.work.dispatch import Leases
 
     def count(outcome: str) -> float:
         return REGISTRY.get_sample_value("baton_turn_seconds_count", {"outcome": outcome}) or 0.0
@@ -82,7 +82,7 @@ def test_a_turn_is_timed_under_what_it_did(make_deployment: Callable[..., Deploy
 
 
 def test_a_turns_words_map_to_a_few_outcomes() -> None:
-    from gateway.worker import turn_outcome
+    from gateway.work.worker import turn_outcome
 
     assert [turn_outcome(words) for words in ("answered", "handed over (customer)", "closed", "nothing new",
                                               "nothing (owned by agent:alex)", "dropped (stale)", "suppressed (x)",

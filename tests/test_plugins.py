@@ -182,7 +182,7 @@ def test_hook_baton_notify(registered: list[object], make_deployment: Any) -> No
 
 
 def test_hook_baton_archive(registered: list[object], make_deployment: Any) -> None:
-    from gateway import retention
+    from gateway.work import retention
 
     archived: list[tuple[str, dict[str, Any]]] = []
 

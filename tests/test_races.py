@@ -14,12 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from gateway import worker
 from gateway.deployment import Deployment
 from gateway.handover.fallback import fire_due
 from gateway.handover.lifecycle import HANDOVER_NOTICE
-from gateway.turn import take_turn
 from gateway.web.app import create_app
+from gateway.work import worker
+from gateway.work.turn import take_turn
 from tests.conftest import (
     LiveServer,
     Visitor,

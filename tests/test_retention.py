@@ -9,10 +9,11 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from gateway import hookimpl, keys, retention
+from gateway import hookimpl, keys
 from gateway.deployment import Deployment
 from gateway.plugin_host import plugin_manager
 from gateway.web.app import create_app
+from gateway.work import retention
 from tests.conftest import Visitor, chat_channel, workspace_of
 
 DAY_MS = 86_400_000

@@ -1,4 +1,4 @@
-"""The AI's turn: what it decides (gateway.turn.choose) as the product description states it, one table of
+"""The AI's turn: what it decides (gateway.work.turn.choose) as the product description states it, one table of
 situation × customer message → action; then the same rules end to end over HTTP with the offline model."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from starlette.testclient import TestClient
 
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
-from gateway.turn import GOODBYE, OFFER, Action, Situation, choose
 from gateway.web.app import create_app
+from gateway.work.turn import GOODBYE, OFFER, Action, Situation, choose
 from tests.conftest import KNOWLEDGE, Visitor, chat_channel, run_jobs, workspace_of
 
 FRESH = Situation("ai")  # the AI owns the chat and has not said anything yet

@@ -14,8 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
-from gateway.turn import ATTACHMENT, OFFER, TEXT_ONLY
 from gateway.web.app import create_app
+from gateway.work.turn import ATTACHMENT, OFFER, TEXT_ONLY
 from tests.conftest import run_jobs, workspace_of
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -172,7 +172,7 @@ def test_a_send_that_twilio_refuses_is_recorded_for_the_agents(wa, twilio) -> No
 
 
 def test_a_429_from_twilio_is_retried_with_backoff_and_the_order_is_kept(wa, twilio) -> None:
-    from gateway.dispatch import GRACE_MS, sweep
+    from gateway.work.dispatch import GRACE_MS, sweep
 
     deployment, client = wa
     twilio.fail_next(429, 20429, "Too Many Requests")

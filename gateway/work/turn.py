@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import ai, detection, keys
+from gateway import detection, keys
 from gateway.breaker import Breaker
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import ModelNotConfigured
 from gateway.handover import fallback, lifecycle
 from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
+from gateway.work import ai
 
 log = logging.getLogger("baton.turn")
 
@@ -121,7 +122,7 @@ class Turn:
 
 def take_turn(deployment: Deployment, workspace_id: str, conversation: str, worker: str = "local") -> str:
     """Run the AI's turn for one conversation, unless another turn holds it (that one picks up what is new).
-    Workers hold a renewed lease instead (gateway.dispatch); this plain lock suits a single call."""
+    Workers hold a renewed lease instead (gateway.work.dispatch); this plain lock suits a single call."""
     workspace = deployment.workspace(workspace_id)
     lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=conversation)
     token = f"{worker}/{uuid.uuid4().hex[:12]}"

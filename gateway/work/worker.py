@@ -2,7 +2,7 @@
 
 - AI turns run on a pool of `worker.concurrency` threads: a turn spends its time waiting for the model, so one
   process keeps many in flight. Deliveries run on a pool of their own, so a reply never waits behind model
-  calls. Both take their work from Redis as it comes (gateway.dispatch).
+  calls. Both take their work from Redis as it comes (gateway.work.dispatch).
 - RQ runs the jobs that tell agents elsewhere (notifier webhooks, the `baton_notify` hook), through an RQ worker
   whose jobs run on a small thread pool; it appears in RQ's registries like any RQ worker.
 - The chores, in one thread: the no-human timers (every 50 ms), waking work whose wake-up was lost, RQ's
@@ -31,14 +31,15 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import __version__, ai, delivery, detection, keys, metrics, retention, runtime, turn
+from gateway import __version__, detection, keys, metrics
 from gateway.deployment import Deployment
-from gateway.dispatch import Leases, Runner, sweep
 from gateway.handover import fallback, notifications
-from gateway.jobs import record_failed_job
 from gateway.llm import import_litellm, install_provider
 from gateway.logs import Throttled
 from gateway.plugin_host import llm_providers
+from gateway.work import ai, delivery, retention, runtime, turn
+from gateway.work.dispatch import Leases, Runner, sweep
+from gateway.work.jobs import record_failed_job
 
 log = logging.getLogger("baton.worker")
 

@@ -7,8 +7,8 @@ import inspect
 import logging
 from typing import Any
 
-from gateway import runtime
 from gateway.plugin_host import plugin_manager
+from gateway.work import runtime
 
 log = logging.getLogger("baton.jobs")
 

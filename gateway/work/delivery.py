@@ -16,9 +16,9 @@ from typing import Any
 from gateway import keys, metrics
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
-from gateway.dispatch import GRACE_MS, LEASE_MS, Leases
 from gateway.errors import SendFailed, Unavailable
 from gateway.handover.store import Outgoing, Refused
+from gateway.work.dispatch import GRACE_MS, LEASE_MS, Leases
 
 log = logging.getLogger("baton.delivery")
 
