@@ -11,7 +11,9 @@ from starlette.testclient import TestClient
 
 from gateway import hookimpl
 from gateway.deployment import Deployment
+from gateway.notify import Notifier
 from gateway.plugin_host import plugin_manager
+from gateway.queue import enqueue_notification
 from gateway.web.app import create_app
 from tests.conftest import Visitor, chat_channel, run_jobs, workspace_of
 
@@ -188,3 +190,45 @@ def test_a_job_whose_end_could_not_be_recorded_as_redis_went_away_runs_again(
     assert queue.started_job_registry.get_job_ids() == []
     assert queue.job_ids == [job.id] and job.get_status(refresh=True) == "queued"
 
+
+class PagerNotifier(Notifier):
+    type = "pager"
+    received: list[dict[str, Any]] = []
+
+    def notify(self, notification: dict[str, Any]) -> None:
+        PagerNotifier.received.append(notification)
+
+
+class PagerPlugin:
+    @hookimpl
+    def register_notifiers(self, register: Any) -> None:
+        register(PagerNotifier)
+
+
+def test_jobs_queued_under_their_names_from_before_the_move_run_under_the_new_code(
+        make_deployment: Callable[..., Deployment], received: Received) -> None:
+    """RQ finds a job's function by the dotted name it was queued under: the jobs a release before the move to
+    gateway.work.jobs left in the queue (`gateway.jobs.*`) run on an upgraded worker."""
+    plugin = PagerPlugin()
+    plugin_manager().register(plugin)
+    PagerNotifier.received.clear()
+    try:
+        deployment = make_deployment(notifiers=[{"type": "pager"}])
+        workspace = workspace_of(deployment)
+        notification = {"type": "handover", "conversation": "c1", "route": "customer"}
+        old = [deployment.queue.enqueue("gateway.jobs.notify_hook", workspace, notification),
+               deployment.queue.enqueue("gateway.jobs.notify", workspace, 0, notification)]
+        run_jobs(deployment)  # an RQ SimpleWorker on the test Redis, as `baton worker --burst`
+    finally:
+        plugin_manager().unregister(plugin)
+    assert [job.func_name for job in old] == ["gateway.jobs.notify_hook", "gateway.jobs.notify"]
+    assert [job.get_status(refresh=True) for job in old] == ["finished", "finished"]
+    assert sorted(kind for kind, ws, _ in received if ws == workspace) == ["async", "awaitable", "sync"]
+    assert PagerNotifier.received == [notification]
+
+
+def test_new_jobs_are_queued_under_the_work_side(make_deployment: Callable[..., Deployment]) -> None:
+    deployment = make_deployment()
+    enqueue_notification(deployment.queue, workspace_of(deployment), {"type": "handover"}, notifiers=1)
+    assert sorted(job.func_name for job in deployment.queue.jobs) == ["gateway.work.jobs.notify",
+                                                                      "gateway.work.jobs.notify_hook"]
