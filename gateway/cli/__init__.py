@@ -1,4 +1,7 @@
-"""The `baton` command: serve, worker, check, agent, eval, status."""
+"""The `baton` command: serve, worker, check, agent, eval, status.
+
+The one place that imports both sides (gateway.web, gateway.work): each command imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -356,8 +359,8 @@ def agent(args: argparse.Namespace, config: BatonConfig) -> int:
 
 
 def status(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway.cli.status import report
     from gateway.deployment import Deployment
-    from gateway.status import report
 
     with redis_url(args, config) as url:
         deployment = Deployment.build(config, url, quiet=True)
@@ -374,6 +377,3 @@ def pick_workspace(config: BatonConfig, requested: str | None) -> str:
         raise ConfigError(f"several workspaces ({ids}): choose one with --workspace")
     return config.workspaces[0].id
 
-
-if __name__ == "__main__":
-    sys.exit(main())
