@@ -1,6 +1,6 @@
 """Fit the detection models on the corpus's train split and write model.json (needs the 'train' extra).
 
-Run `python -m gateway.detection.train`; the same corpus gives the same file byte for byte. The held-out
+Run `python benchmarks/detection_train.py`; the same corpus gives the same file byte for byte. The held-out
 split is never read here: `baton eval` measures on it.
 """
 
@@ -97,7 +97,7 @@ def fit(examples: Sequence[Example], c: float = C, implied_for: frozenset[str] =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.detection.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python benchmarks/detection_train.py", description=__doc__)
     parser.add_argument(
         "--corpus", type=Path, default=TRAIN_FILE, help="labelled JSONL (rows of split 'test' are skipped)"
     )

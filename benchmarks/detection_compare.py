@@ -1,4 +1,5 @@
-"""Cross-validate candidate methods on the train split (never the held-out one): `python -m gateway.detection.compare`.
+"""Cross-validate candidate methods on the train split (never the held-out one):
+`python benchmarks/detection_compare.py`.
 
 Each candidate replaces the shipped model inside the same classifiers and rules, so the numbers are those
 of the whole decision. Needs the 'train' extra; the wordllama candidate runs only where wordllama is installed.
@@ -12,7 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from unittest import mock
 
-from gateway.detection import classifiers, train
+from detection_train import C, by_task, classifier, fit
+
+from gateway.detection import classifiers
 from gateway.detection.corpus import TASKS, TRAIN_FILE, Example, read
 from gateway.detection.evaluate import ALL, score
 from gateway.detection.features import features, tokens
@@ -56,9 +59,9 @@ def _fit(vectorizer: Any, examples: Sequence[Example], c: float) -> _Fitted:
     vectorizer.fit([example.text for example in examples])
     rows = list(examples)
     models = {}
-    for task, task_rows in train.by_task(rows).items():
+    for task, task_rows in by_task(rows).items():
         matrix = vectorizer.transform([row.text for row in task_rows])
-        models[task] = train.classifier(c).fit(matrix, [row.label for row in task_rows])
+        models[task] = classifier(c).fit(matrix, [row.label for row in task_rows])
     return _Fitted(vectorizer, models)
 
 
@@ -81,7 +84,7 @@ def _wordllama() -> Callable[[], Any] | None:
 
 def _shipped(c: float, implied_for: frozenset[str]) -> Callable[[Sequence[Example]], Any]:
     """The shipped method: fitted, exported and scored exactly as at run time."""
-    return lambda examples: from_json(train.fit(examples, c, implied_for))
+    return lambda examples: from_json(fit(examples, c, implied_for))
 
 
 def candidates() -> dict[str, Callable[[Sequence[Example]], Any]]:
@@ -89,8 +92,8 @@ def candidates() -> dict[str, Callable[[Sequence[Example]], Any]]:
     chars = _tfidf(lambda text: [f for f in features(text) if f.startswith("c ")])
     found: dict[str, Callable[[Sequence[Example]], Any]] = {
         "the guard rules alone (models always say no)": lambda examples: _Constant(),
-        "word unigrams, LR": lambda examples: _fit(words(), examples, train.C),
-        "char 2-5-grams, LR": lambda examples: _fit(chars(), examples, train.C),
+        "word unigrams, LR": lambda examples: _fit(words(), examples, C),
+        "char 2-5-grams, LR": lambda examples: _fit(chars(), examples, C),
         "char + word n-grams, LR C=10": _shipped(10.0, frozenset()),
         "char + word n-grams + implied labels, LR C=3": _shipped(3.0, _ALL_TASKS),
         "char + word n-grams + implied labels, LR C=10": _shipped(10.0, _ALL_TASKS),
@@ -100,7 +103,7 @@ def candidates() -> dict[str, Callable[[Sequence[Example]], Any]]:
     }
     embed = _wordllama()
     if embed is not None:
-        found["wordllama 256-d embeddings, LR"] = lambda examples: _fit(embed(), examples, train.C)
+        found["wordllama 256-d embeddings, LR"] = lambda examples: _fit(embed(), examples, C)
     return found
 
 
