@@ -1,6 +1,6 @@
 """The shape of the code, checked: no import cycle, no function-level import but the command line's (which keeps
-`baton --help` fast), each behaviour of the product in the module the handover's map names, and no channel type
-named outside its connector."""
+`baton --help` fast), two sides that never import each other over a core that imports neither, each behaviour of
+the product in the module the handover's map names, and no channel type named outside its connector."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+EXTENSIONS = {module_name(path): path for folder in ("connectors", "plugins") for path in (ROOT / folder).rglob("*.py")}
+#: gateway.jobs is the work side's, kept at its old path for the RQ jobs queued under its names (see its docstring).
+MOVED = {"gateway.jobs": "gateway.work"}
+SIDES = ("gateway.web", "gateway.work", "gateway.cli")
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
@@ -59,6 +63,36 @@ def test_no_import_cycle() -> None:
 def test_function_level_imports_only_in_the_command_line() -> None:
     lazy = {name for name, path in MODULES.items() if any(not top for _, top in imports(path))}
     assert lazy <= {"gateway.cli"}, lazy
+
+
+def side(module: str) -> str:
+    """The side a gateway module is on (gateway.web, gateway.work, gateway.cli), or "core"."""
+    module = MOVED.get(module, module)
+    return next((name for name in SIDES if module == name or module.startswith(f"{name}.")), "core")
+
+
+def sides_imported(path: Path) -> set[str]:
+    return {side(target) for target, _ in imports(path)} - {"core"}
+
+
+def test_every_side_has_its_modules() -> None:
+    found = {side(name) for name in MODULES}
+    assert found == {"core", *SIDES}, found
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MODULES if side(name) == "core"))
+def test_the_core_imports_neither_side_nor_the_command_line(name: str) -> None:
+    assert not sides_imported(MODULES[name]), name
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MODULES if side(name) in ("gateway.web", "gateway.work")))
+def test_the_request_side_and_the_work_side_never_import_each_other(name: str) -> None:
+    assert sides_imported(MODULES[name]) <= {side(name)}, name
+
+
+@pytest.mark.parametrize("name", sorted(EXTENSIONS))
+def test_connectors_and_plugins_import_neither_side_nor_the_command_line(name: str) -> None:
+    assert not sides_imported(EXTENSIONS[name]), name
 
 
 def test_every_behaviour_in_the_handover_map_names_real_functions() -> None:
