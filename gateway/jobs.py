@@ -5,6 +5,6 @@ Jobs queued before the move to gateway.work.jobs (their retries included) name `
 (gateway.queue.JOBS). Remove it once no queue can hold a job from before the move.
 """
 
-from gateway.work.jobs import notify, notify_hook, record_failed_job
+from gateway.work.jobs import notify, notify_hook
 
-__all__ = ["notify", "notify_hook", "record_failed_job"]
+__all__ = ["notify", "notify_hook"]
