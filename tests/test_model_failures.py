@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.web.app import create_app
 from tests.conftest import Visitor, agent_token, chat_channel, run_jobs, workspace_of
 from tests.fake_openai import FakeOpenAI
 from tests.test_health import beat
