@@ -216,3 +216,17 @@ def _events(client: TestClient, headers: dict[str, str]) -> list[dict[str, Any]]
     from tests.conftest import inbox_events
 
     return inbox_events(client, headers)
+
+
+def test_the_inbox_says_in_plain_words_that_the_model_answered_something_that_is_no_completion(
+        make_deployment: Callable[..., Deployment]) -> None:
+    with FakeOpenAI() as fake:
+        deployment = make_deployment(ai_agent=hosted(fake, breaker={"failures": 1, "cool_down": 60}, retry_budget=0))
+        headers = agent_token(deployment, "alex")
+        answers_garbage(fake)
+        with TestClient(create_app(deployment)) as client:
+            Visitor(client, chat_channel(deployment)).say("Where is my parcel?")
+            run_jobs(deployment)
+            state = client.get("/api/ai-agent", headers=headers).json()["ai_agent"]["model_status"]
+    assert state["state"] == "open"
+    assert state["last_error"] == "the model answered HTTP 200 with a body that is not a completion (a proxy's page?)"

@@ -95,6 +95,8 @@ def describe_failure(agent: AIAgentConfig, exc: Exception) -> str:
     if isinstance(exc, NoAnswer):
         return str(exc)
     status = getattr(exc, "status_code", None)
+    if "Received response - <APIResponse [200" in str(exc):  # litellm's words for a 200 it could not read
+        return "the model answered HTTP 200 with a body that is not a completion (a proxy's page?)"
     detail = str(exc).splitlines()[0] if str(exc) else ""
     detail = detail.rsplit(" - ", 1)[-1][:120]
     return f"{type(exc).__name__}, HTTP {status}: {detail}" if status else f"{type(exc).__name__}: {detail}"

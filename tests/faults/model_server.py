@@ -1,7 +1,13 @@
 """An OpenAI-compatible chat-completions server for the fault suite, in a process of its own: it answers
 "Re: <the customer's last message>" after --delay seconds, so every answer names the message it answers; the
 first request whose last message contains --hold-marker is held for --hold-seconds instead, so a test can kill
-the worker that holds that turn. Each request is logged as it arrives, with the caller's TCP port.
+the worker that holds that turn. Each request is logged as it arrives, with the caller's TCP port and the mode it
+met.
+
+`PUT /mode {"mode": …, "late": seconds}` makes it misbehave from the next request on, as a provider does:
+`answer` (the default), `hang` (holds every request for --hold-seconds), `error` (HTTP 500 with an OpenAI error
+body), `garbage` (HTTP 200 whose body is no completion, as a misconfigured proxy answers), `late` (answers after
+`late` seconds, meant to be past the caller's timeout).
 
     python tests/faults/model_server.py --port 8100 --log model.jsonl --hold-marker HOLDTURN --hold-seconds 60
 """
@@ -13,32 +19,40 @@ import asyncio
 import itertools
 import json
 import time
-from typing import IO
+from typing import IO, Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+MODES = ("answer", "hang", "error", "garbage", "late")
 _ids = itertools.count(1)
 
 
 def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> Starlette:
     held: set[str] = set()
+    state: dict[str, Any] = {"mode": "answer", "late": 0.0}
 
-    async def completions(request: Request) -> JSONResponse:
+    async def completions(request: Request) -> Response:
         body = json.loads(await request.body())
         users = [m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "user"]
         text = users[-1] if users else ""
         peer = request.client.port if request.client else 0
-        log.write(json.dumps({"at": time.time(), "peer_port": peer, "text": text[:200]}) + "\n")
+        mode = state["mode"]
+        log.write(json.dumps({"at": time.time(), "peer_port": peer, "text": text[:200], "mode": mode}) + "\n")
         log.flush()
-        if hold_marker and hold_marker in text and text not in held:
+        if mode == "error":
+            return JSONResponse({"error": {"message": "the model is overloaded", "type": "server_error"}},
+                                status_code=500)
+        if mode == "garbage":
+            return Response(b"<html>upstream says hello</html>", media_type="application/json")
+        if mode == "hang" or (hold_marker and hold_marker in text and text not in held):
             held.add(text)
             await asyncio.sleep(hold_seconds)
         else:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(state["late"] if mode == "late" else delay)
         return JSONResponse({
             "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "echo"),
@@ -46,7 +60,15 @@ def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> St
                          "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async def set_mode(request: Request) -> JSONResponse:
+        wanted = json.loads(await request.body())
+        if wanted.get("mode") not in MODES:
+            return JSONResponse({"error": f"mode must be one of {', '.join(MODES)}"}, status_code=400)
+        state.update(mode=wanted["mode"], late=float(wanted.get("late", 0.0)))
+        return JSONResponse(state)
+
+    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
+                             Route("/mode", set_mode, methods=["PUT"])])
 
 
 def main() -> None:
