@@ -1,4 +1,4 @@
-"""The `baton` command: serve, worker, check, agent, eval, status.
+"""The `baton` command: serve, worker, check, agent, eval, status, migrate.
 
 The one place that imports both sides (gateway.web, gateway.work): each command imports what it runs.
 """
@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     check = command("check", "Validate the configuration; reach Redis, each channel and each model's settings.")
     check.add_argument("--live", action="store_true", help="also make one real call to each hosted model")
     command("status", "Show the workers, the work waiting and in flight, the timers, and Redis.")
+    migrate = command("migrate", "Bring data written by an earlier release to this release's schema (stop Baton "
+                      "first; see docs/deploy.md, Upgrading).")
+    migrate.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    migrate.add_argument("--force", action="store_true",
+                         help="run although a worker's heartbeat is fresh (only if you know it is stopped)")
     _agent_commands(command("agent", "Manage human agents and their API tokens."), command)
     evaluate = commands.add_parser("eval", add_help=False, help="Measure the customer-message classifiers on a "
                                    "labelled JSONL file (baton eval --help for its options).")
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         configure_logging(config)
         handler = {"serve": serve, "gateway": gateway, "worker": worker, "check": check, "agent": agent,
-                   "status": status}[args.command]
+                   "status": status, "migrate": migrate}[args.command]
         return handler(args, config)
     except BatonError as exc:
         print(f"baton: {exc.reason}", file=sys.stderr)
@@ -158,6 +163,7 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
     supervisor = Supervisor()
     try:
         with redis_server(args, config) as (url, embedded):
+            require_schema(url)
             deployment = Deployment.build(config, url)
             gateways = args.gateways or config.gateway.processes or os.cpu_count() or 1
             workers = _count(args.workers, config.worker.processes)
@@ -276,6 +282,7 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
 
     os.environ.setdefault("BATON_CONFIG", str(Path(args.config).resolve()))
     with redis_url(args, config) as url:
+        require_schema(url)
         deployment = Deployment.build(config, url, quiet=True)
         if args.metrics_port:
             from gateway.metrics import serve_worker_metrics
@@ -298,6 +305,7 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
         deployment = Deployment.build(config, url, quiet=True)
         print(f"configuration {args.config}: valid")
         print(f"redis {redact(url)}: reachable")
+        problems += _check_schema(deployment)
         for channel in deployment.channels.values():
             status = f"disabled: {channel.disabled} (a warning: the other channels work)" if channel.disabled \
                 else "ready"
@@ -306,6 +314,18 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
             problems += _check_agent(deployment, workspace, args.live)
         deployment.close()
     return 1 if problems else 0
+
+
+def _check_schema(deployment: Any) -> int:
+    from gateway import schema
+
+    try:
+        state = schema.ensure(deployment.redis)
+    except schema.SchemaMismatch as exc:
+        print(f"data: {exc.reason}")
+        return 1
+    print(f"data: schema {state.version} (this release's)")
+    return 0
 
 
 def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
@@ -341,6 +361,7 @@ def agent(args: argparse.Namespace, config: BatonConfig) -> int:
 
     workspace = pick_workspace(config, args.workspace)
     with redis_url(args, config) as url:
+        require_schema(url)
         client = connect(url, decode_responses=True)
         if args.action == "create":
             token = create_agent(client, workspace, args.id, args.name, admin=args.admin, days=args.days)
@@ -366,6 +387,42 @@ def status(args: argparse.Namespace, config: BatonConfig) -> int:
         deployment = Deployment.build(config, url, quiet=True)
         print(report(deployment))
         deployment.close()
+    return 0
+
+
+def require_schema(url: str) -> None:
+    """Refuse to start on data of another schema than this release's (stamping a store that carries none)."""
+    from gateway import schema
+    from gateway.redis_server import connect
+
+    client = connect(url, max_connections=2, decode_responses=True)
+    try:
+        schema.ensure(client)
+    finally:
+        client.close()
+
+
+def migrate(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway import migrations, schema
+    from gateway.redis_server import connect, redact
+
+    with redis_url(args, config) as url:
+        # A text an old release cut in the middle of a character is read with U+FFFD, not refused.
+        client = connect(url, max_connections=4, decode_responses=True, encoding_errors="replace")
+        try:
+            report = migrations.migrate(client, dry_run=args.dry_run, force=args.force,
+                                        progress=lambda line: print(line, flush=True))
+        finally:
+            client.close()
+    print(f"redis {redact(url)}: the data was schema {report.before}; this release reads schema {schema.VERSION}")
+    if not report.steps:
+        print("nothing to migrate")
+    for step, counts in report.steps:
+        done = ", ".join(f"{count} {name}" for name, count in counts.items())
+        print(f"step {step.version} done: {done}" if not args.dry_run else f"step {step.version} would run: "
+              f"{step.summary}")
+    if not args.dry_run:
+        print(f"the data is now schema {report.after}")
     return 0
 
 

@@ -6,6 +6,9 @@
 -- conversation ids are minted in here, so keys cannot all be declared up front: Baton runs on a standalone
 -- Redis/Valkey, or one behind Sentinel, never a cluster).
 --
+-- Every operation is refused with schema_mismatch (answered 503) while the SCHEMA hash names another schema than the
+-- one rendered into this script, or a `baton migrate` under way (gateway/schema.py, gateway/migrations.py).
+--
 -- A conversation (hash CONVERSATION):
 --   status       open | closed
 --   owner        ai | none (waiting for a human) | agent:<id>          epoch: +1 on every change of owner
@@ -717,6 +720,14 @@ function ops.forget()
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})
   if redis.call('GET', latest) == c.id then redis.call('DEL', latest) end
   return ok({forgotten = true})
+end
+
+-- Data of another schema (gateway/schema.py) is never written to: this script is another release's, or a
+-- `baton migrate` is under way. Refused with schema_mismatch, which the store answers as 503.
+local SCHEMA_VERSION = '0' -- rendered from gateway/schema.py
+local schema = redis.call('HMGET', key('SCHEMA'), 'version', 'migrating')
+if schema[2] or (schema[1] and schema[1] ~= SCHEMA_VERSION) then
+  return fail('schema_mismatch', {schema = schema[1] or '', migrating = schema[2] or '', expected = SCHEMA_VERSION})
 end
 
 local handler = ops[op]

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from gateway import keys
+from gateway import keys, schema
 from gateway.errors import BatonError, NotFound, Unavailable
 
 Author = Literal["customer", "ai", "agent", "system"]
@@ -152,7 +152,9 @@ def render_script() -> str:
     source = resources.files("gateway.handover").joinpath("state.lua").read_text(encoding="utf-8")
     table = ", ".join(f"{name} = {json.dumps(template)}" for name, template in keys.templates().items())
     placeholder = "local TEMPLATES = {} -- rendered from gateway/keys.py"
-    assert placeholder in source
+    version = "local SCHEMA_VERSION = '0' -- rendered from gateway/schema.py"
+    assert placeholder in source and version in source
+    source = source.replace(version, f"local SCHEMA_VERSION = '{schema.VERSION}'")
     return source.replace(placeholder, f"local TEMPLATES = {{{table}}}")
 
 
@@ -176,6 +178,9 @@ def _checked(replies: list[Any], wait: int, conversation: str) -> dict[str, Any]
 def _answer(raw: Any, conversation: str = "") -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(raw)
     if not answer.pop("ok"):
+        if answer["error"] == "schema_mismatch":
+            state = schema.State(int(answer["schema"] or 0) or None, int(answer["migrating"] or 0) or None)
+            raise schema.SchemaMismatch(schema.describe(state), schema=state.version, expected=schema.VERSION)
         raise Refused(answer["error"], conversation, answer)
     return answer
 

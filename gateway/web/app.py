@@ -10,7 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 from importlib import resources
 
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -19,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway import schema
 from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
@@ -122,6 +125,17 @@ class WebhooksFirst:
         await response(scope, receive, send)
 
 
+async def _check_schema(deployment: Deployment) -> None:
+    """Stamp a new store with this release's schema, or say at once that the data is another's (`/readyz` then
+    answers 503 with the same reason, and the state script refuses every write)."""
+    try:
+        await run_in_threadpool(schema.ensure, deployment.redis)
+    except schema.SchemaMismatch as exc:
+        log.error("%s", exc.reason)
+    except RedisError as exc:  # Redis not up yet: /readyz says so, and checks the schema once it is
+        log.warning("could not read the data's schema version: %s", exc)
+
+
 def create_app(deployment: Deployment) -> WebhooksFirst:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,6 +145,7 @@ def create_app(deployment: Deployment) -> WebhooksFirst:
         app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms)
         app.state.hub = Hub(deployment.redis_url, [w.id for w in deployment.config.workspaces], connect_async)
         app.state.hub.start()
+        await _check_schema(deployment)
         try:
             yield
         finally:

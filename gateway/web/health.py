@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import __version__, keys
+from gateway import __version__, keys, schema
 from gateway.breaker import State
 from gateway.metrics import exposition
 
@@ -36,7 +36,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     """
-    summary: Readiness (Redis reachable and writable, a worker alive, the no-human timers running)
+    summary: Readiness (Redis reachable and writable, its data of this release's schema, a worker alive, the no-human
+      timers running)
     responses:
       200:
         description: Ready
@@ -74,6 +75,8 @@ async def readyz(request: Request) -> Response:
     queue = request.app.state.deployment.config.queue
     try:
         await client.set("baton:readyz", now, px=60_000)
+        if problem := await _schema_problem(request):
+            return _unavailable(problem)
         beats = await client.zrangebyscore(keys.key(keys.WORKERS, queue=queue), now - WORKER_FRESH_MS, "+inf")
         timers = [await client.hget(keys.key(keys.WORKER, queue=queue, name=name), "timers_at") for name in beats]
     except (RedisError, OSError) as exc:
@@ -87,6 +90,24 @@ async def readyz(request: Request) -> Response:
     if degraded := await _degraded(request, client, now):
         answer["degraded"] = degraded
     return JSONResponse(answer)
+
+
+async def _schema_problem(request: Request) -> str:
+    """Why the data in Redis is not this release's to serve, or "". A store that carries no schema version (new, or
+    flushed) is examined once a minute at most: that takes a scan of its keys."""
+    found = await request.app.state.aredis.hmget(keys.SCHEMA, ["version", "migrating"])
+    state = schema.State(*(int(v) if v is not None else None for v in found))
+    if state.version is not None or state.migrating is not None:
+        return schema.describe(state)
+    checked = getattr(request.app.state, "schema_checked", None)
+    if checked is None or time.monotonic() - checked[0] > 60:
+        try:
+            await run_in_threadpool(schema.ensure, request.app.state.deployment.redis)
+            checked = (time.monotonic(), "")
+        except schema.SchemaMismatch as exc:
+            checked = (time.monotonic(), exc.reason)
+        request.app.state.schema_checked = checked
+    return str(checked[1])
 
 
 async def _degraded(request: Request, client: Any, now: int) -> list[dict[str, str]]:
