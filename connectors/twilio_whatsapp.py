@@ -131,10 +131,12 @@ class TwilioWhatsApp(WebhookConnector):
 
     def verify(self, request: WebhookRequest) -> None:
         if not self.settings.auth_token:  # an empty HMAC key would let anyone sign
-            raise SignatureInvalid("no auth_token configured to check X-Twilio-Signature")
+            raise SignatureInvalid("no auth_token configured to check X-Twilio-Signature",
+                                   cause="the channel's auth_token is empty: set it (TWILIO_AUTH_TOKEN)")
         signature = request.headers.get("x-twilio-signature")
         if not signature:
-            raise SignatureInvalid("missing X-Twilio-Signature header")
+            raise SignatureInvalid("missing X-Twilio-Signature header",
+                                   cause="the request did not come from Twilio, or a proxy dropped the header")
         # A multidict so repeated keys all reach the signature (a dict would keep one value).
         params = ImmutableMultiDict(request.form)
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER.lower()))

@@ -338,7 +338,7 @@ def parse_config(text: str, source: str = "config.yaml", base_dir: Path | None =
     try:
         tree = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_problem(exc, source)) from exc
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with a 'workspaces:' list")
     tree, lines = _split_lines(tree)
@@ -349,6 +349,21 @@ def parse_config(text: str, source: str = "config.yaml", base_dir: Path | None =
         raise ConfigError(_describe(exc, source, lines)) from exc
     config._source, config._lines = source, lines
     return config
+
+
+def _yaml_problem(exc: yaml.YAMLError, source: str) -> str:
+    """'config.yaml:12:5: not valid YAML: <problem> (<context> at line 9, column 3)' and the offending line (PyYAML
+    names the text it was given, "<unicode string>", not the file)."""
+    mark = getattr(exc, "problem_mark", None)
+    if not isinstance(exc, yaml.MarkedYAMLError) or mark is None:
+        return f"{source}: not valid YAML: {exc}"
+    context = ""
+    if exc.context:
+        where = exc.context_mark
+        context = f" ({exc.context}" + (f" at line {where.line + 1}, column {where.column + 1})" if where else ")")
+    snippet = mark.get_snippet(indent=4)
+    return (f"{source}:{mark.line + 1}:{mark.column + 1}: not valid YAML: {exc.problem}{context}"
+            + (f"\n{snippet}" if snippet else ""))
 
 
 def locate(config: BatonConfig, path: tuple[Any, ...]) -> str:

@@ -58,12 +58,22 @@ class Throttled:
     def error(self, message: str, *args: Any) -> None:
         self._log(logging.ERROR, message, args)
 
-    def _log(self, level: int, message: str, args: tuple[Any, ...]) -> None:
+    def due(self) -> int | None:
+        """None while the line is held back; else how many were held back since the last one (and the interval
+        starts again). For a line that is costly to compose: compose it only when it is due."""
         with self._lock:
             now = time.monotonic()
-            if now - self._last < self.every:
+            if self._last and now - self._last < self.every:
                 self._held += 1
-                return
+                return None
             held, self._held, self._last = self._held, 0, now
-        suffix = f" ({held} more like this since the last one)" if held else ""
-        self.logger.log(level, message + suffix, *args)
+        return held
+
+    def _log(self, level: int, message: str, args: tuple[Any, ...]) -> None:
+        held = self.due()
+        if held is not None:
+            self.logger.log(level, message + held_back(held), *args)
+
+
+def held_back(count: int) -> str:
+    return f" ({count} more like this since the last one)" if count else ""

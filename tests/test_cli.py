@@ -306,3 +306,23 @@ def test_redact_hides_every_password_a_redis_url_can_carry() -> None:
     assert redact("redis://h/0?password=pw&socket_timeout=5") == "redis://h/0?password=***&socket_timeout=5"
     assert (redact("redis+sentinel://:pw@a:26379,b:26379/baton/0?sentinel_password=pw2")
             == "redis+sentinel://:***@a:26379,b:26379/baton/0?sentinel_password=***")
+
+
+def test_the_banner_says_where_it_listens_and_the_public_url_apart(redis_url: str, capsys: Any) -> None:
+    from gateway.cli import print_urls
+    from gateway.config import parse_config
+    from gateway.deployment import Deployment
+
+    text = yaml.safe_dump({"public_url": "https://support.example.com", "workspaces": [{
+        "id": "shop", "channels": [{"name": "chat", "type": "webchat"}]}]})
+    deployment = Deployment.build(parse_config(text), redis_url)
+    try:
+        print_urls(deployment, "0.0.0.0", 8100, redis_url, 2, 0)
+    finally:
+        deployment.close()
+    banner = capsys.readouterr().out
+    first = banner.splitlines()[0]
+    assert "listening on http://0.0.0.0:8100" in first and "support.example.com" not in first
+    assert "a gateway-only node: run `baton worker` against the same Redis" in first
+    assert "  Public URL:   https://support.example.com  (public_url: what providers call and sign)" in banner
+    assert "  Health:       http://0.0.0.0:8100/healthz" in banner

@@ -70,6 +70,18 @@ def test_not_yaml_is_a_clear_error() -> None:
     assert "not valid YAML" in error_of("workspaces: [\n")
 
 
+def test_a_yaml_syntax_error_names_the_file_and_line_not_pyyamls_unicode_string(tmp_path: Path) -> None:
+    path = tmp_path / "baton.yaml"
+    path.write_text(VALID + "    handover:\n      phrases: [agent, human\n    notifiers: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    message = caught.value.reason
+    assert message.startswith(f"{path}:8:14: not valid YAML: expected ',' or ']', but got ':'"), message
+    assert "(while parsing a flow sequence at line 7, column 16)" in message
+    assert "notifiers: []" in message  # the offending line
+    assert "<unicode string>" not in message
+
+
 def test_connector_settings_errors_name_the_yaml_path(redis_url: str) -> None:
     text = VALID + ("      - name: wa\n        type: twilio_whatsapp\n        account_sid: nope\n"
                     "        auth_token: t\n        from: '+14155550199'\n")

@@ -71,3 +71,43 @@ def test_no_token_or_secret_reaches_any_log_line(make_deployment, caplog) -> Non
     assert text  # the flow did log
     for secret in secrets:
         assert secret not in text
+
+
+def test_handovers_assignments_forms_captures_closes_and_retention_deletions_are_logged_at_info(
+        make_deployment, caplog) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from starlette.testclient import TestClient
+
+    from gateway.handover import fallback
+    from gateway.web.app import create_app
+    from gateway.work import retention
+    from tests.conftest import Visitor, agent_token, chat_channel, run_jobs, workspace_of
+
+    deployment = make_deployment(handover={"no_human_timeout": 0.05}, retention={"closed_days": 1})
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(deployment)) as client:
+        alex = agent_token(deployment, "alex", admin=True)
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("I want to talk to a human")["conversation"]
+        run_jobs(deployment)
+        time.sleep(0.1)
+        fallback.fire_due(deployment)
+        contact = client.post(f"/webchat/{chat_channel(deployment)}/contact", headers=visitor.headers,
+                              json={"name": "Maria", "email": "maria@example.com"})
+        assert contact.status_code == 201, contact.text
+        assert client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=alex).is_success
+        assert client.post(f"/api/conversations/{cid}/close", headers=alex).is_success
+        assert client.patch("/api/ai-agent", json={"published": False}, headers=alex).is_success
+    assert retention.sweep(deployment, "w1", now_ms=deployment.store.now_ms() + 2 * 86_400_000) == 1
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("baton.") and r.levelno == logging.INFO]
+    expected = [f"conversation {cid} handed over to the team (customer): The customer asked for a human",
+                f"conversation {cid}: no human took it in 0.05 s; the contact form was sent",
+                f"conversation {cid}: contact details captured (name, email) in contact",
+                f"conversation {cid}: none → agent:alex (assigned by Alex)",
+                f"conversation {cid} closed by agent:alex",
+                "AI agent unpublished by Alex; 0 conversation(s) now wait for a human",
+                f"conversation {workspace_of(deployment)}/{cid} deleted by retention"]
+    for line in expected:
+        assert any(line in logged for logged in lines), (line, lines)
+    assert "maria@example.com" not in "\n".join(lines)  # which fields, never what the customer wrote in them

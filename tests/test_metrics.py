@@ -56,6 +56,26 @@ def test_metrics_need_the_token_from_elsewhere(make_deployment: Callable[..., De
         assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"}).status_code == 200
 
 
+def test_a_local_request_refused_for_want_of_the_token_is_told_so_not_that_it_is_not_local(
+        make_deployment: Callable[..., Deployment]) -> None:
+    import httpx
+
+    from tests.conftest import LiveServer
+
+    with LiveServer(make_deployment(metrics_token="scrape-me-0123456789")) as live:  # a real socket on 127.0.0.1
+        missing = httpx.get(f"{live.url}/metrics")
+        wrong = httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer wrong"})
+        assert httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"}).is_success
+    assert missing.status_code == wrong.status_code == 403
+    assert missing.json()["error"] == ("metrics need 'Authorization: Bearer <metrics_token>': the token is missing "
+                                       "(with metrics_token set, requests from this machine need it too)")
+    assert "the token is not metrics_token" in wrong.json()["error"]
+    with LiveServer(make_deployment()) as live:
+        assert httpx.get(f"{live.url}/metrics").is_success
+        proxied = httpx.get(f"{live.url}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403 and "came through a proxy" in proxied.json()["error"]
+
+
 def test_a_turn_is_timed_under_what_it_did(make_deployment: Callable[..., Deployment]) -> None:
     from prometheus_client import REGISTRY
 

@@ -3,6 +3,7 @@ Twilio's REST API (a local fake speaking its protocol), with signature checks an
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,6 +131,60 @@ def test_public_url_is_used_to_verify_behind_a_tls_proxy(make_deployment, twilio
         # Twilio signed the public https URL; the app itself is reached over plain http by the proxy.
         assert post_signed(client, form, url="https://support.example.com/webhooks/wa").status_code == 200
         assert post_signed(client, form, url="http://testserver/webhooks/wa").status_code == 403
+
+
+def _refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "baton.webhooks" and r.levelno == logging.WARNING]
+
+
+def test_a_webhook_signed_for_another_url_is_logged_with_the_url_checked_and_the_public_url_to_set(
+        make_deployment, twilio, caplog) -> None:
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)], public_url="https://old.example.com")
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(deployment)) as client:
+        form = inbound("SM" + "1" * 32, "hi")
+        # Twilio calls (and signs) the URL in its console; the proxy passes its Host on.
+        for _ in range(3):
+            refused = post_signed(client, form, url="https://support.example.com/webhooks/wa",
+                                  host="support.example.com")
+            assert refused.status_code == 403
+    [line] = _refusals(caplog)  # once a minute, not once per request
+    assert "channel wa refused (403): X-Twilio-Signature does not match" in line
+    assert "checked against https://old.example.com/webhooks/wa" in line
+    assert ("the provider signed https://support.example.com/webhooks/wa: set public_url (BATON_PUBLIC_URL) to "
+            "https://support.example.com instead of https://old.example.com") in line
+
+
+def test_behind_a_proxy_without_public_url_the_refusal_names_the_url_the_provider_signed(
+        make_deployment, twilio, caplog) -> None:
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)])
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(deployment)) as client:
+        refused = post_signed(client, inbound("SM" + "2" * 32, "hi"), url="https://support.example.com/webhooks/wa",
+                              **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "support.example.com"})
+    assert refused.status_code == 403
+    [line] = _refusals(caplog)
+    assert "checked against http://testserver/webhooks/wa" in line
+    assert "set public_url (BATON_PUBLIC_URL) to https://support.example.com" in line
+
+
+def test_a_refusal_the_url_does_not_explain_names_the_other_suspects_and_counts_what_was_held_back(
+        make_deployment, twilio, caplog) -> None:
+    from gateway.web import webhooks
+
+    deployment = make_deployment(channels=[whatsapp_channel(twilio)])
+    caplog.set_level(logging.INFO)
+    with TestClient(create_app(deployment)) as client:
+        for sid in ("3", "4", "5"):
+            post_signed(client, inbound("SM" + sid * 32, "hi"), token="another-accounts-token")
+        webhooks._refusals[f"{workspace_of(deployment)}/wa"]._last = 0.0  # a minute has passed
+        client.post("/webhooks/wa", data=inbound("SM" + "6" * 32, "hi"))  # no signature at all
+    first, second = _refusals(caplog)
+    assert "the provider calls another URL than the URL Baton received" in first
+    assert "or the channel's credentials are not those of the account that sent it" in first
+    assert "missing X-Twilio-Signature header" in second
+    assert "Likely cause: the request did not come from Twilio, or a proxy dropped the header" in second
+    assert second.endswith("(2 more like this since the last one)")
 
 
 def test_unknown_channel_is_404_and_disabled_channel_is_503(make_deployment, twilio) -> None:

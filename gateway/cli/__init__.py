@@ -263,10 +263,14 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
     from gateway.connector import WidgetConnector
     from gateway.redis_server import redact
 
-    base = deployment.public_url(f"http://{host}:{port}")
-    lines = [f"Baton {__version__} on {base}  ({gateways} gateway and {workers} worker processes)",
-             f"  Redis:        {redact(url)}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
-             f"  Health:       {base}/healthz, {base}/readyz"]
+    listening = f"http://{_url_host(host)}:{port}"
+    base = deployment.public_url(listening)
+    role = "" if workers else "; a gateway-only node: run `baton worker` against the same Redis"
+    lines = [f"Baton {__version__} listening on {listening}  ({gateways} gateway and {workers} worker processes{role})"]
+    if deployment.config.public_url:
+        lines.append(f"  Public URL:   {base}  (public_url: what providers call and sign)")
+    lines += [f"  Redis:        {redact(url)}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
+              f"  Health:       {listening}/healthz, {listening}/readyz"]
     for channel in deployment.channels.values():
         if isinstance(channel.connector, WidgetConnector):
             lines.append(f"  Webchat demo: {base}/demo?channel={channel.name}")
@@ -274,6 +278,10 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
             state = "  (disabled: see above)" if channel.disabled else ""
             lines.append(f"  Webhook:      {base}/webhooks/{channel.name}  [{channel.connector.type}]{state}")
     print("\n".join(lines), flush=True)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def worker(args: argparse.Namespace, config: BatonConfig) -> int:

@@ -4,6 +4,7 @@ leaves in it (through the widget's form, or as text on channels without forms), 
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,6 +16,8 @@ from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
 from gateway.handover.store import Conversation, Message, TurnStamp
+
+log = logging.getLogger("baton.fallback")
 
 FORM_TEXT = ("Sorry to keep you waiting: no one from our team is free right now. Leave your contact "
              "details and we'll get back to you as soon as we can.")
@@ -49,6 +52,9 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
         for item in deployment.store.fire(workspace.id, text=FORM_TEXT, form=form, limit=500):
             fired.append({"workspace": workspace.id, **item})
             metrics.FORMS.labels("sent").inc()
+            log.info("conversation %s: no human took it in %g s; the contact form was sent", item["conversation"],
+                     workspace.handover.no_human_timeout,
+                     extra={"workspace": workspace.id, "conversation": item["conversation"]})
     return fired
 
 
@@ -132,6 +138,9 @@ def capture(deployment: Deployment, workspace: str, conversation: str, details: 
         workspace, conversation, details, summary=f"{name or 'The customer'} left contact details: {reach}",
         confirmation=f"Thank you{', ' + name if name else ''}! We'll get back to you at {reach}.", turn=turn)
     metrics.FORMS.labels("captured").inc()
+    log.info("conversation %s: contact details captured (%s) in contact %s", conversation,
+             ", ".join(name for name in FIELDS if details.get(name)), contact,
+             extra={"workspace": workspace, "conversation": conversation})
     return contact
 
 

@@ -8,12 +8,16 @@ part of that same atomic step.
 
 from __future__ import annotations
 
+import logging
+
 from gateway import keys, metrics
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict
 from gateway.handover.store import Owner, TurnStamp
 from gateway.team import Agent, agent_by_id
+
+log = logging.getLogger("baton.handover")
 
 HANDOVER_NOTICE = "I'm connecting you with a member of our team. They'll be with you shortly."
 UNPUBLISH_BATCH = 200  # conversations moved per step while unpublishing
@@ -42,7 +46,13 @@ def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation: 
         workspace.id, conversation, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
         agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace))
     metrics.HANDOVERS.labels(route).inc()
+    log.info("conversation %s handed over to the team (%s): %s", conversation, route, reason,
+             extra=_context(workspace.id, conversation))
     return count
+
+
+def _context(workspace: str, conversation: str) -> dict[str, str]:
+    return {"workspace": workspace, "conversation": conversation}
 
 
 # --- humans -----------------------------------------------------------------------------------------------------
@@ -75,9 +85,12 @@ def _assign(deployment: Deployment, agent: Agent, conversation: str, target: Own
             notice: str = "", force: bool = False, timeout_ms: int | None = None) -> None:
     workspace = deployment.workspace(agent.workspace)
     waited = _waiting(deployment, workspace.id, conversation) if target.startswith("agent:") else None
-    deployment.store.assign(workspace.id, conversation, target, agent.owner, reason=reason, notice=notice,
-                            force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
+    moved = deployment.store.assign(workspace.id, conversation, target, agent.owner, reason=reason, notice=notice,
+                                    force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
     _taken(waited)
+    if not moved.get("unchanged"):
+        log.info("conversation %s: %s → %s (%s)", conversation, moved.get("previous", "?"), target, reason,
+                 extra=_context(workspace.id, conversation))
 
 
 def _waiting(deployment: Deployment, workspace: str, conversation: str) -> float | None:
@@ -100,12 +113,16 @@ def reply(deployment: Deployment, agent: Agent, conversation: str, text: str) ->
     message = deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id,
                                     agent_name=agent.name, notice=f"{agent.name} joined the conversation.")
     _taken(waited)
+    if waited is not None:
+        log.info("conversation %s: none → %s (took it by replying)", conversation, agent.owner,
+                 extra=_context(agent.workspace, conversation))
     return message
 
 
 def close(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
     """Close the conversation; the customer's next message starts a fresh one with the AI."""
     closed(deployment.store.close(agent.workspace, conversation, agent.owner, force=force))
+    log.info("conversation %s closed by %s", conversation, agent.owner, extra=_context(agent.workspace, conversation))
 
 
 def closed(handovers: int) -> None:
@@ -127,11 +144,16 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
         raise Conflict("this workspace has no AI agent configured")
     reason = f"AI agent {'published' if published else 'unpublished'} by {agent.name}"
     announce = True
+    total = 0
     while True:
         moved = deployment.store.publish(workspace.id, published, agent.owner, reason=reason,
                                          timeout_ms=no_human_timeout_ms(workspace), announce=announce,
                                          limit=UNPUBLISH_BATCH)
         announce = False
         metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])
+        total += moved["moved"]
         if moved["remaining"] == 0:  # each step moves, or drops from the view, at least one conversation
+            log.info("workspace %s: %s%s", workspace.id, reason,
+                     f"; {total} conversation(s) now wait for a human" if not published else "",
+                     extra={"workspace": workspace.id})
             return

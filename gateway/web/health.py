@@ -153,10 +153,21 @@ async def metrics(request: Request) -> Response:
     forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
     local = not forwarded and request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
     if not (hmac.compare_digest(given, token) if token else local):
-        return JSONResponse({"error": "metrics need the bearer metrics_token (or a request from this machine)"},
-                            status_code=403)
+        return JSONResponse({"error": _metrics_refusal(bool(token), bool(given), local, forwarded)}, status_code=403)
     body, content_type = await run_in_threadpool(exposition, deployment)
     return Response(body, media_type=content_type)
+
+
+def _metrics_refusal(token: bool, given: bool, local: bool, forwarded: bool) -> str:
+    """Why /metrics said no, in terms of what this request was (a local one is not told it is not local)."""
+    if token:
+        wrong = "is not metrics_token" if given else "is missing"
+        return (f"metrics need 'Authorization: Bearer <metrics_token>': the token {wrong} (with metrics_token set, "
+                "requests from this machine need it too)")
+    if forwarded:
+        return ("metrics answer requests from this machine only, and this one came through a proxy "
+                "(X-Forwarded-For): set metrics_token to scrape from elsewhere")
+    return "metrics answer requests from this machine only: set metrics_token to scrape from elsewhere"
 
 
 def _unavailable(reason: str) -> JSONResponse:

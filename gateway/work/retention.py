@@ -50,7 +50,12 @@ def forget(deployment: Deployment, workspace: str, conversation: str) -> int:
         log.exception("archiving conversation %s/%s failed; it is kept", workspace, conversation,
                       extra={"workspace": workspace, "conversation": conversation})
         return 0
-    return int(deployment.store.forget(workspace, conversation))
+    forgotten = deployment.store.forget(workspace, conversation)
+    if forgotten:
+        log.info("conversation %s/%s deleted by retention (closed %s; archived first)", workspace, conversation,
+                 time.strftime("%Y-%m-%d", time.gmtime(int(record.get("closed_at", 0)) / 1000)),
+                 extra={"workspace": workspace, "conversation": conversation})
+    return int(forgotten)
 
 
 def _write(deployment: Deployment, workspace: str, record: dict[str, Any]) -> None:

@@ -189,6 +189,8 @@ def act(turn: Turn, action: Action) -> str:
     if action is Action.CLOSE:
         lifecycle.closed(store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE,
                                      agent_name=turn.agent.name))
+        log.info("conversation %s closed by the AI: the customer is done", turn.cid,
+                 extra={"workspace": ws, "conversation": turn.cid})
         return "closed"
     if action is Action.OFFER_PERSON:
         return post(turn, f"{SORRY} {OFFER}", offer=1)
