@@ -43,6 +43,10 @@ def test_serve_runs_the_whole_loop_on_the_embedded_server_and_stops_cleanly(serv
                                                                              config_file: Path) -> None:
     data_dir = config_file.parent / ".baton"
     info = json.loads((data_dir / "valkey.json").read_text())
+    deadline = time.monotonic() + 120  # a worker imports litellm first: up to a minute on a loaded 2-core machine
+    while httpx.get(f"{served.url}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "no worker came up"
+        time.sleep(0.2)
     token = httpx.post(f"{served.url}/webchat/chat/sessions").json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     sent = httpx.post(f"{served.url}/webchat/chat/messages", json={"text": "How long does shipping take?",
