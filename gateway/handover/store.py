@@ -116,6 +116,18 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class Page:
+    """A page of a conversation's history, oldest first; `next_before` pages back (when `has_more`)."""
+
+    messages: list[Message]
+    has_more: bool
+    next_before: str
+
+
+_PAGE_READS = 20  # LRANGEs one page may take to gather its public messages
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """The next message of an outbox to send, to whom and through which channel."""
 
@@ -362,6 +374,43 @@ class Store:
         entries, delivery = pipe.execute()
         found = [decode_message(raw, delivery) for raw in entries]
         return [m for m in found if not public_only or m["visibility"] == "public"]
+
+    def page(self, workspace: str, conversation: str, before: str = "", limit: int = 100,
+             public_only: bool = False) -> Page:
+        """The `limit` newest messages before message `before` (the newest when ""), oldest first, with delivery
+        states. A long history is read from its end, never whole (a page of public messages may sit behind many
+        internal ones: the reads are bounded, and `next_before` then pages on from the oldest one read)."""
+        history = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
+        length = int(self.redis.llen(history))  # type: ignore[arg-type]
+        start = min(place(before), length) if before else length
+        found: list[Message] = []
+        oldest = ""
+        for _ in range(_PAGE_READS):
+            missing = limit - len(found)
+            if start <= 0 or missing <= 0:
+                break
+            lower = max(start - (max(2 * missing, 50) if public_only else missing), 0)
+            raw: Any = self.redis.lrange(history, lower, start - 1)
+            entries = [decode_message(entry, {}) for entry in raw]
+            kept = [m for m in entries if not public_only or m["visibility"] == "public"][-missing:]
+            first = kept[0] if len(kept) == missing else entries[0] if entries else None
+            start, oldest = (place(first["id"]), first["id"]) if first else (lower, oldest)
+            found = kept + found
+        self._add_delivery(workspace, conversation, found)
+        return Page(found, start > 0, oldest if start > 0 else "")
+
+    def _add_delivery(self, workspace: str, conversation: str, messages: list[Message]) -> None:
+        outgoing = [m["id"] for m in messages if m["author"] != "customer"]
+        if not outgoing:
+            return
+        fields = [name for mid in outgoing for name in (mid, f"{mid}:error")]
+        states: Any = self.redis.hmget(keys.key(keys.DELIVERY, ws=workspace, cid=conversation), fields)
+        delivery = {name: value for name, value in zip(fields, states, strict=True) if value is not None}
+        for message in messages:
+            if message["id"] in delivery:
+                message["delivery"] = delivery[message["id"]]
+            if f"{message['id']}:error" in delivery:
+                message["delivery_error"] = delivery[f"{message['id']}:error"]
 
     def recent(self, workspace: str, conversation: str, count: int) -> tuple[Conversation, list[Message]]:
         """The conversation and its latest `count` messages, oldest first: what an AI turn reads."""

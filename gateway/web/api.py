@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,13 +16,15 @@ from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
 from gateway.handover import lifecycle
-from gateway.handover.store import VIEWS, Conversation
+from gateway.handover.store import VIEWS, Conversation, Page
 from gateway.team import Agent, list_agents
 from gateway.web import ratelimit, sse
 from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
 from gateway.web.http import json_body
 
 MAX_TEXT = 4096
+MESSAGE_PAGE = 100  # messages in a conversation's detail; older ones are paged back (GET …/messages?before=)
+_MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 
 
 def deployment_of(request: Request) -> Deployment:
@@ -135,7 +138,9 @@ def contact_view(deployment: Deployment, contact: dict[str, Any]) -> dict[str, A
 
 async def get_conversation(request: Request) -> Response:
     """
-    summary: One conversation with its full history (customer, AI, agents, system events) and its contact
+    summary: One conversation with its newest messages (customer, AI, agents, system events) and its contact
+    description: The newest 100 messages; when `has_more`, page back with GET /api/conversations/{id}/messages
+      ?before=<next_before>.
     security: [{agentToken: []}]
     parameters: [{$ref: '#/components/parameters/ConversationId'}]
     responses:
@@ -154,9 +159,52 @@ async def get_conversation(request: Request) -> Response:
 def _detail(deployment: Deployment, workspace: str, cid: str) -> dict[str, Any]:
     conversation = deployment.store.conversation(workspace, cid)
     detail = summary(deployment, conversation)
-    detail["messages"] = deployment.store.messages(workspace, cid, limit=10_000)
+    detail.update(_page(deployment.store.page(workspace, cid, limit=MESSAGE_PAGE)))
     detail["contact"] = contact_view(deployment, deployment.store.contact(workspace, conversation["contact"]))
     return {"conversation": detail}
+
+
+def _page(page: Page) -> dict[str, Any]:
+    return {"messages": page.messages, "has_more": page.has_more, "next_before": page.next_before or None}
+
+
+def message_id(value: str, name: str = "before") -> str:
+    """A message id from a client ("<ms>-<place>"), or BadRequest."""
+    if not _MESSAGE_ID.fullmatch(value):
+        raise BadRequest(f"'{name}' must be a message id such as 1717171717171-42, not {value[:40]!r}")
+    return value
+
+
+async def list_messages(request: Request) -> Response:
+    """
+    summary: A page of a conversation's history, newest first in pages, oldest first within one
+    description: Without `before`, the newest `limit` messages; with it, the `limit` messages before that one.
+      Page back with `before` set to the answer's `next_before` while `has_more` is true.
+    security: [{agentToken: []}]
+    parameters:
+      - {$ref: '#/components/parameters/ConversationId'}
+      - {$ref: '#/components/parameters/Before'}
+      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 500, default: 100}}
+    responses:
+      200:
+        description: The page
+        content: {application/json: {schema: {$ref: '#/components/schemas/MessagePage'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    cid = _conversation_id(request)
+    before = message_id(request.query_params["before"]) if request.query_params.get("before") else ""
+    limit = _limit(request, "limit", MESSAGE_PAGE, 500)
+    deployment = deployment_of(request)
+
+    def read() -> dict[str, Any]:
+        deployment.store.conversation(agent.workspace, cid)  # 404 for a conversation that is not there
+        return _page(deployment.store.page(agent.workspace, cid, before, limit))
+
+    return JSONResponse(await run_in_threadpool(read))
 
 
 async def _change(request: Request, agent: Agent, change: Any, *args: Any) -> Response:

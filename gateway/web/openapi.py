@@ -41,6 +41,9 @@ parameters:
      description: A webchat channel's name in the config}
   ConversationId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
   ContactId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
+  Before:
+    {name: before, in: query, schema: {type: string, pattern: '^[0-9]{1,19}-[0-9]{1,19}$'}, example: '1717171717171-42',
+     description: Page back from this message (not included); the previous page's next_before}
 
 responses:
   BadRequest:
@@ -162,15 +165,30 @@ schemas:
         required: [contact]
         properties: {contact: {type: string, description: The contact's id}}
   ConversationDetail:
-    description: A conversation with its whole history and its contact
+    description: A conversation with its newest messages (page back for older ones) and its contact
     allOf:
       - $ref: '#/components/schemas/Identity'
       - $ref: '#/components/schemas/ConversationFields'
       - type: object
-        required: [messages, contact]
+        required: [messages, has_more, next_before, contact]
         properties:
-          messages: {type: array, items: {$ref: '#/components/schemas/Message'}}
+          messages:
+            type: array
+            items: {$ref: '#/components/schemas/Message'}
+            description: The newest 100 messages, oldest first
+          has_more: {type: boolean, description: Older messages exist}
+          next_before:
+            type: string
+            nullable: true
+            description: The `before` that pages back (GET /api/conversations/{id}/messages?before=…)
           contact: {$ref: '#/components/schemas/Contact'}
+  MessagePage:
+    type: object
+    required: [messages, has_more, next_before]
+    properties:
+      messages: {type: array, items: {$ref: '#/components/schemas/Message'}, description: Oldest first}
+      has_more: {type: boolean, description: Older messages exist}
+      next_before: {type: string, nullable: true, description: The `before` of the page before this one}
   ConversationAnswer:
     type: object
     required: [conversation]

@@ -27,6 +27,8 @@ from gateway.web.pipeline import MAX_TEXT, customer_message
 from gateway.web.webhooks import counted
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
+VISITOR_PAGE = 50  # messages the widget shows at first; "Earlier messages" pages back
 VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
 
 
@@ -164,32 +166,40 @@ def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
     return {k: message[k] for k in VISITOR_FIELDS if message.get(k) not in (None, "", {}, [])}  # type: ignore[literal-required]
 
 
-def _history(deployment: Deployment, channel: Channel, visitor: str) -> dict[str, Any]:
+def _history(deployment: Deployment, channel: Channel, visitor: str, before: str, limit: int) -> dict[str, Any]:
     workspace = channel.workspace.id
     cid = str(deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)) or "")
     if not cid:
-        return {"conversation": None, "messages": []}
+        return {"conversation": None, "messages": [], "has_more": False, "next_before": None}
     conversation = deployment.store.conversation(workspace, cid)
-    messages = deployment.store.messages(workspace, cid, public_only=True)
+    page = deployment.store.page(workspace, cid, before, limit, public_only=True)
     return {"conversation": {"id": cid, "status": conversation["status"],
                              "form_pending": conversation.get("form_state") == "sent"},
-            "messages": [visitor_view(m) for m in messages]}
+            "messages": [visitor_view(m) for m in page.messages], "has_more": page.has_more,
+            "next_before": page.next_before or None}
 
 
 async def get_messages(request: Request) -> Response:
     """
-    summary: The visitor's current conversation, with the messages the visitor sees
+    summary: The visitor's current conversation, with the newest messages the visitor sees
+    description: The newest `limit` public messages, oldest first; page back with `before` set to `next_before`
+      while `has_more` is true.
     security: [{visitorToken: []}]
-    parameters: [{$ref: '#/components/parameters/Channel'}]
+    parameters:
+      - {$ref: '#/components/parameters/Channel'}
+      - {$ref: '#/components/parameters/Before'}
+      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200, default: 50}}
     responses:
       200:
-        description: The conversation (null before the visitor's first message) and its public messages
+        description: The conversation (null before the visitor's first message) and a page of its public messages
         content:
           application/json:
             schema:
               type: object
-              required: [conversation, messages]
+              required: [conversation, messages, has_more, next_before]
               properties:
+                has_more: {type: boolean, description: Older messages exist}
+                next_before: {type: string, nullable: true, description: The `before` that pages back}
                 conversation:
                   type: object
                   nullable: true
@@ -207,7 +217,13 @@ async def get_messages(request: Request) -> Response:
     """
     deployment, channel = _channel(request)
     visitor = await _visitor(request, channel)
-    return JSONResponse(await run_in_threadpool(_history, deployment, channel, visitor))
+    given = request.query_params.get("before", "")
+    if given and not _MESSAGE_ID.fullmatch(given):
+        raise BadRequest(f"'before' must be a message id such as 1717171717171-42, not {given[:40]!r}")
+    limit = request.query_params.get("limit", str(VISITOR_PAGE))
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 3 and int(limit) <= 200):
+        raise BadRequest("'limit' must be a whole number from 0 to 200")
+    return JSONResponse(await run_in_threadpool(_history, deployment, channel, visitor, given, int(limit)))
 
 
 async def post_contact(request: Request) -> Response:

@@ -65,6 +65,8 @@ export const api = {
   setPublished: (published) => request("/api/ai-agent", { method: "PATCH", body: { published } }),
   conversations: (view) => request(`/api/conversations?view=${encodeURIComponent(view)}&limit=100`),
   conversation: (id) => request(`/api/conversations/${encodeURIComponent(id)}`),
+  messages: (id, before) => request(
+    `/api/conversations/${encodeURIComponent(id)}/messages?before=${encodeURIComponent(before)}&limit=100`),
   assign: (id, assignee, force = false) => request(`/api/conversations/${encodeURIComponent(id)}/assign`,
     { method: "POST", body: force ? { assignee, force: true } : { assignee } }),
   unassign: (id) => request(`/api/conversations/${encodeURIComponent(id)}/unassign`, { method: "POST", body: {} }),

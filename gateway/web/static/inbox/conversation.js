@@ -70,6 +70,7 @@ export class ConversationPane {
     if (id === store.openId && this.conversation) return this.refresh();
     store.openId = id;
     this.conversation = null;
+    this.earlierBefore = null;
     this.timeline.reset();
     $("conversation-empty").hidden = Boolean(id);
     $("conversation-body").hidden = !id;
@@ -84,11 +85,36 @@ export class ConversationPane {
     const ticket = ++this.loading;
     try {
       const { conversation } = await api.conversation(id);
+      const first = !this.timeline.shown.length;
+      // More new messages than one page since the last look: page back until they meet those shown.
+      let before = conversation.next_before;
+      for (let pages = 0; !first && before && pages < 20; pages += 1) {
+        if (conversation.messages.some((m) => this.timeline.seen.has(m.id))) break;
+        const page = await api.messages(id, before);
+        conversation.messages = [...page.messages, ...conversation.messages];
+        before = page.next_before;
+      }
       if (ticket !== this.loading || id !== store.openId) return;
+      if (first) this.earlierBefore = conversation.has_more ? conversation.next_before : null;
       this.conversation = conversation;
       this.render();
     } catch (error) {
       if (id === store.openId) this.onError(error);
+    }
+  }
+
+  /** The page before the oldest message shown. */
+  async loadEarlier() {
+    const id = this.id;
+    if (!id || !this.earlierBefore) return;
+    try {
+      const page = await api.messages(id, this.earlierBefore);
+      if (id !== store.openId) return;
+      this.earlierBefore = page.has_more ? page.next_before : null;
+      this.timeline.prepend(page.messages);
+      this.timeline.offerEarlier(this.earlierBefore ? () => this.loadEarlier() : null);
+    } catch (error) {
+      this.onError(error);
     }
   }
 
@@ -112,6 +138,7 @@ export class ConversationPane {
     this.renderComposer();
     this.renderDetails();
     this.timeline.merge(c.messages || []);
+    this.timeline.offerEarlier(this.earlierBefore ? () => this.loadEarlier() : null);
   }
 
   renderActions() {

@@ -15,29 +15,25 @@ export class Timeline {
     fill(this.list);
     this.list.dataset.fresh = "yes";
     this.seen = new Set();
+    this.shown = []; // the messages shown, oldest first
     this.deliveries = new Map(); // message id -> {shown: "<delivery>|<reason>"}
     this.reasons = new Map(); // message id -> why its delivery failed
     this.lastDay = "";
+    this.earlier = null; // the "Earlier messages" control, while older ones exist
   }
 
   /** Append the messages not shown yet (history only grows) and update the delivery of those shown;
    * true when something was added. */
   merge(messages) {
     const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120;
-    this.reasons = failureReasons(messages);
+    this.reasons = new Map([...this.reasons, ...failureReasons(messages)]);
     let added = false;
     for (const message of messages) {
       if (this.seen.has(message.id)) {
         this.updateDelivery(message);
         continue;
       }
-      this.seen.add(message.id);
-      const when = day(message.created_at);
-      if (when !== this.lastDay) {
-        this.lastDay = when;
-        this.list.appendChild(h("li", { class: "day" }, h("span", { text: when })));
-      }
-      this.list.appendChild(this.render(message));
+      this.append(message);
       added = true;
     }
     if (added && (nearBottom || this.list.dataset.fresh !== "no")) {
@@ -45,6 +41,57 @@ export class Timeline {
       this.list.scrollTop = this.list.scrollHeight;
     }
     return added;
+  }
+
+  append(message) {
+    this.seen.add(message.id);
+    this.shown.push(message);
+    const when = day(message.created_at);
+    if (when !== this.lastDay) {
+      this.lastDay = when;
+      this.list.appendChild(h("li", { class: "day" }, h("span", { text: when })));
+    }
+    this.list.appendChild(this.render(message));
+  }
+
+  /** Older messages (a page back) go above those shown; the agent's place in the list stays where it was. */
+  prepend(messages) {
+    const older = messages.filter((m) => !this.seen.has(m.id));
+    if (!older.length) return;
+    const fromBottom = this.list.scrollHeight - this.list.scrollTop;
+    const all = [...older, ...this.shown];
+    const earlier = this.earlier;
+    fill(this.list);
+    this.seen = new Set();
+    this.shown = [];
+    this.deliveries = new Map();
+    this.lastDay = "";
+    this.reasons = new Map([...this.reasons, ...failureReasons(older)]);
+    if (earlier) this.list.appendChild(earlier);
+    for (const message of all) this.append(message);
+    this.list.scrollTop = this.list.scrollHeight - fromBottom;
+  }
+
+  /** Offer the messages before those shown (`load` fetches and prepends them), or stop offering (null). */
+  offerEarlier(load) {
+    if (!load) {
+      if (this.earlier) this.earlier.remove();
+      this.earlier = null;
+      return;
+    }
+    if (this.earlier) return;
+    const button = h("button", { class: "btn btn-small", type: "button", onclick: async () => {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      try {
+        await load();
+      } finally {
+        button.disabled = false;
+        button.removeAttribute("aria-busy");
+      }
+    } }, "Earlier messages");
+    this.earlier = h("li", { class: "earlier" }, button);
+    this.list.insertBefore(this.earlier, this.list.firstChild);
   }
 
   render(m) {

@@ -63,8 +63,9 @@ export class VisitorApi {
     return this.call("POST", "/messages", { text, client_id: clientId });
   }
 
-  history() {
-    return this.call("GET", "/messages");
+  /** The newest page of the conversation, or the page before message `before`. */
+  history(before = "") {
+    return this.call("GET", before ? `/messages?before=${encodeURIComponent(before)}` : "/messages");
   }
 
   contact(values) {

@@ -5,6 +5,7 @@
 // channel's own greeting at once. A 401 means the session expired or was revoked: it is dropped, and the
 // next message starts a new one without the visitor noticing.
 
+import { h } from "../inbox/dom.js";
 import { EventStream } from "../inbox/stream.js";
 import { RequestFailed, VisitorApi } from "./api.js";
 import { formFields, renderForm, retireForm } from "./form.js";
@@ -26,6 +27,7 @@ export class Chat {
     this.session = this.saved.get("session", null); // {token, visitor}
     this.creating = null;
     this.historyLoading = null;
+    this.earlier = { conversation: null, before: null, node: null }; // the page before the oldest shown
     this.unreachable = false;
     this.stream = null;
     this.seen = new Set(); // "<conversation>/<message>" already shown
@@ -167,12 +169,57 @@ export class Chat {
       const data = await this.call(() => this.api.history());
       if (!data.conversation) return;
       for (const message of data.messages) this.receive(data.conversation.id, message);
+      if (this.earlier.conversation !== data.conversation.id) {
+        this.offerEarlier(data.conversation.id, data.has_more ? data.next_before : null);
+      }
       if (!data.conversation.form_pending && this.activeForm) this.retireForm();
       this.unread = 0;
       this.showUnread();
     } catch (error) {
       if (!(error instanceof RequestFailed)) throw error;
       // Not reachable now: the stream's next (re)connection loads it again.
+    }
+  }
+
+  /** A long conversation shows its newest messages; the visitor asks for the earlier ones a page at a time. */
+  offerEarlier(conversation, before) {
+    this.earlier.conversation = conversation;
+    this.earlier.before = before;
+    if (!before) {
+      if (this.earlier.node) this.earlier.node.remove();
+      this.earlier.node = null;
+      return;
+    }
+    if (this.earlier.node) return;
+    const button = h("button", { class: "bw-earlier-button", type: "button", onclick: () => this.loadEarlier(button) },
+      "Earlier messages");
+    this.earlier.node = h("li", { class: "bw-earlier" }, button);
+    const { log } = this.view;
+    const first = log.querySelector(".bw-greeting");
+    log.insertBefore(this.earlier.node, first ? first.nextSibling : log.firstChild);
+  }
+
+  async loadEarlier(button) {
+    const { conversation, before } = this.earlier;
+    button.disabled = true;
+    try {
+      const data = await this.call(() => this.api.history(before));
+      if (!data.conversation || data.conversation.id !== conversation || !this.earlier.node) return;
+      const anchor = this.earlier.node.nextSibling;
+      for (const message of data.messages) {
+        const key = `${conversation}/${message.id}`;
+        if (this.seen.has(key)) continue;
+        this.seen.add(key);
+        // What came before is history: a contact form in it is shown as its text, never as a live form.
+        const node = message.author === "system" ? renderNotice(message)
+          : renderMessage(message, this.names(), this.origin);
+        this.view.log.insertBefore(node, anchor);
+      }
+      this.offerEarlier(conversation, data.has_more ? data.next_before : null);
+    } catch (error) {
+      if (!(error instanceof RequestFailed)) throw error;
+    } finally {
+      button.disabled = false;
     }
   }
 
