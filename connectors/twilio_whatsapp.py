@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from urllib.parse import urlparse
 
 import requests
 import urllib3
+import yaml
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from starlette.datastructures import ImmutableMultiDict
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -25,22 +27,26 @@ from twilio.request_validator import (
 from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
-from gateway import hookimpl
-from gateway.connector import (
+from gateway.plugin import (
     Acknowledgement,
+    BadRequest,
     ConnectorSettings,
+    DeliveryState,
     DeliveryStatus,
     Inbound,
     Media,
     Outbound,
+    SendFailed,
     SendResult,
+    SignatureInvalid,
     WebhookConnector,
     WebhookRequest,
+    WebhookSchema,
+    hookimpl,
 )
-from gateway.errors import BadRequest, SendFailed, SignatureInvalid
 
+BATON_API_VERSION = "1.0"
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per message
-SEND_TIMEOUT = 10.0  # seconds, for connect and for read; the gateway's job retries own the rest
 _EMPTY_TWIML = str(MessagingResponse())  # '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -62,6 +68,46 @@ _EXTRA_FIELDS = {
     "OriginalRepliedMessageSid": "original_replied_message_sid",
     "AccountSid": "account_sid",
 }
+#: Twilio's MessageStatus values, as Baton's normalised states (a status not listed is not about a message we sent).
+STATES: dict[str, DeliveryState] = {
+    "accepted": "queued", "scheduled": "queued", "queued": "queued", "sending": "queued", "sent": "sent",
+    "delivered": "delivered", "partially_delivered": "delivered", "read": "read", "undelivered": "failed",
+    "failed": "failed", "canceled": "failed",
+}
+WEBHOOK_SCHEMA = WebhookSchema(
+    summary="Twilio WhatsApp: a customer's message, or the delivery status of a message Baton sent",
+    request=yaml.safe_load("""
+application/x-www-form-urlencoded:
+  schema:
+    oneOf:
+      - title: A message
+        type: object
+        required: [MessageSid, From]
+        not: {required: [MessageStatus]}
+        properties:
+          MessageSid: {type: string, minLength: 1}
+          From: {type: string, minLength: 1, example: 'whatsapp:+34612345678'}
+          To: {type: string}
+          Body: {type: string}
+          ProfileName: {type: string}
+          NumMedia: {type: string, pattern: '^0*([0-9]|10)?$'}
+          MediaUrl0: {type: string}
+          MediaContentType0: {type: string}
+      - title: A delivery status
+        type: object
+        required: [MessageSid, MessageStatus]
+        properties:
+          MessageSid: {type: string, minLength: 1}
+          MessageStatus: {type: string, minLength: 1, example: delivered}
+          ErrorCode: {type: string}
+"""),
+    security_scheme="twilioSignature",
+    security={"type": "apiKey", "in": "header", "name": "X-Twilio-Signature",
+              "description": "Twilio's signature of the URL and form parameters, made with the channel's auth token."},
+    acknowledgement="text/xml",
+)
+# The SDK logs every request at INFO.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 class TwilioWhatsAppSettings(ConnectorSettings):
@@ -71,6 +117,8 @@ class TwilioWhatsAppSettings(ConnectorSettings):
     auth_token: str = ""
     from_number: str = Field("", alias="from")
     api_base_url: str = "https://api.twilio.com"
+    #: Seconds to connect, and to wait for Twilio's answer, per send (the gateway's retries own the rest).
+    send_timeout: float = Field(10.0, gt=0, le=60)
     status_callback: bool = True
     enabled: bool | None = None  # None: enabled exactly when the credentials are all set
 
@@ -113,6 +161,7 @@ class TwilioWhatsAppSettings(ConnectorSettings):
 class TwilioWhatsApp(WebhookConnector):
     type = "twilio_whatsapp"
     Settings = TwilioWhatsAppSettings
+    webhook_schema = WEBHOOK_SCHEMA
     settings: TwilioWhatsAppSettings
 
     def __init__(self, name: str, settings: TwilioWhatsAppSettings) -> None:
@@ -158,7 +207,7 @@ class TwilioWhatsApp(WebhookConnector):
     def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
         fields = dict(request.form)
         if "MessageStatus" in fields:
-            return [self._status(fields)]
+            return self._status(fields)
         return [self._inbound(fields, request.headers)]
 
     def acknowledge(self, request: WebhookRequest) -> Acknowledgement:
@@ -176,7 +225,7 @@ class TwilioWhatsApp(WebhookConnector):
             # The request may have reached Twilio (a read timeout, a reset mid-answer): sending it again could
             # double it, so the gateway records the delivery as unknown.
             raise SendFailed(f"no answer from Twilio: {exc}", retryable=False, maybe_sent=True) from exc
-        return SendResult(provider_id=created.sid or "", status=created.status or "queued")
+        return SendResult(provider_id=created.sid or "", status=STATES.get(str(created.status), "queued"))
 
     def display_address(self, sender: str) -> str:
         return sender.removeprefix("whatsapp:")
@@ -185,23 +234,28 @@ class TwilioWhatsApp(WebhookConnector):
         # The REST client loads its API domains on first use; that import is most of a first send's time.
         import twilio.rest.api.v2010.account.message  # noqa: F401
 
-    def _status(self, fields: dict[str, str]) -> DeliveryStatus:
+    def _status(self, fields: dict[str, str]) -> list[Inbound | DeliveryStatus]:
         sid, status = _required(fields, "MessageSid"), _required(fields, "MessageStatus")
-        return DeliveryStatus(self.name, sid, status, fields.get("ErrorCode", ""))
+        if status not in STATES:  # e.g. "received": a report on a message Baton did not send
+            return []
+        return [DeliveryStatus(self.name, sid, STATES[status], fields.get("ErrorCode", ""))]
 
     def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
         extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
         extra |= {_snake(name): value for name, value in fields.items() if name.startswith("Referral")}
         if token := headers.get("i-twilio-idempotency-token"):
             extra["idempotency_token"] = token
+        sender = _required(fields, "From")
+        number = sender.removeprefix("whatsapp:")
         return Inbound(
             channel=self.name,
-            sender=_required(fields, "From"),
+            sender=sender,
             provider_id=_required(fields, "MessageSid"),
             text=_text(fields),
             media=_media(fields),
             profile_name=fields.get("ProfileName", ""),
             extra=extra,
+            phone=number if _E164.match(number) else "",
         )
 
     def _create_params(self, message: Outbound) -> dict[str, Any]:
@@ -223,7 +277,7 @@ class TwilioWhatsApp(WebhookConnector):
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
             s = self.settings
-            client = Client(s.account_sid, s.auth_token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT))
+            client = Client(s.account_sid, s.auth_token, http_client=TwilioHttpClient(timeout=s.send_timeout))
             client.api.base_url = s.api_base_url  # the Api domain's public attribute; default api.twilio.com
             self._local.client = client
         return client

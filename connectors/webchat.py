@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from pydantic import Field
 
-from gateway import hookimpl
-from gateway.connector import ConnectorSettings, Widget, WidgetConnector
+from gateway.plugin import ConnectorSettings, Widget, WidgetConnector, hookimpl
+
+BATON_API_VERSION = "1.0"
 
 
 class WebchatSettings(ConnectorSettings):

@@ -1,8 +1,9 @@
-"""The connector contract: normalised messages and the base class channel plugins subclass.
+"""The connector contract: normalised messages and the base classes channel plugins subclass.
 
 A connector knows one provider: how to verify a webhook, how to parse it into normalised
 inbound messages, how to send one normalised outbound message, and how rich content
 degrades to text. HTTP routing, dedupe, enqueueing and retries belong to the gateway.
+Plugins import all of this from `gateway.plugin`, the public API.
 """
 
 from __future__ import annotations
@@ -10,19 +11,27 @@ from __future__ import annotations
 import abc
 import builtins
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from gateway.errors import SendFailed
 
-Author = Literal["customer", "ai", "agent", "system"]
+#: How far a message Baton sent got, in every provider's words mapped to these (a connector maps its own).
+DeliveryState = Literal["queued", "sent", "delivered", "read", "failed"]
+DELIVERY_STATES: tuple[DeliveryState, ...] = get_args(DeliveryState)
+#: The optional methods a connector may implement; `capabilities()` says which one does.
+OPTIONAL = ("handshake", "account", "templates", "fetch_media", "lookup_send")
 
 
 @dataclass(frozen=True)
 class Media:
-    url: str
+    """An attachment. `url` where the provider serves it (may need the connector's credentials: see
+    `Connector.fetch_media`); `provider_id` when the provider names media by id instead (Telegram, Meta)."""
+
+    url: str = ""
     content_type: str = ""
+    provider_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,22 +39,36 @@ class Inbound:
     """One customer message as every channel delivers it to the gateway."""
 
     channel: str
-    sender: str  # the customer's identity on the channel, e.g. "whatsapp:+14155550100"
+    sender: str  # the customer's identity on the channel, as the connector sends to it again
     provider_id: str  # the provider's message id, the dedupe key
     text: str = ""
     media: tuple[Media, ...] = ()
     profile_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # button payloads, location, referral…
+    phone: str = ""  # the customer's phone number in E.164 ("+14155550100") when the channel knows it
+    account: str = ""  # the business number or account it was sent to, when one webhook serves several channels
 
 
 @dataclass(frozen=True)
 class DeliveryStatus:
-    """A provider's report on a message Baton sent (queued, sent, delivered, read, failed…)."""
+    """A provider's report on a message Baton sent, mapped to a normalised state."""
 
     channel: str
     provider_id: str
-    status: str
+    status: DeliveryState
     error_code: str = ""
+    account: str = ""  # as for Inbound
+
+
+@dataclass(frozen=True)
+class Template:
+    """A message the provider approved in advance (WhatsApp's templates), sendable outside its reply window."""
+
+    key: str  # the name Baton's config and API use
+    name: str  # the provider's name or id for it
+    language: str = ""
+    body: str = ""  # its text, with {{1}}-style placeholders, for an agent to read
+    params: tuple[str, ...] = ()  # what each placeholder stands for
 
 
 @dataclass(frozen=True)
@@ -58,12 +81,32 @@ class Outbound:
     message_id: str
     conversation_id: str
     rich: dict[str, Any] | None = None  # {"type": "contact_form", "fields": [...]} or {"type": "buttons", ...}
+    template: Template | None = None  # send this template instead of free text
+    params: tuple[str, ...] = ()  # the template's parameters, in order
 
 
 @dataclass(frozen=True)
 class SendResult:
     provider_id: str = ""
-    status: str = "sent"
+    status: DeliveryState = "sent"
+
+
+@dataclass(frozen=True)
+class SendLookup:
+    """What the provider says became of a send whose outcome Baton does not know: `found` when it has the message
+    (it was sent: `provider_id` and `status` say how far it got), not `found` when it surely has no such message."""
+
+    found: bool
+    provider_id: str = ""
+    status: DeliveryState = "sent"
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    """An attachment's bytes, as `Connector.fetch_media` downloads them."""
+
+    data: bytes
+    content_type: str = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -83,6 +126,18 @@ class Acknowledgement:
     body: str = ""
     media_type: str = "text/plain"
     status: int = 200
+
+
+@dataclass(frozen=True)
+class WebhookSchema:
+    """How the provider calls a channel's webhook, as the OpenAPI document (/openapi.json) shows it."""
+
+    summary: str  # e.g. "Twilio WhatsApp: messages and delivery statuses"
+    request: dict[str, Any]  # OpenAPI requestBody content by media type: {"application/json": {"schema": {…}}}
+    security_scheme: str  # the scheme's name in the document, e.g. "twilioSignature"
+    security: dict[str, Any]  # the OpenAPI Security Scheme Object: how the provider proves it is the provider
+    acknowledgement: str = "text/plain"  # the media type of the 200 answer's body
+    handshake: list[dict[str, Any]] = field(default_factory=list)  # the GET handshake's OpenAPI parameters
 
 
 class ConnectorSettings(BaseModel):
@@ -126,10 +181,38 @@ class Connector(abc.ABC):
         """Rich content as plain text for channels that cannot show it."""
         return degrade_to_text(message)
 
+    def templates(self) -> list[Template]:
+        """Optional: the templates this channel may send (for an agent to pick outside the reply window)."""
+        return []
+
+    def fetch_media(self, media: Media) -> MediaContent:
+        """Optional: download an attachment of a customer's message with the channel's credentials (in a worker or
+        request thread). Raise SendFailed(retryable=…) when the provider refuses or cannot be reached."""
+        raise NotImplementedError(f"the {self.type} connector does not fetch media")
+
+    def lookup_send(self, message: Outbound, attempted_at: float) -> SendLookup | None:
+        """Optional: ask the provider what became of `message`, whose send at `attempted_at` (Unix seconds) ended
+        with no answer (maybe_sent). None when the provider cannot tell."""
+        return None
+
+    @classmethod
+    def capabilities(cls) -> frozenset[str]:
+        """The optional methods this connector implements (of OPTIONAL)."""
+        return frozenset(name for name in OPTIONAL
+                         if hasattr(cls, name) and _defined_below(cls, name))
+
+
+def _defined_below(cls: type, name: str) -> bool:
+    """Whether `name` is overridden by a class below the base classes of this module."""
+    owner = next(klass for klass in cls.__mro__ if name in vars(klass))
+    return owner not in (Connector, WebhookConnector, WidgetConnector)
+
 
 class WebhookConnector(Connector):
     """A channel whose provider calls POST /webhooks/{channel}: verify, parse, acknowledge."""
 
+    #: The request the provider makes and how it is signed, for the OpenAPI document.
+    webhook_schema: ClassVar[WebhookSchema | None] = None
     #: Set by the gateway when `public_url` is configured: the public URL of this channel's webhook (where a
     #: provider can post delivery statuses).
     webhook_url: str | None = None
@@ -145,6 +228,17 @@ class WebhookConnector(Connector):
     def acknowledge(self, request: WebhookRequest) -> Acknowledgement:
         """The body the provider expects once the request is recorded."""
         return Acknowledgement()
+
+    def handshake(self, request: WebhookRequest) -> Acknowledgement:
+        """Optional: answer the provider's GET on the webhook (Meta's verification challenge); raise SignatureInvalid to
+        refuse it. Without it, GET /webhooks/{channel} answers 405."""
+        raise NotImplementedError(f"the {self.type} connector has no handshake")
+
+    def account(self) -> str:
+        """Optional: this channel's own number or account at the provider (Meta's phone_number_id). When one
+        webhook serves several channels, the gateway records each parsed item whose `account` is set in the
+        channel of the same type whose account() it is; "" (the default): the webhook's URL names the channel."""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +261,7 @@ class WidgetConnector(Connector):
 
 
 def degrade_to_text(message: Outbound) -> str:
+    """A message's rich content as plain text: numbered options, the contact form as a request for the details."""
     rich = message.rich or {}
     lines = [message.text] if message.text else []
     if rich.get("type") == "buttons":

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-CHATTY = ("twilio.http_client", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "rq.worker", "rq.scheduler")
+CHATTY = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "httpx", "rq.worker", "rq.scheduler")
 CONTEXT = ("workspace", "conversation", "channel", "job", "worker")  # extra= fields a JSON line carries
 
 

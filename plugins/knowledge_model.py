@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import hookimpl
-from gateway.knowledge import HANDOVER_TOOL, UNKNOWN_MARKER, KnowledgeEntry, parse_knowledge
-from gateway.llm import import_litellm
+from gateway.plugin import HANDOVER_TOOL, UNKNOWN_MARKER, KnowledgeEntry, hookimpl, import_litellm, parse_knowledge
+
+BATON_API_VERSION = "1.0"
 
 CONFIDENCE = 0.5  # share of the question's idf weight an entry must cover to be used
 SECOND_ENTRY = 0.85  # a runner-up within this share of the best score is answered too

@@ -8,12 +8,14 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from gateway import hookimpl
-from gateway.notify import Notifier, NotifierSettings
+from gateway.plugin import Notifier, NotifierSettings, hookimpl
+
+BATON_API_VERSION = "1.0"
 
 
 class WebhookSettings(NotifierSettings):
@@ -56,5 +58,5 @@ class WebhookNotifier(Notifier):
 
 
 @hookimpl
-def register_notifiers(register):  # type: ignore[no-untyped-def]
+def register_notifiers(register: Callable[[type], None]) -> None:
     register(WebhookNotifier)

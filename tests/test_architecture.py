@@ -1,6 +1,8 @@
 """The shape of the code, checked: no import cycle, no function-level import but the command line's (which keeps
 `baton --help` fast), two sides that never import each other over a core that imports neither, each behaviour of
-the product in the module the handover's map names, and no channel type named outside its connector."""
+the product in the module the handover's map names, no channel type named outside its connector, no provider's
+format or vocabulary in gateway/ (connectors own it), one door for customer messages into the store, and bundled
+connectors and plugins that import Baton only through its public API, gateway.plugin."""
 
 from __future__ import annotations
 
@@ -114,3 +116,102 @@ def test_every_behaviour_in_the_handover_map_names_real_functions() -> None:
 def test_no_channel_type_named_outside_the_connectors(name: str) -> None:
     text = MODULES[name].read_text()
     assert not re.search(r"""type\s*[!=]=\s*["'](webchat|twilio_whatsapp)["']""", text), name
+
+
+# --- provider knowledge only in connectors; one door in ------------------------------------------------------------
+
+#: Providers' addresses, hosts and parameters no core module may spell (a docstring may name a provider as an
+#: example); each bundled connector's own field and header names come from its declared schema.
+PROVIDERS = re.compile(r"(?i)whatsapp:|api\.twilio\.com|graph\.facebook\.com|api\.telegram\.org|"
+                       r"hub\.(mode|challenge|verify_token)|x-telegram-|x-hub-signature|i-twilio-")
+
+
+def strings(path: Path) -> list[str]:
+    """Every string constant of a module, docstrings included (comments are not code)."""
+    return [node.value for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def provider_vocabulary() -> set[str]:
+    """The field names, header names and security schemes the bundled connectors declare for their webhooks: names
+    that are not plain words (MessageSid, X-Twilio-Signature…), which only a connector has reason to spell."""
+    from gateway.plugin_host import connector_types
+
+    words: set[str] = set()
+    for connector in connector_types().values():
+        declared = getattr(connector, "webhook_schema", None)
+        if declared is None:
+            continue
+        words |= {declared.security_scheme, declared.security.get("name", "")}
+        words |= {name for name in field_names(declared.request) if re.search(r"[a-z][A-Z]|\d|_", name)}
+    return words - {""}
+
+
+def field_names(node: object) -> set[str]:
+    if isinstance(node, dict):
+        names = set(node.get("properties", {})) if isinstance(node.get("properties"), dict) else set()
+        return names.union(*(field_names(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(field_names(value) for value in node))
+    return set()
+
+
+CORE_CODE = sorted(name for name in MODULES if not name.startswith("gateway.detection"))
+
+
+def test_the_bundled_connectors_declare_a_vocabulary() -> None:
+    assert {"MessageSid", "MessageStatus", "X-Twilio-Signature", "twilioSignature"} <= provider_vocabulary()
+
+
+@pytest.mark.parametrize("name", CORE_CODE)
+def test_gateway_holds_no_providers_format_nor_schema(name: str) -> None:
+    vocabulary = provider_vocabulary()
+    for text in strings(MODULES[name]):
+        assert not PROVIDERS.search(text), f"{name}: {text[:80]!r}"
+        spelled = {word for word in vocabulary if word.lower() in text.lower()}
+        assert not spelled, f"{name} spells {spelled} of a connector's webhook: {text[:80]!r}"
+
+
+def calls_to(path: Path, method: str) -> list[int]:
+    """Lines where `<something>.<method>(…)` is called."""
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method]
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) | set(EXTENSIONS)))
+def test_every_customer_message_enters_the_store_through_one_door(name: str) -> None:
+    """gateway.web.pipeline.record is the only caller of the store's `inbound`, so every channel's messages are
+    normalised, routed and recorded alike."""
+    path = MODULES.get(name) or EXTENSIONS[name]
+    door = name == "gateway.web.pipeline"
+    assert door or not calls_to(path, "inbound"), f"{name} records customer messages itself"
+    assert door or name == "gateway.handover.store" or "CustomerMessage(" not in path.read_text(), name
+
+
+def test_the_door_is_where_this_test_looks() -> None:
+    assert calls_to(MODULES["gateway.web.pipeline"], "inbound"), "gateway.web.pipeline.record no longer records"
+
+
+def baton_imports(path: Path) -> set[str]:
+    """Every module of Baton's own packages a file imports (gateway…, connectors…, plugins…)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+            [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        found |= {name for name in names if name.split(".")[0] in ("gateway", "connectors", "plugins")}
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(EXTENSIONS))
+def test_bundled_connectors_and_plugins_import_only_the_public_api(name: str) -> None:
+    assert baton_imports(EXTENSIONS[name]) <= {"gateway.plugin"}, name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXTENSIONS if not n.endswith("__init__") and "." in n))
+def test_bundled_connectors_and_plugins_declare_the_api_version_they_need(name: str) -> None:
+    module = importlib.import_module(name)
+    if hasattr(module, "register_connectors") or hasattr(module, "register_notifiers") or \
+            hasattr(module, "register_llm_providers"):
+        from gateway.plugin import API_VERSION
+
+        assert module.BATON_API_VERSION == API_VERSION, name

@@ -22,9 +22,14 @@ from tests.conftest import config_tree
 Operation = tuple[str, str, dict[str, Any]]  # path, method, the operation
 
 
+WHATSAPP = {"name": "whatsapp", "type": "twilio_whatsapp", "account_sid": "AC" + "0" * 32, "auth_token": "token",
+            "from": "+14155550100"}
+
+
 @pytest.fixture(scope="module")
 def app() -> Starlette:
-    config = parse_config(yaml.safe_dump(config_tree("openapi")))
+    tree = config_tree("openapi", channels=[{"name": "webchat", "type": "webchat"}, WHATSAPP])
+    config = parse_config(yaml.safe_dump(tree))
     return create_app(Deployment.build(config, "redis://127.0.0.1:1", quiet=True))  # serving it needs no Redis
 
 
@@ -138,7 +143,7 @@ def test_every_operation_with_credentials_documents_their_refusal(document: dict
         security = operation.get("security", [])
         for requirement in security:
             assert set(requirement) <= schemes, f"{method.upper()} {path}"
-            refusal = {"403"} if "twilioSignature" in requirement else {"401"}
+            refusal = {"403"} if path.startswith("/webhooks/") else {"401"}  # a provider's signature: 403
             if {} not in security:  # credentials are optional where {} is one of the choices
                 assert refusal <= set(operation["responses"]), f"{method.upper()} {path}"
         if path.startswith("/api/"):
@@ -152,3 +157,43 @@ def resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
             target = target[part]
         node = target
     return node
+
+
+def test_each_webhook_channel_is_documented_as_its_connector_declares_it(document: dict[str, Any]) -> None:
+    """The core holds no provider's schema: the Twilio channel's operation and its signature scheme come from the
+    connector's webhook_schema, under the channel's own path; the webchat channel takes no webhooks."""
+    from connectors.twilio_whatsapp import TwilioWhatsApp
+
+    declared = TwilioWhatsApp.webhook_schema
+    assert declared is not None
+    webhooks = {path: methods for path, methods in document["paths"].items() if path.startswith("/webhooks/")}
+    assert set(webhooks) == {"/webhooks/whatsapp"}
+    assert set(webhooks["/webhooks/whatsapp"]) == {"post"}  # no handshake: GET is not an operation
+    post = webhooks["/webhooks/whatsapp"]["post"]
+    assert post["requestBody"]["content"] == declared.request
+    assert post["security"] == [{"twilioSignature": []}]
+    assert document["components"]["securitySchemes"]["twilioSignature"] == declared.security
+    assert set(post["responses"]["200"]["content"]) == {"text/xml"}
+
+
+def test_a_connector_with_a_handshake_documents_its_get(make_deployment: Any, registered_connector: Any) -> None:
+    deployment = make_deployment(channels=[{"name": "hooked", "type": "handshaking"}])
+    document = TestClient(create_app(deployment)).get("/openapi.json").json()
+    operations = document["paths"]["/webhooks/hooked"]
+    assert set(operations) == {"get", "post"}
+    assert [p["name"] for p in operations["get"]["parameters"]] == ["challenge"]
+    assert document["components"]["securitySchemes"]["sharedSecret"]["name"] == "X-Secret"
+    schemathesis.openapi.from_dict(document).validate()
+
+
+@pytest.fixture
+def registered_connector() -> Iterator[None]:
+    from gateway.plugin_host import plugin_manager
+    from tests.test_webhooks import HandshakingPlugin
+
+    plugin = HandshakingPlugin()
+    plugin_manager().register(plugin)
+    try:
+        yield
+    finally:
+        plugin_manager().unregister(plugin)

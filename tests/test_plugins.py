@@ -12,10 +12,20 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway import hookimpl, hookspecs
-from gateway.connector import ConnectorSettings, Inbound, Outbound, SendResult, WebhookConnector, WebhookRequest
-from gateway.errors import ConfigError, SignatureInvalid
-from gateway.notify import Notifier, NotifierSettings
+from gateway import hookspecs
+from gateway.plugin import (
+    ConfigError,
+    ConnectorSettings,
+    Inbound,
+    Notifier,
+    NotifierSettings,
+    Outbound,
+    SendResult,
+    SignatureInvalid,
+    WebhookConnector,
+    WebhookRequest,
+    hookimpl,
+)
 from gateway.plugin_host import connector_types, plugin_manager
 from gateway.web.app import create_app
 from tests.conftest import Visitor, chat_channel, run_jobs

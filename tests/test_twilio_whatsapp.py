@@ -154,6 +154,7 @@ def test_parse_text() -> None:
                 "account_sid": ACCOUNT_SID,
                 "idempotency_token": "tok-1",
             },
+            phone="+14155550100",
         )
     ]
 
@@ -214,9 +215,26 @@ def test_parse_referral_and_reply_context() -> None:
 
 def test_parse_status_callback() -> None:
     form = [("MessageSid", MESSAGE_SID), ("MessageStatus", "undelivered"), ("ErrorCode", "63016")]
-    assert connector().parse(webhook(form)) == [
-        DeliveryStatus("whatsapp", MESSAGE_SID, "undelivered", "63016")
-    ]
+    assert connector().parse(webhook(form)) == [DeliveryStatus("whatsapp", MESSAGE_SID, "failed", "63016")]
+
+
+@pytest.mark.parametrize(("twilio_status", "state"), [
+    ("accepted", "queued"), ("queued", "queued"), ("sending", "queued"), ("sent", "sent"),
+    ("delivered", "delivered"), ("read", "read"), ("undelivered", "failed"), ("failed", "failed"),
+    ("canceled", "failed"),
+])
+def test_statuses_map_to_the_normalised_states(twilio_status: str, state: str) -> None:
+    [status] = connector().parse(webhook([("MessageSid", MESSAGE_SID), ("MessageStatus", twilio_status)]))
+    assert isinstance(status, DeliveryStatus) and status.status == state
+
+
+def test_a_status_about_no_message_baton_sent_is_ignored() -> None:
+    assert connector().parse(webhook([("MessageSid", MESSAGE_SID), ("MessageStatus", "received")])) == []
+
+
+def test_a_number_that_is_not_e164_gives_no_phone() -> None:
+    [message] = connector().parse(webhook(inbound_form(Body="hi", From="whatsapp:business-id")))
+    assert isinstance(message, Inbound) and message.phone == ""
 
 
 def test_parse_rejects_a_status_callback_without_a_status() -> None:

@@ -3,6 +3,7 @@ Twilio's REST API (a local fake speaking its protocol), with signature checks an
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,18 @@ from twilio.request_validator import RequestValidator
 
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
+from gateway.plugin import (
+    Acknowledgement,
+    ConnectorSettings,
+    DeliveryStatus,
+    Inbound,
+    SignatureInvalid,
+    WebhookConnector,
+    WebhookRequest,
+    WebhookSchema,
+    hookimpl,
+)
+from gateway.plugin_host import plugin_manager
 from gateway.web.app import create_app
 from gateway.work.turn import ATTACHMENT, OFFER, TEXT_ONLY
 from tests.conftest import run_jobs, workspace_of
@@ -294,3 +307,89 @@ def test_a_knowledge_answer_reaches_whatsapp_without_the_markdown_files_line_wra
         "\n"
         "- Refunds arrive within 5 business days\n"
         "- Lamps must be unused"]
+
+
+# --- optional connector capabilities: a GET handshake, one webhook for several numbers -----------------------------
+
+class HandshakingConnector(WebhookConnector):
+    """A provider in the manner of Meta's: a GET verification, and one webhook posting for several numbers."""
+
+    type = "handshaking"
+    webhook_schema = WebhookSchema(
+        summary="A test provider", request={"application/json": {"schema": {"type": "object"}}},
+        security_scheme="sharedSecret", security={"type": "apiKey", "in": "header", "name": "X-Secret"},
+        acknowledgement="application/json",
+        handshake=[{"name": "challenge", "in": "query", "required": True, "schema": {"type": "string"}}])
+
+    class Settings(ConnectorSettings):
+        secret: str = "s3"
+        number: str = ""
+
+    def verify(self, request: WebhookRequest) -> None:
+        if request.headers.get("x-secret") != self.settings.secret:  # type: ignore[attr-defined]
+            raise SignatureInvalid("wrong X-Secret")
+
+    def parse(self, request: WebhookRequest) -> list[Inbound | DeliveryStatus]:
+        return [Inbound(channel=self.name, sender=m["from"], provider_id=m["id"], text=m["text"], account=m["to"])
+                for m in json.loads(request.body)["messages"]]
+
+    def handshake(self, request: WebhookRequest) -> Acknowledgement:
+        if request.query.get("secret") != self.settings.secret:  # type: ignore[attr-defined]
+            raise SignatureInvalid("wrong secret")
+        return Acknowledgement(request.query.get("challenge", ""))
+
+    def account(self) -> str:
+        return str(self.settings.number)  # type: ignore[attr-defined]
+
+
+class HandshakingPlugin:
+    @hookimpl
+    def register_connectors(self, register: Any) -> None:
+        register(HandshakingConnector)
+
+
+@pytest.fixture
+def handshaking() -> Iterator[None]:
+    plugin = HandshakingPlugin()
+    plugin_manager().register(plugin)
+    try:
+        yield
+    finally:
+        plugin_manager().unregister(plugin)
+
+
+def test_a_connector_with_a_handshake_answers_the_providers_get(make_deployment, handshaking) -> None:
+    deployment = make_deployment(channels=[{"name": "hooked", "type": "handshaking"}])
+    with TestClient(create_app(deployment)) as client:
+        verified = client.get("/webhooks/hooked", params={"secret": "s3", "challenge": "1158201444"})
+        assert (verified.status_code, verified.text) == (200, "1158201444")
+        assert verified.headers["content-type"].startswith("text/plain")
+        refused = client.get("/webhooks/hooked", params={"secret": "nope", "challenge": "1158201444"})
+        assert refused.status_code == 403 and refused.json() == {"error": "wrong secret"}
+
+
+def test_a_connector_without_a_handshake_answers_get_with_405(wa, make_deployment, handshaking) -> None:
+    _, client = wa
+    for method in ("GET", "OPTIONS", "PUT"):
+        response = client.request(method, "/webhooks/wa")
+        assert response.status_code == 405 and response.headers["allow"] == "POST", method
+    with TestClient(create_app(make_deployment(channels=[{"name": "hooked", "type": "handshaking"}]))) as other:
+        response = other.request("DELETE", "/webhooks/hooked")
+        assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+
+
+def test_one_webhook_serving_several_numbers_records_each_message_in_its_numbers_channel(
+        make_deployment, handshaking, caplog) -> None:
+    deployment = make_deployment(channels=[{"name": "first", "type": "handshaking", "number": "111"},
+                                           {"name": "second", "type": "handshaking", "number": "222"}])
+    body = {"messages": [{"id": "m1", "from": "alice", "to": "111", "text": "hello"},
+                         {"id": "m2", "from": "bob", "to": "222", "text": "hi there"},
+                         {"id": "m3", "from": "carol", "to": "333", "text": "anyone?"}]}
+    with TestClient(create_app(deployment)) as client:
+        response = client.post("/webhooks/first", json=body, headers={"X-Secret": "s3"})
+    assert response.status_code == 200
+    workspace = workspace_of(deployment)
+    conversations = [deployment.store.conversation(workspace, cid)
+                     for cid in deployment.store.conversation_ids(workspace, "all")]
+    assert sorted((c["channel"], c["sender"]) for c in conversations) == [("first", "alice"), ("second", "bob")]
+    assert "account 333, which no handshaking channel has" in caplog.text

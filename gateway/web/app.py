@@ -60,7 +60,8 @@ class ChannelCORS:
 
 def routes(deployment: Deployment) -> list[BaseRoute]:
     return [
-        Route("/webhooks/{channel}", webhooks.receive, methods=["POST"]),
+        # Every method, so that the answer's Allow names the channel's own methods; documented per channel (openapi).
+        Route("/webhooks/{channel}", webhooks.endpoint, methods=webhooks.METHODS, include_in_schema=False),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/metrics", health.metrics),
@@ -139,7 +140,6 @@ async def _check_schema(deployment: Deployment) -> None:
 def create_app(deployment: Deployment) -> WebhooksFirst:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.deployment = deployment
         app.state.aredis = connect_async(deployment.redis_url, decode_responses=True, health_check_interval=30)
         durability = deployment.config.durability
         app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms)
@@ -152,4 +152,6 @@ def create_app(deployment: Deployment) -> WebhooksFirst:
             await app.state.hub.stop()
             await app.state.aredis.aclose()
 
-    return WebhooksFirst(Starlette(routes=routes(deployment), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan))
+    app = Starlette(routes=routes(deployment), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.deployment = deployment  # outside the lifespan: /openapi.json is served from the config alone
+    return WebhooksFirst(app)

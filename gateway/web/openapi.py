@@ -1,8 +1,10 @@
 """The OpenAPI document at /openapi.json: Starlette's generator reads each route's docstring (YAML, after an optional
-`---`), and the shapes the routes share are the components here, which the docstrings `$ref`."""
+`---`), and the shapes the routes share are the components here, which the docstrings `$ref`. Providers' webhooks are
+documented per configured channel, from what each channel's connector declares (its `webhook_schema`)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import yaml
@@ -11,6 +13,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.schemas import SchemaGenerator
 
 from gateway import __version__
+from gateway.connector import WebhookConnector, WebhookSchema
+from gateway.deployment import Deployment
 
 COMPONENTS: dict[str, Any] = yaml.safe_load("""
 securitySchemes:
@@ -29,11 +33,6 @@ securitySchemes:
     in: cookie
     name: baton_session
     description: The team inbox's HttpOnly session cookie (POST /inbox/session sets it).
-  twilioSignature:
-    type: apiKey
-    in: header
-    name: X-Twilio-Signature
-    description: Twilio's signature of the URL and form parameters, made with the channel's auth token.
 
 parameters:
   Channel:
@@ -310,6 +309,60 @@ schemas = SchemaGenerator({"openapi": "3.0.3", "info": {"title": "Baton", "versi
                            "components": COMPONENTS})
 
 
+#: A connector that declares no webhook_schema: its requests are documented as opaque.
+UNDECLARED = WebhookSchema(summary="A provider's webhook", request={"application/octet-stream": {"schema": {}}},
+                           security_scheme="", security={})
+WEBHOOK_ERRORS = yaml.safe_load("""
+400:
+  description: A malformed body, with the reason
+  content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+403:
+  description: Signature missing or invalid
+  content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+413: {$ref: '#/components/responses/TooLarge'}
+503:
+  description: The channel is disabled (missing credentials), or storage is unavailable (the provider retries)
+  content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+""")
+
+
+def document_of(deployment: Deployment, routes: list[Any]) -> dict[str, Any]:
+    """The routes' document, with each configured webhook channel's operations as its connector declares them."""
+    document: dict[str, Any] = schemas.get_schema(routes=routes)
+    document["components"] = copy.deepcopy(document["components"])  # the generator shares COMPONENTS
+    schemes = document["components"]["securitySchemes"]
+    for channel in deployment.channels.values():
+        connector = channel.connector
+        if not isinstance(connector, WebhookConnector):
+            continue
+        declared = connector.webhook_schema or UNDECLARED
+        if declared.security_scheme:
+            schemes.setdefault(declared.security_scheme, declared.security)
+        document["paths"][f"/webhooks/{channel.name}"] = webhook_operations(channel.name, declared,
+                                                                           "handshake" in connector.capabilities())
+    return document
+
+
+def webhook_operations(name: str, declared: WebhookSchema, handshake: bool) -> dict[str, Any]:
+    security: list[dict[str, list[str]]] = [{declared.security_scheme: []}] if declared.security_scheme else []
+    operations: dict[str, Any] = {"post": {
+        "summary": f"{declared.summary} (channel {name})",
+        "description": "A retried delivery (the same provider id) is recorded once.",
+        **({"security": security} if security else {}),
+        "requestBody": {"required": True, "content": declared.request},
+        "responses": {200: {"description": "Recorded; the body is what the provider expects",
+                            "content": {declared.acknowledgement: {"schema": {"type": "string"}}}},
+                      **WEBHOOK_ERRORS}}}
+    if handshake:
+        operations["get"] = {
+            "summary": f"The provider's verification of the webhook (channel {name})",
+            **({"parameters": declared.handshake} if declared.handshake else {}),
+            "responses": {200: {"description": "Verified; the body is what the provider expects",
+                                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          403: WEBHOOK_ERRORS[403], 503: WEBHOOK_ERRORS[503]}}
+    return operations
+
+
 async def document(request: Request) -> Response:
     """The OpenAPI document as JSON (Starlette's OpenAPIResponse answers YAML, not what a .json URL promises)."""
-    return JSONResponse(schemas.get_schema(routes=request.app.routes))
+    return JSONResponse(document_of(request.app.state.deployment, request.app.routes))

@@ -1,20 +1,25 @@
 """The request path's one job: record what arrived, deduplicated, in one round trip to Redis.
 
-The state script's `inbound` records a customer message, and in the same atomic step marks the AI's turn as
-pending and wakes a worker when the AI is needed: there is no moment at which a message is stored without the
-work it causes, and no job object is built per request.
+`record` is the one door through which every customer message enters the store, whatever its channel. The state
+script's `inbound` records a customer message, and in the same atomic step marks the AI's turn as pending and
+wakes a worker when the AI is needed: there is no moment at which a message is stored without the work it causes,
+and no job object is built per request.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import logging
 
-from gateway.connector import DeliveryStatus, Inbound
+from gateway.connector import DeliveryStatus, Inbound, Media, WebhookConnector
 from gateway.deployment import Channel, Deployment
 from gateway.handover import lifecycle
 from gateway.handover.store import AsyncStore, CustomerMessage, Recorded
+from gateway.logs import Throttled
 
 MAX_TEXT = 4096  # characters of one customer message that are kept (WhatsApp's own limit)
+
+Item = Inbound | DeliveryStatus
+_unrouted = Throttled(logging.getLogger("baton.webhooks"), every=10.0)
 
 
 def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
@@ -26,19 +31,52 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
     if len(text) > MAX_TEXT:
         data["truncated_from"] = len(text)
         text = text[:MAX_TEXT]
-    phone = message.sender.removeprefix("whatsapp:") if message.sender.startswith("whatsapp:+") else ""
     return CustomerMessage(
         channel=channel.name, sender=message.sender, provider_id=message.provider_id, text=text,
         customer=message.profile_name or connector.display_address(message.sender), delivers=connector.sends,
         published=lifecycle.configured_published(workspace), timeout_ms=lifecycle.no_human_timeout_ms(workspace),
-        profile_name=message.profile_name, phone=phone, media=[asdict(m) for m in message.media], data=data)
+        profile_name=message.profile_name, phone=message.phone,
+        media=[_media(m) for m in message.media], data=data)
 
 
-async def record(store: AsyncStore, channel: Channel, items: list[Inbound | DeliveryStatus]) -> list[Recorded | bool]:
-    """Record each customer message, or each provider's delivery report, of one webhook."""
-    recorded: list[Recorded | bool] = []
-    workspace = channel.workspace.id
+def _media(media: Media) -> dict[str, str]:
+    """As stored: the url and content type, and the provider's id for it when it names media by id."""
+    stored = {"url": media.url, "content_type": media.content_type}
+    return stored | ({"provider_id": media.provider_id} if media.provider_id else {})
+
+
+def route(deployment: Deployment, channel: Channel, items: list[Item]) -> list[tuple[Channel, Item]]:
+    """The channel each item of one webhook belongs to: the webhook's own, or, for an item addressed to another
+    account of the provider (one webhook serving several numbers), the channel of the same type with that account.
+    An item for an account no channel has is logged and left out, never recorded in the wrong channel."""
+    connector = channel.connector
+    assert isinstance(connector, WebhookConnector)
+    own = connector.account()
+    routed: list[tuple[Channel, Item]] = []
     for item in items:
+        target = channel if not item.account or item.account == own else _sibling(deployment, channel, item.account)
+        if target is None:
+            _unrouted.warning("channel %s: a webhook item for account %s, which no %s channel has; acknowledged, "
+                              "not recorded", channel.name, item.account, connector.type)
+        else:
+            routed.append((target, item))
+    return routed
+
+
+def _sibling(deployment: Deployment, channel: Channel, account: str) -> Channel | None:
+    for other in deployment.channels.values():
+        connector = other.connector
+        if type(connector) is type(channel.connector) and not other.disabled and \
+                isinstance(connector, WebhookConnector) and connector.account() == account:
+            return other
+    return None
+
+
+async def record(store: AsyncStore, items: list[tuple[Channel, Item]]) -> list[Recorded | bool]:
+    """Record each customer message, or each provider's delivery report, in its channel: the one door in."""
+    recorded: list[Recorded | bool] = []
+    for channel, item in items:
+        workspace = channel.workspace.id
         if isinstance(item, Inbound):
             recorded.append(await store.inbound(workspace, customer_message(channel, item)))
         else:
@@ -46,7 +84,3 @@ async def record(store: AsyncStore, channel: Channel, items: list[Inbound | Deli
                                                item.error_code))
     return recorded
 
-
-def record_now(deployment: Deployment, channel: Channel, message: Inbound) -> Recorded:
-    """The same, from synchronous code (the CLI, tests)."""
-    return deployment.store.inbound(channel.workspace.id, customer_message(channel, message))

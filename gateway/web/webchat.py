@@ -23,7 +23,7 @@ from gateway.handover.store import Message, Recorded, decode_message, message_af
 from gateway.web import ratelimit, sse
 from gateway.web.auth import bearer, open_visitor, visitor_of
 from gateway.web.http import json_body
-from gateway.web.pipeline import MAX_TEXT, customer_message
+from gateway.web.pipeline import MAX_TEXT, record
 from gateway.web.webhooks import counted
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -157,8 +157,8 @@ async def _record(request: Request, deployment: Deployment, channel: Channel, vi
     if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     inbound = Inbound(channel=channel.name, sender=visitor, provider_id=f"{visitor}:{client_id}", text=text)
-    recorded: Recorded = await request.app.state.astore.inbound(channel.workspace.id,
-                                                                customer_message(channel, inbound))
+    [recorded] = await record(request.app.state.astore, [(channel, inbound)])
+    assert isinstance(recorded, Recorded)
     return recorded
 
 

@@ -11,78 +11,31 @@ from urllib.parse import parse_qsl, urlsplit
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from gateway import metrics
 from gateway.connector import WebhookConnector, WebhookRequest
-from gateway.deployment import Channel
+from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, BatonError, SignatureInvalid, UnknownChannel
 from gateway.logs import Throttled, held_back
 from gateway.web.http import read_body
-from gateway.web.pipeline import record
+from gateway.web.pipeline import record, route
 
 log = logging.getLogger("baton.webhooks")
 
-MAX_BODY = 64 * 1024  # a Twilio webhook is a few KB; 10 media URLs and a 4,096-character text fit many times
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+MAX_BODY = 64 * 1024  # a webhook is a few KB; 10 media URLs and a 4,096-character text fit many times
 REFUSALS_EVERY = 60.0  # seconds between two log lines about a channel's refused signatures
 _refusals: dict[str, Throttled] = {}
 
 
 async def receive(request: Request) -> Response:
-    """
-    summary: Inbound webhook of a channel (Twilio WhatsApp's messages and delivery statuses)
-    security: [{twilioSignature: []}]
-    parameters:
-      - {name: channel, in: path, required: true, schema: {type: string}, example: whatsapp}
-    requestBody:
-      required: true
-      content:
-        application/x-www-form-urlencoded:
-          schema:
-            oneOf:
-              - title: A message
-                type: object
-                required: [MessageSid, From]
-                not: {required: [MessageStatus]}
-                properties:
-                  MessageSid: {type: string, minLength: 1}
-                  From: {type: string, minLength: 1, example: 'whatsapp:+34612345678'}
-                  To: {type: string}
-                  Body: {type: string}
-                  ProfileName: {type: string}
-                  NumMedia: {type: string, pattern: '^0*([0-9]|10)?$'}
-                  MediaUrl0: {type: string}
-                  MediaContentType0: {type: string}
-              - title: A delivery status
-                type: object
-                required: [MessageSid, MessageStatus]
-                properties:
-                  MessageSid: {type: string, minLength: 1}
-                  MessageStatus: {type: string, minLength: 1, example: delivered}
-                  ErrorCode: {type: string}
-    responses:
-      200:
-        description: Recorded (a retried delivery is recorded once); the body is what the provider expects
-        content: {text/xml: {schema: {type: string}}}
-      400:
-        description: A malformed body, with the reason
-        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
-      403:
-        description: Signature missing or invalid
-        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
-      404:
-        description: No channel of that name takes webhooks
-        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
-      413: {$ref: '#/components/responses/TooLarge'}
-      503:
-        description: The channel is disabled (missing credentials), or storage is unavailable (the provider retries)
-        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
-    """
+    """A provider's webhook. Not in the OpenAPI document as such: each channel's connector describes its own request
+    and signature, and gateway.web.openapi documents POST /webhooks/<name> for each configured channel from them."""
     deployment = request.app.state.deployment
-    channel = deployment.channel(request.path_params["channel"])
+    channel = webhook_channel(deployment, request.path_params["channel"])
     connector = channel.connector
-    if not isinstance(connector, WebhookConnector):
-        raise UnknownChannel(f"channel {channel.name!r} takes no webhooks (it has its own API)")
+    assert isinstance(connector, WebhookConnector)
     started = time.perf_counter()
     with counted(channel.name):
         webhook = await read(request, deployment.public_url())
@@ -91,13 +44,38 @@ async def receive(request: Request) -> Response:
         except SignatureInvalid as exc:
             log_refusal(channel, connector, webhook, exc, str(request.url), deployment.public_url())
             raise
-        recorded = await record(request.app.state.astore, channel, connector.parse(webhook))
+        recorded = await record(request.app.state.astore, route(deployment, channel, connector.parse(webhook)))
     for item in recorded:
         outcome = "status" if isinstance(item, bool) else "duplicate" if item.duplicate else "accepted"
         metrics.WEBHOOKS.labels(channel.name, outcome).inc()
     ack = connector.acknowledge(webhook)
     metrics.ACK.labels(channel.name).observe(time.perf_counter() - started)
     return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+
+async def endpoint(request: Request) -> Response:
+    """Any method on a channel's webhook: POST (which WebhooksFirst usually takes before the router), or GET for a
+    connector with a handshake (Meta's verification). Allow names the channel's own methods."""
+    if request.method == "POST":
+        return await receive(request)
+    deployment = request.app.state.deployment
+    channel = webhook_channel(deployment, request.path_params["channel"])
+    connector = channel.connector
+    allowed = ["GET", "POST"] if "handshake" in connector.capabilities() else ["POST"]
+    if request.method != "GET" or "GET" not in allowed:
+        return JSONResponse({"error": f"channel {channel.name!r} takes {' and '.join(allowed)} only"},
+                            status_code=405, headers={"Allow": ", ".join(allowed)})
+    assert isinstance(connector, WebhookConnector)
+    with counted(channel.name):
+        ack = connector.handshake(await read(request, deployment.public_url()))
+    return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+
+
+def webhook_channel(deployment: Deployment, name: str) -> Channel:
+    channel = deployment.channel(name)
+    if not isinstance(channel.connector, WebhookConnector):
+        raise UnknownChannel(f"channel {channel.name!r} takes no webhooks (it has its own API)")
+    return channel
 
 
 @contextlib.contextmanager

@@ -1,8 +1,8 @@
-"""Sending what Baton says to customers on channels that send (WhatsApp): each conversation's outbox, in order,
+"""Sending what Baton says to customers on channels that send (WhatsApp, …): each conversation's outbox, in order,
 one sender at a time, at most once.
 
 A message is marked `sending` before the provider is called. If the sender dies before it records the outcome,
-the next sender finds it `sending` and marks it `unknown` instead of sending it again: providers such as Twilio
+the next sender finds it `sending` and marks it `unknown` instead of sending it again: a provider's send API may
 have no idempotency key, so Baton never risks a double on its own; the inbox shows the message as possibly not
 delivered, and an agent may send it again.
 """
