@@ -51,6 +51,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def baton_redis_url(redis_url: str) -> str:
+    """The conformance suite (gateway.testing) stores into the suite's own server."""
+    return redis_url
+
+
 def config_tree(workspace: str, **overrides: Any) -> dict[str, Any]:
     """A one-workspace deployment: webchat, an AI agent with the offline model, a short timeout."""
     tree: dict[str, Any] = {

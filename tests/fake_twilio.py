@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +44,8 @@ class FakeTwilio:
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._failures: list[_Failure] = []
+        self._holds: list[float] = []
+        self._created: list[tuple[dict[str, list[str]], str]] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         # A short poll interval so leaving the `with` block does not wait half a second.
@@ -57,6 +60,17 @@ class FakeTwilio:
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def created(self) -> list[tuple[dict[str, list[str]], str]]:
+        """Each message created, as (the form sent, the sid answered), oldest first."""
+        with self._lock:
+            return list(self._created)
+
+    def hold_next(self, seconds: float) -> None:
+        """Create the next message, but answer only after `seconds` (a client's read timeout)."""
+        with self._lock:
+            self._holds.append(seconds)
 
     def fail_next(self, status: int, code: int, message: str, times: int = 1) -> None:
         """Answer the next `times` authenticated requests with Twilio's error JSON."""
@@ -86,10 +100,13 @@ class FakeTwilio:
             if self._failures:
                 failure = self._failures.pop(0)
                 return failure.status, error_body(failure.status, failure.code, failure.message)
-        return 201, self._message_resource(request.form)
+            hold = self._holds.pop(0) if self._holds else 0.0
+            sid = "SM" + secrets.token_hex(16)
+            self._created.append((request.form, sid))
+        time.sleep(hold)
+        return 201, self._message_resource(request.form, sid)
 
-    def _message_resource(self, form: dict[str, list[str]]) -> dict[str, Any]:
-        sid = "SM" + secrets.token_hex(16)
+    def _message_resource(self, form: dict[str, list[str]], sid: str) -> dict[str, Any]:
         now = formatdate(usegmt=True)
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
         return {

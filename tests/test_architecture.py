@@ -26,7 +26,9 @@ MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
 EXTENSIONS = {module_name(path): path for folder in ("connectors", "plugins") for path in (ROOT / folder).rglob("*.py")}
 #: gateway.jobs is the work side's, kept at its old path for the RQ jobs queued under its names (see its docstring).
 MOVED = {"gateway.jobs": "gateway.work"}
-SIDES = ("gateway.web", "gateway.work", "gateway.cli")
+#: gateway.testing, the connector conformance suite, runs a gateway and a worker in one test process: like the
+#: command line, it may import both sides.
+SIDES = ("gateway.web", "gateway.work", "gateway.cli", "gateway.testing")
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:

@@ -1,0 +1,91 @@
+"""The connector conformance suite (gateway.testing) over the bundled connectors: Twilio WhatsApp against the local
+fake of Twilio's REST API and requests signed as Twilio signs them, and the webchat widget's channel."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from connectors.twilio_whatsapp import TwilioWhatsApp
+from connectors.webchat import Webchat
+from gateway.plugin import DeliveryState
+from gateway.testing import Failure, Provider, ProviderRequest, Sent, WebhookConformance, WidgetConformance
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+BUSINESS = "whatsapp:+14155238886"
+#: Twilio's word for each normalised state (it has several for some: "undelivered" is failed too).
+TWILIO_STATUS = {"queued": "queued", "sent": "sent", "delivered": "delivered", "read": "read", "failed": "undelivered"}
+SEND_TIMEOUT = 1.0
+
+
+class TwilioProvider(Provider):
+    connector = TwilioWhatsApp
+    customer = "whatsapp:+14155550100"
+    signature_header = "X-Twilio-Signature"
+    invalid_settings = [({"account_sid": "AC123"}, "account_sid"), ({"from": "14155238886"}, "from"),
+                        ({"api_base_url": "api.twilio.com"}, "api_base_url"), ({"send_timeout": 0}, "send_timeout")]
+
+    def __init__(self, fake: FakeTwilio) -> None:
+        self.fake = fake
+
+    def settings(self) -> dict[str, Any]:
+        return {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": BUSINESS,
+                "api_base_url": self.fake.base_url, "send_timeout": SEND_TIMEOUT}
+
+    def unreachable_settings(self) -> dict[str, Any]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return {**self.settings(), "api_base_url": f"http://127.0.0.1:{port}"}
+
+    def signed(self, url: str, form: dict[str, str]) -> ProviderRequest:
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        return ProviderRequest(urlencode(form).encode(), {
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+
+    def inbound(self, url: str, provider_id: str, text: str) -> ProviderRequest:
+        return self.signed(url, {"MessageSid": provider_id, "AccountSid": ACCOUNT_SID, "From": self.customer,
+                                 "To": BUSINESS, "Body": text, "NumMedia": "0", "ProfileName": "Maria"})
+
+    def status(self, url: str, provider_id: str, state: DeliveryState) -> ProviderRequest:
+        return self.signed(url, {"MessageSid": provider_id, "MessageStatus": TWILIO_STATUS[state],
+                                 "AccountSid": ACCOUNT_SID})
+
+    def malformed(self, url: str) -> ProviderRequest:
+        return self.signed(url, {"AccountSid": ACCOUNT_SID, "From": self.customer, "Body": "no MessageSid"})
+
+    def fail_next_send(self, how: Failure) -> None:
+        if how == "timeout":
+            self.fake.hold_next(SEND_TIMEOUT + 1.5)
+        else:
+            status, code = {"refused": (400, 21211), "throttled": (429, 20429), "server_error": (500, 20500)}[how]
+            self.fake.fail_next(status, code, f"a {how} answer")
+
+    def sent(self) -> list[Sent]:
+        return [Sent(form["To"][0], form.get("Body", [""])[0], sid) for form, sid in self.fake.created]
+
+
+class TestTwilioWhatsApp(WebhookConformance):
+    @pytest.fixture
+    def provider(self) -> Iterator[Provider]:
+        with FakeTwilio() as fake:
+            yield TwilioProvider(fake)
+
+
+class TestWebchat(WidgetConformance):
+    @pytest.fixture
+    def connector_class(self) -> type[Webchat]:
+        return Webchat
+
+    @pytest.fixture
+    def good_settings(self) -> dict[str, Any]:
+        return {"title": "Chat with Lumi", "allowed_origins": ["https://shop.example.com"]}
+
+    @pytest.fixture
+    def invalid_settings(self) -> list[tuple[dict[str, Any], str]]:
+        return [({"allowed_origins": "https://shop.example.com"}, "allowed_origins"), ({"title": ["x"]}, "title")]
