@@ -69,6 +69,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.timeout(600)  # a pytest session of its own, which imports Baton and runs 19 checks
 def test_a_careless_connector_fails_exactly_the_checks_it_breaks(
         pytester: pytest.Pytester, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
