@@ -11,6 +11,8 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue
 
 from gateway import keys
@@ -24,6 +26,8 @@ from gateway.queue import rq_queue
 from gateway.redis_server import connect
 
 log = logging.getLogger("baton")
+
+STORE_TIMEOUT_S = 10.0  # the longest a state-script call waits for Redis's answer
 
 
 @dataclass
@@ -70,9 +74,18 @@ class Deployment:
         return connect(self.redis_url, max_connections=self.config.worker.jobs + 16)
 
     @cached_property
+    def store_redis(self) -> Redis:
+        """For the state script: never retried by redis-py behind Baton's back (a change whose answer was lost may
+        have been made: it raises CommitUnknown for the caller to settle), and no answer awaited past
+        STORE_TIMEOUT_S."""
+        worker = self.config.worker
+        return connect(self.redis_url, decode_responses=True, health_check_interval=30, retry=Retry(NoBackoff(), 0),
+                       socket_timeout=STORE_TIMEOUT_S, max_connections=worker.concurrency + worker.deliveries + 32)
+
+    @cached_property
     def store(self) -> Store:
         durability = self.config.durability
-        return Store(self.redis, durability.replica_acks, durability.timeout_ms)
+        return Store(self.store_redis, durability.replica_acks, durability.timeout_ms)
 
     @cached_property
     def queue(self) -> Queue:
@@ -104,7 +117,7 @@ class Deployment:
         return self.config.public_url or fallback.rstrip("/")
 
     def close(self) -> None:
-        for name in ("redis", "rq_redis"):
+        for name in ("redis", "store_redis", "rq_redis"):
             client = self.__dict__.pop(name, None)
             if client is not None:
                 client.close()

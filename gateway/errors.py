@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 
 class BatonError(Exception):
     """Base class; `status` is the HTTP status a request boundary maps it to."""
@@ -48,6 +50,12 @@ class Unavailable(BatonError):
     """The store (Redis) cannot be reached, or a write is not yet on enough replicas: try again shortly."""
 
     status = 503
+
+
+class CommitUnknown(Unavailable, redis.ConnectionError):
+    """Redis did not answer a change (the connection dropped or timed out after it was sent): it may or may not have
+    been made. Made again with the same idempotency key, or the same turn stamp, it takes effect once. It is a
+    redis.ConnectionError too, so that every loop that rides out a lost Redis rides this out as well."""
 
 
 class SignatureInvalid(BatonError):

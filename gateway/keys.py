@@ -37,6 +37,7 @@ DELIVERIES = "baton:%(ws)s:deliveries"  # list: conversations whose outbox a wor
 FALLBACK_TIMERS = "baton:%(ws)s:timers:no-human"  # zset "cid|wait" → deadline (the durable trigger)
 DEDUPE = "baton:%(ws)s:dedupe:%(channel)s:%(provider_id)s"  # a provider message id seen → "cid|mid"
 SENT = "baton:%(ws)s:sent:%(channel)s:%(provider_id)s"  # a message Baton sent, by the provider's id → "cid|mid"
+REPLY = "baton:%(ws)s:reply:%(agent)s:%(client_id)s"  # an agent's reply by its idempotency key → "cid|mid" (a day)
 CONTACT = "baton:%(ws)s:contact:%(contact)s"  # hash
 CONTACT_CONVERSATIONS = "baton:%(ws)s:contact:%(contact)s:conversations"  # zset cid → started
 CONTACTS = "baton:%(ws)s:contacts"  # zset contact → updated

@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -114,6 +115,60 @@ def _sentinel_options(target: SentinelTarget) -> dict[str, Any]:
     if target.sentinel_password:
         options["password"] = target.sentinel_password
     return options
+
+
+_REFUSALS = {  # the first word of a Redis error reply → what it means for Baton
+    "OOM": "Redis is out of memory (maxmemory reached): nothing new can be recorded until memory is freed",
+    "MISCONF": "Redis cannot write its data to disk (a full or failing disk?): it refuses every write",
+    "READONLY": "the Redis server is a read-only replica: the primary is elsewhere (a failover?)",
+    "LOADING": "Redis is loading its data after a restart",
+    "BUSY": "Redis is busy running a long script",
+    "MASTERDOWN": "the Redis replica lost its primary",
+    "NOREPLICAS": "Redis has too few replicas to accept writes (min-replicas-to-write)",
+    "WRONGTYPE": "the data in Redis is not of the shape this release reads (written by another release? "
+                 "`baton check` says)",
+    "NOPERM": "the Redis user lacks a permission Baton needs",
+    "NOAUTH": "Redis needs a password (the URL has none)",
+    "WRONGPASS": "Redis refused the password in the URL",
+}
+
+
+_REFUSAL = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
+_PASSING = {"OOM", "MISCONF", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS"}
+
+
+_CLASSES = {redis.exceptions.OutOfMemoryError: "OOM", redis.ReadOnlyError: "READONLY",
+            redis.BusyLoadingError: "LOADING", redis.exceptions.MasterDownError: "MASTERDOWN",
+            redis.exceptions.NoPermissionError: "NOPERM", redis.AuthenticationError: "WRONGPASS"}
+
+
+def _refusal(exc: BaseException) -> str:
+    """The Redis error code of a reply (redis-py turns some into classes and drops the code; a script's error wraps
+    it in its own words), or ""."""
+    for kind, code in _CLASSES.items():
+        if isinstance(exc, kind):
+            return code
+    found = _REFUSAL.search(str(exc)) if isinstance(exc, redis.ResponseError) else None
+    return found.group(1) if found else ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A Redis failure as an operator reads it: unreachable, out of memory, cannot write its disk, a replica, data of
+    another shape…, with Redis's own words after it."""
+    code = _refusal(exc)
+    if not code and isinstance(exc, (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)):
+        return f"Redis is not reachable ({exc})"
+    text = str(exc)[:200]
+    return f"{_REFUSALS[code]} ({text})" if code else f"Redis refused the command ({text})"
+
+
+def passing(exc: BaseException) -> bool:
+    """The failure should pass by itself (Redis unreachable, out of memory, its disk, a failover, loading): the same
+    write, tried again a little later, may succeed."""
+    code = _refusal(exc)
+    if code:
+        return code in _PASSING
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError))
 
 
 def configured_url(cli_url: str | None, config_url: str) -> str:

@@ -318,10 +318,13 @@ def test_capture_by_a_turn_commits_the_turn(kit: Kit) -> None:
     assert (stored["form_state"], stored["ai_cursor"]) == ("done", turn.upto)
     assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
 
-    with pytest.raises(Refused) as stale:  # the same turn committed twice
-        kit.store.capture(kit.ws, cid, {"email": "x@example.com"}, summary="", confirmation="", turn=turn)
-    assert stale.value.code == "stale_turn"
+    history = kit.history(cid)  # the same commit made again (its answer was lost): it changes nothing
+    kit.store.capture(kit.ws, cid, {"email": "x@example.com"}, summary="", confirmation="", turn=turn)
     assert kit.store.contact(kit.ws, stored["contact"])["email"] == "maria@example.com"
+    assert kit.history(cid) == history
+    with pytest.raises(Refused) as stale:  # another commit of the same turn is stale
+        kit.store.finish(kit.ws, cid, turn)
+    assert stale.value.code == "stale_turn"
 
 
 def test_capture_by_a_turn_after_the_chat_was_closed_ends_the_turn(kit: Kit) -> None:

@@ -107,11 +107,13 @@ def _taken(waited: float | None) -> None:
         metrics.ASSIGNED_AFTER.observe(waited)
 
 
-def reply(deployment: Deployment, agent: Agent, conversation: str, text: str) -> str:
-    """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait."""
+def reply(deployment: Deployment, agent: Agent, conversation: str, text: str, client_id: str | None = None) -> str:
+    """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait. With a
+    `client_id` (an idempotency key), the same reply sent again is recorded once."""
     waited = _waiting(deployment, agent.workspace, conversation)
     message = deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id,
-                                    agent_name=agent.name, notice=f"{agent.name} joined the conversation.")
+                                    agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
+                                    client_id=client_id)
     _taken(waited)
     if waited is not None:
         log.info("conversation %s: none → %s (took it by replying)", conversation, agent.owner,

@@ -17,12 +17,15 @@
 --   waits        how many no-human waits were armed                    waiting_since: while one is armed
 --   form_state   '' | sent (the contact form is out) | done (details captured)
 --   delivers     1 when the channel sends messages out (an outbox), '' when it serves them from the history
+--   last_turn    "<lock>|<operation>" of the AI turn's commit that applied last (see TURNS)
 --
 -- Transitions (operation: who, from → to):
 --   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
 --   hand_over   the AI       ai → none, a wait armed (checked against the turn it read: see TURNS below)
 --   assign      a human      ai | none | agent:x → agent:y | ai | none (agent:x only by x, or forced by an admin)
 --   post        a human      ai | none → agent:me (a reply takes the conversation over); the AI only while it owns it
+--               an agent's reply with a client_id is recorded once per (agent, client_id) for a day (REPLY), refused
+--               client_id_reused when that key named another conversation
 --   close       a human, the AI (by its turn)   open → closed; the customer's next message starts a new one
 --   fire        the timers   none, wait armed, deadline passed, no human → the contact form goes out
 --   capture     the customer (form or text)     form sent → done, details stored in Contacts
@@ -33,7 +36,8 @@
 -- or finish with {expect = that cursor, upto = the newest customer message it read, lock = its lock token}: the
 -- commit applies only if the cursor is still `expect` (so a turn is committed once, whoever ran it), moves the
 -- cursor to `upto`, releases the turn's lock and clears the pending mark, or wakes a worker again when newer
--- customer messages arrived meanwhile.
+-- customer messages arrived meanwhile. A commit that applied records "<lock>|<operation>" as last_turn: the same commit
+-- made again (its answer lost on the way back) answers {repeated = true} and changes nothing.
 --
 -- OUTBOX: every public message of a conversation whose channel sends (delivers = 1) is queued on its outbox and
 -- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
@@ -248,8 +252,10 @@ local function turn_is_current(c, turn)
   return turn and (c.ai_cursor or '') == (turn.expect or '')
 end
 
-local function finish_turn(c, turn)
+-- `applied`: the commit did what it asked (not a refusal), so that the same commit made again is told apart.
+local function finish_turn(c, turn, applied)
   if turn.upto and turn.upto ~= '' and id_after(turn.upto, c.ai_cursor or '') then set(c, 'ai_cursor', turn.upto) end
+  if applied and (turn.lock or '') ~= '' then set(c, 'last_turn', turn.lock .. '|' .. op) end
   local lock = conv_part('TURN_LOCK', c.id)
   if turn.lock and redis.call('GET', lock) == turn.lock then redis.call('DEL', lock) end
   if c.status == 'open' and id_after(c.last_customer or '', c.ai_cursor or '') then
@@ -259,11 +265,17 @@ local function finish_turn(c, turn)
   end
 end
 
--- Every AI commit starts here: the conversation, or the refusal to answer.
+-- Every AI commit starts here: the conversation, or the refusal to answer. A commit made again by the turn that
+-- made it (its answer was lost on the way back: the worker cannot tell) answers ok with `repeated`, changing nothing.
 local function ai_commit(cid)
   local c = load(cid)
   if not c then return nil, fail('not_found') end
-  if not turn_is_current(c, args.turn) then return nil, fail('stale_turn', {cursor = c.ai_cursor or ''}) end
+  if not turn_is_current(c, args.turn) then
+    if args.turn and (args.turn.lock or '') ~= '' and c.last_turn == args.turn.lock .. '|' .. op then
+      return nil, ok({repeated = true}), true
+    end
+    return nil, fail('stale_turn', {cursor = c.ai_cursor or ''})
+  end
   return c
 end
 
@@ -370,7 +382,7 @@ function ops.hand_over()
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = args.reason,
     summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count})
   notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
-  finish_turn(c, args.turn)
+  finish_turn(c, args.turn, true)
   return ok({handovers = count})
 end
 
@@ -400,10 +412,21 @@ end
 -- Post a reply. The AI only while it owns the conversation (and by its current turn); an agent who replies in a
 -- conversation the AI or nobody holds takes it over; the system posts notices.
 function ops.post()
-  local c, err
+  local c, err, repeated
+  local reply = nil
+  if args.author == 'agent' and (args.client_id or '') ~= '' then
+    -- An agent's reply carries an idempotency key: sent again (after a 503 or a lost answer), it is recorded once.
+    reply = key('REPLY', {agent = args.agent, client_id = args.client_id})
+    local recorded = redis.call('GET', reply)
+    if recorded then
+      local cid, mid = string.match(recorded, '^([^|]*)|(.*)$')
+      if cid ~= args.conversation then return fail('client_id_reused', {conversation = cid}) end
+      return ok({message = mid, duplicate = true})
+    end
+  end
   if args.author == 'ai' or args.turn then
-    c, err = ai_commit(args.conversation)
-    local stale = not c and args.author == 'ai' and load(args.conversation)
+    c, err, repeated = ai_commit(args.conversation)
+    local stale = not c and not repeated and args.author == 'ai' and load(args.conversation)
     if stale then
       -- Another turn committed since this one read the conversation (a hand-back moves the cursor too): the
       -- reply is kept for the agents to see, never shown to the customer.
@@ -441,10 +464,11 @@ function ops.post()
   end
   local mid = append(c, {author = args.author, text = args.text, kind = args.kind, visibility = args.visibility,
     data = args.data, rich = args.rich, agent = args.agent, agent_name = args.agent_name})
+  if reply then redis.call('SET', reply, c.id .. '|' .. mid, 'EX', 86400) end
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
   end
-  if args.turn then finish_turn(c, args.turn) end
+  if args.turn then finish_turn(c, args.turn, true) end
   return ok({message = mid, owner = c.owner})
 end
 
@@ -455,7 +479,7 @@ function ops.finish()
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
   end
-  finish_turn(c, args.turn)
+  finish_turn(c, args.turn, true)
   return ok({owner = c.owner})
 end
 
@@ -488,7 +512,7 @@ function ops.close()
     data = {actor = actor}})
   event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
     handovers = tonumber(c.handovers or 0)})
-  if args.turn then finish_turn(c, args.turn) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
+  if args.turn then finish_turn(c, args.turn, true) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
   return ok({handovers = tonumber(c.handovers or 0)})
 end
 
@@ -542,7 +566,7 @@ function ops.capture()
   event('contact.captured', {conversation = c.id, contact = c.contact, channel = c.channel, name = details.name,
     email = details.email, phone = details.phone})
   notify(c, 'contact_captured', details)
-  if args.turn then finish_turn(c, args.turn) end
+  if args.turn then finish_turn(c, args.turn, true) end
   return ok({contact = c.contact})
 end
 

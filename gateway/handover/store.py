@@ -18,7 +18,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from gateway import keys, schema
-from gateway.errors import BatonError, NotFound, Unavailable
+from gateway.errors import BatonError, CommitUnknown, NotFound, Unavailable
+from gateway.redis_server import describe_error
 
 Author = Literal["customer", "ai", "agent", "system"]
 Owner = str  # "ai" | "none" | "agent:<id>"
@@ -155,6 +156,7 @@ def _reason(code: str, conversation: str, owner: str) -> str:
         "ai_unpublished": "the AI agent is unpublished; publish it before handing conversations back to it",
         "no_form": "no contact form is pending in this conversation",
         "not_resendable": "only a message whose delivery failed or is unknown can be sent again",
+        "client_id_reused": "this client_id was already used for a reply in another conversation",
     }
     return reasons.get(code, f"conversation {conversation}: {code} (owner {owner or 'nobody'})")
 
@@ -222,6 +224,13 @@ class Store:
             arguments["conversation"] = conversation
         argv = (operation, workspace, _payload(arguments))
         wait = self.replicas if durable else 0
+        try:
+            return self._run(argv, wait, conversation)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Sent, perhaps run, its answer lost: the caller decides (an idempotency key, a turn's stamp).
+            raise CommitUnknown(f"{describe_error(exc)}: the change may or may not have been made") from exc
+
+    def _run(self, argv: tuple[str, str, str], wait: int, conversation: str) -> dict[str, Any]:
         if not wait:  # the common case: one command
             try:
                 return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation)
@@ -249,7 +258,7 @@ class Store:
         """Store contact details in Contacts (the form, or details a turn read in a text); the contact id."""
         answer = self.run("capture", workspace, conversation, details=details, summary=summary,
                           confirmation=confirmation, turn=_stamp(turn))
-        return str(answer["contact"])
+        return str(answer.get("contact", ""))
 
     # --- the AI's turn -----------------------------------------------------------------------------------------
 
@@ -258,7 +267,7 @@ class Store:
         """The AI unassigns itself; the number of handovers of the conversation so far."""
         answer = self.run("hand_over", workspace, conversation, turn=_stamp(turn), reason=reason, route=route,
                           summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms)
-        return int(answer["handovers"])
+        return int(answer.get("handovers", 0))
 
     def finish(self, workspace: str, conversation: str, turn: TurnStamp, **fields: int) -> None:
         """End a turn with nothing to say, setting the conversation's AI fields (offer, unknown_streak)."""
@@ -269,12 +278,22 @@ class Store:
     def post(self, workspace: str, conversation: str, author: Author, text: str, *, turn: TurnStamp | None = None,
              agent: str | None = None, agent_name: str | None = None, kind: str | None = None,
              visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
-             notice: str | None = None, published: bool | None = None, **fields: int | str) -> str:
-        """Append a message (an agent's reply takes the conversation over); its id."""
+             notice: str | None = None, published: bool | None = None, client_id: str | None = None,
+             **fields: int | str) -> str:
+        """Append a message (an agent's reply takes the conversation over); its id ("" for a turn's commit made
+        again). An agent's reply with a `client_id` is recorded once: made again, it answers the first one's id."""
         answer = self.run("post", workspace, conversation, author=author, text=text, turn=_stamp(turn), agent=agent,
                           agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
-                          notice=notice, published=published, set=fields or None)
-        return str(answer["message"])
+                          notice=notice, published=published, client_id=client_id, set=fields or None)
+        return str(answer.get("message", ""))
+
+    def reply_of(self, workspace: str, agent: str, client_id: str) -> tuple[str, str] | None:
+        """The (conversation, message) an agent's reply with this idempotency key was recorded as, if it was."""
+        found: Any = self.redis.get(keys.key(keys.REPLY, ws=workspace, agent=agent, client_id=client_id))
+        if not found:
+            return None
+        cid, _, mid = str(found).partition("|")
+        return cid, mid
 
     # --- ownership ---------------------------------------------------------------------------------------------
 
@@ -290,7 +309,7 @@ class Store:
         """Close the conversation; how many times it was handed to humans (0: the AI resolved it alone)."""
         answer = self.run("close", workspace, conversation, actor=actor, turn=_stamp(turn), goodbye=goodbye,
                           agent_name=agent_name, force=force or None)
-        return int(answer["handovers"])
+        return int(answer.get("handovers", 0))
 
     def publish(self, workspace: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
                 announce: bool = True, limit: int = 200) -> dict[str, int]:
@@ -365,13 +384,18 @@ class Store:
 
     def messages(self, workspace: str, conversation: str, after: str = "", limit: int = 500,
                  public_only: bool = False) -> list[Message]:
-        """The history from the start (or after a message id), oldest first, with delivery states."""
+        """The history from the start (or after a message id), oldest first, with delivery states; read a thousand
+        entries at a time (an archive reads a whole long history)."""
         parts = {"ws": workspace, "cid": conversation}
         start = place(after) + 1 if after else 0
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.lrange(keys.MESSAGES % parts, start, start + limit - 1)
-        pipe.hgetall(keys.DELIVERY % parts)
-        entries, delivery = pipe.execute()
+        entries: list[str] = []
+        while len(entries) < limit:
+            chunk: Any = self.redis.lrange(keys.MESSAGES % parts, start + len(entries),
+                                           start + min(len(entries) + 1000, limit) - 1)
+            entries += chunk
+            if len(chunk) < min(1000, limit):
+                break
+        delivery: Any = self.redis.hgetall(keys.DELIVERY % parts)
         found = [decode_message(raw, delivery) for raw in entries]
         return [m for m in found if not public_only or m["visibility"] == "public"]
 

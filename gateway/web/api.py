@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from gateway import keys
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
-from gateway.errors import BadRequest, ConfigError, NotFound, Unauthorized
+from gateway.errors import BadRequest, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation, Page
 from gateway.team import Agent, list_agents
@@ -25,6 +27,7 @@ from gateway.web.http import json_body
 MAX_TEXT = 4096
 MESSAGE_PAGE = 100  # messages in a conversation's detail; older ones are paged back (GET …/messages?before=)
 _MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
 def deployment_of(request: Request) -> Deployment:
@@ -315,10 +318,19 @@ async def post_message(request: Request) -> Response:
           schema:
             type: object
             required: [text]
-            properties: {text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}}
+            properties:
+              text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}
+              client_id:
+                type: string
+                pattern: '^[A-Za-z0-9._:-]{1,100}$'
+                description: An idempotency key, new for each reply; sending the reply again with it (after a 503 or
+                  a lost answer) records and sends it once
     responses:
       201:
         description: Recorded, and queued for delivery on channels that send
+        content: {application/json: {schema: {$ref: '#/components/schemas/MessageId'}}}
+      200:
+        description: Already recorded with this client_id (not sent again)
         content: {application/json: {schema: {$ref: '#/components/schemas/MessageId'}}}
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
@@ -329,6 +341,9 @@ async def post_message(request: Request) -> Response:
         content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
       413: {$ref: '#/components/responses/TooLarge'}
       429: {$ref: '#/components/responses/RateLimited'}
+      503:
+        description: Redis did not confirm the reply; send it again with the same client_id (it is recorded once)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
     """
     agent = await current_agent(request)
     body = await json_body(request)
@@ -337,9 +352,36 @@ async def post_message(request: Request) -> Response:
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
+    client_id = body.get("client_id")
+    if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
+        raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     cid = _conversation_id(request)
-    mid = await run_in_threadpool(lifecycle.reply, deployment_of(request), agent, cid, text)
-    return JSONResponse({"id": mid}, status_code=201)
+    deployment = deployment_of(request)
+    known = await run_in_threadpool(deployment.store.reply_of, agent.workspace, agent.id, client_id) \
+        if client_id else None
+    try:
+        mid = await run_in_threadpool(lifecycle.reply, deployment, agent, cid, text, client_id)
+    except CommitUnknown:
+        if not client_id:
+            raise
+        mid = await _settle(deployment, agent, cid, client_id)
+    return JSONResponse({"id": mid}, status_code=200 if known else 201)
+
+
+async def _settle(deployment: Deployment, agent: Agent, cid: str, client_id: str) -> str:
+    """Redis lost the answer to a reply's commit: the idempotency key says whether it was made. Looked up a few
+    times (a commit that reached Redis late lands meanwhile); if it never shows, the reply is not recorded, and
+    sending it again with the same key is safe."""
+    for wait in (0.0, 0.5, 1.0, 2.0):
+        await asyncio.sleep(wait)
+        try:
+            found = await run_in_threadpool(deployment.store.reply_of, agent.workspace, agent.id, client_id)
+        except RedisError:
+            continue
+        if found and found[0] == cid:
+            return found[1]
+    raise Unavailable("Redis did not confirm the reply: send it again with the same client_id (it will be recorded "
+                      "and sent once)")
 
 
 async def resend(request: Request) -> Response:

@@ -10,16 +10,18 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.endpoints import HTTPEndpoint
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BadRequest, BatonError, PayloadTooLarge, RateLimited
 from gateway.logs import Throttled
+from gateway.redis_server import describe_error
 
 log = logging.getLogger("baton.http")
 MAX_JSON = 64 * 1024
 _redis_down = Throttled(log, every=1.0)
+_gone = Throttled(log, every=10.0)
 
 
 def resource(**handlers: Callable[[Request], Awaitable[Response]]) -> type[HTTPEndpoint]:
@@ -77,10 +79,18 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """Redis is unreachable: 503 so providers retry, and one log line a second however many requests fail."""
-    _redis_down.error("Redis unavailable (%s): answering 503 to %s %s", exc, request.method, request.url.path)
-    return JSONResponse({"error": "storage unavailable; try again shortly"}, status_code=503,
+    """Redis failed the request (unreachable, out of memory, a full disk, data of another shape…): 503 so providers
+    retry, saying which, and one log line a second however many requests fail."""
+    problem = describe_error(exc)
+    _redis_down.error("%s: answering 503 to %s %s", problem, request.method, request.url.path)
+    return JSONResponse({"error": f"storage unavailable: {problem}; try again shortly"}, status_code=503,
                         headers={"Retry-After": "1"})
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client went away before sending its whole body: nobody reads the answer, and nothing was recorded."""
+    _gone.warning("%s %s: the client disconnected before sending its whole body", request.method, request.url.path)
+    return JSONResponse({"error": "the client disconnected before sending the whole body"}, status_code=400)
 
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
@@ -90,7 +100,7 @@ async def server_error(request: Request, exc: Exception) -> JSONResponse:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {BatonError: baton_error, HTTPException: http_error,
                                       RedisError: storage_unavailable, ConnectionError: storage_unavailable,
-                                      Exception: server_error}
+                                      ClientDisconnect: client_gone, Exception: server_error}
 
 
 class SecurityHeaders:

@@ -24,7 +24,7 @@ import redis
 from gateway import keys
 from gateway.deployment import Deployment
 from gateway.logs import Throttled
-from gateway.redis_server import connect
+from gateway.redis_server import connect, describe_error
 
 log = logging.getLogger("baton.dispatch")
 
@@ -124,9 +124,9 @@ class Runner(threading.Thread):
         try:
             outcome = self.work(workspace, conversation)
             log.debug("%s %s/%s: %s", self.kind, workspace, conversation, outcome)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:  # the sweep wakes it again once Redis is back
-            self._errors.warning("%s of conversation %s/%s stopped: Redis unavailable (%s)", self.kind, workspace,
-                                 conversation, exc)
+        except redis.RedisError as exc:  # unreachable, out of memory, its disk…: the sweep wakes it again later
+            self._errors.warning("%s of conversation %s/%s stopped: %s", self.kind, workspace, conversation,
+                                 describe_error(exc))
         except Exception:  # noqa: BLE001 - the job boundary: log it with the conversation, keep the pool alive
             log.exception("%s of conversation %s/%s failed", self.kind, workspace, conversation,
                           extra={"workspace": workspace, "conversation": conversation})

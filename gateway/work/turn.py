@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import redis
 
 from gateway import detection, keys
 from gateway.breaker import Breaker
@@ -21,6 +24,8 @@ from gateway.deployment import Deployment
 from gateway.errors import ModelNotConfigured
 from gateway.handover import fallback, lifecycle
 from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
+from gateway.logs import Throttled
+from gateway.redis_server import describe_error, passing
 from gateway.work import ai
 
 log = logging.getLogger("baton.turn")
@@ -32,6 +37,9 @@ ATTACHMENT = "I can't view attachments here, so I may not be able to help with t
 TEXT_ONLY = "I can't view attachments here, so this answer is about the text of your message."
 GOODBYE = "You're welcome! I'm closing this chat now. Just write again any time you need help."
 TEXT_WINDOW = 20  # the newest customer messages of a flood that the AI reads as one turn
+COMMIT_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # s between tries of a commit Redis refused or lost, the answer kept
+T = TypeVar("T")
+_commit_errors = Throttled(log, every=5.0)
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -187,8 +195,8 @@ def act(turn: Turn, action: Action) -> str:
     if action is Action.DECLINE_OFFER:
         return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
     if action is Action.CLOSE:
-        lifecycle.closed(store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE,
-                                     agent_name=turn.agent.name))
+        lifecycle.closed(committed(turn, lambda: store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE,
+                                                            agent_name=turn.agent.name)))
         log.info("conversation %s closed by the AI: the customer is done", turn.cid,
                  extra={"workspace": ws, "conversation": turn.cid})
         return "closed"
@@ -247,10 +255,27 @@ def _ai_has_answered(turn: Turn) -> bool:
     return any(m["author"] in ("ai", "agent") for m in turn.history)
 
 
+def committed(turn: Turn, commit: Callable[[], T]) -> T:
+    """Make a turn's commit, trying it again while Redis refuses it for a passing reason (out of memory, its disk, a
+    failover) or loses its answer: the answer is kept, never asked of the model again, and the turn's stamp makes a
+    commit that was made after all answer `repeated` instead of doubling it."""
+    for delay in (*COMMIT_RETRIES, None):
+        try:
+            return commit()
+        except redis.RedisError as exc:  # CommitUnknown is one
+            if delay is None or not passing(exc):
+                raise
+            _commit_errors.warning("conversation %s: the AI's answer is not recorded yet (%s); trying again in %.1f s",
+                                   turn.cid, describe_error(exc), delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 def post(turn: Turn, text: str, **fields: Any) -> str:
     try:
-        turn.deployment.store.post(turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
-                                   published=lifecycle.configured_published(turn.workspace), **fields)
+        committed(turn, lambda: turn.deployment.store.post(
+            turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
+            published=lifecycle.configured_published(turn.workspace), **fields))
     except Refused as refused:
         log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason,
                  extra={"workspace": turn.workspace.id, "conversation": turn.cid})
@@ -263,7 +288,8 @@ def hand_over(turn: Turn, reason: str, route: str, model_ok: bool = True) -> str
     never asked of a model that just failed (`model_ok` False)."""
     summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok)
     try:
-        lifecycle.hand_over(turn.deployment, turn.workspace, turn.cid, turn.stamp, reason, route, summary)
+        committed(turn, lambda: lifecycle.hand_over(turn.deployment, turn.workspace, turn.cid, turn.stamp, reason,
+                                                    route, summary))
     except Refused as refused:
         return f"no handover ({refused.code})"
     return f"handed over ({route})"

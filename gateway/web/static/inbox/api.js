@@ -56,6 +56,13 @@ async function attempt(path, { method = "GET", body } = {}) {
   return data;
 }
 
+/** A new idempotency key: a reply sent again with it is recorded once. */
+export function newClientId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return `r-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
 export const api = {
   session: () => request("/inbox/session"),
   signIn: (token) => request("/inbox/session", { method: "POST", body: { token } }),
@@ -71,8 +78,8 @@ export const api = {
     { method: "POST", body: force ? { assignee, force: true } : { assignee } }),
   unassign: (id) => request(`/api/conversations/${encodeURIComponent(id)}/unassign`, { method: "POST", body: {} }),
   close: (id) => request(`/api/conversations/${encodeURIComponent(id)}/close`, { method: "POST", body: {} }),
-  reply: (id, text) => request(`/api/conversations/${encodeURIComponent(id)}/messages`,
-    { method: "POST", body: { text } }),
+  reply: (id, text, clientId) => request(`/api/conversations/${encodeURIComponent(id)}/messages`,
+    { method: "POST", body: { text, client_id: clientId } }),
   resend: (id, messageId) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
     { method: "POST", body: {} }),

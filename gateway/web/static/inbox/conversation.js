@@ -1,6 +1,6 @@
 // The conversation pane: header, the actions possible in the current state, the history and the composer.
 
-import { api } from "./api.js";
+import { api, newClientId } from "./api.js";
 import { ago, avatar, fill, h, icon, waited } from "./dom.js";
 import {
   agentName, aiName, channelType, contactId, customerName, identityLabel, isMine, ownerLabel, store,
@@ -257,9 +257,16 @@ export class ConversationPane {
     const text = field.value.trim();
     const button = $("composer-send");
     if (!text || button.disabled || !this.id) return;
+    // One idempotency key per reply, kept until the server has it: sent again (by the retries below, or by the
+    // agent pressing Send once more), the reply is recorded and delivered once.
+    if (!this.pending || this.pending.text !== text || this.pending.conversation !== this.id) {
+      this.pending = { text, conversation: this.id, clientId: newClientId() };
+    }
+    const { clientId } = this.pending;
     button.disabled = true;
     try {
-      await api.reply(this.id, text);
+      await withRetries(() => api.reply(this.id, text, clientId));
+      this.pending = null;
       field.value = "";
       await this.refresh();
       this.onChanged();
@@ -268,6 +275,22 @@ export class ConversationPane {
     } finally {
       this.renderComposer();
       field.focus();
+    }
+  }
+}
+
+const REPLY_RETRIES = [1000, 2000, 4000]; // ms: a reply the server could not confirm is sent again, same key
+
+/** A call tried again while the server cannot be reached or answers 5xx (its outcome unknown: the idempotency
+ * key makes the retry safe). */
+async function withRetries(call) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const retryable = error.status === 0 || error.status >= 500;
+      if (!retryable || attempt >= REPLY_RETRIES.length) throw error;
+      await new Promise((resolve) => { setTimeout(resolve, REPLY_RETRIES[attempt]); });
     }
   }
 }

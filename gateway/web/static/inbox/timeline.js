@@ -232,7 +232,7 @@ function media(items) {
   if (!items || !items.length) return null;
   return h("div", { class: "media" }, items.map((item) => {
     const type = item.content_type || "";
-    const name = decodeURIComponent(String(item.url || "").split("/").pop() || "attachment");
+    const name = fileName(item.url);
     if (type.startsWith("image/")) {
       return h("a", { class: "media-thumb", href: item.url, target: "_blank", rel: "noopener noreferrer" },
         h("img", { src: item.url, alt: `Image attachment (${type})`, loading: "lazy" }));
@@ -240,4 +240,15 @@ function media(items) {
     return h("a", { class: "media-file", href: item.url, target: "_blank", rel: "noopener noreferrer" },
       icon("paperclip"), h("span", { text: name }), h("span", { class: "muted", text: type }));
   }));
+}
+
+/** The last part of a media URL as a person reads it; a malformed escape ("%E0%A4%A") is shown as it is,
+ * never allowed to drop the message (decodeURIComponent throws on it). */
+function fileName(url) {
+  const last = String(url || "").split("/").pop() || "attachment";
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last;
+  }
 }
