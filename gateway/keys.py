@@ -44,6 +44,8 @@ CONTACTS = "baton:%(ws)s:contacts"  # zset contact → updated
 CONTACT_BY_IDENTITY = "baton:%(ws)s:contact-by:%(channel)s:%(sender)s"
 CONTACT_SEQ = "baton:%(ws)s:seq:contact"
 AI_AGENT = "baton:%(ws)s:ai-agent"  # hash: runtime overrides (published)
+UNPUBLISHED_WAITS = "baton:%(ws)s:waiting-unpublished"  # zset cid → since: waiting for a human only because the
+# AI agent was unpublished (publishing it again gives them back to the AI)
 MODEL_BREAKER = "baton:%(ws)s:model-breaker"  # hash: the AI model's circuit breaker (gateway/breaker.py)
 MODEL_PROBE = "baton:%(ws)s:model-probe"  # SET NX PX: the one turn that tries a model whose circuit is open
 AGENTS = "baton:%(ws)s:agents"  # hash agent id → JSON

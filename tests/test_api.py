@@ -216,8 +216,9 @@ def test_publishing_again_sends_new_conversations_to_the_ai(
     started = after.say("What are your opening hours?")["conversation"]
     run_jobs(deployment)
     assert after.texts("ai") == [HOURS] and conversation(client, admin, started)["owner"] == "ai"
-    assert conversation(client, admin, waiting)["owner"] == "none"  # still waiting for a person
-    assert assign(client, admin, waiting, "ai").status_code == 200
+    # The customer who wrote while it was unpublished, and whom no one answered, is the AI's again and answered.
+    assert conversation(client, admin, waiting)["owner"] == "ai"
+    assert before.texts()[-2:] == ["You're chatting with Lumi again.", HOURS]
 
 
 def test_an_agent_unpublished_in_the_config_leaves_new_conversations_to_the_team(

@@ -484,7 +484,10 @@ def test_unpublishing_the_ai_from_settings(server: Server, shop_admin: str, new_
         waiting = int(inbox.count("waiting").inner_text())
 
         widget = Widget(new_page()).open()
+        header = widget.page.locator(".bw-sub")
+        expect(header).to_have_text("Our team replies here as soon as they can.")  # not "We reply in seconds"
         widget.say("How long does shipping take?")
+        expect(header).to_have_text("A member of our team will reply here as soon as they can.")
         expect(inbox.count("waiting")).to_have_text(str(waiting + 1))
         inbox.go("#/inbox/waiting")
         inbox.row("How long does shipping take?").click()
@@ -498,6 +501,10 @@ def test_unpublishing_the_ai_from_settings(server: Server, shop_admin: str, new_
     toggle.click()
     expect(toggle).to_have_attribute("aria-checked", "true")
     expect(inbox.page.locator("#ai-banner")).to_be_hidden()
+    # Published again: the customer nobody answered is the AI's again, hears so, and gets the answer.
+    widget.expect_notice("You're chatting with Lumi again.")
+    widget.expect_reply("Delivery takes 2-4 business days.")
+    expect(header).to_have_text("We reply in seconds. Ask for a person any time.")
 
 
 def test_markup_from_a_visitor_stays_text(server: Server, shop_admin: str, new_page: Callable[..., Any]) -> None:

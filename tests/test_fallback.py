@@ -209,6 +209,26 @@ def test_unpublishing_starts_the_wait_only_where_the_customer_waits_for_an_answe
     assert len(forms(finished)) == 1
 
 
+def test_publishing_again_gives_the_ai_back_a_customer_who_got_the_form_meanwhile_and_answers_their_question(
+        client: TestClient, deployment: Deployment) -> None:
+    admin = agent_token(deployment, "robin", admin=True)
+    assert client.patch("/api/ai-agent", json={"published": False}, headers=admin).status_code == 200
+    visitor = Visitor(client, chat_channel(deployment))
+    cid = visitor.say("What are your opening hours?")["conversation"]
+    wait_past_deadline(deployment, cid)
+    assert [f["conversation"] for f in fire_due(deployment)] == [cid]
+    assert visitor.history()["conversation"]["form_pending"] is True
+    assert client.patch("/api/ai-agent", json={"published": True}, headers=admin).status_code == 200
+    run_jobs(deployment)
+    hours = "We are open Monday to Friday, 9:00 to 17:00."
+    assert visitor.texts()[-2:] == ["You're chatting with Lumi again.", hours]
+    assert visitor.history()["conversation"]["form_pending"] is False
+    visitor.say("How long does shipping take?")
+    run_jobs(deployment)
+    assert visitor.texts()[-1] == "Delivery takes 2-4 business days."
+    assert fallback.NOT_UNDERSTOOD not in visitor.texts()
+
+
 # --- the trigger is durable and prompt ------------------------------------------------------------
 
 def test_a_deadline_that_passed_while_everything_was_down_fires_at_the_next_start(
@@ -377,6 +397,35 @@ def test_details_written_as_a_chat_reply_to_the_form_are_captured(
     assert visitor.history()["conversation"]["form_pending"] is False
 
 
+def test_a_question_asked_instead_of_filling_the_form_is_not_read_as_failed_contact_details(
+        client: TestClient, deployment: Deployment, visitor: Visitor) -> None:
+    send_form(visitor, deployment)
+    visitor.say("What time do you open tomorrow?")
+    run_jobs(deployment)
+    assert visitor.texts()[-1] == fallback.NOTED_WITH_FORM
+    assert visitor.history()["conversation"]["form_pending"] is True
+    visitor.say("Hello? Is anyone there?")  # told once: recorded for the team, not answered again at once
+    run_jobs(deployment)
+    assert visitor.texts()[-1] == "Hello? Is anyone there?"
+    visitor.say("it's 12345")  # an attempt at a number: what is wrong with it is said
+    run_jobs(deployment)
+    assert visitor.texts()[-1] == fallback.NOT_UNDERSTOOD
+
+
+@pytest.mark.parametrize("text", [
+    "What time do you open tomorrow?", "Is my order shipped yet", "ok", "no thanks", "hello?",
+    "¿A qué hora abren mañana?", "Quand est-ce que ma commande arrive ?", "Wann öffnen Sie morgen?",
+    "Vocês entregam no sábado?", "A che ora aprite domani?", "I'd rather wait for someone, thanks",
+])
+def test_the_class_no_question_or_remark_is_taken_for_an_attempt_at_contact_details(text: str) -> None:
+    assert not fallback.looks_like_details(text)
+
+
+@pytest.mark.parametrize("text", ["maria@nowhere", "my number is 12345", "+44 20 79", "0612 34"])
+def test_what_looks_like_contact_details_is_checked_as_such(text: str) -> None:
+    assert fallback.looks_like_details(text)
+
+
 @pytest.mark.parametrize("text, found", [
     ("maria@example.com", {"email": "maria@example.com"}),
     ("Call me on +44 20 7946 0958 please", {"phone": "+442079460958"}),
@@ -461,6 +510,21 @@ def test_on_whatsapp_a_name_alone_is_enough_with_the_known_number_and_the_custom
         bodies = [r.form["Body"][0] for r in twilio.requests]
     assert bodies[-1] == "Thank you, Maria Lopez! We'll get back to you at +14155550100."
     assert (contact["name"], contact["phone"], contact["captured_in"]) == ("Maria Lopez", "+14155550100", cid)
+
+
+def test_on_whatsapp_a_question_after_the_form_is_kept_with_the_known_number_for_the_team_to_call_back(
+        make_deployment: Callable[..., Deployment]) -> None:
+    with FakeTwilio() as twilio:
+        deployment = whatsapp_deployment(make_deployment, twilio)
+        with TestClient(create_app(deployment)) as client:
+            cid = whatsapp_form_out(client, deployment)
+            whatsapp(client, f"SM{uuid.uuid4().hex}", "Is my order shipped yet?")
+            run_jobs(deployment)
+        contact = deployment.store.contact(workspace_of(deployment), "1")
+        bodies = [r.form["Body"][0] for r in twilio.requests]
+    assert bodies[-1] == "Thank you, Maria! We'll get back to you at +14155550100."
+    assert (contact["phone"], contact["message"], contact["captured_in"]) == (
+        "+14155550100", "Is my order shipped yet?", cid)
 
 
 def test_a_name_alone_where_no_number_is_known_is_answered_with_what_is_missing(

@@ -313,12 +313,54 @@ def test_publish_false_drops_stale_entries_from_the_ai_view(kit: Kit) -> None:
     assert kit.conversation(cid)["owner"] == "agent:alex" and kit.notifications() == []
 
 
-def test_publish_true_takes_nothing_back(kit: Kit) -> None:
-    cid = kit.customer("Hello").conversation
+def test_publish_true_gives_back_what_unpublishing_left_waiting_and_no_human_took(kit: Kit) -> None:
+    asking = kit.customer("Hello?", sender="+15550101").conversation  # not answered yet
+    done = kit.customer("Thanks", sender="+15550102").conversation
+    kit.store.finish(kit.ws, done, kit.turn(done))
+    took = kit.customer("Hi", sender="+15550103").conversation
+    kit.store.finish(kit.ws, took, kit.turn(took))
+    asked_for_a_person = kit.handed_over(sender="+15550105")  # waits for a human for its own reason
     kit.store.publish(kit.ws, False, "agent:admin", reason="", timeout_ms=TIMEOUT_MS)
-    assert kit.store.publish(kit.ws, True, "agent:admin", reason="", timeout_ms=TIMEOUT_MS) == {
-        "moved": 0, "remaining": 0}
-    assert kit.redis.hget(kit.key(keys.AI_AGENT), "published") == "1"
-    assert kit.conversation(cid)["owner"] == "none"
+    kit.store.assign(kit.ws, took, "agent:alex", "agent:alex", reason="took it")
+    started = kit.customer("New while unpublished", sender="+15550104", published=False).conversation
+    assert kit.store.publish(kit.ws, True, "agent:admin", reason="AI agent published by Admin",
+                             timeout_ms=TIMEOUT_MS, limit=2, notice="You're chatting with Lumi again.") == {
+        "moved": 2, "remaining": 1}
+    assert kit.store.publish(kit.ws, True, "agent:admin", reason="AI agent published by Admin", announce=False,
+                             timeout_ms=TIMEOUT_MS, notice="You're chatting with Lumi again.") == {
+        "moved": 1, "remaining": 0}
+    owners = {cid: kit.conversation(cid)["owner"] for cid in (asking, done, took, started, asked_for_a_person)}
+    assert owners == {asking: "ai", done: "ai", took: "agent:alex", started: "ai", asked_for_a_person: "none"}
+    assert sorted(kit.pending()) == sorted([asking, started])  # their questions are answered now
+    for cid in (asking, started):
+        assert (kit.last(cid)["kind"], kit.last(cid)["text"]) == ("notice", "You're chatting with Lumi again.")
+    assert kit.last(done)["kind"] == "assignment"  # a customer who was done is not disturbed
+    assert list(kit.timers()) == [f"{asked_for_a_person}|1"]  # the others' waits are over
+    back = {e["conversation"]: (e["previous"], e["owner"]) for e in kit.events("conversation.assigned")
+            if e["owner"] == "ai"}
+    assert back == {asking: ("none", "ai"), done: ("none", "ai"), started: ("none", "ai")}
     assert [e["published"] for e in kit.events("ai_agent.updated")] == [False, True]
     assert kit.customer("New here", sender="+15550177", published=False).owner == "ai"
+    assert kit.store.publish(kit.ws, True, "agent:admin", reason="", timeout_ms=TIMEOUT_MS) == {
+        "moved": 0, "remaining": 0}
+
+
+def test_publish_true_ends_a_contact_form_that_unpublishing_led_to(kit: Kit) -> None:
+    cid = kit.customer("Hello?", published=False, timeout_ms=1).conversation
+    kit.redis.zadd(kit.key(keys.FALLBACK_TIMERS), {f"{cid}|1": 0})  # due now
+    [fired] = kit.store.fire(kit.ws, text="Leave your details", form={"type": "contact_form", "fields": []})
+    assert fired["conversation"] == cid and kit.conversation(cid)["form_state"] == "sent"
+    kit.store.publish(kit.ws, True, "agent:admin", reason="", timeout_ms=TIMEOUT_MS, notice="Back.")
+    stored = kit.conversation(cid)
+    assert (stored["owner"], stored.get("form_state", "")) == ("ai", "")
+    assert kit.last(cid)["text"] == "Back." and kit.pending() == [cid]
+
+
+def test_closing_or_taking_a_conversation_drops_it_from_those_publishing_gives_back(kit: Kit) -> None:
+    closed = kit.customer("Hello?", sender="+15550101", published=False).conversation
+    taken_over = kit.customer("Hello?", sender="+15550102", published=False).conversation
+    kit.store.close(kit.ws, closed, "agent:alex")
+    kit.store.post(kit.ws, taken_over, "agent", "Hi, Alex here", agent="alex", agent_name="Alex")
+    assert kit.redis.zcard(kit.key(keys.UNPUBLISHED_WAITS)) == 0
+    assert kit.store.publish(kit.ws, True, "agent:admin", reason="", timeout_ms=TIMEOUT_MS) == {
+        "moved": 0, "remaining": 0}

@@ -176,3 +176,32 @@ def test_sse_needs_a_valid_token(live_server: LiveServer, deployment: Deployment
     assert httpx.get(url).status_code == 401
     token = httpx.post(url.replace("/events", "/sessions")).json()["token"]
     assert httpx.get(url, params={"token": token}).status_code == 401  # never in a URL, where logs keep it
+
+
+def test_the_widget_is_told_who_replies_to_a_new_chat_and_who_has_the_visitors_chat_now(
+        live_server: LiveServer, deployment: Deployment) -> None:
+    from gateway import keys
+    from gateway.web.auth import create_agent
+
+    channel = chat_channel(deployment)
+    base = f"{live_server.url}/webchat/{channel}"
+    workspace = deployment.config.workspaces[0].id
+    admin = {"Authorization": f"Bearer {create_agent(deployment.redis, workspace, 'robin', 'Robin', admin=True)}"}
+    assert httpx.get(f"{base}/config").json()["replies"] == "ai"
+    httpx.patch(f"{live_server.url}/api/ai-agent", json={"published": False}, headers=admin).raise_for_status()
+    session = httpx.post(f"{base}/sessions").json()
+    assert session["replies"] == "team" and httpx.get(f"{base}/config").json()["replies"] == "team"
+    auth = {"Authorization": f"Bearer {session['token']}"}
+    received: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: received.extend(read_events(f"{base}/events", {}, auth, count=1)))
+    reader.start()
+    time.sleep(0.3)
+    httpx.post(f"{base}/messages", json={"text": "Hello?", "client_id": "1"}, headers=auth)
+    reader.join(timeout=10)
+    assert received[0]["data"]["with"] == "waiting"  # a live event says who has the chat
+    assert httpx.get(f"{base}/messages", headers=auth).json()["conversation"]["with"] == "waiting"
+    httpx.patch(f"{live_server.url}/api/ai-agent", json={"published": True}, headers=admin).raise_for_status()
+    assert httpx.get(f"{base}/messages", headers=auth).json()["conversation"]["with"] == "ai"
+    deployment.redis.hset(keys.key(keys.MODEL_BREAKER, ws=workspace), mapping={
+        "model": "baton/knowledge", "state": "open", "until": int(time.time() * 1000) + 60_000, "failures": 3})
+    assert httpx.get(f"{base}/config").json()["replies"] == "team"  # the model is failing: a person answers

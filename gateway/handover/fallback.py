@@ -32,6 +32,10 @@ FIELDS = tuple(field["name"] for field in FORM["fields"])
 ASK_FOR_REACH = "Could you send a phone number or an email address we can reach you at?"
 NOT_UNDERSTOOD = ("Sorry, I couldn't find a phone number or an email address in that. Could you send one, "
                   "e.g. +44 20 7946 0958 or name@example.com?")
+NOTED_WITH_FORM = ("Thanks, the team will see your message. So that we can get back to you, please leave a phone "
+                   "number or an email address in the form above.")
+NOTED = ("Thanks, the team will see your message. So that we can get back to you, please send a phone number or "
+         "an email address.")
 FOLLOW_UP_EVERY_MS = 10 * 60 * 1000  # after the details are in, acknowledge further messages at most this often
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[A-Za-z]{2,}")
 _INTRODUCED = re.compile(
@@ -168,8 +172,35 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
         deployment.store.post(workspace.id, cid, "system", f"Thanks, {found['name']}. {ASK_FOR_REACH}",
                               kind="notice", turn=turn, form_name=found["name"])
         return "asked for a phone number or email"
-    deployment.store.post(workspace.id, cid, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
-    return "asked again for contact details"
+    if looks_like_details(text):
+        deployment.store.post(workspace.id, cid, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
+        return "asked again for contact details"
+    return _noted(deployment, workspace, conversation, text, details, turn)
+
+
+def looks_like_details(text: str) -> bool:
+    """Is this an attempt at contact details (an address, a number), rather than a question or a remark for the
+    team? Only an attempt is answered with what is wrong with it."""
+    return "@" in text or sum(char.isdigit() for char in text) >= 5
+
+
+def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Conversation, text: str,
+           details: dict[str, str], turn: TurnStamp) -> str:
+    """A question or a remark while the form is out: kept for the team. Where the channel already tells how to reach
+    the customer (WhatsApp's number), that is their contact; otherwise they are asked once for a way to reach them."""
+    cid = conversation["id"]
+    contact = deployment.store.contact(workspace.id, conversation["contact"])
+    if contact.get("phone"):
+        capture(deployment, workspace.id, cid, {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
+                                                "message": text[: LIMITS["message"]]}, turn)
+        return "kept the message with the customer's known number"
+    if conversation.get("noted_at"):
+        deployment.store.finish(workspace.id, cid, turn)
+        return "recorded (asked for contact details already)"
+    notice = NOTED if conversation.get("delivers") == "1" else NOTED_WITH_FORM
+    deployment.store.post(workspace.id, cid, "system", notice, kind="notice", turn=turn,
+                          noted_at=deployment.store.now_ms())
+    return "told the customer the team will see the message, and asked how to reach them"
 
 
 def _follow_up(deployment: Deployment, workspace: WorkspaceConfig, conversation: Conversation,

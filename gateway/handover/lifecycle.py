@@ -70,8 +70,8 @@ def assign(deployment: Deployment, agent: Agent, conversation: str, assignee: st
 def hand_back(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
     """The AI takes the conversation again and answers what the customer says next."""
     workspace = deployment.workspace(agent.workspace)
-    _assign(deployment, agent, conversation, "ai", reason="handed back to the AI",
-            notice=f"You're chatting with {ai_name(workspace)} again.", force=force)
+    _assign(deployment, agent, conversation, "ai", reason="handed back to the AI", notice=back_with_the_ai(workspace),
+            force=force)
 
 
 def unassign(deployment: Deployment, agent: Agent, conversation: str) -> None:
@@ -140,7 +140,9 @@ def resend(deployment: Deployment, agent: Agent, conversation: str, message: str
 
 def set_published(deployment: Deployment, agent: Agent, published: bool) -> None:
     """Publish the AI agent, or unpublish it: it stops at once, its conversations wait for a human, and the
-    no-human wait starts for each customer who is waiting for an answer (for the others when they write again)."""
+    no-human wait starts for each customer who is waiting for an answer (for the others when they write again).
+    Publishing it again gives it back the conversations that wait only because it was unpublished (no human took
+    them): a customer left with an unanswered question is told the AI is back and gets the answer."""
     workspace = deployment.workspace(agent.workspace)
     if workspace.ai_agent is None:
         raise Conflict("this workspace has no AI agent configured")
@@ -150,12 +152,17 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
     while True:
         moved = deployment.store.publish(workspace.id, published, agent.owner, reason=reason,
                                          timeout_ms=no_human_timeout_ms(workspace), announce=announce,
-                                         limit=UNPUBLISH_BATCH)
+                                         limit=UNPUBLISH_BATCH, notice=back_with_the_ai(workspace))
         announce = False
-        metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])
+        if not published:
+            metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])
         total += moved["moved"]
-        if moved["remaining"] == 0:  # each step moves, or drops from the view, at least one conversation
-            log.info("workspace %s: %s%s", workspace.id, reason,
-                     f"; {total} conversation(s) now wait for a human" if not published else "",
+        if moved["remaining"] == 0:  # each step moves, or drops from its list, at least one conversation
+            what = "given back to the AI" if published else "now wait for a human"
+            log.info("workspace %s: %s; %d conversation(s) %s", workspace.id, reason, total, what,
                      extra={"workspace": workspace.id})
             return
+
+
+def back_with_the_ai(workspace: WorkspaceConfig) -> str:
+    return f"You're chatting with {ai_name(workspace)} again."

@@ -29,7 +29,8 @@
 --   close       a human, the AI (by its turn)   open → closed; the customer's next message starts a new one
 --   fire        the timers   none, wait armed, deadline passed, no human → the contact form goes out
 --   capture     the customer (form or text)     form sent → done, details stored in Contacts
---   publish     an admin     unpublishing moves every AI conversation to none
+--   publish     an admin     unpublishing moves every AI conversation to none; publishing again gives the AI back
+--                            those that wait only because it was unpublished (UNPUBLISHED_WAITS) and no human took
 --
 -- TURNS: a customer message that needs the AI marks its conversation pending (PENDING_TURNS) and wakes a worker
 -- (TURNS) once. A turn reads the conversation with its ai_cursor and commits through hand_over, post, close, capture
@@ -120,6 +121,14 @@ local function view_of(c)
   return c.owner
 end
 
+-- Who the customer is talking to, as the widget shows it: ai, waiting (for a person), agent, or closed.
+local function party(c)
+  if c.status == 'closed' then return 'closed' end
+  if c.owner == 'ai' then return 'ai' end
+  if c.owner == 'none' then return 'waiting' end
+  return 'agent'
+end
+
 local function event(kind, data)
   data.type = kind
   data.at = now
@@ -169,7 +178,7 @@ local function append(c, m)
   if public and m.author ~= 'customer' and c.delivers == '1' then queue_delivery(c, mid) end
   local shown = {type = 'message.created', conversation = c.id, id = mid, message = mid, author = m.author,
     kind = m.kind or 'message', text = m.text or '', visibility = m.visibility or 'public', channel = c.channel,
-    created_at = now, agent_name = m.agent_name, rich = m.rich, media = m.media, data = m.data}
+    created_at = now, agent_name = m.agent_name, rich = m.rich, media = m.media, data = m.data, with = party(c)}
   event('message.created', shown)
   return mid
 end
@@ -217,6 +226,7 @@ local function set_owner(c, owner, timeout_ms)
   if owner == 'none' then
     arm(c, timeout_ms)
   else
+    redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id) -- someone has it now: publishing again leaves it alone
     disarm(c)
     if (c.form_state or '') ~= '' then set(c, 'form_state', '') end -- someone has the chat: the form is moot
   end
@@ -328,6 +338,7 @@ end
 -- writing arms it, and the team is told.
 local function wait_for_human(c, reason)
   arm(c, args.timeout_ms)
+  redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, c.id)
   set(c, 'handover_reason', reason, 'handover_at', now)
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = reason, summary = '',
     customer = c.customer, route = 'unpublished'})
@@ -374,8 +385,8 @@ function ops.hand_over()
     finish_turn(c, args.turn)
     return fail('not_owner', {owner = c.owner})
   end
-  if (args.notice or '') ~= '' then append(c, {author = 'ai', text = args.notice, agent_name = args.agent_name}) end
   set_owner(c, 'none', args.timeout_ms)
+  if (args.notice or '') ~= '' then append(c, {author = 'ai', text = args.notice, agent_name = args.agent_name}) end
   local count = redis.call('HINCRBY', conv_key(c.id), 'handovers', 1)
   set(c, 'handover_reason', args.reason, 'handover_summary', args.summary or '', 'handover_at', now, 'offer', 0)
   note(c, 'handover', args.reason, {reason = args.reason, summary = args.summary or '', route = args.route or ''})
@@ -505,6 +516,7 @@ function ops.close()
   set(c, 'status', 'closed', 'closed_at', now, 'closed_by', actor, 'updated_at', now, 'offer', 0)
   redis.call('ZREM', view_key(before), c.id)
   redis.call('ZREM', view_key('open'), c.id)
+  redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
   redis.call('ZADD', view_key('closed'), now, c.id)
   local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
   if redis.call('GET', active) == c.id then redis.call('DEL', active) end
@@ -532,6 +544,7 @@ function ops.fire()
       notify(c, 'no_human_in_time', {waited_ms = now - tonumber(c.waiting_since or now)})
     elseif due_now then
       set(c, 'form_state', 'sent', 'form_sent_at', now)
+      redis.call('HDEL', conv_key(cid), 'noted_at')
       local mid = append(c, {author = 'system', kind = 'contact_form', text = args.text, rich = args.form})
       event('contact.form_sent', {conversation = cid, channel = c.channel})
       notify(c, 'contact_form_sent', {message = mid})
@@ -570,6 +583,32 @@ function ops.capture()
   return ok({contact = c.contact})
 end
 
+-- Publishing again: the AI takes back, a batch at a time, the conversations that wait for a human only because it
+-- was unpublished and that no human took. The wait and any contact form end; a customer with a question nobody
+-- answered is told the AI is back and gets its answer (a turn is woken); the others are not disturbed.
+local function take_back()
+  local waiting_unpublished = key('UNPUBLISHED_WAITS')
+  local ids = redis.call('ZRANGE', waiting_unpublished, 0, (args.limit or 200) - 1)
+  local moved = 0
+  for _, cid in ipairs(ids) do
+    redis.call('ZREM', waiting_unpublished, cid)
+    local c = load(cid)
+    if c and c.status == 'open' and c.owner == 'none' then
+      local asked = id_after(c.last_customer or '', c.ai_cursor or '')
+      local form = (c.form_state or '') ~= ''
+      set_owner(c, 'ai')
+      set(c, 'offer', 0, 'unknown_streak', 0)
+      note(c, 'assignment', '', {actor = args.actor, previous = 'none', owner = 'ai', reason = args.reason})
+      if asked or form then notice(c, args.notice) end
+      if asked then mark_pending(c) end
+      event('conversation.assigned', {conversation = cid, owner = 'ai', previous = 'none', actor = args.actor,
+        reason = args.reason, channel = c.channel})
+      moved = moved + 1
+    end
+  end
+  return ok({moved = moved, remaining = redis.call('ZCARD', waiting_unpublished)})
+end
+
 -- Publish or unpublish the AI agent. Unpublishing hands its open conversations to humans a batch at a time: each
 -- waits for a human; the wait (and the contact form after it) starts now only where the customer is waiting for
 -- an answer, otherwise when the customer writes again.
@@ -578,7 +617,7 @@ function ops.publish()
   if args.announce then
     event('ai_agent.updated', {published = args.published, actor = args.actor})
   end
-  if args.published then return ok({moved = 0, remaining = 0}) end
+  if args.published then return take_back() end
   local ids = redis.call('ZRANGE', view_key('ai'), 0, (args.limit or 200) - 1)
   local moved = 0
   for _, cid in ipairs(ids) do
@@ -586,6 +625,7 @@ function ops.publish()
     if c and c.status == 'open' and c.owner == 'ai' then
       local waiting = redis.call('ZSCORE', key('PENDING_TURNS'), cid)
       set_owner(c, 'none', waiting and args.timeout_ms or nil)
+      redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, cid)
       redis.call('ZREM', key('PENDING_TURNS'), cid)
       set(c, 'handover_reason', args.reason, 'handover_at', now, 'offer', 0)
       note(c, 'handover', args.reason, {reason = args.reason, summary = '', route = 'unpublished'})
@@ -739,6 +779,7 @@ function ops.forget()
     redis.call('DEL', conv_part(name, c.id))
   end
   redis.call('ZREM', view_key('closed'), c.id)
+  redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
   redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})

@@ -53,6 +53,7 @@ class Conversation(TypedDict, total=False):
     form_sent_at: int
     captured_at: int
     followed_up_at: int
+    noted_at: int  # a question asked while the form was out was acknowledged (once per form)
     form_name: str
     handover_reason: str
     handover_summary: str
@@ -312,10 +313,12 @@ class Store:
         return int(answer.get("handovers", 0))
 
     def publish(self, workspace: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
-                announce: bool = True, limit: int = 200) -> dict[str, int]:
-        """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations. {"moved", "remaining"}."""
+                announce: bool = True, limit: int = 200, notice: str = "") -> dict[str, int]:
+        """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations to the team, publishing
+        gives back up to `limit` of those that wait only because it was unpublished (`notice` to a customer who
+        waits). {"moved", "remaining"}."""
         return self.run("publish", workspace, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
-                        announce=announce or None, limit=limit)
+                        announce=announce or None, limit=limit, notice=notice)
 
     # --- the no-human fallback ---------------------------------------------------------------------------------
 
@@ -546,7 +549,7 @@ def view_key(view: str, agent: str = "") -> str:
 
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
-             "followed_up_at")
+             "followed_up_at", "noted_at")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

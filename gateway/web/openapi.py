@@ -233,12 +233,17 @@ schemas:
 
   WidgetConfig:
     type: object
-    required: [channel, title, greeting, ai_name, limits, contact_form]
+    required: [channel, title, greeting, ai_name, replies, limits, contact_form]
     properties:
       channel: {type: string}
       title: {type: string}
       greeting: {type: string}
       ai_name: {type: string}
+      replies:
+        type: string
+        enum: [ai, team]
+        description: Who answers a new conversation now, the AI at once or a person (the AI is unpublished, or its
+          model is failing)
       limits:
         type: object
         required: [text]
@@ -291,10 +296,15 @@ schemas:
       id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
       conversation: {type: string}
       duplicate: {type: boolean, description: The same client_id was recorded before}
+  Party:
+    type: string
+    enum: [ai, waiting, agent, closed]
+    description: Who the visitor is talking to, the AI, nobody yet (waiting for a person) or a person; or closed
   VisitorMessage:
     type: object
     required: [id, author, created_at, kind]
     properties:
+      with: {$ref: '#/components/schemas/Party'}
       id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
       author: {type: string, enum: [customer, ai, agent, system]}
       text: {type: string}

@@ -15,11 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import keys, metrics
+from gateway.breaker import State
 from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
-from gateway.handover.store import Message, Recorded, decode_message, message_after, place
+from gateway.handover.store import Conversation, Message, Recorded, decode_message, message_after, place
 from gateway.web import ratelimit, sse
 from gateway.web.auth import bearer, open_visitor, visitor_of
 from gateway.web.http import json_body
@@ -29,7 +30,7 @@ from gateway.web.webhooks import counted
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 _MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 VISITOR_PAGE = 50  # messages the widget shows at first; "Earlier messages" pages back
-VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media")
+VISITOR_FIELDS = ("id", "author", "text", "created_at", "kind", "agent_name", "rich", "media", "with")
 
 
 def _channel(request: Request) -> tuple[Deployment, Channel]:
@@ -49,14 +50,31 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def widget_config(channel: Channel) -> dict[str, Any]:
-    """What the widget shows before and around a session: the channel's texts, the AI's name, input limits."""
+def widget_config(channel: Channel, replies: str = "ai") -> dict[str, Any]:
+    """What the widget shows before and around a session: the channel's texts, the AI's name, who replies to a new
+    conversation, input limits."""
     assert isinstance(channel.connector, WidgetConnector)
     widget = channel.connector.widget()
     agent = channel.workspace.ai_agent
     return {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
-            "ai_name": agent.name if agent else "", "limits": {"text": MAX_TEXT},
+            "ai_name": agent.name if agent else "", "replies": replies, "limits": {"text": MAX_TEXT},
             "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
+
+
+async def who_replies(request: Request, channel: Channel) -> str:
+    """"ai" when a new conversation would be answered by the AI at once; "team" when it would wait for a person (the
+    AI agent is unpublished, or its model's circuit is open)."""
+    agent = channel.workspace.ai_agent
+    if agent is None:
+        return "team"
+    client, workspace = request.app.state.aredis, channel.workspace.id
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.key(keys.AI_AGENT, ws=workspace), "published")
+        pipe.hgetall(keys.key(keys.MODEL_BREAKER, ws=workspace))
+        published, breaker = await pipe.execute()
+    if not (agent.published if published is None else published == "1"):
+        return "team"
+    return "team" if State.of(breaker, agent.model).describe(int(time.time() * 1000))["state"] == "open" else "ai"
 
 
 async def get_config(request: Request) -> Response:
@@ -70,7 +88,7 @@ async def get_config(request: Request) -> Response:
       404: {$ref: '#/components/responses/UnknownChannel'}
     """
     _, channel = _channel(request)
-    return JSONResponse(widget_config(channel))
+    return JSONResponse(widget_config(channel, await who_replies(request, channel)))
 
 
 async def create_session(request: Request) -> Response:
@@ -95,7 +113,8 @@ async def create_session(request: Request) -> Response:
     await ratelimit.check(request.app.state.aredis, channel.workspace.id, "sessions", client_ip(request),
                           deployment.config.limits.ip_sessions, "new chats from this address")
     visitor, token = await open_visitor(request.app.state.aredis, channel.workspace.id, channel.name)
-    return JSONResponse({"token": token, "visitor": visitor, **widget_config(channel)}, status_code=201)
+    config = widget_config(channel, await who_replies(request, channel))
+    return JSONResponse({"token": token, "visitor": visitor, **config}, status_code=201)
 
 
 async def post_message(request: Request) -> Response:
@@ -162,6 +181,14 @@ async def _record(request: Request, deployment: Deployment, channel: Channel, vi
     return recorded
 
 
+def party(conversation: Conversation) -> str:
+    """Who the visitor is talking to: the AI, nobody yet (waiting for a person), a person; or the chat is closed."""
+    if conversation["status"] == "closed":
+        return "closed"
+    owner = conversation["owner"]
+    return "ai" if owner == "ai" else "waiting" if owner == "none" else "agent"
+
+
 def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
     return {k: message[k] for k in VISITOR_FIELDS if message.get(k) not in (None, "", {}, [])}  # type: ignore[literal-required]
 
@@ -173,7 +200,7 @@ def _history(deployment: Deployment, channel: Channel, visitor: str, before: str
         return {"conversation": None, "messages": [], "has_more": False, "next_before": None}
     conversation = deployment.store.conversation(workspace, cid)
     page = deployment.store.page(workspace, cid, before, limit, public_only=True)
-    return {"conversation": {"id": cid, "status": conversation["status"],
+    return {"conversation": {"id": cid, "status": conversation["status"], "with": party(conversation),
                              "form_pending": conversation.get("form_state") == "sent"},
             "messages": [visitor_view(m) for m in page.messages], "has_more": page.has_more,
             "next_before": page.next_before or None}
@@ -203,10 +230,11 @@ async def get_messages(request: Request) -> Response:
                 conversation:
                   type: object
                   nullable: true
-                  required: [id, status, form_pending]
+                  required: [id, status, with, form_pending]
                   properties:
                     id: {type: string}
                     status: {type: string, enum: [open, closed]}
+                    with: {$ref: '#/components/schemas/Party'}
                     form_pending: {type: boolean, description: The contact form awaits the visitor's details}
                 messages: {type: array, items: {$ref: '#/components/schemas/VisitorMessage'}}
       401: {$ref: '#/components/responses/Unauthorized'}

@@ -14,6 +14,15 @@ import { Outbox } from "./outbox.js";
 import { storage } from "./storage.js";
 import { buildView, resizeInput, scrollDown, scrollToTop, showConnection } from "./view.js";
 
+// The header's promise, by who answers: the AI at once, a person the visitor waits for, a person who is here; a
+// visitor without an open conversation hears who would answer a new one (the channel's `replies`).
+const WHO_REPLIES = {
+  ai: "We reply in seconds. Ask for a person any time.",
+  waiting: "A member of our team will reply here as soon as they can.",
+  agent: "You're chatting with our team.",
+  team: "Our team replies here as soon as they can.",
+};
+
 export class Chat {
   constructor(origin, channel) {
     this.origin = origin;
@@ -34,6 +43,7 @@ export class Chat {
     this.conversation = null;
     this.activeForm = null;
     this.formPending = false;
+    this.party = ""; // who the open conversation is with: ai, waiting, agent ("" or closed: none is open)
     this.isOpen = false;
     this.unread = 0;
     this.lastReplyAuthor = "";
@@ -76,6 +86,16 @@ export class Chat {
     if (limit) this.view.input.setAttribute("maxlength", String(limit));
     const { log } = this.view;
     if (config.greeting && !log.querySelector(".bw-greeting")) log.insertBefore(greeting(config.greeting), log.firstChild);
+    this.showParty(this.party);
+  }
+
+  /** Say in the header who answers now; a contact form is moot once someone has the chat. */
+  showParty(party) {
+    this.party = party || "";
+    const open = this.party && this.party !== "closed";
+    const replies = (this.config && this.config.replies) || "ai";
+    this.view.sub.textContent = WHO_REPLIES[open ? this.party : replies] || WHO_REPLIES.ai;
+    if (open && this.party !== "waiting" && this.activeForm) this.retireForm();
   }
 
   names() {
@@ -169,6 +189,7 @@ export class Chat {
       const data = await this.call(() => this.api.history());
       if (!data.conversation) return;
       for (const message of data.messages) this.receive(data.conversation.id, message);
+      this.showParty(data.conversation.with);
       if (this.earlier.conversation !== data.conversation.id) {
         this.offerEarlier(data.conversation.id, data.has_more ? data.next_before : null);
       }
@@ -226,6 +247,7 @@ export class Chat {
   receive(conversation, message) {
     const key = `${conversation}/${message.id}`;
     if (this.seen.has(key)) return;
+    if (message.with) this.showParty(message.with); // a live event says who has the chat now
     if (message.author === "customer") {
       const item = this.outbox.claim(message.text);
       if (item) {

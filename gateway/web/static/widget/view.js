@@ -22,6 +22,7 @@ export function buildView(origin, channel) {
     host,
     badge: h("span", { class: "bw-badge", hidden: true, "aria-hidden": "true" }),
     title: h("h2", { class: "bw-title", id: "bw-title", text: "Chat with us" }),
+    sub: h("p", { class: "bw-sub", "aria-live": "polite" }),
     closeButton: h("button", { class: "bw-icon-btn", type: "button", "aria-label": "Close chat" }, bwIcon("x")),
     log: h("ol", { class: "bw-log", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }),
     typing: h("li", { class: "bw-typing", hidden: true, "aria-hidden": "true" }, h("span"), h("span"), h("span")),
@@ -42,8 +43,7 @@ export function buildView(origin, channel) {
   },
   h("header", { class: "bw-head" },
     h("span", { class: "bw-head-avatar", "aria-hidden": "true" }, bwIcon("sparkles")),
-    h("div", { class: "bw-head-text" }, view.title,
-      h("p", { class: "bw-sub", text: "We reply in seconds. Ask for a person any time." })),
+    h("div", { class: "bw-head-text" }, view.title, view.sub),
     view.closeButton),
   view.log, view.connection, view.composer,
   h("p", { class: "bw-foot" }, "Powered by ", h("strong", { text: "Baton" })));
