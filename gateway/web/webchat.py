@@ -237,6 +237,7 @@ async def get_messages(request: Request) -> Response:
                     with: {$ref: '#/components/schemas/Party'}
                     form_pending: {type: boolean, description: The contact form awaits the visitor's details}
                 messages: {type: array, items: {$ref: '#/components/schemas/VisitorMessage'}}
+      400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       403:
         description: The visitor session belongs to another channel
