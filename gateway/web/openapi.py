@@ -41,8 +41,9 @@ parameters:
   ConversationId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
   ContactId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
   Before:
-    {name: before, in: query, schema: {type: string, pattern: '^[0-9]{1,19}-[0-9]{1,19}$'}, example: '1717171717171-42',
-     description: Page back from this message (not included); the previous page's next_before}
+    {name: before, in: query, schema: {type: string, pattern: '^([0-9]{1,19}-[0-9]{1,19})?$'},
+     example: '1717171717171-42',
+     description: Page back from this message (not included); the previous page's next_before (empty - the newest page)}
 
 responses:
   BadRequest:
