@@ -161,6 +161,7 @@ class TwilioWhatsAppSettings(ConnectorSettings):
 class TwilioWhatsApp(WebhookConnector):
     type = "twilio_whatsapp"
     Settings = TwilioWhatsAppSettings
+    max_text = 1600  # Twilio refuses a longer body (error 21617)
     webhook_schema = WEBHOOK_SCHEMA
     settings: TwilioWhatsAppSettings
 

@@ -155,6 +155,9 @@ class Connector(abc.ABC):
     #: Baton's messages go out through `send` (queued per conversation, in order); False for channels that serve
     #: them from the conversation's history instead (the widget reads its events).
     sends: ClassVar[bool] = True
+    #: The longest text the provider takes in one message, in characters: Baton caps the AI's answers to about
+    #: that, and splits a longer reply (the AI's or an agent's) into several messages (gateway/text.py).
+    max_text: ClassVar[int] = 4096
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:
         self.name = name

@@ -14,8 +14,9 @@ from gateway import keys, metrics
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict
-from gateway.handover.store import Owner, TurnStamp
+from gateway.handover.store import Conversation, Owner, TurnStamp
 from gateway.team import Agent, agent_by_id
+from gateway.text import fit
 
 log = logging.getLogger("baton.handover")
 
@@ -111,14 +112,21 @@ def reply(deployment: Deployment, agent: Agent, conversation: str, text: str, cl
     """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait. With a
     `client_id` (an idempotency key), the same reply sent again is recorded once."""
     waited = _waiting(deployment, agent.workspace, conversation)
-    message = deployment.store.post(agent.workspace, conversation, "agent", text, agent=agent.id,
+    first, *more = fit(text, channel_limit(deployment, deployment.store.conversation(agent.workspace, conversation)))
+    message = deployment.store.post(agent.workspace, conversation, "agent", first, agent=agent.id,
                                     agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
-                                    client_id=client_id)
+                                    client_id=client_id, more=more)
     _taken(waited)
     if waited is not None:
         log.info("conversation %s: none → %s (took it by replying)", conversation, agent.owner,
                  extra=_context(agent.workspace, conversation))
     return message
+
+
+def channel_limit(deployment: Deployment, conversation: Conversation) -> int:
+    """The longest text the conversation's channel takes in one message (4,096 for a channel no longer configured)."""
+    channel = deployment.channels.get(conversation["channel"])
+    return channel.connector.max_text if channel else 4096
 
 
 def close(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:

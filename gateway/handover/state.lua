@@ -25,7 +25,8 @@
 --   assign      a human      ai | none | agent:x → agent:y | ai | none (agent:x only by x, or forced by an admin)
 --   post        a human      ai | none → agent:me (a reply takes the conversation over); the AI only while it owns it
 --               an agent's reply with a client_id is recorded once per (agent, client_id) for a day (REPLY), refused
---               client_id_reused when that key named another conversation
+--               client_id_reused when that key named another conversation; `more`: further texts of the same
+--               reply (split to the channel's length), appended after it in the same step
 --   close       a human, the AI (by its turn)   open → closed; the customer's next message starts a new one
 --   fire        the timers   none, wait armed, deadline passed, no human → the contact form goes out
 --   capture     the customer (form or text)     form sent → done, details stored in Contacts
@@ -475,6 +476,10 @@ function ops.post()
   end
   local mid = append(c, {author = args.author, text = args.text, kind = args.kind, visibility = args.visibility,
     data = args.data, rich = args.rich, agent = args.agent, agent_name = args.agent_name})
+  for _, text in ipairs(args.more or {}) do -- the rest of a reply longer than the channel takes, in order
+    append(c, {author = args.author, text = text, kind = args.kind, visibility = args.visibility, agent = args.agent,
+      agent_name = args.agent_name})
+  end
   if reply then redis.call('SET', reply, c.id .. '|' .. mid, 'EX', 86400) end
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end

@@ -280,12 +280,14 @@ class Store:
              agent: str | None = None, agent_name: str | None = None, kind: str | None = None,
              visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
              notice: str | None = None, published: bool | None = None, client_id: str | None = None,
-             **fields: int | str) -> str:
-        """Append a message (an agent's reply takes the conversation over); its id ("" for a turn's commit made
-        again). An agent's reply with a `client_id` is recorded once: made again, it answers the first one's id."""
+             more: Sequence[str] = (), **fields: int | str) -> str:
+        """Append a message (an agent's reply takes the conversation over), and `more` messages after it (the rest of
+        a reply split to the channel's length); the first one's id ("" for a turn's commit made again). An agent's
+        reply with a `client_id` is recorded once: made again, it answers the first one's id."""
         answer = self.run("post", workspace, conversation, author=author, text=text, turn=_stamp(turn), agent=agent,
                           agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
-                          notice=notice, published=published, client_id=client_id, set=fields or None)
+                          notice=notice, published=published, client_id=client_id, more=list(more) or None,
+                          set=fields or None)
         return str(answer.get("message", ""))
 
     def reply_of(self, workspace: str, agent: str, client_id: str) -> tuple[str, str] | None:

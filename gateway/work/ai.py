@@ -16,6 +16,7 @@ from gateway.handover.store import Message
 from gateway.knowledge import HANDOVER_TOOL, KnowledgeEntry, instructions, render_knowledge, strip_unknown
 from gateway.llm import completion, import_litellm
 from gateway.logs import Throttled
+from gateway.text import CUT, PROMPT_TEXT, max_tokens
 
 log = logging.getLogger("baton.ai")
 
@@ -115,6 +116,8 @@ def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history
             continue
         role = "user" if message["author"] == "customer" else "assistant"
         text = message.get("text", "")
+        if len(text) > PROMPT_TEXT:  # an oversized message of an earlier release is not sent again and again
+            text = text[:PROMPT_TEXT] + CUT
         if message["author"] == "agent":
             text = f"(human agent {message.get('agent_name') or message.get('agent', '')}) {text}"
         messages.append({"role": role, "content": text or "(attachment)"})
@@ -139,7 +142,7 @@ def complete(agent: AIAgentConfig, messages: list[dict[str, str]], tools: bool =
         return completion(**params)
 
 
-def complete_within_budget(agent: AIAgentConfig, messages: list[dict[str, str]]) -> Any:
+def complete_within_budget(agent: AIAgentConfig, messages: list[dict[str, str]], **extra: Any) -> Any:
     """The model's answer within `timeout` + `retry_budget` seconds: a call that surely got no answer (refused,
     429, 5xx, a body that is not a completion) is tried again after a short pause while the budget leaves room for
     one; a call that timed out is not (the model is not answering), nor one the provider refused outright. A
@@ -149,7 +152,7 @@ def complete_within_budget(agent: AIAgentConfig, messages: list[dict[str, str]])
     while True:
         timeout = min(agent.timeout, deadline - time.monotonic())
         try:
-            return complete(agent, messages, timeout=timeout)
+            return complete(agent, messages, timeout=timeout, **extra)
         except Exception as exc:
             if not agent.retry_budget or not retryable(exc) or deadline - time.monotonic() - pause < MIN_ATTEMPT:
                 raise
@@ -170,13 +173,15 @@ def retryable(exc: Exception) -> bool:
 
 
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
-            handed_back: bool = False) -> Reply:
-    """The model's answer to the conversation so far, within the agent's timeout and retry budget. Raises
-    ModelNotConfigured without calling a model whose key is missing (litellm would raise a different error for each
-    provider), NoAnswer for a completion with nothing in it, else whatever litellm raises."""
+            handed_back: bool = False, max_text: int = 4096) -> Reply:
+    """The model's answer to the conversation so far, within the agent's timeout and retry budget, its length capped
+    for a channel that takes `max_text` characters a message. Raises ModelNotConfigured without calling a model
+    whose key is missing (litellm would raise a different error for each provider), NoAnswer for a completion with
+    nothing in it, else whatever litellm raises."""
     if missing := missing_keys(agent):
         raise ModelNotConfigured(f"the model {agent.model} needs {', '.join(missing)}")
-    response = complete_within_budget(agent, chat_messages(agent, knowledge, history, handed_back))
+    cap = min(max_tokens(max_text), int(agent.litellm_params.get("max_tokens") or max_tokens(max_text)))
+    response = complete_within_budget(agent, chat_messages(agent, knowledge, history, handed_back), max_tokens=cap)
     choices = getattr(response, "choices", None) or []
     if not choices:
         raise NoAnswer(f"the model {agent.model} answered with no choices")

@@ -26,6 +26,7 @@ from gateway.handover import fallback, lifecycle
 from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
 from gateway.logs import Throttled
 from gateway.redis_server import describe_error, passing
+from gateway.text import fit
 from gateway.work import ai
 
 log = logging.getLogger("baton.turn")
@@ -215,8 +216,9 @@ def answer(turn: Turn) -> str:
         state = breaker.state()
         return hand_over(turn, f"The AI could not answer: its model failed {state.failures} times in a row "
                                f"({state.last_error}), so it was not asked", route="error", model_ok=False)
+    limit = lifecycle.channel_limit(turn.deployment, turn.conversation)
     try:
-        reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back)
+        reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back, max_text=limit)
     except Exception as exc:  # noqa: BLE001 - any provider failure: hand over rather than go silent
         ai.log_failure(turn.agent, turn.cid, exc)
         if breaker is not None and not isinstance(exc, ModelNotConfigured):
@@ -272,10 +274,12 @@ def committed(turn: Turn, commit: Callable[[], T]) -> T:
 
 
 def post(turn: Turn, text: str, **fields: Any) -> str:
+    """Post the AI's reply, split into as many messages as the channel needs (a model may answer past its cap)."""
+    first, *more = fit(text, lifecycle.channel_limit(turn.deployment, turn.conversation))
     try:
         committed(turn, lambda: turn.deployment.store.post(
-            turn.workspace.id, turn.cid, "ai", text, turn=turn.stamp, agent_name=turn.agent.name,
-            published=lifecycle.configured_published(turn.workspace), **fields))
+            turn.workspace.id, turn.cid, "ai", first, turn=turn.stamp, agent_name=turn.agent.name,
+            published=lifecycle.configured_published(turn.workspace), more=more, **fields))
     except Refused as refused:
         log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason,
                  extra={"workspace": turn.workspace.id, "conversation": turn.cid})
