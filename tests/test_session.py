@@ -53,7 +53,8 @@ def test_signing_in_sets_an_httponly_samesite_strict_cookie_and_returns_the_agen
     assert cookie.startswith(f"{session.COOKIE}={workspace_of(deployment)}.")
     assert {"httponly", "path", "max-age"} <= attributes
     assert "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
-    assert token.split("_")[-1] not in cookie  # an opaque session id: the agent's token is not in it at all
+    secret = token.removeprefix(f"baton_{workspace_of(deployment)}_")  # its random part (it may hold "_" itself)
+    assert len(secret) == 32 and secret not in cookie  # an opaque session id: the agent's token is not in it at all
     assert "secure" not in attributes  # plain http here; set behind https
     again = browser.get("/inbox/session")
     assert again.status_code == 200 and again.json() == body
@@ -100,7 +101,7 @@ def test_a_changed_ended_or_expired_session_is_401(browser: TestClient, token: s
     value = sign_in(browser, token).cookies[session.COOKIE]
     workspace = workspace_of(deployment)
     expired = sign_in(browser, token).cookies[session.COOKIE]
-    stored = keys.key(keys.SESSION, ws=workspace, digest=digest(expired))
+    stored = keys.key(keys.SESSION, workspace_id=workspace, digest=digest(expired))
     deployment.redis.set(stored, json.dumps({"agent": "alex", "expires": int(time.time()) - 1}), ex=60)
     cases = {
         "changed": value[:-2] + ("AA" if not value.endswith("AA") else "BB"),
@@ -116,7 +117,7 @@ def test_a_changed_ended_or_expired_session_is_401(browser: TestClient, token: s
     browser.cookies.clear()
     browser.cookies.set(session.COOKIE, value)
     assert browser.get("/api/conversations").status_code == 200  # the real one works
-    idle = deployment.redis.ttl(keys.key(keys.SESSION, ws=workspace, digest=digest(value)))
+    idle = deployment.redis.ttl(keys.key(keys.SESSION, workspace_id=workspace, digest=digest(value)))
     assert 0 < idle <= 12 * 3600  # it ends after 12 idle hours, renewed by use
 
 
