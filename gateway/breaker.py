@@ -95,9 +95,9 @@ class Breaker:
         self.redis = client
         self.workspace_id = workspace_id
         self.agent = agent
-        self._key = keys.key(keys.MODEL_BREAKER, ws=workspace_id)
-        self._probe = keys.key(keys.MODEL_PROBE, ws=workspace_id)
-        self._events = keys.key(keys.EVENTS, ws=workspace_id)
+        self._key = keys.key(keys.MODEL_BREAKER, workspace_id=workspace_id)
+        self._probe = keys.key(keys.MODEL_PROBE, workspace_id=workspace_id)
+        self._events = keys.key(keys.EVENTS, workspace_id=workspace_id)
 
     def allow(self) -> bool:
         """May this turn ask the model? Always while the circuit is closed; after the cool-down, one turn at a time."""

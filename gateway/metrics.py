@@ -64,7 +64,7 @@ class QueueCollector(Collector):
         for workspace in self.deployment.config.workspaces:
             for name, template in (("turns", keys.PENDING_TURNS), ("outboxes", keys.OUTBOXES),
                                    ("no_human_timers", keys.FALLBACK_TIMERS)):
-                zset = keys.key(template, ws=workspace.id)
+                zset = keys.key(template, workspace_id=workspace.id)
                 oldest = client.zrange(zset, 0, 0, withscores=True)
                 depth.add_metric([workspace.id, name], client.zcard(zset))
                 age.add_metric([workspace.id, name], max(0.0, (now - oldest[0][1]) / 1000) if oldest else 0.0)

@@ -97,8 +97,8 @@ def histories_to_lists(client: redis.Redis) -> dict[str, int]:
     return counts
 
 
-def _history_to_list(client: redis.Redis, name: str, workspace: str, cid: str) -> int:
-    prefix = f"baton:{workspace}:conv:{cid}"
+def _history_to_list(client: redis.Redis, name: str, workspace_id: str, conversation_id: str) -> int:
+    prefix = f"baton:{workspace_id}:conv:{conversation_id}"
     with client.pipeline() as pipe:
         pipe.watch(name)
         if pipe.type(name) != "stream":  # converted by an earlier, interrupted run
@@ -127,7 +127,7 @@ def _history_to_list(client: redis.Redis, name: str, workspace: str, cid: str) -
             pipe.delete(f"{prefix}:outbox")
             pipe.rpush(f"{prefix}:outbox", *[renumbered.get(mid, mid) for mid in outbox])
         if renumbered:
-            pipe.hset(_RENUMBERED % {"ws": workspace, "cid": cid}, mapping=renumbered)
+            pipe.hset(_RENUMBERED % {"ws": workspace_id, "cid": conversation_id}, mapping=renumbered)
         pipe.execute()
     return len(entries)
 
@@ -183,17 +183,17 @@ def _renumber_references(client: redis.Redis, names: list[str]) -> int:
         found = pipe.execute()
     targets = []
     for name, value, done in zip(names, found[::2], found[1::2], strict=True):
-        cid, bar, mid = (value or "").partition("|")
+        conversation_id, bar, mid = (value or "").partition("|")
         if bar and not done:
-            targets.append((name, cid, mid, _REFERENCE.match(name).group(1)))  # type: ignore[union-attr]
+            targets.append((name, conversation_id, mid, _REFERENCE.match(name).group(1)))  # type: ignore[union-attr]
     with client.pipeline(transaction=False) as pipe:
-        for _, cid, mid, workspace in targets:
-            pipe.hget(_RENUMBERED % {"ws": workspace, "cid": cid}, mid)
+        for _, conversation_id, mid, workspace in targets:
+            pipe.hget(_RENUMBERED % {"ws": workspace, "cid": conversation_id}, mid)
         renumbered = pipe.execute()
     with client.pipeline() as pipe:  # MULTI: each value with its "rewritten" mark, or neither
-        for (name, cid, _, _), new in zip(targets, renumbered, strict=True):
+        for (name, conversation_id, _, _), new in zip(targets, renumbered, strict=True):
             if new is not None:
-                pipe.set(name, f"{cid}|{new}", keepttl=True)
+                pipe.set(name, f"{conversation_id}|{new}", keepttl=True)
                 pipe.sadd(_REWRITTEN, name)
         pipe.execute()
     return sum(new is not None for new in renumbered)

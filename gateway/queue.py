@@ -24,13 +24,13 @@ def rq_queue(connection: Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue_notification(queue: Queue, workspace: str, notification: dict[str, Any], notifiers: int,
+def enqueue_notification(queue: Queue, workspace_id: str, notification: dict[str, Any], notifiers: int,
                          pipeline: Pipeline | None = None) -> None:
     """One job for the `baton_notify` hook and one per notifier, so a failing one is retried alone."""
     common: dict[str, Any] = {"retry": NOTIFY_RETRY, "job_timeout": NOTIFY_TIMEOUT, "result_ttl": 0,
                               "pipeline": pipeline}
-    what = f"{notification.get('type')} {workspace}/{notification.get('conversation')}"
-    queue.enqueue(f"{JOBS}.notify_hook", workspace, notification, description=f"notify hook: {what}", **common)
+    what = f"{notification.get('type')} {workspace_id}/{notification.get('conversation')}"
+    queue.enqueue(f"{JOBS}.notify_hook", workspace_id, notification, description=f"notify hook: {what}", **common)
     for index in range(notifiers):
-        queue.enqueue(f"{JOBS}.notify", workspace, index, notification, description=f"notifier #{index}: {what}",
+        queue.enqueue(f"{JOBS}.notify", workspace_id, index, notification, description=f"notifier #{index}: {what}",
                       **common)

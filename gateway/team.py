@@ -17,7 +17,7 @@ from gateway.errors import NotFound
 
 @dataclass(frozen=True)
 class Agent:
-    workspace: str
+    workspace_id: str
     id: str
     name: str
     admin: bool = False
@@ -30,20 +30,20 @@ class Agent:
         return {"id": self.id, "name": self.name, "admin": self.admin}
 
 
-def list_agents(client: redis.Redis, workspace: str) -> list[dict[str, Any]]:
-    records = [json.loads(v) for v in client.hvals(keys.key(keys.AGENTS, ws=workspace))]
+def list_agents(client: redis.Redis, workspace_id: str) -> list[dict[str, Any]]:
+    records = [json.loads(v) for v in client.hvals(keys.key(keys.AGENTS, workspace_id=workspace_id))]
     return sorted(({k: v for k, v in r.items() if k != "token"} for r in records), key=lambda r: r["id"])
 
 
-def agent_by_id(client: redis.Redis, workspace: str, agent_id: str) -> Agent:
-    record = agent_record(client, workspace, agent_id)
-    return Agent(workspace, record["id"], record["name"], bool(record.get("admin")))
+def agent_by_id(client: redis.Redis, workspace_id: str, agent_id: str) -> Agent:
+    record = agent_record(client, workspace_id, agent_id)
+    return Agent(workspace_id, record["id"], record["name"], bool(record.get("admin")))
 
 
-def agent_record(client: redis.Redis, workspace: str, agent_id: str) -> dict[str, Any]:
+def agent_record(client: redis.Redis, workspace_id: str, agent_id: str) -> dict[str, Any]:
     """The agent's stored record (with their token's digest); NotFound when the workspace has no such agent."""
-    raw = client.hget(keys.key(keys.AGENTS, ws=workspace), agent_id)
+    raw = client.hget(keys.key(keys.AGENTS, workspace_id=workspace_id), agent_id)
     if raw is None:
-        raise NotFound(f"no agent {agent_id!r} in workspace {workspace!r}")
+        raise NotFound(f"no agent {agent_id!r} in workspace {workspace_id!r}")
     record: dict[str, Any] = json.loads(raw)
     return record

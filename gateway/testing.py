@@ -199,14 +199,14 @@ class Site:
 
     def customer_messages(self) -> list[dict[str, Any]]:
         store = self.deployment.store
-        return [dict(message) for cid in store.conversation_ids(self.workspace, "all")
-                for message in store.messages(self.workspace, cid) if message["author"] == "customer"]
+        return [dict(message) for conversation_id in store.conversation_ids(self.workspace, "all")
+                for message in store.messages(self.workspace, conversation_id) if message["author"] == "customer"]
 
     def baton_messages(self) -> list[dict[str, Any]]:
         """What Baton said (the AI, agents, the system), with its delivery state."""
         store = self.deployment.store
-        return [dict(message) for cid in store.conversation_ids(self.workspace, "all")
-                for message in store.messages(self.workspace, cid)
+        return [dict(message) for conversation_id in store.conversation_ids(self.workspace, "all")
+                for message in store.messages(self.workspace, conversation_id)
                 if message["author"] != "customer" and message.get("visibility", "public") == "public"]
 
     def work(self) -> None:
@@ -214,11 +214,11 @@ class Site:
         worker.run_until_idle(self.deployment)
 
 
-def config_tree(workspace: str, connector_type: str, settings: dict[str, Any]) -> dict[str, Any]:
+def config_tree(workspace_id: str, connector_type: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {
-        "queue": f"q-{workspace}", "secret": "conformance-secret-0123456789", "public_url": PUBLIC_URL,
+        "queue": f"q-{workspace_id}", "secret": "conformance-secret-0123456789", "public_url": PUBLIC_URL,
         "workspaces": [{
-            "id": workspace, "channels": [{"name": CHANNEL, "type": connector_type, **settings}],
+            "id": workspace_id, "channels": [{"name": CHANNEL, "type": connector_type, **settings}],
             "ai_agent": {"model": "baton/knowledge", "knowledge": {"entries": [{"q": QUESTION, "a": ANSWER}]}},
         }],
     }

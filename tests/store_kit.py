@@ -25,7 +25,7 @@ class Kit:
         self._sent = 0
 
     def key(self, template: str, **parts: str) -> str:
-        return keys.key(template, ws=self.ws, **parts)
+        return keys.key(template, workspace_id=self.ws, **parts)
 
     # --- acting ----------------------------------------------------------------------------------------------
 
@@ -45,7 +45,7 @@ class Kit:
         return TurnStamp(expect=read.get("ai_cursor", ""), upto=read.get("last_customer", ""), lock=lock)
 
     def take_turn_lock(self, conversation: str, token: str = "turn-1") -> str:
-        self.redis.set(self.key(keys.TURN_LOCK, cid=conversation), token, px=60_000)
+        self.redis.set(self.key(keys.TURN_LOCK, conversation_id=conversation), token, px=60_000)
         return token
 
     def handed_over(self, **extra: Any) -> str:
@@ -63,7 +63,7 @@ class Kit:
 
     def raw(self, conversation: str) -> dict[str, str]:
         """The conversation hash as stored."""
-        data: Any = self.redis.hgetall(self.key(keys.CONVERSATION, cid=conversation))
+        data: Any = self.redis.hgetall(self.key(keys.CONVERSATION, conversation_id=conversation))
         return dict(data)
 
     def history(self, conversation: str) -> list[Message]:
@@ -109,11 +109,11 @@ class Kit:
         return {member: int(score) for member, score in items}
 
     def outbox(self, conversation: str) -> list[str]:
-        items: Any = self.redis.lrange(self.key(keys.OUTBOX, cid=conversation), 0, -1)
+        items: Any = self.redis.lrange(self.key(keys.OUTBOX, conversation_id=conversation), 0, -1)
         return list(items)
 
     def delivery(self, conversation: str) -> dict[str, str]:
-        data: Any = self.redis.hgetall(self.key(keys.DELIVERY, cid=conversation))
+        data: Any = self.redis.hgetall(self.key(keys.DELIVERY, conversation_id=conversation))
         return dict(data)
 
     def exists(self, template: str, **parts: str) -> bool:

@@ -80,17 +80,19 @@ class Chat:
         self.store.assign(self.ws, self.id, "agent:alex", "agent:alex", reason="took it")
 
     def say(self, *texts: str, **extra: Any) -> list[str]:
-        return [self.store.post(self.ws, self.id, "agent", text, agent="alex", **extra) for text in texts]
+        return [self.store.post(self.ws, self.id, "agent", text, agent_id="alex", **extra) for text in texts]
 
     def drain(self, worker: str = "w1") -> int:
         return drain(self.deployment, self.ws, self.id, worker)
 
     def delivery(self) -> dict[str, str]:
-        states: Any = self.deployment.redis.hgetall(keys.key(keys.DELIVERY, ws=self.ws, cid=self.id))
+        key = keys.key(keys.DELIVERY, workspace_id=self.ws, conversation_id=self.id)
+        states: Any = self.deployment.redis.hgetall(key)
         return {mid: state for mid, state in states.items() if ":" not in mid}
 
     def outbox(self) -> list[str]:
-        found: Any = self.deployment.redis.lrange(keys.key(keys.OUTBOX, ws=self.ws, cid=self.id), 0, -1)
+        key = keys.key(keys.OUTBOX, workspace_id=self.ws, conversation_id=self.id)
+        found: Any = self.deployment.redis.lrange(key, 0, -1)
         return list(found)
 
     def notes(self, kind: str) -> list[str]:
@@ -117,9 +119,9 @@ def test_drain_sends_every_queued_message_in_order(chat: Chat) -> None:
     assert ScriptedConnector.sent[2].rich == form
     assert chat.delivery() == dict.fromkeys(mids, "queued")
     assert chat.outbox() == []
-    sent = keys.key(keys.SENT, ws=chat.ws, channel="scripted", provider_id="SM2")
+    sent = keys.key(keys.SENT, workspace_id=chat.ws, channel="scripted", provider_id="SM2")
     assert chat.deployment.redis.get(sent) == f"{chat.id}|{mids[1]}"
-    assert not chat.deployment.redis.exists(keys.key(keys.OUTBOX_LOCK, ws=chat.ws, cid=chat.id))
+    assert not chat.deployment.redis.exists(keys.key(keys.OUTBOX_LOCK, workspace_id=chat.ws, conversation_id=chat.id))
     assert chat.drain() == 0 and len(ScriptedConnector.sent) == 3
 
 
@@ -129,7 +131,7 @@ def test_drain_records_a_failure_and_goes_on(chat: Chat) -> None:
     assert chat.drain() == 1
     assert chat.delivery() == {first: "failed", second: "queued"}
     assert chat.notes("delivery_failed") == ["Delivery failed: invalid number"]
-    entries: Any = chat.deployment.redis.xrange(keys.key(keys.EVENTS, ws=chat.ws))
+    entries: Any = chat.deployment.redis.xrange(keys.key(keys.EVENTS, workspace_id=chat.ws))
     [failed] = [e for e in (json.loads(fields["data"]) for _, fields in entries) if e.get("status") == "failed"]
     assert (failed["type"], failed["message"], failed["error_code"]) == ("message.status", first, "21211")
 
@@ -141,7 +143,7 @@ def test_drain_retries_a_message_that_was_surely_not_sent_before_any_later_one(c
     assert chat.drain() == 0
     assert sent_texts() == ["One"]  # "Two" waits behind it: the order holds
     assert chat.delivery() == {first: "pending", second: "pending"}
-    due = chat.deployment.redis.zscore(keys.key(keys.OUTBOXES, ws=chat.ws), chat.id)
+    due = chat.deployment.redis.zscore(keys.key(keys.OUTBOXES, workspace_id=chat.ws), chat.id)
     assert due is not None and before + RETRY_MS[0] - GRACE_MS <= due <= chat.store.now_ms() + RETRY_MS[0] - GRACE_MS
     assert chat.drain() == 2  # woken again (by the sweep, once due)
     assert sent_texts() == ["One", "One", "Two"]
@@ -175,7 +177,8 @@ def test_drain_never_sends_twice_what_may_have_been_sent(chat: Chat, answer: Exc
 def test_drain_after_a_sender_died_mid_send_does_not_send_its_message_again(chat: Chat) -> None:
     first, second = chat.say("One", "Two")
     chat.store.outbox_next(chat.ws, chat.id, "dead-sender")
-    chat.deployment.redis.delete(keys.key(keys.OUTBOX_LOCK, ws=chat.ws, cid=chat.id))  # its lock lapsed
+    # its lock lapsed
+    chat.deployment.redis.delete(keys.key(keys.OUTBOX_LOCK, workspace_id=chat.ws, conversation_id=chat.id))
     assert chat.drain() == 1
     assert sent_texts() == ["Two"]
     assert chat.delivery() == {first: "unknown", second: "queued"}

@@ -33,7 +33,7 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> 
 
 
 def lock_key(deployment: Deployment, conversation: str = "1") -> str:
-    return keys.key(keys.TURN_LOCK, ws=workspace_of(deployment), cid=conversation)
+    return keys.key(keys.TURN_LOCK, workspace_id=workspace_of(deployment), conversation_id=conversation)
 
 
 # --- leases -----------------------------------------------------------------------------------------------------
@@ -101,12 +101,12 @@ def pending_turn(deployment: Deployment, sender: str = "+15550100") -> tuple[str
     ws = workspace_of(deployment)
     before = deployment.store.now_ms()
     cid = deployment.store.inbound(ws, message("Hello", sender)).conversation
-    deployment.redis.delete(keys.key(keys.TURNS, ws=ws))
+    deployment.redis.delete(keys.key(keys.TURNS, workspace_id=ws))
     return cid, before
 
 
 def wakeups(deployment: Deployment, template: str) -> list[str]:
-    found: Any = deployment.redis.lrange(keys.key(template, ws=workspace_of(deployment)), 0, -1)
+    found: Any = deployment.redis.lrange(keys.key(template, workspace_id=workspace_of(deployment)), 0, -1)
     return list(found)
 
 
@@ -117,7 +117,7 @@ def test_sweep_wakes_a_pending_turn_nobody_holds_once_its_grace_is_over(deployme
     later = deployment.store.now_ms() + GRACE_MS
     assert sweep(deployment, later) == 1
     assert wakeups(deployment, keys.TURNS) == [cid]
-    pending = keys.key(keys.PENDING_TURNS, ws=workspace_of(deployment))
+    pending = keys.key(keys.PENDING_TURNS, workspace_id=workspace_of(deployment))
     assert deployment.redis.zscore(pending, cid) == later  # a fresh grace before it is woken again
     assert sweep(deployment, later) == 0
 
@@ -145,16 +145,16 @@ def test_sweep_wakes_at_most_limit_per_kind_and_workspace(deployment: Deployment
 def queued_reply(deployment: Deployment) -> str:
     ws = workspace_of(deployment)
     cid = deployment.store.inbound(ws, message("Hello", delivers=True)).conversation
-    deployment.store.post(ws, cid, "agent", "Alex here.", agent="alex")
-    deployment.redis.delete(keys.key(keys.DELIVERIES, ws=ws), keys.key(keys.TURNS, ws=ws))
-    deployment.redis.delete(keys.key(keys.PENDING_TURNS, ws=ws))
+    deployment.store.post(ws, cid, "agent", "Alex here.", agent_id="alex")
+    deployment.redis.delete(keys.key(keys.DELIVERIES, workspace_id=ws), keys.key(keys.TURNS, workspace_id=ws))
+    deployment.redis.delete(keys.key(keys.PENDING_TURNS, workspace_id=ws))
     return cid
 
 
 def test_sweep_wakes_an_outbox_nobody_holds(deployment: Deployment) -> None:
     cid = queued_reply(deployment)
     later = deployment.store.now_ms() + GRACE_MS
-    lock = keys.key(keys.OUTBOX_LOCK, ws=workspace_of(deployment), cid=cid)
+    lock = keys.key(keys.OUTBOX_LOCK, workspace_id=workspace_of(deployment), conversation_id=cid)
     deployment.redis.set(lock, "sender-a", px=60_000)
     assert sweep(deployment, later) == 0
     deployment.redis.delete(lock)
@@ -215,7 +215,7 @@ def running() -> Iterator[Callable[[Runner], Runner]]:
 
 
 def push(deployment: Deployment, *conversations: str, client: redis.Redis | None = None) -> None:
-    (client or deployment.redis).rpush(keys.key(keys.TURNS, ws=workspace_of(deployment)), *conversations)
+    (client or deployment.redis).rpush(keys.key(keys.TURNS, workspace_id=workspace_of(deployment)), *conversations)
 
 
 def test_the_runner_takes_work_only_when_a_thread_is_free(deployment: Deployment,

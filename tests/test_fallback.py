@@ -556,7 +556,7 @@ def test_on_whatsapp_messages_after_the_details_are_recorded_and_answered_at_mos
                 whatsapp(client, f"SM{uuid.uuid4().hex}", text)
                 run_jobs(deployment)
             later = [r.form["Body"][0] for r in twilio.requests[sent:]]
-            key = keys.key(keys.CONVERSATION, ws=workspace, cid=cid)
+            key = keys.key(keys.CONVERSATION, workspace_id=workspace, conversation_id=cid)
             assert deployment.redis.hexists(key, "followed_up_at")
             deployment.redis.hincrby(key, "followed_up_at", -fallback.FOLLOW_UP_EVERY_MS - 1)  # ten minutes on
             whatsapp(client, f"SM{uuid.uuid4().hex}", "any news?")

@@ -153,7 +153,7 @@ def test_notifications_read_but_not_handed_out_before_redis_went_away_are_handed
 
     notifications.ensure_groups(deployment)
     turn.take_turn(deployment, workspace, "1")
-    stream = keys.key(keys.NOTIFICATIONS, ws=workspace)
+    stream = keys.key(keys.NOTIFICATIONS, workspace_id=workspace)
     read = deployment.redis.xreadgroup(notifications.GROUP, "w1", {stream: ">"}, count=100)  # then Redis went away
     assert read and read[0][1], "the handover's notification"
     jobs_before = deployment.queue.count

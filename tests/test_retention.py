@@ -36,8 +36,8 @@ def test_closed_conversations_past_retention_are_archived_then_deleted(
     later = deployment.store.now_ms() + 31 * DAY_MS
     assert retention.sweep(deployment, "w1", now_ms=later) == 2
     for cid in old:
-        assert not deployment.redis.exists(keys.key(keys.CONVERSATION, ws=workspace, cid=cid))
-        assert not deployment.redis.exists(keys.key(keys.MESSAGES, ws=workspace, cid=cid))
+        assert not deployment.redis.exists(keys.key(keys.CONVERSATION, workspace_id=workspace, conversation_id=cid))
+        assert not deployment.redis.exists(keys.key(keys.MESSAGES, workspace_id=workspace, conversation_id=cid))
     assert deployment.store.conversation(workspace, still_open)["status"] == "open"
     assert deployment.store.conversation_ids(workspace, "closed") == []
     [archive] = (deployment.config.data_path() / "archive" / workspace).glob("*.jsonl")

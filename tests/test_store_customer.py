@@ -134,7 +134,7 @@ def test_inbound_with_the_ai_unpublished_waits_for_a_human_and_tells_the_team(ki
     assert (stored["owner"], stored["waits"], stored["handover_reason"]) == ("none", 1, "AI agent is unpublished")
     assert kit.view("waiting") == kit.view("open") == [cid] and kit.view("ai") == []
     assert kit.timers() == {f"{cid}|1": stored["waiting_since"] + 5_000}
-    assert 0 < kit.pttl(keys.AWAITING_HUMAN, cid=cid) <= 5_000
+    assert 0 < kit.pttl(keys.AWAITING_HUMAN, conversation_id=cid) <= 5_000
     assert kit.pending() == [] and kit.wakeups() == []
     [handover] = kit.events("conversation.handover")
     assert (handover["conversation"], handover["route"]) == (cid, "unpublished")
@@ -171,7 +171,7 @@ def test_inbound_while_waiting_for_a_human_wakes_nobody_until_the_form_is_out(ki
     assert kit.conversation(cid)["waits"] == 1  # the armed wait goes on
 
     for form_state in ("sent", "done"):  # the AI reads the details in the text, or says the team will follow up
-        kit.redis.hset(kit.key(keys.CONVERSATION, cid=cid), "form_state", form_state)
+        kit.redis.hset(kit.key(keys.CONVERSATION, conversation_id=cid), "form_state", form_state)
         kit.customer(f"Form {form_state}")
         assert kit.pending() == [cid] and kit.wakeups() == [cid]
         kit.redis.delete(kit.key(keys.PENDING_TURNS), kit.key(keys.TURNS))
@@ -213,7 +213,7 @@ def test_fire_sends_the_contact_form_once_per_wait(kit: Kit) -> None:
 def test_fire_never_after_an_assignment(kit: Kit) -> None:
     cid = kit.handed_over()
     kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
-    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, cid=cid)
+    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, conversation_id=cid)
     due(kit, cid)  # a timer left behind by a crash between the two steps of some older version
     assert kit.store.fire(kit.ws, "Leave your details", FORM) == []
     assert kit.timers() == {}
@@ -316,7 +316,7 @@ def test_capture_by_a_turn_commits_the_turn(kit: Kit) -> None:
     kit.store.capture(kit.ws, cid, {"email": "maria@example.com"}, summary="", confirmation="Thanks", turn=turn)
     stored = kit.conversation(cid)
     assert (stored["form_state"], stored["ai_cursor"]) == ("done", turn.upto)
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
     history = kit.history(cid)  # the same commit made again (its answer was lost): it changes nothing
     kit.store.capture(kit.ws, cid, {"email": "x@example.com"}, summary="", confirmation="", turn=turn)
@@ -338,7 +338,7 @@ def test_capture_by_a_turn_after_the_chat_was_closed_ends_the_turn(kit: Kit) -> 
     assert refused.value.code == "closed"
     assert kit.history(cid) == history  # no "we'll get back to you" after "this conversation was closed"
     assert "email" not in kit.store.contact(kit.ws, kit.raw(cid)["contact"])
-    assert kit.conversation(cid)["ai_cursor"] == turn.upto and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.conversation(cid)["ai_cursor"] == turn.upto and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 def test_capture_by_a_turn_after_an_agent_took_the_chat_ends_the_turn(kit: Kit) -> None:
@@ -352,4 +352,4 @@ def test_capture_by_a_turn_after_an_agent_took_the_chat_ends_the_turn(kit: Kit) 
     assert (refused.value.code, refused.value.details["owner"]) == ("not_owner", "agent:alex")
     assert kit.history(cid) == history
     assert kit.conversation(cid)["form_state"] == ""  # moot while someone has the chat
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)

@@ -25,7 +25,7 @@ def queued(kit: Kit, *texts: str, sender: str = "whatsapp:+15550100") -> tuple[s
     """A WhatsApp conversation an agent answered with `texts`, all queued on its outbox."""
     cid = kit.customer("Hello", channel="wa", sender=sender, delivers=True).conversation
     kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
-    return cid, [kit.store.post(kit.ws, cid, "agent", text, agent="alex") for text in texts]
+    return cid, [kit.store.post(kit.ws, cid, "agent", text, agent_id="alex") for text in texts]
 
 
 def statuses(kit: Kit, cid: str) -> list[tuple[str, str]]:
@@ -39,11 +39,11 @@ def test_outbox_next_takes_the_outbox_and_marks_the_first_message_sending(kit: K
     outgoing = kit.store.outbox_next(kit.ws, cid, "sender-a", lock_ms=30_000)
     assert outgoing is not None
     assert (outgoing.message["id"], outgoing.message["text"], outgoing.message["author"]) == (first, "One", "agent")
-    assert (outgoing.recipient, outgoing.channel) == ("whatsapp:+15550100", "wa")
+    assert (outgoing.recipient, outgoing.channel_name) == ("whatsapp:+15550100", "wa")
     assert kit.delivery(cid) == {first: "sending", second: "pending"}
     assert kit.outbox(cid) == [first, second]  # it leaves the outbox once its outcome is recorded
-    assert kit.redis.get(kit.key(keys.OUTBOX_LOCK, cid=cid)) == "sender-a"
-    assert 0 < kit.pttl(keys.OUTBOX_LOCK, cid=cid) <= 30_000
+    assert kit.redis.get(kit.key(keys.OUTBOX_LOCK, conversation_id=cid)) == "sender-a"
+    assert 0 < kit.pttl(keys.OUTBOX_LOCK, conversation_id=cid) <= 30_000
 
 
 def test_outbox_next_while_another_sender_holds_it_is_busy(kit: Kit) -> None:
@@ -58,14 +58,14 @@ def test_outbox_next_of_an_empty_outbox_releases_it(kit: Kit) -> None:
     cid = kit.customer("Hello", channel="wa", delivers=True).conversation
     kit.redis.zadd(kit.key(keys.OUTBOXES), {cid: 1})
     assert kit.store.outbox_next(kit.ws, cid, "sender-a") is None
-    assert not kit.exists(keys.OUTBOX_LOCK, cid=cid) and kit.zscore(keys.OUTBOXES, cid) is None
+    assert not kit.exists(keys.OUTBOX_LOCK, conversation_id=cid) and kit.zscore(keys.OUTBOXES, cid) is None
     assert refused(lambda: kit.store.outbox_next(kit.ws, "404", "sender-a")).code == "not_found"
 
 
 def test_outbox_next_after_a_dead_sender_marks_its_message_unknown_and_never_sends_it(kit: Kit) -> None:
     cid, (first, second) = queued(kit, "One", "Two")
     kit.store.outbox_next(kit.ws, cid, "sender-a")
-    kit.redis.delete(kit.key(keys.OUTBOX_LOCK, cid=cid))  # sender-a died mid-send; its lock lapsed
+    kit.redis.delete(kit.key(keys.OUTBOX_LOCK, conversation_id=cid))  # sender-a died mid-send; its lock lapsed
     outgoing = kit.store.outbox_next(kit.ws, cid, "sender-b")
     assert outgoing is not None and outgoing.message["id"] == second
     assert kit.delivery(cid) == {first: "unknown", f"{first}:error": "the sender stopped mid-send",
@@ -79,7 +79,8 @@ def test_outbox_next_after_a_dead_sender_marks_its_message_unknown_and_never_sen
 
 def test_outbox_next_skips_messages_no_longer_in_the_history(kit: Kit) -> None:
     cid, (first, second) = queued(kit, "One", "Two")
-    history = kit.key(keys.MESSAGES, cid=cid)  # the entry no longer is the queued message (history rewritten)
+    # the entry no longer is the queued message (history rewritten)
+    history = kit.key(keys.MESSAGES, conversation_id=cid)
     place = int(first.split("-")[1])
     kit.redis.lset(history, place, json.dumps({"id": "1-0", "author": "system", "text": "", "kind": "gone"}))
     outgoing = kit.store.outbox_next(kit.ws, cid, "sender-a")
@@ -101,7 +102,7 @@ def test_outbox_done_sends_in_order_and_records_the_providers_id(kit: Kit) -> No
     assert order == mids
     assert kit.delivery(cid) == dict.fromkeys(mids, "queued")
     assert kit.outbox(cid) == []
-    assert not kit.exists(keys.OUTBOX_LOCK, cid=cid) and kit.zscore(keys.OUTBOXES, cid) is None
+    assert not kit.exists(keys.OUTBOX_LOCK, conversation_id=cid) and kit.zscore(keys.OUTBOXES, cid) is None
     for mid in mids:
         assert kit.redis.get(kit.key(keys.SENT, channel="wa", provider_id=f"SM-{mid}")) == f"{cid}|{mid}"
         assert kit.redis.ttl(kit.key(keys.SENT, channel="wa", provider_id=f"SM-{mid}")) > 29 * 24 * 3600
@@ -147,7 +148,7 @@ def test_outbox_done_retry_backs_off_then_fails(kit: Kit) -> None:
         assert kit.store.outbox_done(kit.ws, cid, "sender-a", first, "retry", retry_ms=(1_000, 3_000),
                                      grace_ms=300) is None
         assert kit.delivery(cid) == {first: "pending", f"{first}:tries": str(tries), second: "pending"}
-        assert not kit.exists(keys.OUTBOX_LOCK, cid=cid)  # released: the retry may go to any sender
+        assert not kit.exists(keys.OUTBOX_LOCK, conversation_id=cid)  # released: the retry may go to any sender
         due = kit.zscore(keys.OUTBOXES, cid) or 0
         assert before + backoff - 300 <= due <= kit.store.now_ms() + backoff - 300
         assert kit.outbox(cid) == [first, second]  # the order holds: nothing overtakes the retried message
@@ -163,7 +164,7 @@ def test_outbox_done_a_message_queued_while_sending_goes_out_with_the_same_hold(
     cid, [first] = queued(kit, "One")
     kit.store.outbox_next(kit.ws, cid, "sender-a")
     kit.redis.delete(kit.key(keys.DELIVERIES))
-    second = kit.store.post(kit.ws, cid, "agent", "Two", agent="alex")
+    second = kit.store.post(kit.ws, cid, "agent", "Two", agent_id="alex")
     assert kit.wakeups(keys.DELIVERIES) == []  # the holder sends it: no second sender races it
     outgoing = kit.store.outbox_done(kit.ws, cid, "sender-a", first, "sent")
     assert outgoing is not None and outgoing.message["id"] == second
@@ -253,7 +254,7 @@ def test_forget_deletes_a_closed_conversation(kit: Kit) -> None:
     assert kit.store.forget(kit.ws, cid) is True
     for template in (keys.CONVERSATION, keys.MESSAGES, keys.DELIVERY, keys.OUTBOX, keys.OUTBOX_LOCK,
                      keys.TURN_LOCK, keys.AWAITING_HUMAN):
-        assert not kit.exists(template, cid=cid), template
+        assert not kit.exists(template, conversation_id=cid), template
     assert kit.view("closed") == []
     assert kit.store.contact(kit.ws, contact)["conversations"] == []
     assert not kit.exists(keys.LATEST, channel="wa", sender="whatsapp:+15550100")
@@ -290,5 +291,5 @@ def test_status_of_a_forgotten_conversations_message_writes_nothing(kit: Kit) ->
     kit.store.forget(kit.ws, cid)
     events = kit.events()
     assert kit.store.status(kit.ws, "wa", "SM1", "read") is False  # read receipts come days later
-    assert not kit.exists(keys.DELIVERY, cid=cid)
+    assert not kit.exists(keys.DELIVERY, conversation_id=cid)
     assert kit.events() == events

@@ -37,7 +37,7 @@ def test_assign_to_an_agent(kit: Kit) -> None:
     stored = kit.conversation(cid)
     assert (stored["owner"], stored["epoch"]) == ("agent:sam", 1)
     assert kit.view("ai") == [] and kit.view("agent:sam") == kit.view("open") == [cid]
-    assert kit.store.conversation_ids(kit.ws, "mine", agent="sam") == [cid]
+    assert kit.store.conversation_ids(kit.ws, "mine", agent_id="sam") == [cid]
     _, note, notice = kit.history(cid)
     assert (note["kind"], note["visibility"], note["data"]) == ("assignment", "internal", {
         "actor": "agent:alex", "previous": "ai", "owner": "agent:sam", "reason": "assigned by Alex"})
@@ -51,11 +51,11 @@ def test_assign_to_an_agent(kit: Kit) -> None:
 
 def test_assign_ends_the_no_human_wait_and_the_form(kit: Kit) -> None:
     cid = kit.handed_over()
-    kit.redis.hset(kit.key(keys.CONVERSATION, cid=cid), "form_state", "sent")
+    kit.redis.hset(kit.key(keys.CONVERSATION, conversation_id=cid), "form_state", "sent")
     kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
     stored = kit.conversation(cid)
     assert "waiting_since" not in stored and stored["form_state"] == ""
-    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, cid=cid)
+    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, conversation_id=cid)
     assert kit.view("waiting") == [] and kit.view("agent:alex") == [cid]
 
 
@@ -107,7 +107,7 @@ def test_assign_hands_back_to_the_ai_for_what_comes_next(kit: Kit) -> None:
     cid = kit.customer("I need a refund").conversation  # pending: the AI has not answered it
     kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
     kit.customer("Are you there?")
-    kit.redis.hset(kit.key(keys.CONVERSATION, cid=cid), mapping={"offer": "1", "unknown_streak": "2"})
+    kit.redis.hset(kit.key(keys.CONVERSATION, conversation_id=cid), mapping={"offer": "1", "unknown_streak": "2"})
     before = kit.store.now_ms()
     kit.store.assign(kit.ws, cid, "ai", "agent:alex", reason="handed back", notice="You're chatting with Lumi.")
     stored = kit.conversation(cid)
@@ -133,7 +133,7 @@ def test_assign_refuses_closed_and_unknown_conversations(kit: Kit) -> None:
 # --- post by an agent or the system -----------------------------------------------------------------------------
 
 def agent_post(kit: Kit, cid: str, text: str, agent: str = "alex") -> str:
-    return kit.store.post(kit.ws, cid, "agent", text, agent=agent, agent_name=agent.title(),
+    return kit.store.post(kit.ws, cid, "agent", text, agent_id=agent, agent_name=agent.title(),
                           notice=f"{agent.title()} joined the conversation.")
 
 
@@ -167,7 +167,7 @@ def test_post_by_an_agent_ends_the_no_human_wait(kit: Kit) -> None:
     cid = kit.handed_over()
     agent_post(kit, cid, "Alex here.")
     assert kit.conversation(cid)["owner"] == "agent:alex"
-    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, cid=cid)
+    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, conversation_id=cid)
 
 
 def test_post_by_an_agent_in_another_agents_chat_is_a_conflict(kit: Kit) -> None:
@@ -204,7 +204,8 @@ def test_close_by_an_agent(kit: Kit) -> None:
     assert (stored["status"], stored["closed_by"], stored["offer"]) == ("closed", "agent:alex", False)
     assert stored["closed_at"] >= before
     assert kit.view("waiting") == kit.view("open") == [] and kit.view("closed") == [cid]
-    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, cid=cid) and "waiting_since" not in stored
+    assert kit.timers() == {} and not kit.exists(keys.AWAITING_HUMAN, conversation_id=cid)
+    assert "waiting_since" not in stored
     assert not kit.exists(keys.ACTIVE, channel="web", sender="+15550100")
     assert kit.redis.get(kit.key(keys.LATEST, channel="web", sender="+15550100")) == cid
     closed = kit.last(cid)
@@ -226,7 +227,7 @@ def test_close_by_the_ais_turn_says_goodbye_first(kit: Kit) -> None:
     stored = kit.conversation(cid)
     assert (stored["status"], stored["closed_by"], stored["ai_cursor"]) == ("closed", "ai", turn.upto)
     assert kit.view("ai") == [] and kit.view("closed") == [cid]
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 def test_close_by_the_ai_when_it_no_longer_owns_the_chat_is_refused(kit: Kit) -> None:
@@ -237,7 +238,7 @@ def test_close_by_the_ai_when_it_no_longer_owns_the_chat_is_refused(kit: Kit) ->
     assert (answer.code, answer.details["owner"]) == ("not_owner", "agent:alex")
     stored = kit.conversation(cid)
     assert (stored["status"], stored["ai_cursor"]) == ("open", turn.upto)
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
     assert refused(lambda: kit.store.close(kit.ws, cid, "ai", turn=turn)).code == "stale_turn"
 
 
@@ -360,7 +361,7 @@ def test_closing_or_taking_a_conversation_drops_it_from_those_publishing_gives_b
     closed = kit.customer("Hello?", sender="+15550101", published=False).conversation
     taken_over = kit.customer("Hello?", sender="+15550102", published=False).conversation
     kit.store.close(kit.ws, closed, "agent:alex")
-    kit.store.post(kit.ws, taken_over, "agent", "Hi, Alex here", agent="alex", agent_name="Alex")
+    kit.store.post(kit.ws, taken_over, "agent", "Hi, Alex here", agent_id="alex", agent_name="Alex")
     assert kit.redis.zcard(kit.key(keys.UNPUBLISHED_WAITS)) == 0
     assert kit.store.publish(kit.ws, True, "agent:admin", reason="", timeout_ms=TIMEOUT_MS) == {
         "moved": 0, "remaining": 0}

@@ -54,8 +54,8 @@ def test_every_key_the_script_names_is_a_template() -> None:
 def test_the_script_renders_keys_as_python_does(kit: Kit) -> None:
     recorded = kit.customer("Hello", channel="web", sender="+1 555/0100")
     assert kit.redis.get(kit.key(keys.ACTIVE, channel="web", sender="+1 555/0100")) == recorded.conversation
-    assert kit.exists(keys.CONVERSATION, cid=recorded.conversation)
-    assert kit.exists(keys.MESSAGES, cid=recorded.conversation)
+    assert kit.exists(keys.CONVERSATION, conversation_id=recorded.conversation)
+    assert kit.exists(keys.MESSAGES, conversation_id=recorded.conversation)
 
 
 def test_an_unknown_operation_is_refused(kit: Kit) -> None:

@@ -46,8 +46,8 @@ def test_hand_over_by_the_current_turn(kit: Kit) -> None:
     assert stored["ai_cursor"] == turn.upto
     assert kit.view("ai") == [] and kit.view("waiting") == kit.view("open") == [cid]
     assert kit.timers() == {f"{cid}|1": stored["waiting_since"] + 60_000}
-    assert 0 < kit.pttl(keys.AWAITING_HUMAN, cid=cid) <= 60_000
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert 0 < kit.pttl(keys.AWAITING_HUMAN, conversation_id=cid) <= 60_000
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
     _, said, note = kit.history(cid)
     assert (said["author"], said["text"], said["agent_name"], said["visibility"]) == (
@@ -80,12 +80,12 @@ def test_hand_over_by_a_stale_turn_is_refused_and_writes_nothing(kit: Kit) -> No
     lock = kit.take_turn_lock(cid)
     turn = kit.turn(cid, lock)
     kit.store.finish(kit.ws, cid, turn)  # another run of the same turn committed first
-    kit.redis.set(kit.key(keys.TURN_LOCK, cid=cid), lock)
+    kit.redis.set(kit.key(keys.TURN_LOCK, conversation_id=cid), lock)
     history, events = kit.history(cid), kit.events()
     assert refused(lambda: hand_over(kit, cid, turn)).code == "stale_turn"
     assert kit.history(cid) == history and kit.events() == events
     assert kit.conversation(cid)["owner"] == "ai" and kit.timers() == {}
-    assert kit.exists(keys.TURN_LOCK, cid=cid)  # the holder's lease lets go of it
+    assert kit.exists(keys.TURN_LOCK, conversation_id=cid)  # the holder's lease lets go of it
 
 
 def test_hand_over_when_the_ai_no_longer_owns_the_chat_ends_the_turn(kit: Kit) -> None:
@@ -97,7 +97,7 @@ def test_hand_over_when_the_ai_no_longer_owns_the_chat_ends_the_turn(kit: Kit) -
     assert (answer.code, answer.details["owner"]) == ("not_owner", "agent:alex")
     stored = kit.conversation(cid)
     assert (stored["owner"], stored["ai_cursor"]) == ("agent:alex", turn.upto)
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid) and kit.timers() == {}
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid) and kit.timers() == {}
     assert len(kit.events()) == events and kit.notifications() == []
 
 
@@ -119,7 +119,7 @@ def test_post_by_the_current_turn_commits_the_reply(kit: Kit) -> None:
     assert (stored["last_text"], stored["last_author"], stored["last_message_at"]) == (
         "Nine to five.", "ai", reply["created_at"])
     assert kit.zscore(keys.VIEW, cid, view="ai") == reply["created_at"]
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
     assert kit.events("message.created")[-1]["id"] == mid
     assert kit.delivery(cid) == {} and kit.outbox(cid) == []  # the widget reads it from the history
 
@@ -136,7 +136,7 @@ def test_post_by_the_ai_is_suppressed_when_it_no_longer_owns_the_chat(kit: Kit) 
     assert (note["kind"], note["visibility"], note["text"]) == ("suppressed", "internal", "Nine to five.")
     assert note["data"] == {"owner": "agent:alex", "reason": "the AI no longer owns the conversation"}
     assert kit.conversation(cid)["ai_cursor"] == turn.upto
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 @pytest.mark.parametrize(("override", "configured"), [("0", True), (None, False)])
@@ -173,7 +173,7 @@ def test_post_by_a_turn_in_a_closed_conversation_ends_the_turn(kit: Kit) -> None
     assert refused(lambda: ai_post(kit, cid, "Nine to five.", turn)).code == "closed"
     assert len(kit.history(cid)) == count
     assert kit.conversation(cid)["ai_cursor"] == turn.upto
-    assert not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 def test_post_of_a_system_notice_by_a_turn(kit: Kit) -> None:
@@ -191,17 +191,17 @@ def test_post_of_a_system_notice_by_a_turn(kit: Kit) -> None:
 
 def test_post_of_a_system_notice_by_a_turn_is_dropped_once_a_human_has_the_chat(kit: Kit) -> None:
     cid = kit.handed_over()
-    kit.redis.hset(kit.key(keys.CONVERSATION, cid=cid), "form_state", "sent")
+    kit.redis.hset(kit.key(keys.CONVERSATION, conversation_id=cid), "form_state", "sent")
     kit.customer("Maria Lopez")
     turn = kit.turn(cid, kit.take_turn_lock(cid))
-    kit.store.post(kit.ws, cid, "agent", "Alex here, how can I help?", agent="alex")
+    kit.store.post(kit.ws, cid, "agent", "Alex here, how can I help?", agent_id="alex")
     public = kit.store.messages(kit.ws, cid, public_only=True)
     answer = refused(lambda: kit.store.post(kit.ws, cid, "system", "Thanks, Maria. Your phone?", kind="notice",
                                             turn=turn, form_name="Maria Lopez"))
     assert (answer.code, answer.details["owner"]) == ("suppressed", "agent:alex")
     assert kit.store.messages(kit.ws, cid, public_only=True) == public  # no bot notice after Alex joined
     assert "form_name" not in kit.conversation(cid)
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 def test_post_queues_public_messages_on_channels_that_deliver(kit: Kit) -> None:
@@ -226,7 +226,7 @@ def test_finish_moves_the_cursor_clears_the_mark_and_releases_its_lock(kit: Kit)
     kit.store.finish(kit.ws, cid, turn, offer=0, unknown_streak=0)
     stored = kit.conversation(cid)
     assert (stored["ai_cursor"], stored["offer"], stored["unknown_streak"]) == (turn.upto, False, 0)
-    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert kit.pending() == [] and not kit.exists(keys.TURN_LOCK, conversation_id=cid)
     assert kit.history(cid)[-1]["author"] == "customer"
 
 
@@ -241,14 +241,14 @@ def test_finish_wakes_another_turn_when_the_customer_wrote_meanwhile(kit: Kit) -
     assert kit.conversation(cid)["ai_cursor"] == turn.upto != later
     assert kit.pending() == [cid] and kit.wakeups() == [cid]
     assert (kit.zscore(keys.PENDING_TURNS, cid) or 0) >= before  # a fresh record: the sweep waits GRACE again
-    assert not kit.exists(keys.TURN_LOCK, cid=cid)
+    assert not kit.exists(keys.TURN_LOCK, conversation_id=cid)
 
 
 def test_finish_releases_only_its_own_lock(kit: Kit) -> None:
     cid = kit.customer("One").conversation
     kit.take_turn_lock(cid, token="someone-else")
     kit.store.finish(kit.ws, cid, kit.turn(cid, lock="mine-lapsed"))
-    assert kit.redis.get(kit.key(keys.TURN_LOCK, cid=cid)) == "someone-else"
+    assert kit.redis.get(kit.key(keys.TURN_LOCK, conversation_id=cid)) == "someone-else"
 
 
 def test_finish_never_moves_the_cursor_back(kit: Kit) -> None:

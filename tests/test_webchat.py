@@ -202,6 +202,6 @@ def test_the_widget_is_told_who_replies_to_a_new_chat_and_who_has_the_visitors_c
     assert httpx.get(f"{base}/messages", headers=auth).json()["conversation"]["with"] == "waiting"
     httpx.patch(f"{live_server.url}/api/ai-agent", json={"published": True}, headers=admin).raise_for_status()
     assert httpx.get(f"{base}/messages", headers=auth).json()["conversation"]["with"] == "ai"
-    deployment.redis.hset(keys.key(keys.MODEL_BREAKER, ws=workspace), mapping={
+    deployment.redis.hset(keys.key(keys.MODEL_BREAKER, workspace_id=workspace), mapping={
         "model": "baton/knowledge", "state": "open", "until": int(time.time() * 1000) + 60_000, "failures": 3})
     assert httpx.get(f"{base}/config").json()["replies"] == "team"  # the model is failing: a person answers

@@ -35,19 +35,19 @@ def report(deployment: Deployment) -> str:
     return "\n".join(lines)
 
 
-def _line(deployment: Deployment, workspace: str, now: int) -> str:
+def _line(deployment: Deployment, workspace_id: str, now: int) -> str:
     client = deployment.redis
     parts = []
     for label, template in (("AI turns pending", keys.PENDING_TURNS), ("outboxes to send", keys.OUTBOXES)):
-        zset = keys.key(template, ws=workspace)
+        zset = keys.key(template, workspace_id=workspace_id)
         oldest = client.zrange(zset, 0, 0, withscores=True)
         age = f", oldest {max(0, now - int(oldest[0][1])) / 1000:.1f} s" if oldest else ""
         parts.append(f"{label}: {client.zcard(zset)}{age}")
-    timers = keys.key(keys.FALLBACK_TIMERS, ws=workspace)
+    timers = keys.key(keys.FALLBACK_TIMERS, workspace_id=workspace_id)
     due = client.zrange(timers, 0, 0, withscores=True)
     next_due = f", next in {(int(due[0][1]) - now) / 1000:.0f} s" if due else ""
     parts.append(f"no-human timers: {client.zcard(timers)}{next_due}")
-    counts = deployment.store.counts(workspace)
+    counts = deployment.store.counts(workspace_id)
     parts.append(f"open: {counts['all']} ({counts['ai']} with the AI, {counts['waiting']} waiting for a human)")
     return "; ".join(parts)
 

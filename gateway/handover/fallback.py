@@ -133,18 +133,18 @@ def _name(text: str) -> str:
     return plain if all(w[:1].isupper() for w in words) else ""
 
 
-def capture(deployment: Deployment, workspace: str, conversation: str, details: dict[str, str],
+def capture(deployment: Deployment, workspace_id: str, conversation_id: str, details: dict[str, str],
             turn: TurnStamp | None = None) -> str:
     """Store the details in Contacts, confirm to the customer, and notify every agent; the contact id."""
     name = details.get("name", "")
     reach = " or ".join(v for v in (details.get("phone"), details.get("email")) if v)
     contact = deployment.store.capture(
-        workspace, conversation, details, summary=f"{name or 'The customer'} left contact details: {reach}",
+        workspace_id, conversation_id, details, summary=f"{name or 'The customer'} left contact details: {reach}",
         confirmation=f"Thank you{', ' + name if name else ''}! We'll get back to you at {reach}.", turn=turn)
     metrics.FORMS.labels("captured").inc()
-    log.info("conversation %s: contact details captured (%s) in contact %s", conversation,
+    log.info("conversation %s: contact details captured (%s) in contact %s", conversation_id,
              ", ".join(name for name in FIELDS if details.get(name)), contact,
-             extra={"workspace": workspace, "conversation": conversation})
+             extra={"workspace": workspace_id, "conversation": conversation_id})
     return contact
 
 
@@ -154,7 +154,7 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
                    new: list[Message], turn: TurnStamp) -> str:
     """A customer who writes while the form is out or after it: capture what they left, say what is missing,
     or (once the details are in) tell them the team will follow up. What the turn did, for the log."""
-    cid = conversation["id"]
+    conversation_id = conversation["id"]
     text = "\n".join(m.get("text", "") for m in new).strip()
     if conversation.get("form_state") == "done":
         return _follow_up(deployment, workspace, conversation, turn)
@@ -166,14 +166,14 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
         details["phone"] = contact["phone"]  # a name alone on a channel that knows their number (WhatsApp)
     if details["phone"] or details["email"]:
         details["message"] = text[: LIMITS["message"]]
-        capture(deployment, workspace.id, cid, {k: v for k, v in details.items() if v}, turn)
+        capture(deployment, workspace.id, conversation_id, {k: v for k, v in details.items() if v}, turn)
         return "captured contact details"
     if found.get("name"):
-        deployment.store.post(workspace.id, cid, "system", f"Thanks, {found['name']}. {ASK_FOR_REACH}",
+        deployment.store.post(workspace.id, conversation_id, "system", f"Thanks, {found['name']}. {ASK_FOR_REACH}",
                               kind="notice", turn=turn, form_name=found["name"])
         return "asked for a phone number or email"
     if looks_like_details(text):
-        deployment.store.post(workspace.id, cid, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
+        deployment.store.post(workspace.id, conversation_id, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
         return "asked again for contact details"
     return _noted(deployment, workspace, conversation, text, details, turn)
 
@@ -188,17 +188,17 @@ def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Con
            details: dict[str, str], turn: TurnStamp) -> str:
     """A question or a remark while the form is out: kept for the team. Where the channel already tells how to reach
     the customer (WhatsApp's number), that is their contact; otherwise they are asked once for a way to reach them."""
-    cid = conversation["id"]
+    conversation_id = conversation["id"]
     contact = deployment.store.contact(workspace.id, conversation["contact"])
     if contact.get("phone"):
-        capture(deployment, workspace.id, cid, {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
+        capture(deployment, workspace.id, conversation_id, {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
                                                 "message": text[: LIMITS["message"]]}, turn)
         return "kept the message with the customer's known number"
     if conversation.get("noted_at"):
-        deployment.store.finish(workspace.id, cid, turn)
+        deployment.store.finish(workspace.id, conversation_id, turn)
         return "recorded (asked for contact details already)"
     notice = NOTED if conversation.get("delivers") == "1" else NOTED_WITH_FORM
-    deployment.store.post(workspace.id, cid, "system", notice, kind="notice", turn=turn,
+    deployment.store.post(workspace.id, conversation_id, "system", notice, kind="notice", turn=turn,
                           noted_at=deployment.store.now_ms())
     return "told the customer the team will see the message, and asked how to reach them"
 

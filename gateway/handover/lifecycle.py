@@ -39,65 +39,65 @@ def configured_published(workspace: WorkspaceConfig) -> bool:
 
 # --- the AI hands over ------------------------------------------------------------------------------------------
 
-def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation: str, turn: TurnStamp, reason: str,
+def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, turn: TurnStamp, reason: str,
               route: str, summary: str) -> int:
     """The AI unassigns itself: the customer hears a person is coming, every agent is notified, and the no-human
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
     count = deployment.store.hand_over(
-        workspace.id, conversation, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
+        workspace.id, conversation_id, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
         agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace))
     metrics.HANDOVERS.labels(route).inc()
-    log.info("conversation %s handed over to the team (%s): %s", conversation, route, reason,
-             extra=_context(workspace.id, conversation))
+    log.info("conversation %s handed over to the team (%s): %s", conversation_id, route, reason,
+             extra=_context(workspace.id, conversation_id))
     return count
 
 
-def _context(workspace: str, conversation: str) -> dict[str, str]:
-    return {"workspace": workspace, "conversation": conversation}
+def _context(workspace_id: str, conversation_id: str) -> dict[str, str]:
+    return {"workspace": workspace_id, "conversation": conversation_id}
 
 
 # --- humans -----------------------------------------------------------------------------------------------------
 
-def assign(deployment: Deployment, agent: Agent, conversation: str, assignee: str, force: bool = False) -> None:
+def assign(deployment: Deployment, agent: Agent, conversation_id: str, assignee: str, force: bool = False) -> None:
     """Assign to the calling agent ("me"), to another agent (their id), or back to the AI ("ai")."""
     if assignee == "ai":
-        hand_back(deployment, agent, conversation, force)
+        hand_back(deployment, agent, conversation_id, force)
         return
-    target = agent if assignee == "me" else agent_by_id(deployment.redis, agent.workspace, assignee)
-    _assign(deployment, agent, conversation, target.owner, reason=f"assigned by {agent.name}",
+    target = agent if assignee == "me" else agent_by_id(deployment.redis, agent.workspace_id, assignee)
+    _assign(deployment, agent, conversation_id, target.owner, reason=f"assigned by {agent.name}",
             notice=f"{target.name} joined the conversation.", force=force)
 
 
-def hand_back(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
+def hand_back(deployment: Deployment, agent: Agent, conversation_id: str, force: bool = False) -> None:
     """The AI takes the conversation again and answers what the customer says next."""
-    workspace = deployment.workspace(agent.workspace)
-    _assign(deployment, agent, conversation, "ai", reason="handed back to the AI", notice=back_with_the_ai(workspace),
+    workspace = deployment.workspace(agent.workspace_id)
+    _assign(deployment, agent, conversation_id, "ai", reason="handed back to the AI", notice=back_with_the_ai(workspace),
             force=force)
 
 
-def unassign(deployment: Deployment, agent: Agent, conversation: str) -> None:
+def unassign(deployment: Deployment, agent: Agent, conversation_id: str) -> None:
     """Stop the AI (or release the conversation): it waits for a human, and the no-human wait starts."""
-    workspace = deployment.workspace(agent.workspace)
-    _assign(deployment, agent, conversation, "none", reason=f"unassigned by {agent.name}",
+    workspace = deployment.workspace(agent.workspace_id)
+    _assign(deployment, agent, conversation_id, "none", reason=f"unassigned by {agent.name}",
             timeout_ms=no_human_timeout_ms(workspace))
 
 
-def _assign(deployment: Deployment, agent: Agent, conversation: str, target: Owner, *, reason: str,
+def _assign(deployment: Deployment, agent: Agent, conversation_id: str, target: Owner, *, reason: str,
             notice: str = "", force: bool = False, timeout_ms: int | None = None) -> None:
-    workspace = deployment.workspace(agent.workspace)
-    waited = _waiting(deployment, workspace.id, conversation) if target.startswith("agent:") else None
-    moved = deployment.store.assign(workspace.id, conversation, target, agent.owner, reason=reason, notice=notice,
+    workspace = deployment.workspace(agent.workspace_id)
+    waited = _waiting(deployment, workspace.id, conversation_id) if target.startswith("agent:") else None
+    moved = deployment.store.assign(workspace.id, conversation_id, target, agent.owner, reason=reason, notice=notice,
                                     force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
     _taken(waited)
     if not moved.get("unchanged"):
-        log.info("conversation %s: %s → %s (%s)", conversation, moved.get("previous", "?"), target, reason,
-                 extra=_context(workspace.id, conversation))
+        log.info("conversation %s: %s → %s (%s)", conversation_id, moved.get("previous", "?"), target, reason,
+                 extra=_context(workspace.id, conversation_id))
 
 
-def _waiting(deployment: Deployment, workspace: str, conversation: str) -> float | None:
+def _waiting(deployment: Deployment, workspace_id: str, conversation_id: str) -> float | None:
     """Seconds since the handover, if the conversation waits for a human (for the time-to-assignment metric)."""
-    owner, handover_at = deployment.redis.hmget(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation),
-                                                ["owner", "handover_at"])
+    conversation = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
+    owner, handover_at = deployment.redis.hmget(conversation, ["owner", "handover_at"])
     if owner != "none" or not handover_at:
         return None
     return max(0.0, (deployment.store.now_ms() - int(handover_at)) / 1000)
@@ -108,18 +108,18 @@ def _taken(waited: float | None) -> None:
         metrics.ASSIGNED_AFTER.observe(waited)
 
 
-def reply(deployment: Deployment, agent: Agent, conversation: str, text: str, client_id: str | None = None) -> str:
+def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str, client_id: str | None = None) -> str:
     """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait. With a
     `client_id` (an idempotency key), the same reply sent again is recorded once."""
-    waited = _waiting(deployment, agent.workspace, conversation)
-    first, *more = fit(text, channel_limit(deployment, deployment.store.conversation(agent.workspace, conversation)))
-    message = deployment.store.post(agent.workspace, conversation, "agent", first, agent=agent.id,
+    waited = _waiting(deployment, agent.workspace_id, conversation_id)
+    first, *more = fit(text, channel_limit(deployment, deployment.store.conversation(agent.workspace_id, conversation_id)))
+    message = deployment.store.post(agent.workspace_id, conversation_id, "agent", first, agent_id=agent.id,
                                     agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
                                     client_id=client_id, more=more)
     _taken(waited)
     if waited is not None:
-        log.info("conversation %s: none → %s (took it by replying)", conversation, agent.owner,
-                 extra=_context(agent.workspace, conversation))
+        log.info("conversation %s: none → %s (took it by replying)", conversation_id, agent.owner,
+                 extra=_context(agent.workspace_id, conversation_id))
     return message
 
 
@@ -129,19 +129,20 @@ def channel_limit(deployment: Deployment, conversation: Conversation) -> int:
     return channel.connector.max_text if channel else 4096
 
 
-def close(deployment: Deployment, agent: Agent, conversation: str, force: bool = False) -> None:
+def close(deployment: Deployment, agent: Agent, conversation_id: str, force: bool = False) -> None:
     """Close the conversation; the customer's next message starts a fresh one with the AI."""
-    closed(deployment.store.close(agent.workspace, conversation, agent.owner, force=force))
-    log.info("conversation %s closed by %s", conversation, agent.owner, extra=_context(agent.workspace, conversation))
+    closed(deployment.store.close(agent.workspace_id, conversation_id, agent.owner, force=force))
+    log.info("conversation %s closed by %s", conversation_id, agent.owner,
+             extra=_context(agent.workspace_id, conversation_id))
 
 
 def closed(handovers: int) -> None:
     metrics.RESOLVED.labels("ai" if handovers == 0 else "handed_over").inc()
 
 
-def resend(deployment: Deployment, agent: Agent, conversation: str, message: str) -> None:
+def resend(deployment: Deployment, agent: Agent, conversation_id: str, message: str) -> None:
     """Send once more a message whose delivery failed or is unknown (the agent accepts it may arrive twice)."""
-    deployment.store.resend(agent.workspace, conversation, message, agent.owner)
+    deployment.store.resend(agent.workspace_id, conversation_id, message, agent.owner)
 
 
 # --- the AI agent itself ----------------------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
     no-human wait starts for each customer who is waiting for an answer (for the others when they write again).
     Publishing it again gives it back the conversations that wait only because it was unpublished (no human took
     them): a customer left with an unanswered question is told the AI is back and gets the answer."""
-    workspace = deployment.workspace(agent.workspace)
+    workspace = deployment.workspace(agent.workspace_id)
     if workspace.ai_agent is None:
         raise Conflict("this workspace has no AI agent configured")
     reason = f"AI agent {'published' if published else 'unpublished'} by {agent.name}"

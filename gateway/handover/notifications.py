@@ -43,17 +43,17 @@ class Notification(TypedDict, total=False):
     phone: str
 
 
-def decode(workspace: str, entry_id: str, fields: dict[str, str]) -> Notification:
+def decode(workspace_id: str, entry_id: str, fields: dict[str, str]) -> Notification:
     notification: Notification = json.loads(fields["data"])
     notification["id"] = entry_id
-    notification["workspace"] = workspace
+    notification["workspace"] = workspace_id
     return notification
 
 
 def ensure_groups(deployment: Deployment) -> None:
     for workspace in deployment.config.workspaces:
         try:
-            deployment.redis.xgroup_create(keys.key(keys.NOTIFICATIONS, ws=workspace.id), GROUP, id="0",
+            deployment.redis.xgroup_create(keys.key(keys.NOTIFICATIONS, workspace_id=workspace.id), GROUP, id="0",
                                            mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
@@ -64,7 +64,8 @@ def dispatch(deployment: Deployment, consumer: str, block_ms: int | None = 1000,
     """Hand out the notifications not yet read by the group (waiting up to block_ms for some); how many.
     `own_pending`: instead, those this consumer read but never handed out (Redis went away in between)."""
     since = "0" if own_pending else ">"
-    streams: dict[Any, Any] = {keys.key(keys.NOTIFICATIONS, ws=w.id): since for w in deployment.config.workspaces}
+    streams: dict[Any, Any] = {keys.key(keys.NOTIFICATIONS, workspace_id=w.id): since
+                               for w in deployment.config.workspaces}
     try:
         read: Any = deployment.redis.xreadgroup(GROUP, consumer, streams, count=100,
                                                 block=None if own_pending else block_ms)
@@ -80,7 +81,7 @@ def reclaim(deployment: Deployment, consumer: str) -> int:
     """Take over notifications another worker read but never handed out (it died meanwhile)."""
     count = 0
     for workspace in deployment.config.workspaces:
-        stream = keys.key(keys.NOTIFICATIONS, ws=workspace.id)
+        stream = keys.key(keys.NOTIFICATIONS, workspace_id=workspace.id)
         try:
             _, entries, *_ = deployment.redis.xautoclaim(stream, GROUP, consumer, RECLAIM_AFTER_MS, count=100)
         except redis.ResponseError as exc:
@@ -92,12 +93,12 @@ def reclaim(deployment: Deployment, consumer: str) -> int:
 
 
 def _hand_out(deployment: Deployment, stream: str, entries: list[tuple[str, dict[str, str]]]) -> int:
-    workspace = stream.split(":")[1]
-    notifiers = len(deployment.notifiers.get(workspace, []))
+    workspace_id = stream.split(":")[1]
+    notifiers = len(deployment.notifiers.get(workspace_id, []))
     with deployment.rq_redis.pipeline(transaction=True) as pipe:
         for entry_id, fields in entries:
-            enqueue_notification(deployment.queue, workspace, dict(decode(workspace, entry_id, fields)), notifiers,
-                                 pipeline=pipe)
+            notification = dict(decode(workspace_id, entry_id, fields))
+            enqueue_notification(deployment.queue, workspace_id, notification, notifiers, pipeline=pipe)
         ids = [entry_id for entry_id, _ in entries]
         if ids:
             pipe.xack(stream, GROUP, *ids)

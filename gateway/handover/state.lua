@@ -54,12 +54,12 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local function key(name, parts)
   parts = parts or {}
   return (string.gsub(TEMPLATES[name], '%%%(([%w_]+)%)s', function(part)
-    if part == 'ws' then return WS end
+    if part == 'workspace_id' then return WS end
     return parts[part]
   end))
 end
-local function conv_key(cid) return key('CONVERSATION', {cid = cid}) end
-local function conv_part(name, cid) return key(name, {cid = cid}) end
+local function conv_key(cid) return key('CONVERSATION', {conversation_id = cid}) end
+local function conv_part(name, cid) return key(name, {conversation_id = cid}) end
 local function view_key(view) return key('VIEW', {view = view}) end
 
 -- The first 60 bytes of a text, cut at a character boundary (UTF-8 continuation bytes are 0x80-0xBF).

@@ -135,31 +135,31 @@ class Outgoing:
 
     message: Message
     recipient: str
-    channel: str
+    channel_name: str
 
 
 class Refused(BatonError):
     """The state script refused a change; `code` says why (not_found, closed, conflict, stale_turn…)."""
 
-    def __init__(self, code: str, conversation: str, answer: dict[str, Any]) -> None:
+    def __init__(self, code: str, conversation_id: str, answer: dict[str, Any]) -> None:
         self.code = code
         self.status = 404 if code == "not_found" else 409
         owner = answer.get("owner", "")
         details = {k: v for k, v in answer.items() if k != "error" and v not in ("", None)}
-        super().__init__(_reason(code, conversation, owner), **details)
+        super().__init__(_reason(code, conversation_id, owner), **details)
 
 
-def _reason(code: str, conversation: str, owner: str) -> str:
+def _reason(code: str, conversation_id: str, owner: str) -> str:
     reasons = {
-        "not_found": f"no conversation {conversation!r}",
-        "closed": f"conversation {conversation} is closed",
-        "conflict": f"conversation {conversation} is assigned to {owner}",
+        "not_found": f"no conversation {conversation_id!r}",
+        "closed": f"conversation {conversation_id} is closed",
+        "conflict": f"conversation {conversation_id} is assigned to {owner}",
         "ai_unpublished": "the AI agent is unpublished; publish it before handing conversations back to it",
         "no_form": "no contact form is pending in this conversation",
         "not_resendable": "only a message whose delivery failed or is unknown can be sent again",
         "client_id_reused": "this client_id was already used for a reply in another conversation",
     }
-    return reasons.get(code, f"conversation {conversation}: {code} (owner {owner or 'nobody'})")
+    return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
 
 
 def render_script() -> str:
@@ -180,23 +180,23 @@ def _payload(arguments: dict[str, Any]) -> str:
     return json.dumps({name: value for name, value in arguments.items() if value is not None}, ensure_ascii=False)
 
 
-def _checked(replies: list[Any], wait: int, conversation: str) -> dict[str, Any]:
+def _checked(replies: list[Any], wait: int, conversation_id: str) -> dict[str, Any]:
     """The answer of a pipelined operation, once its WAIT (if any) counted enough replicas."""
     if isinstance(replies[0], Exception):
         raise replies[0]
-    answer = _answer(replies[0], conversation)
+    answer = _answer(replies[0], conversation_id)
     if wait and (isinstance(replies[1], Exception) or int(replies[1]) < wait):
         raise Unavailable(f"recorded, but not yet on {wait} replica(s): try again (it will not be recorded twice)")
     return answer
 
 
-def _answer(raw: Any, conversation: str = "") -> dict[str, Any]:
+def _answer(raw: Any, conversation_id: str = "") -> dict[str, Any]:
     answer: dict[str, Any] = json.loads(raw)
     if not answer.pop("ok"):
         if answer["error"] == "schema_mismatch":
             state = schema.State(int(answer["schema"] or 0) or None, int(answer["migrating"] or 0) or None)
             raise schema.SchemaMismatch(schema.describe(state), schema=state.version, expected=schema.VERSION)
-        raise Refused(answer["error"], conversation, answer)
+        raise Refused(answer["error"], conversation_id, answer)
     return answer
 
 
@@ -218,26 +218,26 @@ class Store:
         self.replicas = replicas
         self.timeout_ms = timeout_ms
 
-    def run(self, operation: str, workspace: str, conversation: str = "", durable: bool = False,
+    def run(self, operation: str, workspace_id: str, conversation_id: str = "", durable: bool = False,
             **arguments: Any) -> dict[str, Any]:
         """Run one operation of the state script; its answer, or Refused."""
-        if conversation:
-            arguments["conversation"] = conversation
-        argv = (operation, workspace, _payload(arguments))
+        if conversation_id:
+            arguments["conversation"] = conversation_id
+        argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
         try:
-            return self._run(argv, wait, conversation)
+            return self._run(argv, wait, conversation_id)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # Sent, perhaps run, its answer lost: the caller decides (an idempotency key, a turn's stamp).
             raise CommitUnknown(f"{describe_error(exc)}: the change may or may not have been made") from exc
 
-    def _run(self, argv: tuple[str, str, str], wait: int, conversation: str) -> dict[str, Any]:
+    def _run(self, argv: tuple[str, str, str], wait: int, conversation_id: str) -> dict[str, Any]:
         if not wait:  # the common case: one command
             try:
-                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation)
+                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation_id)
             except NoScriptError:  # a new or restarted server: load the script and run it once more
                 self.redis.script_load(SCRIPT)
-                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation)
+                return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation_id)
         for attempt in (1, 2):
             with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers this write
                 pipe.evalsha(self.sha, 0, *argv)
@@ -247,151 +247,156 @@ class Store:
             if not isinstance(replies[0], NoScriptError) or attempt == 2:
                 break
             self.redis.script_load(SCRIPT)  # a new or restarted server: load the script and run it once more
-        return _checked(replies, wait, conversation)
+        return _checked(replies, wait, conversation_id)
 
     # --- the customer ------------------------------------------------------------------------------------------
 
-    def inbound(self, workspace: str, message: CustomerMessage) -> Recorded:
-        return Recorded(**self.run("inbound", workspace, **_customer_payload(message)))
+    def inbound(self, workspace_id: str, message: CustomerMessage) -> Recorded:
+        return Recorded(**self.run("inbound", workspace_id, **_customer_payload(message)))
 
-    def capture(self, workspace: str, conversation: str, details: dict[str, str], summary: str,
+    def capture(self, workspace_id: str, conversation_id: str, details: dict[str, str], summary: str,
                 confirmation: str, turn: TurnStamp | None = None) -> str:
         """Store contact details in Contacts (the form, or details a turn read in a text); the contact id."""
-        answer = self.run("capture", workspace, conversation, details=details, summary=summary,
+        answer = self.run("capture", workspace_id, conversation_id, details=details, summary=summary,
                           confirmation=confirmation, turn=_stamp(turn))
         return str(answer.get("contact", ""))
 
     # --- the AI's turn -----------------------------------------------------------------------------------------
 
-    def hand_over(self, workspace: str, conversation: str, turn: TurnStamp, reason: str, route: str, summary: str,
+    def hand_over(self, workspace_id: str, conversation_id: str, turn: TurnStamp, reason: str, route: str, summary: str,
                   notice: str, agent_name: str, timeout_ms: int) -> int:
         """The AI unassigns itself; the number of handovers of the conversation so far."""
-        answer = self.run("hand_over", workspace, conversation, turn=_stamp(turn), reason=reason, route=route,
+        answer = self.run("hand_over", workspace_id, conversation_id, turn=_stamp(turn), reason=reason, route=route,
                           summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms)
         return int(answer.get("handovers", 0))
 
-    def finish(self, workspace: str, conversation: str, turn: TurnStamp, **fields: int) -> None:
+    def finish(self, workspace_id: str, conversation_id: str, turn: TurnStamp, **fields: int) -> None:
         """End a turn with nothing to say, setting the conversation's AI fields (offer, unknown_streak)."""
-        self.run("finish", workspace, conversation, turn=_stamp(turn), set=fields or None)
+        self.run("finish", workspace_id, conversation_id, turn=_stamp(turn), set=fields or None)
 
     # --- posting -----------------------------------------------------------------------------------------------
 
-    def post(self, workspace: str, conversation: str, author: Author, text: str, *, turn: TurnStamp | None = None,
-             agent: str | None = None, agent_name: str | None = None, kind: str | None = None,
+    def post(self, workspace_id: str, conversation_id: str, author: Author, text: str, *, turn: TurnStamp | None = None,
+             agent_id: str | None = None, agent_name: str | None = None, kind: str | None = None,
              visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
              notice: str | None = None, published: bool | None = None, client_id: str | None = None,
              more: Sequence[str] = (), **fields: int | str) -> str:
         """Append a message (an agent's reply takes the conversation over), and `more` messages after it (the rest of
         a reply split to the channel's length); the first one's id ("" for a turn's commit made again). An agent's
         reply with a `client_id` is recorded once: made again, it answers the first one's id."""
-        answer = self.run("post", workspace, conversation, author=author, text=text, turn=_stamp(turn), agent=agent,
-                          agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
+        answer = self.run("post", workspace_id, conversation_id, author=author, text=text, turn=_stamp(turn),
+                          agent=agent_id, agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
                           notice=notice, published=published, client_id=client_id, more=list(more) or None,
                           set=fields or None)
         return str(answer.get("message", ""))
 
-    def reply_of(self, workspace: str, agent: str, client_id: str) -> tuple[str, str] | None:
+    def reply_of(self, workspace_id: str, agent_id: str, client_id: str) -> tuple[str, str] | None:
         """The (conversation, message) an agent's reply with this idempotency key was recorded as, if it was."""
-        found: Any = self.redis.get(keys.key(keys.REPLY, ws=workspace, agent=agent, client_id=client_id))
+        key = keys.key(keys.REPLY, workspace_id=workspace_id, agent=agent_id, client_id=client_id)
+        found: Any = self.redis.get(key)
         if not found:
             return None
-        cid, _, mid = str(found).partition("|")
-        return cid, mid
+        conversation_id, _, mid = str(found).partition("|")
+        return conversation_id, mid
 
     # --- ownership ---------------------------------------------------------------------------------------------
 
-    def assign(self, workspace: str, conversation: str, target: Owner, actor: Owner, *, reason: str,
+    def assign(self, workspace_id: str, conversation_id: str, target: Owner, actor: Owner, *, reason: str,
                notice: str = "", force: bool = False, published: bool = True,
                timeout_ms: int | None = None) -> dict[str, Any]:
         """Give the conversation to `target`; {"owner", "previous"} or {"unchanged": true}."""
-        return self.run("assign", workspace, conversation, target=target, actor=actor, reason=reason, notice=notice,
-                        force=force or None, published=published, timeout_ms=timeout_ms)
+        return self.run("assign", workspace_id, conversation_id, target=target, actor=actor, reason=reason,
+                        notice=notice, force=force or None, published=published, timeout_ms=timeout_ms)
 
-    def close(self, workspace: str, conversation: str, actor: Owner, *, turn: TurnStamp | None = None,
+    def close(self, workspace_id: str, conversation_id: str, actor: Owner, *, turn: TurnStamp | None = None,
               goodbye: str = "", agent_name: str | None = None, force: bool = False) -> int:
         """Close the conversation; how many times it was handed to humans (0: the AI resolved it alone)."""
-        answer = self.run("close", workspace, conversation, actor=actor, turn=_stamp(turn), goodbye=goodbye,
+        answer = self.run("close", workspace_id, conversation_id, actor=actor, turn=_stamp(turn), goodbye=goodbye,
                           agent_name=agent_name, force=force or None)
         return int(answer.get("handovers", 0))
 
-    def publish(self, workspace: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
+    def publish(self, workspace_id: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
                 announce: bool = True, limit: int = 200, notice: str = "") -> dict[str, int]:
         """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations to the team, publishing
         gives back up to `limit` of those that wait only because it was unpublished (`notice` to a customer who
         waits). {"moved", "remaining"}."""
-        return self.run("publish", workspace, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
+        return self.run("publish", workspace_id, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
                         announce=announce or None, limit=limit, notice=notice)
 
     # --- the no-human fallback ---------------------------------------------------------------------------------
 
-    def fire(self, workspace: str, text: str, form: dict[str, Any] | None, limit: int = 200) -> list[dict[str, Any]]:
+    def fire(self, workspace_id: str, text: str, form: dict[str, Any] | None, limit: int = 200) -> list[dict[str, Any]]:
         """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
-        fired: list[dict[str, Any]] = self.run("fire", workspace, text=text, form=form, limit=limit)["fired"]
+        fired: list[dict[str, Any]] = self.run("fire", workspace_id, text=text, form=form, limit=limit)["fired"]
         return fired or []  # cjson encodes an empty Lua table as {}
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
-    def outbox_next(self, workspace: str, conversation: str, token: str, lock_ms: int = 120_000) -> Outgoing | None:
+    def outbox_next(self, workspace_id: str, conversation_id: str, token: str,
+                    lock_ms: int = 120_000) -> Outgoing | None:
         """Take the outbox (or keep it, for the holder of `token`): the next message to send, or None when empty.
         Raises Refused("busy") while another sender holds it, and Unavailable when the message's record is not yet
         on the configured replicas (a message sent then lost with its primary would be answered and sent again)."""
-        return _outgoing(self.run("outbox_next", workspace, conversation, durable=True, token=token, lock_ms=lock_ms))
+        return _outgoing(self.run("outbox_next", workspace_id, conversation_id, durable=True, token=token,
+                                  lock_ms=lock_ms))
 
-    def outbox_done(self, workspace: str, conversation: str, token: str, message: str,
+    def outbox_done(self, workspace_id: str, conversation_id: str, token: str, message: str,
                     outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
                     status: str = "", reason: str = "", error_code: str = "",
                     retry_ms: Sequence[int] = (1000,), grace_ms: int = 0, lock_ms: int = 120_000) -> Outgoing | None:
         """Record what became of the message being sent; the next one to send, or None (also after a retry, which
         releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last)."""
-        answer = self.run("outbox_done", workspace, conversation, token=token, message=message, outcome=outcome,
+        answer = self.run("outbox_done", workspace_id, conversation_id, token=token, message=message, outcome=outcome,
                           provider_id=provider_id or None, status=status or None, reason=reason or None,
                           error_code=error_code or None, retry_ms=list(retry_ms), grace_ms=grace_ms, lock_ms=lock_ms)
         return _outgoing(answer)
 
-    def resend(self, workspace: str, conversation: str, message: str, actor: Owner) -> None:
-        self.run("resend", workspace, conversation, message=message, actor=actor)
+    def resend(self, workspace_id: str, conversation_id: str, message: str, actor: Owner) -> None:
+        self.run("resend", workspace_id, conversation_id, message=message, actor=actor)
 
-    def status(self, workspace: str, channel: str, provider_id: str, status: str, error_code: str = "") -> bool:
+    def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
+               error_code: str = "") -> bool:
         """A provider's delivery report; whether it changed the message's status."""
-        answer = self.run("status", workspace, channel=channel, provider_id=provider_id, status=status,
+        answer = self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
                           error_code=error_code)
         return bool(answer["applied"])
 
-    def forget(self, workspace: str, conversation: str) -> bool:
+    def forget(self, workspace_id: str, conversation_id: str) -> bool:
         """Delete a closed conversation (retention); whether there was one."""
-        return bool(self.run("forget", workspace, conversation)["forgotten"])
+        return bool(self.run("forget", workspace_id, conversation_id)["forgotten"])
 
     # --- reads -------------------------------------------------------------------------------------------------
 
-    def conversation(self, workspace: str, conversation: str) -> Conversation:
-        data: Any = self.redis.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=conversation))
+    def conversation(self, workspace_id: str, conversation_id: str) -> Conversation:
+        key = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
+        data: Any = self.redis.hgetall(key)
         if not data:
-            raise Refused("not_found", conversation, {})
+            raise Refused("not_found", conversation_id, {})
         return decode_conversation(data)
 
-    def conversation_ids(self, workspace: str, view: str, agent: str = "", offset: int = 0,
+    def conversation_ids(self, workspace_id: str, view: str, agent_id: str = "", offset: int = 0,
                          limit: int = 50) -> list[str]:
-        zset = keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent))
+        zset = keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(view, agent_id))
         ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
-    def conversations(self, workspace: str, ids: list[str]) -> list[Conversation]:
+    def conversations(self, workspace_id: str, ids: list[str]) -> list[Conversation]:
         pipe = self.redis.pipeline(transaction=False)
-        for cid in ids:
-            pipe.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=cid))
+        for conversation_id in ids:
+            pipe.hgetall(keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id))
         return [decode_conversation(data) for data in pipe.execute() if data]
 
-    def counts(self, workspace: str, agent: str = "") -> dict[str, int]:
+    def counts(self, workspace_id: str, agent_id: str = "") -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=False)
         for view in VIEWS:
-            pipe.zcard(keys.key(keys.VIEW, ws=workspace, view=view_key(view, agent)))
+            pipe.zcard(keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(view, agent_id)))
         return dict(zip(VIEWS, pipe.execute(), strict=True))
 
-    def messages(self, workspace: str, conversation: str, after: str = "", limit: int = 500,
+    def messages(self, workspace_id: str, conversation_id: str, after: str = "", limit: int = 500,
                  public_only: bool = False) -> list[Message]:
         """The history from the start (or after a message id), oldest first, with delivery states; read a thousand
         entries at a time (an archive reads a whole long history)."""
-        parts = {"ws": workspace, "cid": conversation}
+        parts = {"workspace_id": workspace_id, "conversation_id": conversation_id}
         start = place(after) + 1 if after else 0
         entries: list[str] = []
         while len(entries) < limit:
@@ -404,12 +409,12 @@ class Store:
         found = [decode_message(raw, delivery) for raw in entries]
         return [m for m in found if not public_only or m["visibility"] == "public"]
 
-    def page(self, workspace: str, conversation: str, before: str = "", limit: int = 100,
+    def page(self, workspace_id: str, conversation_id: str, before: str = "", limit: int = 100,
              public_only: bool = False) -> Page:
         """The `limit` newest messages before message `before` (the newest when ""), oldest first, with delivery
         states. A long history is read from its end, never whole (a page of public messages may sit behind many
         internal ones: the reads are bounded, and `next_before` then pages on from the oldest one read)."""
-        history = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
+        history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)
         length = int(self.redis.llen(history))  # type: ignore[arg-type]
         start = min(place(before), length) if before else length
         found: list[Message] = []
@@ -425,15 +430,16 @@ class Store:
             first = kept[0] if len(kept) == missing else entries[0] if entries else None
             start, oldest = (place(first["id"]), first["id"]) if first else (lower, oldest)
             found = kept + found
-        self._add_delivery(workspace, conversation, found)
+        self._add_delivery(workspace_id, conversation_id, found)
         return Page(found, start > 0, oldest if start > 0 else "")
 
-    def _add_delivery(self, workspace: str, conversation: str, messages: list[Message]) -> None:
+    def _add_delivery(self, workspace_id: str, conversation_id: str, messages: list[Message]) -> None:
         outgoing = [m["id"] for m in messages if m["author"] != "customer"]
         if not outgoing:
             return
         fields = [name for mid in outgoing for name in (mid, f"{mid}:error")]
-        states: Any = self.redis.hmget(keys.key(keys.DELIVERY, ws=workspace, cid=conversation), fields)
+        key = keys.key(keys.DELIVERY, workspace_id=workspace_id, conversation_id=conversation_id)
+        states: Any = self.redis.hmget(key, fields)
         delivery = {name: value for name, value in zip(fields, states, strict=True) if value is not None}
         for message in messages:
             if message["id"] in delivery:
@@ -441,36 +447,37 @@ class Store:
             if f"{message['id']}:error" in delivery:
                 message["delivery_error"] = delivery[f"{message['id']}:error"]
 
-    def recent(self, workspace: str, conversation: str, count: int) -> tuple[Conversation, list[Message]]:
+    def recent(self, workspace_id: str, conversation_id: str, count: int) -> tuple[Conversation, list[Message]]:
         """The conversation and its latest `count` messages, oldest first: what an AI turn reads."""
-        parts = {"ws": workspace, "cid": conversation}
+        parts = {"workspace_id": workspace_id, "conversation_id": conversation_id}
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.CONVERSATION % parts)
         pipe.lrange(keys.MESSAGES % parts, -count, -1)
         data, entries = pipe.execute()
         if not data:
-            raise Refused("not_found", conversation, {})
+            raise Refused("not_found", conversation_id, {})
         return decode_conversation(data), [decode_message(raw, {}) for raw in entries]
 
-    def message(self, workspace: str, conversation: str, mid: str) -> Message:
-        raw: Any = self.redis.lindex(keys.key(keys.MESSAGES, ws=workspace, cid=conversation), place(mid))
+    def message(self, workspace_id: str, conversation_id: str, mid: str) -> Message:
+        history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)
+        raw: Any = self.redis.lindex(history, place(mid))
         message = decode_message(raw, {}) if raw else None
         if message is None or message["id"] != mid:
-            raise Refused("not_found", conversation, {})
+            raise Refused("not_found", conversation_id, {})
         return message
 
-    def contact(self, workspace: str, contact_id: str) -> dict[str, Any]:
-        data: Any = self.redis.hgetall(keys.key(keys.CONTACT, ws=workspace, contact=contact_id))
+    def contact(self, workspace_id: str, contact_id: str) -> dict[str, Any]:
+        data: Any = self.redis.hgetall(keys.key(keys.CONTACT, workspace_id=workspace_id, contact=contact_id))
         if not data:
             raise NotFound(f"no contact {contact_id!r}")
         contact: dict[str, Any] = dict(data)
         contact["identities"] = json.loads(contact.get("identities", "[]"))
-        conversations = keys.key(keys.CONTACT_CONVERSATIONS, ws=workspace, contact=contact_id)
+        conversations = keys.key(keys.CONTACT_CONVERSATIONS, workspace_id=workspace_id, contact=contact_id)
         contact["conversations"] = list(self.redis.zrange(conversations, 0, -1))
         return contact
 
-    def contact_ids(self, workspace: str, offset: int = 0, limit: int = 100) -> list[str]:
-        zset = keys.key(keys.CONTACTS, ws=workspace)
+    def contact_ids(self, workspace_id: str, offset: int = 0, limit: int = 100) -> list[str]:
+        zset = keys.key(keys.CONTACTS, workspace_id=workspace_id)
         ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
@@ -479,9 +486,9 @@ class Store:
         seconds, micros = self.redis.time()
         return int(seconds) * 1000 + int(micros) // 1000
 
-    def published(self, workspace: str, default: bool) -> bool:
+    def published(self, workspace_id: str, default: bool) -> bool:
         """The AI agent's publication: the runtime override when an admin set one, else the configured default."""
-        override = self.redis.hget(keys.key(keys.AI_AGENT, ws=workspace), "published")
+        override = self.redis.hget(keys.key(keys.AI_AGENT, workspace_id=workspace_id), "published")
         return default if override is None else override == "1"
 
 
@@ -495,8 +502,8 @@ class AsyncStore:
         self.replicas = replicas
         self.timeout_ms = timeout_ms
 
-    async def run(self, operation: str, workspace: str, durable: bool = False, **arguments: Any) -> dict[str, Any]:
-        argv = (operation, workspace, _payload(arguments))
+    async def run(self, operation: str, workspace_id: str, durable: bool = False, **arguments: Any) -> dict[str, Any]:
+        argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
         for attempt in (1, 2):
             if not wait:  # the common case: one command, no pipeline object to build
@@ -514,12 +521,13 @@ class AsyncStore:
             await self.redis.script_load(SCRIPT)
         raise AssertionError("unreachable")
 
-    async def inbound(self, workspace: str, message: CustomerMessage) -> Recorded:
+    async def inbound(self, workspace_id: str, message: CustomerMessage) -> Recorded:
         """Record a customer message: on the primary, and on the configured number of replicas."""
-        return Recorded(**await self.run("inbound", workspace, durable=True, **_customer_payload(message)))
+        return Recorded(**await self.run("inbound", workspace_id, durable=True, **_customer_payload(message)))
 
-    async def status(self, workspace: str, channel: str, provider_id: str, status: str, error_code: str = "") -> bool:
-        answer = await self.run("status", workspace, channel=channel, provider_id=provider_id, status=status,
+    async def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
+                     error_code: str = "") -> bool:
+        answer = await self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
                                 error_code=error_code)
         return bool(answer["applied"])
 
@@ -538,10 +546,10 @@ def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
     return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"])
 
 
-def view_key(view: str, agent: str = "") -> str:
+def view_key(view: str, agent_id: str = "") -> str:
     """The zset behind an inbox view ('mine' is the agent's own)."""
     if view == "mine":
-        return f"agent:{agent}"
+        return f"agent:{agent_id}"
     if view == "all":
         return "open"
     if view in ("waiting", "ai", "closed"):

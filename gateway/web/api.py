@@ -44,10 +44,10 @@ async def current_agent(request: Request) -> Agent:
         agent = await run_in_threadpool(authenticate_agent, deployment.redis,
                                         bearer(request.headers.get("authorization")))
     try:
-        deployment.workspace(agent.workspace)
+        deployment.workspace(agent.workspace_id)
     except ConfigError as exc:  # a token minted for a workspace that shares the Redis but not this config
         raise Unauthorized("this agent's workspace is not served here") from exc
-    await ratelimit.check(request.app.state.aredis, agent.workspace, "agent", agent.id,
+    await ratelimit.check(request.app.state.aredis, agent.workspace_id, "agent", agent.id,
                           deployment.config.limits.agent_requests, "requests")
     return agent
 
@@ -61,10 +61,10 @@ def _limit(request: Request, name: str, default: int, most: int) -> int:
 
 
 def _conversation_id(request: Request) -> str:
-    cid = request.path_params["id"]
-    if not cid.isdigit() or len(cid) > 20:
-        raise NotFound(f"no conversation {cid[:40]!r}")
-    return str(cid)
+    conversation_id = request.path_params["id"]
+    if not conversation_id.isdigit() or len(conversation_id) > 20:
+        raise NotFound(f"no conversation {conversation_id[:40]!r}")
+    return str(conversation_id)
 
 
 async def list_conversations(request: Request) -> Response:
@@ -108,9 +108,9 @@ async def list_conversations(request: Request) -> Response:
 
 def _list(deployment: Deployment, agent: Agent, view: str, offset: int, limit: int) -> dict[str, Any]:
     store = deployment.store
-    ids = store.conversation_ids(agent.workspace, view, agent.id, offset, limit)
-    return {"conversations": [summary(deployment, c) for c in store.conversations(agent.workspace, ids)],
-            "counts": store.counts(agent.workspace, agent.id)}
+    ids = store.conversation_ids(agent.workspace_id, view, agent.id, offset, limit)
+    return {"conversations": [summary(deployment, c) for c in store.conversations(agent.workspace_id, ids)],
+            "counts": store.counts(agent.workspace_id, agent.id)}
 
 
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "profile_name", "created_at",
@@ -155,15 +155,15 @@ async def get_conversation(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    cid = _conversation_id(request)
-    return JSONResponse(await run_in_threadpool(_detail, deployment_of(request), agent.workspace, cid))
+    conversation_id = _conversation_id(request)
+    return JSONResponse(await run_in_threadpool(_detail, deployment_of(request), agent.workspace_id, conversation_id))
 
 
-def _detail(deployment: Deployment, workspace: str, cid: str) -> dict[str, Any]:
-    conversation = deployment.store.conversation(workspace, cid)
+def _detail(deployment: Deployment, workspace_id: str, conversation_id: str) -> dict[str, Any]:
+    conversation = deployment.store.conversation(workspace_id, conversation_id)
     detail = summary(deployment, conversation)
-    detail.update(_page(deployment.store.page(workspace, cid, limit=MESSAGE_PAGE)))
-    detail["contact"] = contact_view(deployment, deployment.store.contact(workspace, conversation["contact"]))
+    detail.update(_page(deployment.store.page(workspace_id, conversation_id, limit=MESSAGE_PAGE)))
+    detail["contact"] = contact_view(deployment, deployment.store.contact(workspace_id, conversation["contact"]))
     return {"conversation": detail}
 
 
@@ -198,24 +198,24 @@ async def list_messages(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    cid = _conversation_id(request)
+    conversation_id = _conversation_id(request)
     before = message_id(request.query_params["before"]) if request.query_params.get("before") else ""
     limit = _limit(request, "limit", MESSAGE_PAGE, 500)
     deployment = deployment_of(request)
 
     def read() -> dict[str, Any]:
-        deployment.store.conversation(agent.workspace, cid)  # 404 for a conversation that is not there
-        return _page(deployment.store.page(agent.workspace, cid, before, limit))
+        deployment.store.conversation(agent.workspace_id, conversation_id)  # 404 for a conversation that is not there
+        return _page(deployment.store.page(agent.workspace_id, conversation_id, before, limit))
 
     return JSONResponse(await run_in_threadpool(read))
 
 
 async def _change(request: Request, agent: Agent, change: Any, *args: Any) -> Response:
     """Apply a lifecycle change for the calling agent and answer with the conversation as it is now."""
-    cid = _conversation_id(request)
+    conversation_id = _conversation_id(request)
     deployment = deployment_of(request)
-    await run_in_threadpool(change, deployment, agent, cid, *args)
-    return JSONResponse(await run_in_threadpool(_detail, deployment, agent.workspace, cid))
+    await run_in_threadpool(change, deployment, agent, conversation_id, *args)
+    return JSONResponse(await run_in_threadpool(_detail, deployment, agent.workspace_id, conversation_id))
 
 
 async def assign(request: Request) -> Response:
@@ -355,30 +355,30 @@ async def post_message(request: Request) -> Response:
     client_id = body.get("client_id")
     if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
-    cid = _conversation_id(request)
+    conversation_id = _conversation_id(request)
     deployment = deployment_of(request)
-    known = await run_in_threadpool(deployment.store.reply_of, agent.workspace, agent.id, client_id) \
+    known = await run_in_threadpool(deployment.store.reply_of, agent.workspace_id, agent.id, client_id) \
         if client_id else None
     try:
-        mid = await run_in_threadpool(lifecycle.reply, deployment, agent, cid, text, client_id)
+        mid = await run_in_threadpool(lifecycle.reply, deployment, agent, conversation_id, text, client_id)
     except CommitUnknown:
         if not client_id:
             raise
-        mid = await _settle(deployment, agent, cid, client_id)
+        mid = await _settle(deployment, agent, conversation_id, client_id)
     return JSONResponse({"id": mid}, status_code=200 if known else 201)
 
 
-async def _settle(deployment: Deployment, agent: Agent, cid: str, client_id: str) -> str:
+async def _settle(deployment: Deployment, agent: Agent, conversation_id: str, client_id: str) -> str:
     """Redis lost the answer to a reply's commit: the idempotency key says whether it was made. Looked up a few
     times (a commit that reached Redis late lands meanwhile); if it never shows, the reply is not recorded, and
     sending it again with the same key is safe."""
     for wait in (0.0, 0.5, 1.0, 2.0):
         await asyncio.sleep(wait)
         try:
-            found = await run_in_threadpool(deployment.store.reply_of, agent.workspace, agent.id, client_id)
+            found = await run_in_threadpool(deployment.store.reply_of, agent.workspace_id, agent.id, client_id)
         except RedisError:
             continue
-        if found and found[0] == cid:
+        if found and found[0] == conversation_id:
             return found[1]
     raise Unavailable("Redis did not confirm the reply: send it again with the same client_id (it will be recorded "
                       "and sent once)")
@@ -408,9 +408,9 @@ async def resend(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    cid = _conversation_id(request)
+    conversation_id = _conversation_id(request)
     message = sse.stream_id(request.path_params["message"])
-    await run_in_threadpool(lifecycle.resend, deployment_of(request), agent, cid, message)
+    await run_in_threadpool(lifecycle.resend, deployment_of(request), agent, conversation_id, message)
     return JSONResponse({"id": message}, status_code=202)
 
 
@@ -437,8 +437,8 @@ async def list_contacts(request: Request) -> Response:
     limit = _limit(request, "limit", 100, 500)
 
     def contacts() -> list[dict[str, Any]]:
-        ids = deployment.store.contact_ids(agent.workspace, limit=limit)
-        return [contact_view(deployment, deployment.store.contact(agent.workspace, c)) for c in ids]
+        ids = deployment.store.contact_ids(agent.workspace_id, limit=limit)
+        return [contact_view(deployment, deployment.store.contact(agent.workspace_id, c)) for c in ids]
 
     return JSONResponse({"contacts": await run_in_threadpool(contacts)})
 
@@ -465,7 +465,7 @@ async def get_contact(request: Request) -> Response:
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
-    contact = await run_in_threadpool(deployment.store.contact, agent.workspace, request.path_params["id"])
+    contact = await run_in_threadpool(deployment.store.contact, agent.workspace_id, request.path_params["id"])
     return JSONResponse({"contact": contact_view(deployment, contact)})
 
 
@@ -491,9 +491,9 @@ async def list_team(request: Request) -> Response:
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
-    agents = await run_in_threadpool(list_agents, deployment.redis, agent.workspace)
-    name = deployment.workspace(agent.workspace).name or agent.workspace
-    return JSONResponse({"me": agent.public(), "workspace": agent.workspace, "workspace_name": name,
+    agents = await run_in_threadpool(list_agents, deployment.redis, agent.workspace_id)
+    name = deployment.workspace(agent.workspace_id).name or agent.workspace_id
+    return JSONResponse({"me": agent.public(), "workspace": agent.workspace_id, "workspace_name": name,
                          "agents": agents})
 
 
@@ -512,7 +512,8 @@ async def get_ai_agent(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment_of(request), agent.workspace)})
+    state = await run_in_threadpool(ai_agent_state, deployment_of(request), agent.workspace_id)
+    return JSONResponse({"ai_agent": state})
 
 
 async def set_ai_agent(request: Request) -> Response:
@@ -544,7 +545,7 @@ async def set_ai_agent(request: Request) -> Response:
         raise BadRequest("'published' must be true or false")
     deployment = deployment_of(request)
     await run_in_threadpool(lifecycle.set_published, deployment, agent, body["published"])
-    return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment, agent.workspace)})
+    return JSONResponse({"ai_agent": await run_in_threadpool(ai_agent_state, deployment, agent.workspace_id)})
 
 
 def ai_agent_state(deployment: Deployment, workspace_id: str) -> dict[str, Any]:
@@ -583,7 +584,7 @@ async def events(request: Request) -> Response:
 
 async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIterator[str]:
     client, hub = request.app.state.aredis, request.app.state.hub
-    stream = keys.key(keys.EVENTS, ws=agent.workspace)
+    stream = keys.key(keys.EVENTS, workspace_id=agent.workspace_id)
     if not after:  # from now on: fixed before the first byte, so a new stream misses nothing that follows
         newest = await client.xrevrange(stream, count=1)
         after = newest[0][0] if newest else "0"
@@ -592,7 +593,7 @@ async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIter
         yield f"retry: 2000\nid: {after}\n\n"
     else:
         yield "retry: 2000\n\n"
-    subscriber = hub.subscribe(agent.workspace, "agents")
+    subscriber = hub.subscribe(agent.workspace_id, "agents")
     try:
         sent = after
         for event_id, fields in await client.xrange(stream, min=f"({after}", max="+", count=10_000):

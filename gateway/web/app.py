@@ -54,8 +54,8 @@ class ChannelCORS:
                     max_age=600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        channel = scope["path"].removeprefix(scope.get("root_path", "")).lstrip("/").split("/", 1)[0]
-        await self.by_channel.get(channel, self.app)(scope, receive, send)
+        channel_name = scope["path"].removeprefix(scope.get("root_path", "")).lstrip("/").split("/", 1)[0]
+        await self.by_channel.get(channel_name, self.app)(scope, receive, send)
 
 
 def routes(deployment: Deployment) -> list[BaseRoute]:
@@ -110,13 +110,13 @@ class WebhooksFirst:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        channel = path[len(self.PREFIX):]
-        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith(self.PREFIX) or not channel \
-                or "/" in channel:
+        channel_name = path[len(self.PREFIX):]
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.startswith(self.PREFIX) \
+                or not channel_name or "/" in channel_name:
             await self.app(scope, receive, send)
             return
         scope["app"] = self.app
-        scope["path_params"] = {"channel": channel}
+        scope["path_params"] = {"channel": channel_name}
         request = Request(scope, receive)
         try:
             response = await webhooks.receive(request)

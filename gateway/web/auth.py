@@ -36,38 +36,38 @@ def digest(secret: str) -> str:
 
 # --- agents and their API tokens ------------------------------------------------------------------------------
 
-def create_agent(client: redis.Redis, workspace: str, agent_id: str, name: str, admin: bool = False,
+def create_agent(client: redis.Redis, workspace_id: str, agent_id: str, name: str, admin: bool = False,
                  days: int = TOKEN_DAYS) -> str:
     """Create an agent and return their API token (`days` of life, 0 for none); only its digest is stored."""
     if not _AGENT_ID.match(agent_id):
         raise BadRequest("agent id must be 1-40 lower-case letters, digits, '.', '_' or '-'")
     record = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time())}
-    if not client.hsetnx(keys.key(keys.AGENTS, ws=workspace), agent_id, json.dumps(record)):
-        raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace!r} (rotate their token with "
+    if not client.hsetnx(keys.key(keys.AGENTS, workspace_id=workspace_id), agent_id, json.dumps(record)):
+        raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace_id!r} (rotate their token with "
                        f"`baton agent rotate {agent_id}`)")
-    return _issue_token(client, workspace, record, days)
+    return _issue_token(client, workspace_id, record, days)
 
 
-def rotate_token(client: redis.Redis, workspace: str, agent_id: str, days: int = TOKEN_DAYS) -> str:
+def rotate_token(client: redis.Redis, workspace_id: str, agent_id: str, days: int = TOKEN_DAYS) -> str:
     """A new API token for the agent; the old one, and every inbox session, stops working at once."""
-    record = agent_record(client, workspace, agent_id)
-    _end_credentials(client, workspace, record, "token rotated")
-    return _issue_token(client, workspace, record, days)
+    record = agent_record(client, workspace_id, agent_id)
+    _end_credentials(client, workspace_id, record, "token rotated")
+    return _issue_token(client, workspace_id, record, days)
 
 
-def revoke_agent(client: redis.Redis, workspace: str, agent_id: str) -> None:
-    record = agent_record(client, workspace, agent_id)
-    _end_credentials(client, workspace, record, "agent revoked")
-    client.hdel(keys.key(keys.AGENTS, ws=workspace), agent_id)
+def revoke_agent(client: redis.Redis, workspace_id: str, agent_id: str) -> None:
+    record = agent_record(client, workspace_id, agent_id)
+    _end_credentials(client, workspace_id, record, "agent revoked")
+    client.hdel(keys.key(keys.AGENTS, workspace_id=workspace_id), agent_id)
 
 
 def authenticate_agent(client: redis.Redis, token: str) -> Agent:
     """The agent an API token belongs to; Unauthorized when it is unknown, expired or revoked."""
-    workspace = token_workspace(token)
-    agent_id = client.get(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=digest(token)))
+    workspace_id = token_workspace(token)
+    agent_id = client.get(keys.key(keys.AGENT_TOKEN, workspace_id=workspace_id, digest=digest(token)))
     if not agent_id:
         raise Unauthorized("unknown, expired or revoked agent token")
-    return agent_by_id(client, workspace, str(agent_id))
+    return agent_by_id(client, workspace_id, str(agent_id))
 
 
 def token_workspace(token: str) -> str:
@@ -82,28 +82,29 @@ def require_admin(agent: Agent) -> None:
         raise Forbidden("this needs an admin agent (baton agent create ID --admin)")
 
 
-def _issue_token(client: redis.Redis, workspace: str, record: dict[str, Any], days: int) -> str:
-    token = f"baton_{workspace}_{secrets.token_urlsafe(24)}"
+def _issue_token(client: redis.Redis, workspace_id: str, record: dict[str, Any], days: int) -> str:
+    token = f"baton_{workspace_id}_{secrets.token_urlsafe(24)}"
     record = {**record, "token": digest(token), "token_expires_at": int(time.time()) + days * 86400 if days else 0}
     pipe = client.pipeline()
-    pipe.hset(keys.key(keys.AGENTS, ws=workspace), record["id"], json.dumps(record))
-    pipe.set(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]), record["id"],
+    pipe.hset(keys.key(keys.AGENTS, workspace_id=workspace_id), record["id"], json.dumps(record))
+    pipe.set(keys.key(keys.AGENT_TOKEN, workspace_id=workspace_id, digest=record["token"]), record["id"],
              ex=days * 86400 if days else None)
     pipe.execute()
     return token
 
 
-def _end_credentials(client: redis.Redis, workspace: str, record: dict[str, Any], reason: str) -> None:
+def _end_credentials(client: redis.Redis, workspace_id: str, record: dict[str, Any], reason: str) -> None:
     """Delete the agent's API token and inbox sessions, and tell the gateways to end their event streams."""
-    sessions = keys.key(keys.AGENT_SESSIONS, ws=workspace, agent=record["id"])
+    sessions = keys.key(keys.AGENT_SESSIONS, workspace_id=workspace_id, agent=record["id"])
     pipe = client.pipeline()
     if record.get("token"):
-        pipe.delete(keys.key(keys.AGENT_TOKEN, ws=workspace, digest=record["token"]))
+        pipe.delete(keys.key(keys.AGENT_TOKEN, workspace_id=workspace_id, digest=record["token"]))
     for session in client.smembers(sessions):
-        pipe.delete(keys.key(keys.SESSION, ws=workspace, digest=str(session)))
+        pipe.delete(keys.key(keys.SESSION, workspace_id=workspace_id, digest=str(session)))
     pipe.delete(sessions)
     event = {"type": "agent.revoked", "agent": record["id"], "reason": reason, "at": int(time.time() * 1000)}
-    pipe.xadd(keys.key(keys.EVENTS, ws=workspace), {"data": json.dumps(event)}, maxlen=10_000, approximate=True)
+    pipe.xadd(keys.key(keys.EVENTS, workspace_id=workspace_id), {"data": json.dumps(event)}, maxlen=10_000,
+              approximate=True)
     pipe.execute()
 
 
@@ -111,56 +112,56 @@ def _end_credentials(client: redis.Redis, workspace: str, record: dict[str, Any]
 
 def open_session(client: redis.Redis, agent: Agent) -> tuple[str, int]:
     """A new inbox session for the agent: its id (the cookie's value) and its absolute expiry (unix seconds)."""
-    session = f"{agent.workspace}.{secrets.token_urlsafe(32)}"
+    session = f"{agent.workspace_id}.{secrets.token_urlsafe(32)}"
     expires = int(time.time()) + SESSION_MAX_S
     value = json.dumps({"agent": agent.id, "expires": expires})
     pipe = client.pipeline()
-    pipe.set(keys.key(keys.SESSION, ws=agent.workspace, digest=digest(session)), value, ex=SESSION_IDLE_S)
-    pipe.sadd(keys.key(keys.AGENT_SESSIONS, ws=agent.workspace, agent=agent.id), digest(session))
-    pipe.expire(keys.key(keys.AGENT_SESSIONS, ws=agent.workspace, agent=agent.id), SESSION_MAX_S)
+    pipe.set(keys.key(keys.SESSION, workspace_id=agent.workspace_id, digest=digest(session)), value, ex=SESSION_IDLE_S)
+    pipe.sadd(keys.key(keys.AGENT_SESSIONS, workspace_id=agent.workspace_id, agent=agent.id), digest(session))
+    pipe.expire(keys.key(keys.AGENT_SESSIONS, workspace_id=agent.workspace_id, agent=agent.id), SESSION_MAX_S)
     pipe.execute()
     return session, expires
 
 
 def session_agent(client: redis.Redis, session: str) -> Agent:
     """The agent of an inbox session, renewing its idle time; Unauthorized when it ended or expired."""
-    workspace = session.split(".", 1)[0]
-    if not re.match(r"^[a-z0-9][a-z0-9_-]{0,39}$", workspace):
+    workspace_id = session.split(".", 1)[0]
+    if not re.match(r"^[a-z0-9][a-z0-9_-]{0,39}$", workspace_id):
         raise Unauthorized("not signed in")
-    raw = client.getex(keys.key(keys.SESSION, ws=workspace, digest=digest(session)), ex=SESSION_IDLE_S)
+    raw = client.getex(keys.key(keys.SESSION, workspace_id=workspace_id, digest=digest(session)), ex=SESSION_IDLE_S)
     if not raw:
         raise Unauthorized("not signed in (the session ended or expired)")
     data = json.loads(raw)
     if data["expires"] <= time.time():
         raise Unauthorized("the session expired; sign in again")
-    return agent_by_id(client, workspace, data["agent"])
+    return agent_by_id(client, workspace_id, data["agent"])
 
 
 def close_session(client: redis.Redis, session: str) -> None:
-    workspace = session.split(".", 1)[0]
-    client.delete(keys.key(keys.SESSION, ws=workspace, digest=digest(session)))
+    workspace_id = session.split(".", 1)[0]
+    client.delete(keys.key(keys.SESSION, workspace_id=workspace_id, digest=digest(session)))
 
 
 # --- webchat visitors -----------------------------------------------------------------------------------------
 
-async def open_visitor(client: aioredis.Redis, workspace: str, channel: str) -> tuple[str, str]:
+async def open_visitor(client: aioredis.Redis, workspace_id: str, channel_name: str) -> tuple[str, str]:
     """A new visitor and the session token that confines its bearer to that visitor's conversations."""
     visitor, token = secrets.token_hex(12), f"v2.{secrets.token_urlsafe(32)}"
-    await client.set(keys.key(keys.VISITOR, ws=workspace, digest=digest(token)), f"{channel}|{visitor}",
-                     ex=VISITOR_S)
+    await client.set(keys.key(keys.VISITOR, workspace_id=workspace_id, digest=digest(token)),
+                     f"{channel_name}|{visitor}", ex=VISITOR_S)
     return visitor, token
 
 
-async def visitor_of(client: aioredis.Redis, workspace: str, channel: str, token: str) -> str:
+async def visitor_of(client: aioredis.Redis, workspace_id: str, channel_name: str, token: str) -> str:
     """The visitor a session token belongs to, renewing the session; 401 when unknown or expired."""
     if not token.startswith("v2."):
         raise Unauthorized("malformed visitor token")
-    raw = await client.getex(keys.key(keys.VISITOR, ws=workspace, digest=digest(token)), ex=VISITOR_S)
+    raw = await client.getex(keys.key(keys.VISITOR, workspace_id=workspace_id, digest=digest(token)), ex=VISITOR_S)
     if not raw:
         raise Unauthorized("unknown or expired visitor session; start a new one")
     token_channel, _, visitor = str(raw).partition("|")
-    if token_channel != channel:
-        raise Forbidden(f"this visitor session belongs to channel {token_channel!r}, not {channel!r}")
+    if token_channel != channel_name:
+        raise Forbidden(f"this visitor session belongs to channel {token_channel!r}, not {channel_name!r}")
     return visitor
 
 

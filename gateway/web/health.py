@@ -116,7 +116,7 @@ async def _degraded(request: Request, client: Any, now: int) -> list[dict[str, s
     try:
         async with client.pipeline(transaction=False) as pipe:
             for workspace_id, _ in agents:
-                pipe.hgetall(keys.key(keys.MODEL_BREAKER, ws=workspace_id))
+                pipe.hgetall(keys.key(keys.MODEL_BREAKER, workspace_id=workspace_id))
             found = await pipe.execute()
     except (RedisError, OSError):
         return []

@@ -57,10 +57,11 @@ def _demo_template() -> str:
 async def demo(request: Request) -> Response:
     """A demo shop page embedding the widget with one script tag, for ?channel= or the first widget channel."""
     widgets = [c.name for c in deployment_of(request).channels.values() if isinstance(c.connector, WidgetConnector)]
-    channel = request.query_params.get("channel") or (widgets[0] if widgets else "")
-    if channel not in widgets:
-        raise NotFound(f"no webchat channel named {channel!r}")
-    return HTMLResponse(_demo_template().replace("{{channel}}", html.escape(channel, quote=True)), headers=NO_CACHE)
+    channel_name = request.query_params.get("channel") or (widgets[0] if widgets else "")
+    if channel_name not in widgets:
+        raise NotFound(f"no webchat channel named {channel_name!r}")
+    page = _demo_template().replace("{{channel}}", html.escape(channel_name, quote=True))
+    return HTMLResponse(page, headers=NO_CACHE)
 
 
 async def _signed_in(request: Request) -> tuple[str, Agent]:
@@ -72,7 +73,7 @@ async def _signed_in(request: Request) -> tuple[str, Agent]:
 
 
 def _session_body(key: bytes, current: str, agent: Agent, workspace_name: str) -> dict[str, object]:
-    return {"agent": agent.public(), "workspace": agent.workspace, "workspace_name": workspace_name,
+    return {"agent": agent.public(), "workspace": agent.workspace_id, "workspace_name": workspace_name,
             "csrf": session.csrf_token(key, current), "limits": {"text": MAX_TEXT}}
 
 
@@ -87,7 +88,7 @@ async def get_session(request: Request) -> Response:
       401: {$ref: '#/components/responses/Unauthorized'}
     """
     current, agent = await _signed_in(request)
-    name = deployment_of(request).workspace(agent.workspace).name or agent.workspace
+    name = deployment_of(request).workspace(agent.workspace_id).name or agent.workspace_id
     return JSONResponse(_session_body(await session.key_of(request.scope), current, agent, name))
 
 
@@ -122,7 +123,7 @@ async def sign_in(request: Request) -> Response:
     deployment = deployment_of(request)
     agent = await run_in_threadpool(authenticate_agent, deployment.redis, token.strip())
     current, expires = await run_in_threadpool(open_session, deployment.redis, agent)
-    name = deployment.workspace(agent.workspace).name or agent.workspace
+    name = deployment.workspace(agent.workspace_id).name or agent.workspace_id
     response = JSONResponse(_session_body(await session.key_of(request.scope), current, agent, name))
     session.set_cookie(request, response, current, max_age=SESSION_MAX_S)
     return response

@@ -76,11 +76,11 @@ async def record(store: AsyncStore, items: list[tuple[Channel, Item]]) -> list[R
     """Record each customer message, or each provider's delivery report, in its channel: the one door in."""
     recorded: list[Recorded | bool] = []
     for channel, item in items:
-        workspace = channel.workspace.id
+        workspace_id = channel.workspace.id
         if isinstance(item, Inbound):
-            recorded.append(await store.inbound(workspace, customer_message(channel, item)))
+            recorded.append(await store.inbound(workspace_id, customer_message(channel, item)))
         else:
-            recorded.append(await store.status(workspace, channel.name, item.provider_id, item.status,
+            recorded.append(await store.status(workspace_id, channel.name, item.provider_id, item.status,
                                                item.error_code))
     return recorded
 

@@ -11,11 +11,11 @@ from gateway.config import Rate
 from gateway.errors import RateLimited
 
 
-async def check(client: aioredis.Redis, workspace: str, scope: str, subject: str, rate: Rate, what: str) -> None:
+async def check(client: aioredis.Redis, workspace_id: str, scope: str, subject: str, rate: Rate, what: str) -> None:
     """Count one request of `subject`; RateLimited (429, with the seconds to wait) beyond `rate`."""
     now = time.time()
     window = int(now // rate.seconds)
-    key = keys.key(keys.RATE, ws=workspace, scope=scope, subject=f"{subject}:{window}")
+    key = keys.key(keys.RATE, workspace_id=workspace_id, scope=scope, subject=f"{subject}:{window}")
     pipe = client.pipeline(transaction=False)
     pipe.incr(key)
     pipe.expire(key, rate.seconds + 1, nx=True)

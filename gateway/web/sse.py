@@ -81,7 +81,7 @@ def routes_of(event: dict[str, Any]) -> list[str]:
 class Subscriber:
     """One open stream: the routes of its workspace it listens to, and the queue the hub fills for it."""
 
-    workspace: str
+    workspace_id: str
     routes: set[str]
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
@@ -116,7 +116,7 @@ class Hub:
         # A connection of its own: XREAD BLOCK holds it, and its socket timeout must outlast the block.
         self.client = connect(url, decode_responses=True, socket_timeout=15, health_check_interval=0)
         self.routes: dict[tuple[str, str], set[Subscriber]] = {}
-        self.positions: dict[Any, Any] = {keys.key(keys.EVENTS, ws=w): "$" for w in workspaces}
+        self.positions: dict[Any, Any] = {keys.key(keys.EVENTS, workspace_id=w): "$" for w in workspaces}
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
         self.count = 0
@@ -149,8 +149,8 @@ class Hub:
             for subscriber in list(subscribers):
                 subscriber.end()
 
-    def subscribe(self, workspace: str, *routes: str) -> Subscriber:
-        subscriber = Subscriber(workspace, set())
+    def subscribe(self, workspace_id: str, *routes: str) -> Subscriber:
+        subscriber = Subscriber(workspace_id, set())
         for route in routes:
             self.listen(subscriber, route)
         self.count += 1
@@ -158,15 +158,15 @@ class Hub:
 
     def listen(self, subscriber: Subscriber, route: str) -> None:
         subscriber.routes.add(route)
-        self.routes.setdefault((subscriber.workspace, route), set()).add(subscriber)
+        self.routes.setdefault((subscriber.workspace_id, route), set()).add(subscriber)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         for route in subscriber.routes:
-            listeners = self.routes.get((subscriber.workspace, route))
+            listeners = self.routes.get((subscriber.workspace_id, route))
             if listeners is not None:
                 listeners.discard(subscriber)
                 if not listeners:
-                    del self.routes[(subscriber.workspace, route)]
+                    del self.routes[(subscriber.workspace_id, route)]
         self.count -= 1
 
     async def _read(self) -> None:
@@ -185,19 +185,19 @@ class Hub:
                 backoff = min(backoff * 2, 2.0)
                 continue
             for stream, entries in read:
-                workspace = stream.split(":")[1]
+                workspace_id = stream.split(":")[1]
                 for event_id, fields in entries:
                     self.positions[stream] = event_id
-                    self._dispatch(workspace, event_id, json.loads(fields["data"]))
+                    self._dispatch(workspace_id, event_id, json.loads(fields["data"]))
 
-    def _dispatch(self, workspace: str, event_id: str, event: dict[str, Any]) -> None:
+    def _dispatch(self, workspace_id: str, event_id: str, event: dict[str, Any]) -> None:
         if event.get("type") == "conversation.created":
             # The visitor who started it follows it from now on: before its first message is handed out.
             visitor = f"visitor:{event.get('channel')}:{event.get('sender')}"
-            for subscriber in list(self.routes.get((workspace, visitor), ())):
+            for subscriber in list(self.routes.get((workspace_id, visitor), ())):
                 self.listen(subscriber, f"conversation:{event.get('conversation')}")
         for route in routes_of(event):
-            for subscriber in list(self.routes.get((workspace, route), ())):
+            for subscriber in list(self.routes.get((workspace_id, route), ())):
                 subscriber.offer(event_id, event)
 
 

@@ -69,8 +69,8 @@ async def who_replies(request: Request, channel: Channel) -> str:
         return "team"
     client, workspace = request.app.state.aredis, channel.workspace.id
     async with client.pipeline(transaction=False) as pipe:
-        pipe.hget(keys.key(keys.AI_AGENT, ws=workspace), "published")
-        pipe.hgetall(keys.key(keys.MODEL_BREAKER, ws=workspace))
+        pipe.hget(keys.key(keys.AI_AGENT, workspace_id=workspace), "published")
+        pipe.hgetall(keys.key(keys.MODEL_BREAKER, workspace_id=workspace))
         published, breaker = await pipe.execute()
     if not (agent.published if published is None else published == "1"):
         return "team"
@@ -195,12 +195,12 @@ def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
 
 def _history(deployment: Deployment, channel: Channel, visitor: str, before: str, limit: int) -> dict[str, Any]:
     workspace = channel.workspace.id
-    cid = str(deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)) or "")
-    if not cid:
+    conversation_id = str(deployment.redis.get(keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)) or "")
+    if not conversation_id:
         return {"conversation": None, "messages": [], "has_more": False, "next_before": None}
-    conversation = deployment.store.conversation(workspace, cid)
-    page = deployment.store.page(workspace, cid, before, limit, public_only=True)
-    return {"conversation": {"id": cid, "status": conversation["status"], "with": party(conversation),
+    conversation = deployment.store.conversation(workspace, conversation_id)
+    page = deployment.store.page(workspace, conversation_id, before, limit, public_only=True)
+    return {"conversation": {"id": conversation_id, "status": conversation["status"], "with": party(conversation),
                              "form_pending": conversation.get("form_state") == "sent"},
             "messages": [visitor_view(m) for m in page.messages], "has_more": page.has_more,
             "next_before": page.next_before or None}
@@ -301,10 +301,10 @@ async def post_contact(request: Request) -> Response:
 
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
     workspace = channel.workspace.id
-    cid = str(deployment.redis.get(keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)) or "")
-    if not cid:
+    conversation_id = str(deployment.redis.get(keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)) or "")
+    if not conversation_id:
         raise Conflict("no contact form is pending in this conversation")
-    return fallback.capture(deployment, workspace, cid, details)
+    return fallback.capture(deployment, workspace, conversation_id, details)
 
 
 async def events(request: Request) -> Response:
@@ -330,49 +330,49 @@ async def events(request: Request) -> Response:
     """
     _, channel = _channel(request)
     visitor = await _visitor(request, channel)
-    cid, _, position = sse.last_event_id(request, _check_event_id).partition("/")
-    if cid and not await _is_visitors(request.app.state.aredis, channel, visitor, cid):
-        cid, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
-    return sse.response(_visitor_events(request, channel, visitor, cid, position))
+    conversation_id, _, position = sse.last_event_id(request, _check_event_id).partition("/")
+    if conversation_id and not await _is_visitors(request.app.state.aredis, channel, visitor, conversation_id):
+        conversation_id, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
+    return sse.response(_visitor_events(request, channel, visitor, conversation_id, position))
 
 
 def _check_event_id(value: str) -> None:
-    cid, _, position = value.partition("/")
-    if not (cid.isascii() and cid.isdigit()) or (position and not sse.stream_id(position)):
+    conversation_id, _, position = value.partition("/")
+    if not (conversation_id.isascii() and conversation_id.isdigit()) or (position and not sse.stream_id(position)):
         raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
 
 
-async def _is_visitors(client: Any, channel: Channel, visitor: str, cid: str) -> bool:
-    conversation = keys.key(keys.CONVERSATION, ws=channel.workspace.id, cid=cid)
+async def _is_visitors(client: Any, channel: Channel, visitor: str, conversation_id: str) -> bool:
+    conversation = keys.key(keys.CONVERSATION, workspace_id=channel.workspace.id, conversation_id=conversation_id)
     return await client.hmget(conversation, ["channel", "sender"]) == [channel.name, visitor]
 
 
-async def _visitor_events(request: Request, channel: Channel, visitor: str, cid: str,
+async def _visitor_events(request: Request, channel: Channel, visitor: str, conversation_id: str,
                           position: str) -> AsyncIterator[str]:
     """Follow the visitor's latest conversation, switching to a new one when it starts."""
     client, hub = request.app.state.aredis, request.app.state.hub
     workspace = channel.workspace.id
-    latest_key = keys.key(keys.LATEST, ws=workspace, channel=channel.name, sender=visitor)
-    if not cid:  # no catch-up asked for: new messages of the current conversation, and all of a later one
-        cid = await client.get(latest_key) or ""
-        position = await _newest(client, workspace, cid) if cid else ""
-    following = {"conversation": cid, "sent": position}
+    latest_key = keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)
+    if not conversation_id:  # no catch-up asked for: new messages of the current conversation, and all of a later one
+        conversation_id = await client.get(latest_key) or ""
+        position = await _newest(client, workspace, conversation_id) if conversation_id else ""
+    following = {"conversation": conversation_id, "sent": position}
     subscriber = hub.subscribe(workspace, f"visitor:{channel.name}:{visitor}")
     try:
         yield "retry: 2000\n\n"
         latest = await client.get(latest_key) or ""
-        for conversation in dict.fromkeys([cid, latest]):
-            if not conversation:
+        for followed_id in dict.fromkeys([conversation_id, latest]):
+            if not followed_id:
                 continue
-            if conversation != following["conversation"]:
-                following.update(conversation=conversation, sent="")
-            hub.listen(subscriber, f"conversation:{conversation}")
-            history = keys.key(keys.MESSAGES, ws=workspace, cid=conversation)
+            if followed_id != following["conversation"]:
+                following.update(conversation=followed_id, sent="")
+            hub.listen(subscriber, f"conversation:{followed_id}")
+            history = keys.key(keys.MESSAGES, workspace_id=workspace, conversation_id=followed_id)
             for raw in await client.lrange(history, place(following["sent"]) + 1, -1):
                 message = decode_message(raw, {})
                 following["sent"] = message["id"]
                 if message["visibility"] == "public":
-                    yield sse.frame(f"{conversation}/{message['id']}", "message", {"conversation": conversation,
+                    yield sse.frame(f"{followed_id}/{message['id']}", "message", {"conversation": followed_id,
                                                                                  **visitor_view(message)})
 
         def handle(event_id: str, event: dict[str, Any]) -> tuple[str | None, bool]:
@@ -391,6 +391,7 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, cid:
         hub.unsubscribe(subscriber)
 
 
-async def _newest(client: Any, workspace: str, cid: str) -> str:
-    newest = await client.lindex(keys.key(keys.MESSAGES, ws=workspace, cid=cid), -1)
+async def _newest(client: Any, workspace_id: str, conversation_id: str) -> str:
+    history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)
+    newest = await client.lindex(history, -1)
     return str(json.loads(newest)["id"]) if newest else ""

@@ -79,15 +79,15 @@ def webhook_channel(deployment: Deployment, name: str) -> Channel:
 
 
 @contextlib.contextmanager
-def counted(channel: str) -> Iterator[None]:
+def counted(channel_name: str) -> Iterator[None]:
     """Count a request refused on the way in, by why."""
     try:
         yield
     except BatonError as exc:
-        metrics.WEBHOOKS.labels(channel, _refusal(exc)).inc()
+        metrics.WEBHOOKS.labels(channel_name, _refusal(exc)).inc()
         raise
     except (RedisError, OSError):
-        metrics.WEBHOOKS.labels(channel, "unavailable").inc()
+        metrics.WEBHOOKS.labels(channel_name, "unavailable").inc()
         raise
 
 

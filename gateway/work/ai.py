@@ -76,17 +76,17 @@ _failures = Throttled(log, every=60.0)
 _summaries = Throttled(log, every=60.0)
 
 
-def log_failure(agent: AIAgentConfig, conversation: str, exc: Exception) -> None:
+def log_failure(agent: AIAgentConfig, conversation_id: str, exc: Exception) -> None:
     """A model call failed: a credentials problem is one line a minute, anything else its traceback."""
     kind = type(exc).__name__
     if isinstance(exc, ModelNotConfigured):  # check_models said so when the worker started
-        log.debug("conversation %s: %s", conversation, exc)
+        log.debug("conversation %s: %s", conversation_id, exc)
     elif kind in ("AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError"):
         _failures.error("the model %s refused the call (%s: %s); conversations are handed to a human",
                         agent.model, kind, str(exc).splitlines()[0][:200])
     else:
-        log.exception("conversation %s: the model %s failed", conversation, agent.model, exc_info=exc,
-                      extra={"conversation": conversation})
+        log.exception("conversation %s: the model %s failed", conversation_id, agent.model, exc_info=exc,
+                      extra={"conversation": conversation_id})
 
 
 def describe_failure(agent: AIAgentConfig, exc: Exception) -> str:

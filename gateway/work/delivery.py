@@ -25,38 +25,38 @@ log = logging.getLogger("baton.delivery")
 RETRY_MS = (1_000, 3_000, 10_000, 30_000, 60_000)  # after each failure that surely sent nothing; then failed
 
 
-def drain(deployment: Deployment, workspace: str, conversation: str, worker: str = "local",
+def drain(deployment: Deployment, workspace_id: str, conversation_id: str, worker: str = "local",
           leases: Leases | None = None) -> int:
     """Send everything queued in the conversation's outbox; how many messages were sent. Another sender holding
     the outbox sends what is queued itself. With `leases`, the outbox is held by a short lease they renew, so the
     outbox of a sender that died is taken over (its message in flight marked unknown) in seconds."""
     token = f"{worker}/{uuid.uuid4().hex[:12]}"
     store = deployment.store
-    lock = keys.key(keys.OUTBOX_LOCK, ws=workspace, cid=conversation)
+    lock = keys.key(keys.OUTBOX_LOCK, workspace_id=workspace_id, conversation_id=conversation_id)
     lock_ms = LEASE_MS if leases is not None else 120_000
     try:
-        outgoing = store.outbox_next(workspace, conversation, token, lock_ms=lock_ms)
+        outgoing = store.outbox_next(workspace_id, conversation_id, token, lock_ms=lock_ms)
     except Refused as refused:
         if refused.code in ("busy", "not_found"):
             return 0
         raise
     except Unavailable as exc:  # the first message is not yet on a replica: keep it for later
-        _retry_first(deployment, workspace, conversation, token, exc.reason, lock_ms)
+        _retry_first(deployment, workspace_id, conversation_id, token, exc.reason, lock_ms)
         return 0
     if leases is not None:
         leases.hold(lock, token)
     sent = 0
     try:
         while outgoing is not None:
-            outcome = send(deployment, conversation, outgoing)
+            outcome = send(deployment, conversation_id, outgoing)
             sent += outcome["outcome"] == "sent"
             if outcome["outcome"] in ("failed", "unknown"):
-                metrics.DELIVERY_FAILURES.labels(outgoing.channel, outcome["outcome"]).inc()
+                metrics.DELIVERY_FAILURES.labels(outgoing.channel_name, outcome["outcome"]).inc()
             try:
-                outgoing = store.outbox_done(workspace, conversation, token, outgoing.message["id"],
+                outgoing = store.outbox_done(workspace_id, conversation_id, token, outgoing.message["id"],
                                              retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms, **outcome)
             except Unavailable as exc:  # recorded; the next message is not yet on a replica
-                _retry_first(deployment, workspace, conversation, token, exc.reason, lock_ms)
+                _retry_first(deployment, workspace_id, conversation_id, token, exc.reason, lock_ms)
                 return sent
     finally:
         if leases is not None:
@@ -64,35 +64,35 @@ def drain(deployment: Deployment, workspace: str, conversation: str, worker: str
     return sent
 
 
-def _retry_first(deployment: Deployment, workspace: str, conversation: str, token: str, reason: str,
+def _retry_first(deployment: Deployment, workspace_id: str, conversation_id: str, token: str, reason: str,
                  lock_ms: int) -> None:
     """Put back the message just taken (marked sending, not sent) and release the outbox."""
-    head = deployment.redis.lindex(keys.key(keys.OUTBOX, ws=workspace, cid=conversation), 0)
+    head = deployment.redis.lindex(keys.key(keys.OUTBOX, workspace_id=workspace_id, conversation_id=conversation_id), 0)
     if head:
-        deployment.store.outbox_done(workspace, conversation, token, str(head), "retry", reason=reason,
+        deployment.store.outbox_done(workspace_id, conversation_id, token, str(head), "retry", reason=reason,
                                      retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms)
 
 
-def send(deployment: Deployment, conversation: str, outgoing: Outgoing) -> dict[str, Any]:
+def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> dict[str, Any]:
     """Call the channel's connector once; the outcome to record (sent, failed, unknown or retry)."""
     message = outgoing.message
-    channel = deployment.channels.get(outgoing.channel)
+    channel = deployment.channels.get(outgoing.channel_name)
     if channel is None or channel.disabled:
         reason = channel.disabled if channel else "the channel is no longer configured"
-        return {"outcome": "retry", "reason": f"channel {outgoing.channel} unavailable: {reason}"}
-    outbound = Outbound(channel=outgoing.channel, recipient=outgoing.recipient, text=message.get("text", ""),
-                        message_id=message["id"], conversation_id=conversation, rich=message.get("rich") or None)
+        return {"outcome": "retry", "reason": f"channel {outgoing.channel_name} unavailable: {reason}"}
+    outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
+                        message_id=message["id"], conversation_id=conversation_id, rich=message.get("rich") or None)
     try:
         result = channel.connector.send(outbound)
     except SendFailed as exc:
-        log.warning("conversation %s: sending %s failed: %s", conversation, message["id"], exc.reason,
-                    extra={"conversation": conversation, "channel": outgoing.channel})
+        log.warning("conversation %s: sending %s failed: %s", conversation_id, message["id"], exc.reason,
+                    extra={"conversation": conversation_id, "channel": outgoing.channel_name})
         if exc.maybe_sent:
             return {"outcome": "unknown", "reason": exc.reason}
         return {"outcome": "retry" if exc.retryable else "failed", "reason": exc.reason,
                 "error_code": str(exc.details.get("code", ""))}
     except Exception as exc:  # noqa: BLE001 - a connector bug: it may or may not have sent
-        log.exception("conversation %s: the %s connector failed sending %s", conversation, channel.connector.type,
-                      message["id"], extra={"conversation": conversation, "channel": outgoing.channel})
+        log.exception("conversation %s: the %s connector failed sending %s", conversation_id, channel.connector.type,
+                      message["id"], extra={"conversation": conversation_id, "channel": outgoing.channel_name})
         return {"outcome": "unknown", "reason": f"the connector failed: {type(exc).__name__}"}
     return {"outcome": "sent", "provider_id": result.provider_id, "status": result.status}

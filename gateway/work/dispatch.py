@@ -88,7 +88,7 @@ class Runner(threading.Thread):
         super().__init__(name=f"baton-{kind}", daemon=True)
         self.deployment = deployment
         self.kind = kind
-        self.lists = {keys.key(template, ws=w.id): w.id for w in deployment.config.workspaces}
+        self.lists = {keys.key(template, workspace_id=w.id): w.id for w in deployment.config.workspaces}
         self.work = work
         self.slots = threading.BoundedSemaphore(concurrency)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix=f"baton-{kind}")
@@ -120,16 +120,16 @@ class Runner(threading.Thread):
             self._count(+1)
             self.pool.submit(self._run, self.lists[name], conversation)
 
-    def _run(self, workspace: str, conversation: str) -> None:
+    def _run(self, workspace_id: str, conversation_id: str) -> None:
         try:
-            outcome = self.work(workspace, conversation)
-            log.debug("%s %s/%s: %s", self.kind, workspace, conversation, outcome)
+            outcome = self.work(workspace_id, conversation_id)
+            log.debug("%s %s/%s: %s", self.kind, workspace_id, conversation_id, outcome)
         except redis.RedisError as exc:  # unreachable, out of memory, its disk…: the sweep wakes it again later
-            self._errors.warning("%s of conversation %s/%s stopped: %s", self.kind, workspace, conversation,
+            self._errors.warning("%s of conversation %s/%s stopped: %s", self.kind, workspace_id, conversation_id,
                                  describe_error(exc))
         except Exception:  # noqa: BLE001 - the job boundary: log it with the conversation, keep the pool alive
-            log.exception("%s of conversation %s/%s failed", self.kind, workspace, conversation,
-                          extra={"workspace": workspace, "conversation": conversation})
+            log.exception("%s of conversation %s/%s failed", self.kind, workspace_id, conversation_id,
+                          extra={"workspace": workspace_id, "conversation": conversation_id})
         finally:
             self._count(-1)
             self.slots.release()
@@ -162,19 +162,19 @@ def sweep(deployment: Deployment, now_ms: int, limit: int = 200) -> int:
     for workspace in deployment.config.workspaces:
         for record, lock, wakeups in ((keys.PENDING_TURNS, keys.TURN_LOCK, keys.TURNS),
                                       (keys.OUTBOXES, keys.OUTBOX_LOCK, keys.DELIVERIES)):
-            zset = keys.key(record, ws=workspace.id)
+            zset = keys.key(record, workspace_id=workspace.id)
             stale: Any = client.zrangebyscore(zset, "-inf", now_ms - GRACE_MS, start=0, num=limit)
             if not stale:
                 continue
             pipe = client.pipeline(transaction=False)
             for conversation in stale:
-                pipe.exists(keys.key(lock, ws=workspace.id, cid=conversation))
+                pipe.exists(keys.key(lock, workspace_id=workspace.id, conversation_id=conversation))
             held = pipe.execute()
             lost = [c for c, is_held in zip(stale, held, strict=True) if not is_held]
             if lost:
                 pipe = client.pipeline(transaction=False)
                 pipe.zadd(zset, dict.fromkeys(lost, now_ms), xx=True)
-                pipe.rpush(keys.key(wakeups, ws=workspace.id), *lost)
+                pipe.rpush(keys.key(wakeups, workspace_id=workspace.id), *lost)
                 pipe.execute()
                 log.info("woke %d %s again: %s", len(lost), record.split(":")[-1], ", ".join(lost[:10]))
                 woken += len(lost)

@@ -13,10 +13,10 @@ from gateway.work import runtime
 log = logging.getLogger("baton.jobs")
 
 
-def notify_hook(workspace: str, notification: dict[str, Any]) -> None:
+def notify_hook(workspace_id: str, notification: dict[str, Any]) -> None:
     """Call every `baton_notify` implementation; await those that return an awaitable (datasette's
     await_me_maybe), all of them, before the job ends."""
-    results = plugin_manager().hook.baton_notify(workspace=workspace, notification=notification)
+    results = plugin_manager().hook.baton_notify(workspace=workspace_id, notification=notification)
     pending = [result for result in results if inspect.isawaitable(result)]
     if pending:
         asyncio.run(_gather(pending))
@@ -26,8 +26,8 @@ async def _gather(awaitables: list[Any]) -> None:
     await asyncio.gather(*awaitables)
 
 
-def notify(workspace: str, index: int, notification: dict[str, Any]) -> None:
-    runtime.current().notifiers[workspace][index].notify(notification)
+def notify(workspace_id: str, index: int, notification: dict[str, Any]) -> None:
+    runtime.current().notifiers[workspace_id][index].notify(notification)
 
 
 def record_failed_job(job: Any, exc_type: type, exc: BaseException, tb: Any) -> bool:

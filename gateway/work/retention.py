@@ -33,44 +33,44 @@ def sweep(deployment: Deployment, worker: str, now_ms: int | None = None) -> int
     cutoff = now_ms - int(days * 86_400_000)
     count = 0
     for workspace in deployment.config.workspaces:
-        closed = keys.key(keys.VIEW, ws=workspace.id, view="closed")
-        for conversation in deployment.redis.zrangebyscore(closed, "-inf", cutoff, start=0, num=BATCH):
-            count += forget(deployment, workspace.id, str(conversation))
+        closed = keys.key(keys.VIEW, workspace_id=workspace.id, view="closed")
+        for conversation_id in deployment.redis.zrangebyscore(closed, "-inf", cutoff, start=0, num=BATCH):
+            count += forget(deployment, workspace.id, str(conversation_id))
     return count
 
 
-def forget(deployment: Deployment, workspace: str, conversation: str) -> int:
+def forget(deployment: Deployment, workspace_id: str, conversation_id: str) -> int:
     """Archive one closed conversation and delete it; 0 when archiving failed (it is kept for the next run)."""
-    record: dict[str, Any] = dict(deployment.store.conversation(workspace, conversation))
-    record["messages"] = deployment.store.messages(workspace, conversation, limit=1_000_000)
+    record: dict[str, Any] = dict(deployment.store.conversation(workspace_id, conversation_id))
+    record["messages"] = deployment.store.messages(workspace_id, conversation_id, limit=1_000_000)
     try:
-        _write(deployment, workspace, record)
-        _call_hook(workspace, record)
+        _write(deployment, workspace_id, record)
+        _call_hook(workspace_id, record)
     except Exception:  # noqa: BLE001 - the chore's boundary: keep the conversation, try again next time
-        log.exception("archiving conversation %s/%s failed; it is kept", workspace, conversation,
-                      extra={"workspace": workspace, "conversation": conversation})
+        log.exception("archiving conversation %s/%s failed; it is kept", workspace_id, conversation_id,
+                      extra={"workspace": workspace_id, "conversation": conversation_id})
         return 0
-    forgotten = deployment.store.forget(workspace, conversation)
+    forgotten = deployment.store.forget(workspace_id, conversation_id)
     if forgotten:
-        log.info("conversation %s/%s deleted by retention (closed %s; archived first)", workspace, conversation,
+        log.info("conversation %s/%s deleted by retention (closed %s; archived first)", workspace_id, conversation_id,
                  time.strftime("%Y-%m-%d", time.gmtime(int(record.get("closed_at", 0)) / 1000)),
-                 extra={"workspace": workspace, "conversation": conversation})
+                 extra={"workspace": workspace_id, "conversation": conversation_id})
     return int(forgotten)
 
 
-def _write(deployment: Deployment, workspace: str, record: dict[str, Any]) -> None:
+def _write(deployment: Deployment, workspace_id: str, record: dict[str, Any]) -> None:
     directory = deployment.config.retention.archive_dir
     if not directory:
         return
     month = time.strftime("%Y-%m", time.gmtime(int(record.get("closed_at", 0)) / 1000))
-    path = deployment.config.data_path() / directory / workspace / f"{month}.jsonl"
+    path = deployment.config.data_path() / directory / workspace_id / f"{month}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("a", encoding="utf-8") as archive:
         archive.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _call_hook(workspace: str, record: dict[str, Any]) -> None:
-    results = plugin_manager().hook.baton_archive(workspace=workspace, conversation=record)
+def _call_hook(workspace_id: str, record: dict[str, Any]) -> None:
+    results = plugin_manager().hook.baton_archive(workspace=workspace_id, conversation=record)
     pending = [result for result in results if inspect.isawaitable(result)]
     if pending:
         asyncio.run(_gather(pending))

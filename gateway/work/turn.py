@@ -117,7 +117,7 @@ class Turn:
         self.agent = self.workspace.ai_agent or AIAgentConfig()
 
     @property
-    def cid(self) -> str:
+    def conversation_id(self) -> str:
         return self.conversation["id"]
 
     @property
@@ -129,16 +129,16 @@ class Turn:
         return "\n".join(self.texts).strip()
 
 
-def take_turn(deployment: Deployment, workspace_id: str, conversation: str, worker: str = "local") -> str:
+def take_turn(deployment: Deployment, workspace_id: str, conversation_id: str, worker: str = "local") -> str:
     """Run the AI's turn for one conversation, unless another turn holds it (that one picks up what is new).
     Workers hold a renewed lease instead (gateway.work.dispatch); this plain lock suits a single call."""
     workspace = deployment.workspace(workspace_id)
-    lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=conversation)
+    lock = keys.key(keys.TURN_LOCK, workspace_id=workspace_id, conversation_id=conversation_id)
     token = f"{worker}/{uuid.uuid4().hex[:12]}"
     if not deployment.redis.set(lock, token, nx=True, px=turn_lock_ms(workspace)):
         return "busy: another turn holds the conversation"
     try:
-        return run(deployment, workspace, conversation, token)
+        return run(deployment, workspace, conversation_id, token)
     finally:
         deployment.redis.eval(_RELEASE, 1, lock, token)
 
@@ -183,9 +183,9 @@ def situation(turn: Turn) -> Situation:
 
 def act(turn: Turn, action: Action) -> str:
     """Carry the decision out; what happened, for the log."""
-    store, ws = turn.deployment.store, turn.workspace.id
+    store, workspace_id = turn.deployment.store, turn.workspace.id
     if action is Action.NOTHING:
-        store.finish(ws, turn.cid, turn.stamp)
+        store.finish(workspace_id, turn.conversation_id, turn.stamp)
         return f"nothing (owned by {turn.conversation['owner']})"
     if action in (Action.READ_CONTACT_DETAILS, Action.FOLLOW_UP):
         return fallback.answer_in_text(turn.deployment, turn.workspace, turn.conversation, turn.new, turn.stamp)
@@ -196,10 +196,10 @@ def act(turn: Turn, action: Action) -> str:
     if action is Action.DECLINE_OFFER:
         return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
     if action is Action.CLOSE:
-        lifecycle.closed(committed(turn, lambda: store.close(ws, turn.cid, "ai", turn=turn.stamp, goodbye=GOODBYE,
-                                                            agent_name=turn.agent.name)))
-        log.info("conversation %s closed by the AI: the customer is done", turn.cid,
-                 extra={"workspace": ws, "conversation": turn.cid})
+        lifecycle.closed(committed(turn, lambda: store.close(workspace_id, turn.conversation_id, "ai", turn=turn.stamp,
+                                                            goodbye=GOODBYE, agent_name=turn.agent.name)))
+        log.info("conversation %s closed by the AI: the customer is done", turn.conversation_id,
+                 extra={"workspace": workspace_id, "conversation": turn.conversation_id})
         return "closed"
     if action is Action.OFFER_PERSON:
         return post(turn, f"{SORRY} {OFFER}", offer=1)
@@ -220,7 +220,7 @@ def answer(turn: Turn) -> str:
     try:
         reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back, max_text=limit)
     except Exception as exc:  # noqa: BLE001 - any provider failure: hand over rather than go silent
-        ai.log_failure(turn.agent, turn.cid, exc)
+        ai.log_failure(turn.agent, turn.conversation_id, exc)
         if breaker is not None and not isinstance(exc, ModelNotConfigured):
             breaker.failed(ai.describe_failure(turn.agent, exc))
         return hand_over(turn, f"The AI could not answer ({type(exc).__name__})", route="error", model_ok=False)
@@ -268,7 +268,7 @@ def committed(turn: Turn, commit: Callable[[], T]) -> T:
             if delay is None or not passing(exc):
                 raise
             _commit_errors.warning("conversation %s: the AI's answer is not recorded yet (%s); trying again in %.1f s",
-                                   turn.cid, describe_error(exc), delay)
+                                   turn.conversation_id, describe_error(exc), delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -278,11 +278,11 @@ def post(turn: Turn, text: str, **fields: Any) -> str:
     first, *more = fit(text, lifecycle.channel_limit(turn.deployment, turn.conversation))
     try:
         committed(turn, lambda: turn.deployment.store.post(
-            turn.workspace.id, turn.cid, "ai", first, turn=turn.stamp, agent_name=turn.agent.name,
+            turn.workspace.id, turn.conversation_id, "ai", first, turn=turn.stamp, agent_name=turn.agent.name,
             published=lifecycle.configured_published(turn.workspace), more=more, **fields))
     except Refused as refused:
-        log.info("conversation %s: AI reply dropped (%s)", turn.cid, refused.reason,
-                 extra={"workspace": turn.workspace.id, "conversation": turn.cid})
+        log.info("conversation %s: AI reply dropped (%s)", turn.conversation_id, refused.reason,
+                 extra={"workspace": turn.workspace.id, "conversation": turn.conversation_id})
         return f"suppressed ({refused.code})"
     return "answered"
 
@@ -292,8 +292,8 @@ def hand_over(turn: Turn, reason: str, route: str, model_ok: bool = True) -> str
     never asked of a model that just failed (`model_ok` False)."""
     summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok)
     try:
-        committed(turn, lambda: lifecycle.hand_over(turn.deployment, turn.workspace, turn.cid, turn.stamp, reason,
-                                                    route, summary))
+        committed(turn, lambda: lifecycle.hand_over(turn.deployment, turn.workspace, turn.conversation_id, turn.stamp,
+                                                    reason, route, summary))
     except Refused as refused:
         return f"no handover ({refused.code})"
     return f"handed over ({route})"

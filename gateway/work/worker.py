@@ -309,14 +309,14 @@ def worker_name() -> str:
 
 
 def turn_runner(deployment: Deployment, leases: Leases) -> Runner:
-    def take(workspace_id: str, conversation: str) -> str:
-        lock = keys.key(keys.TURN_LOCK, ws=workspace_id, cid=conversation)
+    def take(workspace_id: str, conversation_id: str) -> str:
+        lock = keys.key(keys.TURN_LOCK, workspace_id=workspace_id, conversation_id=conversation_id)
         token = leases.acquire(lock)
         if token is None:
             return "busy: another turn holds the conversation"
         started, outcome = time.perf_counter(), "error"
         try:
-            result = turn.run(deployment, deployment.workspace(workspace_id), conversation, token)
+            result = turn.run(deployment, deployment.workspace(workspace_id), conversation_id, token)
             outcome = turn_outcome(result)
             return result
         finally:
@@ -337,8 +337,8 @@ def turn_outcome(result: str) -> str:
 
 
 def delivery_runner(deployment: Deployment, name: str, leases: Leases) -> Runner:
-    def send(workspace_id: str, conversation: str) -> int:
-        return delivery.drain(deployment, workspace_id, conversation, name, leases)
+    def send(workspace_id: str, conversation_id: str) -> int:
+        return delivery.drain(deployment, workspace_id, conversation_id, name, leases)
 
     return Runner(deployment, "deliveries", keys.DELIVERIES, send, deployment.config.worker.deliveries)
 
@@ -391,8 +391,10 @@ def run_until_idle(deployment: Deployment, rounds: int = 50) -> None:
     notifications.ensure_groups(deployment)
     name = "burst"
     for _ in range(rounds):
-        done = _take_all(deployment, keys.TURNS, lambda ws, cid: turn.take_turn(deployment, ws, cid, name))
-        done += _take_all(deployment, keys.DELIVERIES, lambda ws, cid: delivery.drain(deployment, ws, cid, name))
+        done = _take_all(deployment, keys.TURNS, lambda workspace_id, conversation_id:
+                         turn.take_turn(deployment, workspace_id, conversation_id, name))
+        done += _take_all(deployment, keys.DELIVERIES, lambda workspace_id, conversation_id:
+                          delivery.drain(deployment, workspace_id, conversation_id, name))
         done += notifications.dispatch(deployment, name, block_ms=None)
         worked = BurstWorker([deployment.queue], connection=deployment.rq_redis, serializer=JSONSerializer,
                              exception_handlers=[record_failed_job]).work(burst=True, logging_level="WARNING")
@@ -415,7 +417,7 @@ class BurstWorker(SimpleWorker):
 def _take_all(deployment: Deployment, template: str, work: Any) -> int:
     count = 0
     for workspace in deployment.config.workspaces:
-        wakeups = keys.key(template, ws=workspace.id)
+        wakeups = keys.key(template, workspace_id=workspace.id)
         while (conversation := deployment.redis.lpop(wakeups)) is not None:
             work(workspace.id, conversation)
             count += 1

@@ -57,8 +57,8 @@ class Report:
 
 def quiescent(client: redis.Redis, workspace: str = WORKSPACE) -> bool:
     """No AI turn pending and no outbox with something to send."""
-    pending = client.zcard(keys.key(keys.PENDING_TURNS, ws=workspace))
-    outboxes = client.zcard(keys.key(keys.OUTBOXES, ws=workspace))
+    pending = client.zcard(keys.key(keys.PENDING_TURNS, workspace_id=workspace))
+    outboxes = client.zcard(keys.key(keys.OUTBOXES, workspace_id=workspace))
     return pending == 0 and outboxes == 0
 
 
@@ -100,8 +100,8 @@ def audit(redis_url: str, ledger: Ledger, twilio_log: Path | None = None,
                     report.doubled += times - 1
                     report.problems.append(f"stream {stream} showed message {message} {times} times")
         if not quiescent(client, workspace):
-            pending = client.zrange(keys.key(keys.PENDING_TURNS, ws=workspace), 0, -1)
-            outboxes = client.zrange(keys.key(keys.OUTBOXES, ws=workspace), 0, -1)
+            pending = client.zrange(keys.key(keys.PENDING_TURNS, workspace_id=workspace), 0, -1)
+            outboxes = client.zrange(keys.key(keys.OUTBOXES, workspace_id=workspace), 0, -1)
             report.problems.append(f"work left after {settle:.0f} s: turns {pending[:10]}, outboxes {outboxes[:10]}")
         return report
     finally:
@@ -116,15 +116,15 @@ class History:
 
 
 def _histories(client: redis.Redis, workspace: str) -> dict[str, History]:
-    count = int(client.get(keys.key(keys.CONVERSATION_SEQ, ws=workspace)) or 0)
+    count = int(client.get(keys.key(keys.CONVERSATION_SEQ, workspace_id=workspace)) or 0)
     histories = {}
     for n in range(1, count + 1):
         cid = str(n)
-        conversation: Any = client.hgetall(keys.key(keys.CONVERSATION, ws=workspace, cid=cid))
+        conversation: Any = client.hgetall(keys.key(keys.CONVERSATION, workspace_id=workspace, conversation_id=cid))
         if not conversation:
             continue
-        raw: Any = client.lrange(keys.key(keys.MESSAGES, ws=workspace, cid=cid), 0, -1)
-        delivery: Any = client.hgetall(keys.key(keys.DELIVERY, ws=workspace, cid=cid))
+        raw: Any = client.lrange(keys.key(keys.MESSAGES, workspace_id=workspace, conversation_id=cid), 0, -1)
+        delivery: Any = client.hgetall(keys.key(keys.DELIVERY, workspace_id=workspace, conversation_id=cid))
         histories[cid] = History(conversation, [json.loads(m) for m in raw], delivery)
     return histories
 
@@ -182,7 +182,8 @@ def _acknowledged(client: redis.Redis, workspace: str, ledger: Ledger, histories
         if not item.acked:
             continue
         report.acknowledged += 1
-        seen = client.get(keys.key(keys.DEDUPE, ws=workspace, channel=item.channel, provider_id=item.provider_id))
+        seen = client.get(keys.key(keys.DEDUPE, workspace_id=workspace, channel=item.channel,
+                                   provider_id=item.provider_id))
         if not seen:
             report.lost += 1
             report.problems.append(f"acknowledged but not stored: {item.channel} {item.provider_id} {item.text!r} "

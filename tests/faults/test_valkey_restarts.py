@@ -29,11 +29,12 @@ def _arm_timers(lab: Lab, http: httpx.Client, base: str, ledger: Ledger, tag: st
     numbers = [f"whatsapp:+1888{tag}{n:05d}" for n in range(4)]
     sent = [send_whatsapp(http, base, ledger, number, "transfer to agent") for number in numbers]
     client = lab.client()
-    cids = [str(client.get(keys.key(keys.DEDUPE, ws=WORKSPACE, channel="wa", provider_id=s.provider_id)))
+    cids = [str(client.get(keys.key(keys.DEDUPE, workspace_id=WORKSPACE, channel="wa", provider_id=s.provider_id)))
             .partition("|")[0] for s in sent]
 
     def armed() -> bool:
-        return all(client.hget(keys.key(keys.CONVERSATION, ws=WORKSPACE, cid=cid), "waiting_since") for cid in cids)
+        conversations = [keys.key(keys.CONVERSATION, workspace_id=WORKSPACE, conversation_id=cid) for cid in cids]
+        return all(client.hget(conversation, "waiting_since") for conversation in conversations)
 
     wait_for(armed, "the handovers", 30)
     client.close()
@@ -119,8 +120,9 @@ def test_valkey_stopped_and_killed_under_traffic(lab: Lab, figures: Callable[...
     report = audit(lab.redis_url, ledger, lab.twilio_log, settle=60)
     attempts = ledger.attempts() + probes
     during = [status for start, end, status in attempts for down, up, _ in outages if start >= down and end <= up]
-    forms = {cid: sum(json.loads(m).get("kind") == "contact_form"
-                      for m in client.lrange(keys.key(keys.MESSAGES, ws=WORKSPACE, cid=cid), 0, -1)) for cid in timers}
+    histories = {cid: keys.key(keys.MESSAGES, workspace_id=WORKSPACE, conversation_id=cid) for cid in timers}
+    forms = {cid: sum(json.loads(m).get("kind") == "contact_form" for m in client.lrange(history, 0, -1))
+             for cid, history in histories.items()}
     told = {(n["conversation"], n["type"]) for n in notified(lab.twilio_log)}
     untold = [(cid, kind) for cid in timers for kind in ("handover", "contact_form_sent") if (cid, kind) not in told]
     where = _notification_work(client) if untold else {}
@@ -147,7 +149,7 @@ def _notification_work(client: Any) -> dict[str, Any]:
     """Where notification work stands in Redis: the stream's unacknowledged entries and RQ's queues and registries."""
     from rq import Queue
 
-    stream = keys.key(keys.NOTIFICATIONS, ws=WORKSPACE)
+    stream = keys.key(keys.NOTIFICATIONS, workspace_id=WORKSPACE)
     work: dict[str, Any] = {"stream": client.xlen(stream),
                             "pending": client.xpending(stream, "notifiers") if client.exists(stream) else None}
     for queue in Queue.all(client):

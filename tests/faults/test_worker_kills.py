@@ -39,12 +39,12 @@ def _message_ms(message_id: str) -> int:
 
 
 def _conversation_of(client: redis.Redis, channel: str, provider_id: str) -> str:
-    seen = client.get(keys.key(keys.DEDUPE, ws=WORKSPACE, channel=channel, provider_id=provider_id))
+    seen = client.get(keys.key(keys.DEDUPE, workspace_id=WORKSPACE, channel=channel, provider_id=provider_id))
     return str(seen).partition("|")[0]
 
 
 def _history(client: redis.Redis, cid: str) -> list[dict[str, Any]]:
-    raw: Any = client.lrange(keys.key(keys.MESSAGES, ws=WORKSPACE, cid=cid), 0, -1)
+    raw: Any = client.lrange(keys.key(keys.MESSAGES, workspace_id=WORKSPACE, conversation_id=cid), 0, -1)
     return [json.loads(m) for m in raw]
 
 
