@@ -66,7 +66,8 @@ class MigrationRefused(schema.SchemaMismatch):
 
 _HISTORY = re.compile(r"^baton:([^:]+):conv:([^:]+):messages$")
 _REFERENCE = re.compile(r"^baton:([^:]+):(dedupe|sent):")
-_RENUMBERED = "baton:migrate:1:renumbered:%(ws)s:%(cid)s"  # hash old message id → new, while step 1 runs
+# hash old message id → new, while step 1 runs
+_RENUMBERED = "baton:migrate:1:renumbered:%(workspace_id)s:%(conversation_id)s"
 _REWRITTEN = "baton:migrate:1:rewritten"  # set of reference keys already rewritten (a rerun skips them)
 
 
@@ -127,7 +128,8 @@ def _history_to_list(client: redis.Redis, name: str, workspace_id: str, conversa
             pipe.delete(f"{prefix}:outbox")
             pipe.rpush(f"{prefix}:outbox", *[renumbered.get(mid, mid) for mid in outbox])
         if renumbered:
-            pipe.hset(_RENUMBERED % {"ws": workspace_id, "cid": conversation_id}, mapping=renumbered)
+            parts = {"workspace_id": workspace_id, "conversation_id": conversation_id}
+            pipe.hset(_RENUMBERED % parts, mapping=renumbered)
         pipe.execute()
     return len(entries)
 
@@ -187,8 +189,8 @@ def _renumber_references(client: redis.Redis, names: list[str]) -> int:
         if bar and not done:
             targets.append((name, conversation_id, mid, _REFERENCE.match(name).group(1)))  # type: ignore[union-attr]
     with client.pipeline(transaction=False) as pipe:
-        for _, conversation_id, mid, workspace in targets:
-            pipe.hget(_RENUMBERED % {"ws": workspace, "cid": conversation_id}, mid)
+        for _, conversation_id, mid, workspace_id in targets:
+            pipe.hget(_RENUMBERED % {"workspace_id": workspace_id, "conversation_id": conversation_id}, mid)
         renumbered = pipe.execute()
     with client.pipeline() as pipe:  # MULTI: each value with its "rewritten" mark, or neither
         for (name, conversation_id, _, _), new in zip(targets, renumbered, strict=True):

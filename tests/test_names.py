@@ -68,10 +68,9 @@ def violations(source: str) -> list[str]:
                 if why := misnamed(arg.arg, annotation(arg)):
                     found.append(f"{arg.lineno}: parameter {why}")
         if isinstance(node, ast.ClassDef) and node.name not in WIRE_CLASSES and not is_typed_dict(node):
-            for field in node.body:
-                if isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name):
-                    if why := misnamed(field.target.id, annotation(field)):
-                        found.append(f"{field.lineno}: field {why}")
+            for field in (f for f in node.body if isinstance(f, ast.AnnAssign)):
+                if isinstance(field.target, ast.Name) and (why := misnamed(field.target.id, annotation(field))):
+                    found.append(f"{field.lineno}: field {why}")
         bound = None
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             bound = node.id
@@ -80,7 +79,7 @@ def violations(source: str) -> list[str]:
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             bound = node.name
         if bound in ABBREVIATIONS:
-            found.append(f"{node.lineno}: {bound!r} is an abbreviation")
+            found.append(f"{getattr(node, 'lineno', 0)}: {bound!r} is an abbreviation")
     return sorted(found, key=lambda line: int(line.split(":")[0]))
 
 

@@ -201,7 +201,8 @@ def _forms(client: Any) -> tuple[list[int], int]:
     """How many contact forms each conversation the AI handed over received; how many it handed over."""
     counts = []
     for n in range(1, int(client.get(keys.key(keys.CONVERSATION_SEQ, workspace_id=WORKSPACE)) or 0) + 1):
-        messages = [json.loads(m) for m in client.lrange(keys.key(keys.MESSAGES, workspace_id=WORKSPACE, conversation_id=str(n)), 0, -1)]
+        history = keys.key(keys.MESSAGES, workspace_id=WORKSPACE, conversation_id=str(n))
+        messages = [json.loads(m) for m in client.lrange(history, 0, -1)]
         if any(m.get("kind") == "handover" for m in messages):
             counts.append(sum(m.get("kind") == "contact_form" for m in messages))
     return counts, len(counts)
