@@ -183,7 +183,7 @@ class Site:
 
     deployment: Deployment
     client: TestClient
-    workspace: str
+    workspace_id: str
 
     @property
     def channel(self) -> Connector:
@@ -199,14 +199,14 @@ class Site:
 
     def customer_messages(self) -> list[dict[str, Any]]:
         store = self.deployment.store
-        return [dict(message) for conversation_id in store.conversation_ids(self.workspace, "all")
-                for message in store.messages(self.workspace, conversation_id) if message["author"] == "customer"]
+        return [dict(message) for conversation_id in store.conversation_ids(self.workspace_id, "all")
+                for message in store.messages(self.workspace_id, conversation_id) if message["author"] == "customer"]
 
     def baton_messages(self) -> list[dict[str, Any]]:
         """What Baton said (the AI, agents, the system), with its delivery state."""
         store = self.deployment.store
-        return [dict(message) for conversation_id in store.conversation_ids(self.workspace, "all")
-                for message in store.messages(self.workspace, conversation_id)
+        return [dict(message) for conversation_id in store.conversation_ids(self.workspace_id, "all")
+                for message in store.messages(self.workspace_id, conversation_id)
                 if message["author"] != "customer" and message.get("visibility", "public") == "public"]
 
     def work(self) -> None:
