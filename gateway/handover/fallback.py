@@ -191,8 +191,9 @@ def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Con
     conversation_id = conversation["id"]
     contact = deployment.store.contact(workspace.id, conversation["contact"])
     if contact.get("phone"):
-        capture(deployment, workspace.id, conversation_id, {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
-                                                "message": text[: LIMITS["message"]]}, turn)
+        found = {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
+                 "message": text[: LIMITS["message"]]}
+        capture(deployment, workspace.id, conversation_id, found, turn)
         return "kept the message with the customer's known number"
     if conversation.get("noted_at"):
         deployment.store.finish(workspace.id, conversation_id, turn)

@@ -71,8 +71,8 @@ def assign(deployment: Deployment, agent: Agent, conversation_id: str, assignee:
 def hand_back(deployment: Deployment, agent: Agent, conversation_id: str, force: bool = False) -> None:
     """The AI takes the conversation again and answers what the customer says next."""
     workspace = deployment.workspace(agent.workspace_id)
-    _assign(deployment, agent, conversation_id, "ai", reason="handed back to the AI", notice=back_with_the_ai(workspace),
-            force=force)
+    _assign(deployment, agent, conversation_id, "ai", reason="handed back to the AI",
+            notice=back_with_the_ai(workspace), force=force)
 
 
 def unassign(deployment: Deployment, agent: Agent, conversation_id: str) -> None:
@@ -112,7 +112,8 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
     """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait. With a
     `client_id` (an idempotency key), the same reply sent again is recorded once."""
     waited = _waiting(deployment, agent.workspace_id, conversation_id)
-    first, *more = fit(text, channel_limit(deployment, deployment.store.conversation(agent.workspace_id, conversation_id)))
+    conversation = deployment.store.conversation(agent.workspace_id, conversation_id)
+    first, *more = fit(text, channel_limit(deployment, conversation))
     message = deployment.store.post(agent.workspace_id, conversation_id, "agent", first, agent_id=agent.id,
                                     agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
                                     client_id=client_id, more=more)

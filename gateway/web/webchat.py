@@ -194,12 +194,13 @@ def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
 
 
 def _history(deployment: Deployment, channel: Channel, visitor: str, before: str, limit: int) -> dict[str, Any]:
-    workspace = channel.workspace.id
-    conversation_id = str(deployment.redis.get(keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)) or "")
+    workspace_id = channel.workspace.id
+    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
+    conversation_id = str(deployment.redis.get(latest) or "")
     if not conversation_id:
         return {"conversation": None, "messages": [], "has_more": False, "next_before": None}
-    conversation = deployment.store.conversation(workspace, conversation_id)
-    page = deployment.store.page(workspace, conversation_id, before, limit, public_only=True)
+    conversation = deployment.store.conversation(workspace_id, conversation_id)
+    page = deployment.store.page(workspace_id, conversation_id, before, limit, public_only=True)
     return {"conversation": {"id": conversation_id, "status": conversation["status"], "with": party(conversation),
                              "form_pending": conversation.get("form_state") == "sent"},
             "messages": [visitor_view(m) for m in page.messages], "has_more": page.has_more,
@@ -300,11 +301,12 @@ async def post_contact(request: Request) -> Response:
 
 
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
-    workspace = channel.workspace.id
-    conversation_id = str(deployment.redis.get(keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)) or "")
+    workspace_id = channel.workspace.id
+    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
+    conversation_id = str(deployment.redis.get(latest) or "")
     if not conversation_id:
         raise Conflict("no contact form is pending in this conversation")
-    return fallback.capture(deployment, workspace, conversation_id, details)
+    return fallback.capture(deployment, workspace_id, conversation_id, details)
 
 
 async def events(request: Request) -> Response:
@@ -343,21 +345,21 @@ def _check_event_id(value: str) -> None:
 
 
 async def _is_visitors(client: Any, channel: Channel, visitor: str, conversation_id: str) -> bool:
-    conversation = keys.key(keys.CONVERSATION, workspace_id=channel.workspace.id, conversation_id=conversation_id)
-    return await client.hmget(conversation, ["channel", "sender"]) == [channel.name, visitor]
+    key = keys.key(keys.CONVERSATION, workspace_id=channel.workspace.id, conversation_id=conversation_id)
+    return await client.hmget(key, ["channel", "sender"]) == [channel.name, visitor]
 
 
 async def _visitor_events(request: Request, channel: Channel, visitor: str, conversation_id: str,
                           position: str) -> AsyncIterator[str]:
     """Follow the visitor's latest conversation, switching to a new one when it starts."""
     client, hub = request.app.state.aredis, request.app.state.hub
-    workspace = channel.workspace.id
-    latest_key = keys.key(keys.LATEST, workspace_id=workspace, channel=channel.name, sender=visitor)
+    workspace_id = channel.workspace.id
+    latest_key = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
     if not conversation_id:  # no catch-up asked for: new messages of the current conversation, and all of a later one
         conversation_id = await client.get(latest_key) or ""
-        position = await _newest(client, workspace, conversation_id) if conversation_id else ""
+        position = await _newest(client, workspace_id, conversation_id) if conversation_id else ""
     following = {"conversation": conversation_id, "sent": position}
-    subscriber = hub.subscribe(workspace, f"visitor:{channel.name}:{visitor}")
+    subscriber = hub.subscribe(workspace_id, f"visitor:{channel.name}:{visitor}")
     try:
         yield "retry: 2000\n\n"
         latest = await client.get(latest_key) or ""
@@ -367,7 +369,7 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, conv
             if followed_id != following["conversation"]:
                 following.update(conversation=followed_id, sent="")
             hub.listen(subscriber, f"conversation:{followed_id}")
-            history = keys.key(keys.MESSAGES, workspace_id=workspace, conversation_id=followed_id)
+            history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=followed_id)
             for raw in await client.lrange(history, place(following["sent"]) + 1, -1):
                 message = decode_message(raw, {})
                 following["sent"] = message["id"]
