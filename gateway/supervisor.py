@@ -184,7 +184,8 @@ class DataDirLock:
         self.file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():  # the data directory: its files hold the Valkey password
+            self.path.parent.mkdir(parents=True, mode=0o700)
         handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

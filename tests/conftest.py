@@ -288,7 +288,7 @@ class Served:
     fill a pipe nobody reads.
     """
 
-    def __init__(self, config: Path, port: int, log: Path | None = None) -> None:
+    def __init__(self, config: Path, port: int, log: Path | None = None, extra: tuple[str, ...] = ()) -> None:
         import subprocess
         import sys
         import time
@@ -299,7 +299,7 @@ class Served:
         self.log = log
         self._log_file = open(log, "w") if log else None  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)],
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port), *extra],
             cwd=config.parent, env=env, stdout=self._log_file or subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True)
         self.url = f"http://127.0.0.1:{port}"

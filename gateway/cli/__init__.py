@@ -1,4 +1,4 @@
-"""The `baton` command: serve, worker, check, agent, eval, status, migrate.
+"""The `baton` command: serve, worker, check, agent, eval, status, migrate, backup, restore.
 
 The one place that imports both sides (gateway.web, gateway.work): each command imports what it runs.
 """
@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     check = command("check", "Validate the configuration; reach Redis, each channel and each model's settings.")
     check.add_argument("--live", action="store_true", help="also make one real call to each hosted model")
     command("status", "Show the workers, the work waiting and in flight, the timers, and Redis.")
+    saved = command("backup", "Snapshot the embedded Valkey's data (while Baton runs) into a .tar.gz.")
+    saved.add_argument("out", help="the backup file to write, e.g. baton-2026-12-07.tar.gz")
+    restored = command("restore", "Make a data directory from a backup, to start baton serve on (see docs/deploy.md).")
+    restored.add_argument("archive", help="a file `baton backup` wrote")
+    restored.add_argument("--force", action="store_true", help="move the data already in the directory aside")
     migrate = command("migrate", "Bring data written by an earlier release to this release's schema (stop Baton "
                       "first; see docs/deploy.md, Upgrading).")
     migrate.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
@@ -111,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         configure_logging(config)
         handler = {"serve": serve, "gateway": gateway, "worker": worker, "check": check, "agent": agent,
-                   "status": status, "migrate": migrate}[args.command]
+                   "status": status, "migrate": migrate, "backup": backup, "restore": restore}[args.command]
         return handler(args, config)
     except BatonError as exc:
         print(f"baton: {exc.reason}", file=sys.stderr)
@@ -431,6 +437,31 @@ def migrate(args: argparse.Namespace, config: BatonConfig) -> int:
               f"{step.summary}")
     if not args.dry_run:
         print(f"the data is now schema {report.after}")
+    return 0
+
+
+def backup(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway import backup as backups
+    from gateway.redis_server import configured_url
+
+    if configured_url(args.redis_url, config.redis_location()):
+        raise ConfigError("baton backup snapshots the embedded Valkey; for a Redis of your own, back up its "
+                          "append-only file (docs/deploy.md, Backups)")
+    with redis_server(args, config) as (url, _):
+        data_dir = Path(args.data_dir).resolve() if args.data_dir else config.data_path()
+        manifest = backups.backup(url, data_dir, Path(args.out))
+    print(f"{args.out}: {manifest['keys']} keys, schema {manifest['schema']}, Baton {manifest['baton']}")
+    return 0
+
+
+def restore(args: argparse.Namespace, config: BatonConfig) -> int:
+    from gateway import backup as backups
+
+    data_dir = Path(args.data_dir).resolve() if args.data_dir else config.data_path()
+    manifest = backups.restore(Path(args.archive), data_dir, force=args.force)
+    print(f"{data_dir}: restored from {args.archive} (schema {manifest.get('schema')}, taken "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(manifest.get('created_at', 0)))}); start it with "
+          f"baton serve --data-dir {data_dir}")
     return 0
 
 
