@@ -4,14 +4,17 @@ situation × customer message → action; then the same rules end to end over HT
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from gateway import detection
 from gateway.deployment import Deployment
+from gateway.detection.corpus import read
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.web.app import create_app
-from gateway.work.turn import GOODBYE, OFFER, Action, Situation, choose
+from gateway.work.turn import GOODBYE, OFFER, SORRY, Action, Situation, choose
 from tests.conftest import KNOWLEDGE, Visitor, chat_channel, run_jobs, workspace_of
 
 FRESH = Situation("ai")  # the AI owns the chat and has not said anything yet
@@ -87,6 +90,12 @@ RULES: list[tuple[str, Situation, str | object, Action | set[Action]]] = [
     ("a frustrated customer is offered a person", ANSWERED, "this is useless", Action.OFFER_PERSON),
     ("with that offer turned off, a frustrated customer is answered", NO_FRUSTRATION_OFFER, "this is useless",
      Action.ANSWER),
+    ("an annoyed first message is answered: no 'this isn't helping' before the AI said anything", FRESH,
+     "this is useless", Action.ANSWER),
+    ("'What time do you open?' as the first question is answered", FRESH, "What time do you open?", Action.ANSWER),
+    ("'What time do you open?' after an answer is answered, not taken for frustration", ANSWERED,
+     "What time do you open?", Action.ANSWER),
+    ("'¿A qué hora abrís?' as the first question is answered", FRESH, "¿A qué hora abrís?", Action.ANSWER),
     ("an ordinary question is answered from the knowledge", ANSWERED, "How long does shipping take?",
      Action.ANSWER),
 
@@ -165,3 +174,32 @@ def test_asking_the_same_question_four_times_brings_the_offer_of_a_person(shop) 
     assert replies[-1].endswith(OFFER)
     conversation = deployment.store.conversation(workspace_of(deployment), cid)
     assert (conversation["status"], conversation["owner"], conversation["offer"]) == ("open", "ai", True)
+
+
+def test_a_fresh_chat_asking_what_time_you_open_gets_the_answer_and_no_offer(shop) -> None:
+    deployment, _, visitor = shop
+    cid = chat(deployment, visitor, "What time do you open?")
+    assert visitor.texts("ai") == ["We are open Monday to Friday, 9:00 to 17:00."]
+    assert not any(SORRY in text or OFFER in text for text in visitor.texts())
+    conversation = deployment.store.conversation(workspace_of(deployment), cid)
+    assert (conversation["owner"], conversation["offer"]) == ("ai", False)
+
+
+def test_an_annoyed_customer_is_answered_first_and_offered_a_person_after(shop) -> None:
+    deployment, _, visitor = shop
+    chat(deployment, visitor, "this is ridiculous, how long does shipping take")
+    assert visitor.texts("ai") == ["Delivery takes 2-4 business days."]
+    chat(deployment, visitor, "this is useless")
+    assert visitor.texts("ai")[-1] == f"{SORRY} {OFFER}"
+
+
+NEUTRAL_QUESTIONS = Path(__file__).parent / "data" / "neutral_first_questions.jsonl"
+
+
+def test_no_plain_first_question_is_offered_a_person_and_few_read_as_frustrated() -> None:
+    """216 plain first questions in six languages (benchmarks/bench_first_questions.py gives the table)."""
+    questions = [example.text for example in read(NEUTRAL_QUESTIONS)]
+    assert len(questions) >= 200
+    assert [text for text in questions if choose(FRESH, [text]) is Action.OFFER_PERSON] == []
+    frustrated = [text for text in questions if detection.is_frustrated(text)]
+    assert len(frustrated) / len(questions) <= 0.01, frustrated  # measured 1/216; 3/216 before issue 17

@@ -51,7 +51,7 @@ class Action(enum.Enum):
     ACCEPT_OFFER = "hand over: the customer accepted the offer of a person"
     DECLINE_OFFER = "carry on: the customer declined the offer"
     CLOSE = "close: the customer is done"
-    OFFER_PERSON = "offer a person: the customer is frustrated"
+    OFFER_PERSON = "offer a person: the customer is frustrated with the AI's answers"
     ATTACHMENT = "say it cannot view attachments, and offer a person"
     ANSWER = "answer from the knowledge (and offer a person when it keeps not helping)"
     READ_CONTACT_DETAILS = "read the contact details the customer sent as text"
@@ -98,7 +98,9 @@ def choose(situation: Situation, texts: Sequence[str], has_media: bool = False) 
     done = situation.close_when_done and situation.ai_has_answered and not situation.offer_pending
     if done and detection.is_done(joined, situation.closing_phrases):
         return Action.CLOSE
-    if situation.offer_on_frustration and detection.is_frustrated(joined):
+    # 'I'm sorry this isn't helping' claims the AI failed: never before it has answered anything. A customer
+    # who arrives annoyed is answered first; the offer comes if the answers do not help.
+    if situation.offer_on_frustration and situation.ai_has_answered and detection.is_frustrated(joined):
         return Action.OFFER_PERSON
     return Action.ANSWER
 
