@@ -145,6 +145,9 @@ def error_body(status: int, code: int, message: str) -> dict[str, Any]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when many senders connect at once on a loaded machine:
+    # the client's SYN is retried after a second, past a short connect timeout (a refused send that Twilio never saw)
+    request_queue_size = 128
     fake: FakeTwilio
 
 

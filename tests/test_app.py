@@ -11,7 +11,6 @@ from tests.conftest import chat_channel
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
-    ("GET", "/webhooks/whatsapp", "POST"),
     ("POST", "/healthz", "GET"),
     ("DELETE", "/readyz", "GET"),
     ("POST", "/openapi.json", "GET"),
@@ -24,6 +23,15 @@ def test_a_wrong_method_is_405_with_the_allowed_ones(client: TestClient, method:
     assert response.status_code == 405, response.text
     assert allowed in response.headers["allow"]
     assert response.json() == {"error": "Method Not Allowed"}
+
+
+def test_a_webhook_of_no_channel_is_404_naming_it(client: TestClient) -> None:
+    """Any method reaches a channel's webhook (Meta verifies with a GET); a name no channel has is a 404 that says so
+    (a webhook channel's own 405 is in test_urls, against a served WhatsApp channel)."""
+    for method in ("GET", "POST"):
+        response = client.request(method, "/webhooks/nosuch")
+        assert response.status_code == 404, response.text
+        assert response.json() == {"error": "no channel named 'nosuch'"}
 
 
 def test_pages_keep_their_security_headers(client: TestClient) -> None:

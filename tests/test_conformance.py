@@ -20,7 +20,7 @@ from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 BUSINESS = "whatsapp:+14155238886"
 #: Twilio's word for each normalised state (it has several for some: "undelivered" is failed too).
 TWILIO_STATUS = {"queued": "queued", "sent": "sent", "delivered": "delivered", "read": "read", "failed": "undelivered"}
-SEND_TIMEOUT = 1.0
+SEND_TIMEOUT = 3.0  # short, for the timed-out send's check; long enough to connect on a loaded machine
 
 
 class TwilioProvider(Provider):

@@ -159,9 +159,12 @@ def redis_url(args: argparse.Namespace, config: BatonConfig) -> Iterator[str]:
 
 def serve(args: argparse.Namespace, config: BatonConfig) -> int:
     from gateway.deployment import Deployment
+    from gateway.redis_server import configured_url
     from gateway.supervisor import DataDirLock, Supervisor, listen, python_command
 
     data_dir = Path(args.data_dir).resolve() if args.data_dir else config.data_path()
+    embedded_url = not configured_url(args.redis_url, config.redis_location())  # before the children's REDIS_URL
+    password_file = data_dir / "valkey.password" if embedded_url else None
     lock = DataDirLock(data_dir)
     lock.acquire()
     _share_metrics(data_dir)
@@ -184,7 +187,7 @@ def serve(args: argparse.Namespace, config: BatonConfig) -> int:
             for n in range(workers):
                 supervisor.add(f"worker {n + 1}", python_command("worker", *common))
             supervisor.start()
-            print_urls(deployment, args.host, args.port, url, gateways, workers)
+            print_urls(deployment, args.host, args.port, url, gateways, workers, password_file)
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: setattr(supervisor, "stopping", True))
             supervisor.watch(also=embedded.revive if embedded else None)
@@ -265,7 +268,10 @@ def _required_url(args: argparse.Namespace, config: BatonConfig) -> str:
     return url
 
 
-def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, workers: int) -> None:
+def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, workers: int,
+               password_file: Path | None = None) -> None:
+    """The banner: where Baton listens and every URL a user is pointed at (the embedded Valkey's with its password
+    redacted, and the file that holds it)."""
     from gateway.connector import WidgetConnector
     from gateway.redis_server import redact
 
@@ -275,8 +281,9 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
     lines = [f"Baton {__version__} listening on {listening}  ({gateways} gateway and {workers} worker processes{role})"]
     if deployment.config.public_url:
         lines.append(f"  Public URL:   {base}  (public_url: what providers call and sign)")
-    lines += [f"  Redis:        {redact(url)}", f"  Team inbox:   {base}/inbox", f"  API docs:     {base}/openapi.json",
-              f"  Health:       {listening}/healthz, {listening}/readyz"]
+    where = f"  (password in {password_file})" if password_file else ""
+    lines += [f"  Redis:        {redact(url)}{where}", f"  Team inbox:   {base}/inbox",
+              f"  API docs:     {base}/openapi.json", f"  Health:       {listening}/healthz, {listening}/readyz"]
     for channel in deployment.channels.values():
         if isinstance(channel.connector, WidgetConnector):
             lines.append(f"  Webchat demo: {base}/demo?channel={channel.name}")

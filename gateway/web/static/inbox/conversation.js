@@ -111,7 +111,7 @@ export class ConversationPane {
       const page = await api.messages(id, this.earlierBefore);
       if (id !== store.openId) return;
       this.earlierBefore = page.has_more ? page.next_before : null;
-      this.timeline.prepend(page.messages);
+      this.timeline.showEarlier(page.messages);
       this.timeline.offerEarlier(this.earlierBefore ? () => this.loadEarlier() : null);
     } catch (error) {
       this.onError(error);

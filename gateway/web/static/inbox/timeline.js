@@ -33,7 +33,7 @@ export class Timeline {
         this.updateDelivery(message);
         continue;
       }
-      this.append(message);
+      this.show(message);
       added = true;
     }
     if (added && (nearBottom || this.list.dataset.fresh !== "no")) {
@@ -43,7 +43,7 @@ export class Timeline {
     return added;
   }
 
-  append(message) {
+  show(message) {
     this.seen.add(message.id);
     this.shown.push(message);
     const when = day(message.created_at);
@@ -55,7 +55,7 @@ export class Timeline {
   }
 
   /** Older messages (a page back) go above those shown; the agent's place in the list stays where it was. */
-  prepend(messages) {
+  showEarlier(messages) {
     const older = messages.filter((m) => !this.seen.has(m.id));
     if (!older.length) return;
     const fromBottom = this.list.scrollHeight - this.list.scrollTop;
@@ -68,11 +68,11 @@ export class Timeline {
     this.lastDay = "";
     this.reasons = new Map([...this.reasons, ...failureReasons(older)]);
     if (earlier) this.list.appendChild(earlier);
-    for (const message of all) this.append(message);
+    for (const message of all) this.show(message);
     this.list.scrollTop = this.list.scrollHeight - fromBottom;
   }
 
-  /** Offer the messages before those shown (`load` fetches and prepends them), or stop offering (null). */
+  /** Offer the messages before those shown (`load` fetches them for showEarlier), or stop offering (null). */
   offerEarlier(load) {
     if (!load) {
       if (this.earlier) this.earlier.remove();
