@@ -120,7 +120,9 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def inbound(self, url: str, provider_id: str, text: str) -> ProviderRequest:
-        """The signed request the provider makes to `url` for a text message from `customer` with that id."""
+        """The signed request the provider makes to `url` for a text message from `customer` with that id: a string
+        of digits, so that a provider numbering its messages or updates can take it as their number; the
+        connector reports it back as `Inbound.provider_id`."""
 
     def status(self, url: str, provider_id: str, state: DeliveryState) -> ProviderRequest:
         """The signed request the provider makes to report that the message `provider_id` reached `state` (in the
@@ -347,21 +349,21 @@ class WebhookConformance(ConnectorChecks):
     def test_a_valid_request_parses_into_normalised_items(self, site: Site, provider: Provider) -> None:
         """a signed request for a customer's text is verified and parses into one Inbound: channel, sender, the
         provider's id and the text"""
-        request = provider.inbound(site.url(), "conformance-1", QUESTION).webhook_request(site.url())
+        request = provider.inbound(site.url(), "1001", QUESTION).webhook_request(site.url())
         connector = site.channel
         assert isinstance(connector, WebhookConnector)
         connector.verify(request)
         [item] = connector.parse(request)
         assert isinstance(item, Inbound), item
         assert (item.channel, item.sender, item.provider_id, item.text) == \
-            (CHANNEL, provider.customer, "conformance-1", QUESTION)
+            (CHANNEL, provider.customer, "1001", QUESTION)
         assert all(isinstance(value, str) for value in (item.profile_name, item.phone, item.account))
         if item.phone:
             assert item.phone.startswith("+") and item.phone[1:].isdigit(), f"phone is not E.164: {item.phone!r}"
 
     def test_a_request_without_its_signature_is_refused(self, site: Site, provider: Provider) -> None:
         """a request without its signature is refused with 403, and nothing is recorded"""
-        request = provider.unsigned(provider.inbound(site.url(), "conformance-2", QUESTION))
+        request = provider.unsigned(provider.inbound(site.url(), "1002", QUESTION))
         with pytest.raises(SignatureInvalid):
             site.channel.verify(request.webhook_request(site.url()))  # type: ignore[attr-defined]
         assert site.post(request).status_code == 403
@@ -369,7 +371,7 @@ class WebhookConformance(ConnectorChecks):
 
     def test_a_request_with_a_wrong_signature_is_refused(self, site: Site, provider: Provider) -> None:
         """a request with a wrong signature is refused with 403, and nothing is recorded"""
-        response = site.post(provider.forged(provider.inbound(site.url(), "conformance-3", QUESTION)))
+        response = site.post(provider.forged(provider.inbound(site.url(), "1003", QUESTION)))
         assert response.status_code == 403, response.text
         assert site.customer_messages() == []
 
@@ -377,7 +379,7 @@ class WebhookConformance(ConnectorChecks):
         """a body changed after it was signed is refused with 403 (for signatures that cover the body)"""
         if not provider.signs_body:
             pytest.skip("the provider's signature does not cover the body (a shared secret)")
-        signed = provider.inbound(site.url(), "conformance-4", QUESTION)
+        signed = provider.inbound(site.url(), "1004", QUESTION)
         tampered = replace(signed, body=signed.body.replace(b"opening", b"closing"))
         assert tampered.body != signed.body, "the body does not carry the text as sent: cannot tamper with it"
         assert site.post(tampered).status_code == 403
@@ -391,7 +393,7 @@ class WebhookConformance(ConnectorChecks):
 
     def test_a_retried_delivery_is_recorded_once_and_answered_once(self, site: Site, provider: Provider) -> None:
         """the same delivery twice (the provider's retry) is recorded once, and Baton answers it once, through send"""
-        request = provider.inbound(site.url(), "conformance-5", QUESTION)
+        request = provider.inbound(site.url(), "1005", QUESTION)
         first, retry = site.post(request), site.post(request)
         assert first.status_code == retry.status_code == 200, (first.text, retry.text)
         assert [m["text"] for m in site.customer_messages()] == [QUESTION]
@@ -406,17 +408,17 @@ class WebhookConformance(ConnectorChecks):
         connector = site.channel
         assert isinstance(connector, WebhookConnector)
         for state in DELIVERY_STATES:
-            request = provider.status(site.url(), "conformance-6", state).webhook_request(site.url())
+            request = provider.status(site.url(), "1006", state).webhook_request(site.url())
             connector.verify(request)
             [item] = connector.parse(request)
             assert isinstance(item, DeliveryStatus), item
-            assert (item.channel, item.provider_id, item.status) == (CHANNEL, "conformance-6", state)
+            assert (item.channel, item.provider_id, item.status) == (CHANNEL, "1006", state)
 
     def test_statuses_never_move_backwards(self, site: Site, provider: Provider) -> None:
         """statuses arriving out of order (read, then delivered, then sent) leave the message read"""
         if not provider.reports_statuses:
             pytest.skip("the provider reports no delivery statuses")
-        assert site.post(provider.inbound(site.url(), "conformance-7", QUESTION)).status_code == 200
+        assert site.post(provider.inbound(site.url(), "1007", QUESTION)).status_code == 200
         site.work()
         [sent] = provider.sent()
         assert sent.provider_id, "the fake provider must say which id it answered the send with"

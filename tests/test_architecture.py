@@ -224,3 +224,12 @@ def test_bundled_connectors_and_plugins_declare_the_api_version_they_need(name: 
         from gateway.plugin import API_VERSION
 
         assert module.BATON_API_VERSION == API_VERSION, name
+
+
+EXAMPLES = {str(path.relative_to(ROOT)): path for path in (ROOT / "examples").rglob("*.py")}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_example_plugins_import_only_the_public_api_and_the_conformance_suite(name: str) -> None:
+    allowed = {"gateway.plugin", "gateway.testing"} if "/tests/" in name else {"gateway.plugin"}
+    assert baton_imports(EXAMPLES[name]) <= allowed, name
