@@ -12,7 +12,8 @@ Sections, each figure beside its anchor measured in the same run (the machine is
               the limit); during the 200, an agent's replies to a WhatsApp customer, until they reach Twilio;
               the RSS of each gateway and worker process.
 - durability: the same, with and without the replica acknowledgement (durability.replica_acks: 1) on a
-              primary with one replica: what WAIT costs on the ack path.
+              primary with one replica, and with the disk acknowledgement (durability.aof_acks: WAITAOF, the
+              primary's appendfsync everysec): what WAIT and WAITAOF cost on the ack path.
 - offline:    messages answered per second with the offline model by 1, 2 and 4 worker processes, beside RQ's
               own rate for no-op jobs on one SimpleWorker.
 - cost:       Redis commands per message end to end (webchat; WhatsApp with three status callbacks), and Redis
@@ -336,6 +337,10 @@ def _answers_any(url: str) -> bool:
         return False
 
 
+DURABILITY = {"replica_acks_0": {"replica_acks": 0}, "replica_acks_1": {"replica_acks": 1},
+              "aof_acks": {"aof_acks": True}}
+
+
 def bench_durability(lab: Lab, quick: bool) -> dict[str, Any]:
     """What the replica acknowledgement (durability.replica_acks) costs on the ack path: one gateway process, a
     primary with one replica, the same signed webhooks with and without it."""
@@ -353,14 +358,14 @@ def bench_durability(lab: Lab, quick: bool) -> dict[str, Any]:
     wait_for(lambda: redis.Redis.from_url(primary).info("replication").get("connected_slaves", 0) >= 1,
              "the replica")
     results: dict[str, Any] = {}
-    for acks in (0, 1):
-        config = lab.config(f"durability{acks}", {"durability": {"replica_acks": acks, "timeout_ms": 500},
-                                                   "workspaces": [{"id": "bench", "channels": [wa_channel()]}]})
+    for name, durability in DURABILITY.items():
+        config = lab.config(name, {"durability": {**durability, "timeout_ms": 500},
+                                   "workspaces": [{"id": "bench", "channels": [wa_channel()]}]})
         base = lab.serve(config, primary, gateways=1, workers=0)
-        requests_file = signed_requests(lab, f"{base}/webhooks/wa", 200_000, f"d{acks}")
-        results[f"replica_acks_{acks}"] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds)
-        results[f"replica_acks_{acks}_at_1000"] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds,
-                                                      connections=10, threads=1, delay_ms=10)
+        requests_file = signed_requests(lab, f"{base}/webhooks/wa", 200_000, name)
+        results[name] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds)
+        results[f"{name}_at_1000"] = wrk(lab, f"{base}/webhooks/wa", requests_file, seconds, connections=10,
+                                         threads=1, delay_ms=10)
         lab.stop(lab.processes.pop())
         redis.Redis.from_url(primary).flushall()
     return results
@@ -807,9 +812,10 @@ def table(results: dict[str, Any]) -> str:
                      f"{paced['requests_per_s']:,.0f} req/s achieved; target p99 ≤ 5 ms"))
     durability = results.get("durability")
     if durability:
-        for acks in (0, 1):
-            full, paced = durability[f"replica_acks_{acks}"], durability[f"replica_acks_{acks}_at_1000"]
-            rows.append((f"acks/s with replica_acks: {acks} (1 gateway, a primary and a replica)",
+        for name in DURABILITY:
+            full, paced = durability[name], durability[f"{name}_at_1000"]
+            setting = "aof_acks: true" if name == "aof_acks" else f"replica_acks: {name[-1]}"
+            rows.append((f"acks/s with {setting} (1 gateway, a primary and a replica)",
                          f"{full['requests_per_s']:,.0f}", f"at ~1,000 req/s: p50 {paced['p50_ms']:.2f} ms, "
                          f"p99 {paced['p99_ms']:.2f} ms"))
     turnaround = results.get("turnaround")

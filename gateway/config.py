@@ -188,6 +188,10 @@ class DurabilityConfig(Strict):
     across a failover."""
 
     replica_acks: int = Field(default=0, ge=0, le=5)
+    #: A webhook or widget message gets its 2xx (and a WhatsApp message is sent) only once its record is written
+    #: and fsynced to the primary's append-only file (WAITAOF: Valkey, Redis 7.2+), else a 503 the provider retries.
+    #: On an older server, nothing is acknowledged while its AOF's last write failed (read once a second).
+    aof_acks: bool = False
     timeout_ms: int = Field(default=500, ge=1, le=60_000)
 
 

@@ -85,7 +85,7 @@ class Deployment:
     @cached_property
     def store(self) -> Store:
         durability = self.config.durability
-        return Store(self.store_redis, durability.replica_acks, durability.timeout_ms)
+        return Store(self.store_redis, durability.replica_acks, durability.timeout_ms, durability.aof_acks)
 
     @cached_property
     def queue(self) -> Queue:

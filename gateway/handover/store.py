@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -20,6 +22,8 @@ from redis.exceptions import NoScriptError
 from gateway import keys, schema
 from gateway.errors import BatonError, CommitUnknown, NotFound, Unavailable
 from gateway.redis_server import describe_error
+
+log = logging.getLogger(__name__)
 
 Author = Literal["customer", "ai", "agent", "system"]
 Owner = str  # "ai" | "none" | "agent:<id>"
@@ -180,14 +184,75 @@ def _payload(arguments: dict[str, Any]) -> str:
     return json.dumps({name: value for name, value in arguments.items() if value is not None}, ensure_ascii=False)
 
 
-def _checked(replies: list[Any], wait: int, conversation_id: str) -> dict[str, Any]:
-    """The answer of a pipelined operation, once its WAIT (if any) counted enough replicas."""
+def _checked(replies: list[Any], wait: int, conversation_id: str, aof: bool = False) -> dict[str, Any]:
+    """The answer of a pipelined operation, once its WAITAOF (if `aof`) found it in the primary's append-only file and
+    its WAIT (if any) counted enough replicas."""
     if isinstance(replies[0], Exception):
         raise replies[0]
     answer = _answer(replies[0], conversation_id)
-    if wait and (isinstance(replies[1], Exception) or int(replies[1]) < wait):
+    if wait and (isinstance(replies[-1], Exception) or int(replies[-1]) < wait):
         raise Unavailable(f"recorded, but not yet on {wait} replica(s): try again (it will not be recorded twice)")
+    if aof and not _on_disk(replies[1]):
+        raise _NoWaitAof(answer)
     return answer
+
+
+class _NoWaitAof(Exception):
+    """The server has no WAITAOF (Redis before 7.2): the AOF's write status stands in for it. `answer` is the
+    operation's, which was made."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("unknown command 'WAITAOF'")
+        self.answer = answer
+
+
+def _on_disk(reply: Any) -> bool:
+    """WAITAOF's reply: True once the primary wrote and fsynced the write to its append-only file, False when the
+    server has no WAITAOF; else Unavailable."""
+    if isinstance(reply, Exception):
+        if "unknown command" in str(reply).lower():
+            return False
+        if "appendonly" in str(reply).lower():
+            raise Unavailable("durability.aof_acks is on but the Redis server keeps no append-only file "
+                              "(appendonly no): nothing can be acknowledged as on its disk", redis_error=str(reply))
+        raise Unavailable(f"recorded, but its write to disk is unconfirmed: {describe_error(reply)}: try again "
+                          "(it will not be recorded twice)")
+    if int(reply[0]) < 1:
+        raise Unavailable("recorded, but not yet written to the Redis server's disk (its append-only file: a full "
+                          "disk?): try again (it will not be recorded twice)")
+    return True
+
+
+AOF_READ_EVERY_S = 1.0  # INFO persistence at most this often, on a server without WAITAOF
+AOF_FAILED = ("the Redis server cannot write its append-only file (aof_last_write_status: err; a full disk?): "
+              "nothing is acknowledged until it can")
+
+
+class AofStatus:
+    """On a server without WAITAOF: the AOF's last write status, read at most once a second (INFO persistence), not
+    per request. While it is `err`, durable operations are refused (503 with the reason) instead of acknowledged."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.read_at = -AOF_READ_EVERY_S
+        self.reads = 0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.read_at >= AOF_READ_EVERY_S
+
+    def update(self, info: dict[str, Any]) -> None:
+        self.read_at = time.monotonic()
+        self.reads += 1
+        failing = str(info.get("aof_last_write_status", "ok")) != "ok"
+        if failing and not self.failing:
+            log.error("%s", AOF_FAILED)
+        elif self.failing and not failing:
+            log.warning("the Redis server writes its append-only file again: acknowledging again")
+        self.failing = failing
+
+    def check(self) -> None:
+        if self.failing:
+            raise Unavailable(AOF_FAILED)
 
 
 def _answer(raw: Any, conversation_id: str = "") -> dict[str, Any]:
@@ -212,11 +277,14 @@ class Store:
     `replicas`: operations run `durable` are acknowledged by that many replicas within `timeout_ms`, or raise
     Unavailable (the write stands on the primary; the caller retries)."""
 
-    def __init__(self, client: redis.Redis, replicas: int = 0, timeout_ms: int = 500) -> None:
+    def __init__(self, client: redis.Redis, replicas: int = 0, timeout_ms: int = 500, aof: bool = False) -> None:
         self.redis = client
         self.sha = _sha(SCRIPT)
         self.replicas = replicas
         self.timeout_ms = timeout_ms
+        self.aof = aof  # durable operations wait for the primary's append-only file (WAITAOF)
+        self.waitaof = True  # until the server says it has none
+        self.aof_status = AofStatus()
 
     def run(self, operation: str, workspace_id: str, conversation_id: str = "", durable: bool = False,
             **arguments: Any) -> dict[str, Any]:
@@ -225,29 +293,47 @@ class Store:
             arguments["conversation"] = conversation_id
         argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
+        aof = self.aof and durable
         try:
-            return self._run(argv, wait, conversation_id)
+            if aof and not self.waitaof:
+                self._check_aof()
+                aof = False
+            try:
+                return self._run(argv, wait, conversation_id, aof)
+            except _NoWaitAof as exc:  # recorded; the server has no WAITAOF: its AOF status decides, from now on
+                log.warning("the Redis server has no WAITAOF (%s): durability.aof_acks reads its append-only file's "
+                            "write status instead, once a second", exc)
+                self.waitaof = False
+                self._check_aof()
+                return exc.answer
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # Sent, perhaps run, its answer lost: the caller decides (an idempotency key, a turn's stamp).
             raise CommitUnknown(f"{describe_error(exc)}: the change may or may not have been made") from exc
 
-    def _run(self, argv: tuple[str, str, str], wait: int, conversation_id: str) -> dict[str, Any]:
-        if not wait:  # the common case: one command
+    def _check_aof(self) -> None:
+        if self.aof_status.due():
+            self.aof_status.update(self.redis.info("persistence"))
+        self.aof_status.check()
+
+    def _run(self, argv: tuple[str, str, str], wait: int, conversation_id: str, aof: bool = False) -> dict[str, Any]:
+        if not wait and not aof:  # the common case: one command
             try:
                 return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation_id)
             except NoScriptError:  # a new or restarted server: load the script and run it once more
                 self.redis.script_load(SCRIPT)
                 return _answer(self.redis.evalsha(self.sha, 0, *argv), conversation_id)
         for attempt in (1, 2):
-            with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT covers this write
+            with self.redis.pipeline(transaction=False) as pipe:  # one connection: WAIT(AOF) covers this write
                 pipe.evalsha(self.sha, 0, *argv)
+                if aof:
+                    pipe.execute_command("WAITAOF", 1, 0, self.timeout_ms)
                 if wait:
                     pipe.execute_command("WAIT", wait, self.timeout_ms)
                 replies = pipe.execute(raise_on_error=False)
             if not isinstance(replies[0], NoScriptError) or attempt == 2:
                 break
             self.redis.script_load(SCRIPT)  # a new or restarted server: load the script and run it once more
-        return _checked(replies, wait, conversation_id)
+        return _checked(replies, wait, conversation_id, aof)
 
     # --- the customer ------------------------------------------------------------------------------------------
 
@@ -496,17 +582,40 @@ class AsyncStore:
     """The operations of the request path on the asyncio client: recording without a thread hop, in one round trip
     (with the replica acknowledgement pipelined behind it when `replicas` > 0)."""
 
-    def __init__(self, client: aioredis.Redis, replicas: int = 0, timeout_ms: int = 500) -> None:
+    def __init__(self, client: aioredis.Redis, replicas: int = 0, timeout_ms: int = 500, aof: bool = False) -> None:
         self.redis = client
         self.sha = _sha(SCRIPT)
         self.replicas = replicas
         self.timeout_ms = timeout_ms
+        self.aof = aof
+        self.waitaof = True
+        self.aof_status = AofStatus()
 
     async def run(self, operation: str, workspace_id: str, durable: bool = False, **arguments: Any) -> dict[str, Any]:
         argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
+        aof = self.aof and durable
+        if aof and not self.waitaof:
+            await self._check_aof()
+            aof = False
+        try:
+            return await self._run(argv, wait, aof)
+        except _NoWaitAof as exc:
+            log.warning("the Redis server has no WAITAOF (%s): durability.aof_acks reads its append-only file's "
+                        "write status instead, once a second", exc)
+            self.waitaof = False
+            await self._check_aof()
+            return exc.answer
+
+    async def _check_aof(self) -> None:
+        if self.aof_status.due():
+            self.aof_status.read_at = time.monotonic()  # one read at a time: the others use the status as it is
+            self.aof_status.update(await self.redis.info("persistence"))
+        self.aof_status.check()
+
+    async def _run(self, argv: tuple[str, str, str], wait: int, aof: bool) -> dict[str, Any]:
         for attempt in (1, 2):
-            if not wait:  # the common case: one command, no pipeline object to build
+            if not wait and not aof:  # the common case: one command, no pipeline object to build
                 try:
                     return _answer(await self.redis.evalsha(self.sha, 0, *argv), "")  # type: ignore[misc]
                 except NoScriptError:
@@ -514,10 +623,13 @@ class AsyncStore:
                     continue
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.evalsha(self.sha, 0, *argv)
-                pipe.execute_command("WAIT", wait, self.timeout_ms)
+                if aof:
+                    pipe.execute_command("WAITAOF", 1, 0, self.timeout_ms)
+                if wait:
+                    pipe.execute_command("WAIT", wait, self.timeout_ms)
                 replies = await pipe.execute(raise_on_error=False)
             if not isinstance(replies[0], NoScriptError) or attempt == 2:
-                return _checked(replies, wait, "")
+                return _checked(replies, wait, "", aof)
             await self.redis.script_load(SCRIPT)
         raise AssertionError("unreachable")
 

@@ -142,7 +142,8 @@ def create_app(deployment: Deployment) -> WebhooksFirst:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.aredis = connect_async(deployment.redis_url, decode_responses=True, health_check_interval=30)
         durability = deployment.config.durability
-        app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms)
+        app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms,
+                                     durability.aof_acks)
         app.state.hub = Hub(deployment.redis_url, [w.id for w in deployment.config.workspaces], connect_async)
         app.state.hub.start()
         await _check_schema(deployment)
