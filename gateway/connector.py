@@ -58,6 +58,7 @@ class DeliveryStatus:
     status: DeliveryState
     error_code: str = ""
     account: str = ""  # as for Inbound
+    reason: str = ""  # why it failed, in words an agent understands
 
 
 @dataclass(frozen=True)

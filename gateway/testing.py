@@ -104,6 +104,8 @@ class Provider(abc.ABC):
     signs_body: bool = True
     #: The provider reports delivery statuses (Twilio, Meta); False for those that do not (Telegram).
     reports_statuses: bool = True
+    #: The normalised states the provider's statuses can say (Meta has no word for "queued": it answers "sent").
+    reported_states: tuple[DeliveryState, ...] = DELIVERY_STATES
     #: The channel shows Baton's contact form natively rather than as text.
     renders_forms: bool = False
     #: Settings that must be refused, each with the setting the error must name: [({"token": ""}, "token")].
@@ -407,7 +409,7 @@ class WebhookConformance(ConnectorChecks):
             pytest.skip("the provider reports no delivery statuses")
         connector = site.channel
         assert isinstance(connector, WebhookConnector)
-        for state in DELIVERY_STATES:
+        for state in provider.reported_states:
             request = provider.status(site.url(), "1006", state).webhook_request(site.url())
             connector.verify(request)
             [item] = connector.parse(request)

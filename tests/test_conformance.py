@@ -1,8 +1,10 @@
 """The connector conformance suite (gateway.testing) over the bundled connectors: Twilio WhatsApp against the local
-fake of Twilio's REST API and requests signed as Twilio signs them, and the webchat widget's channel."""
+fake of Twilio's REST API and requests signed as Twilio signs them, WhatsApp Cloud against the local fake of Meta's
+Graph API and webhooks signed as Meta signs them, and the webchat widget's channel."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -13,8 +15,11 @@ from twilio.request_validator import RequestValidator
 
 from connectors.twilio_whatsapp import TwilioWhatsApp
 from connectors.webchat import Webchat
+from connectors.whatsapp_cloud import WhatsAppCloud
 from gateway.plugin import DeliveryState
 from gateway.testing import Failure, Provider, ProviderRequest, Sent, WebhookConformance, WidgetConformance
+from tests import fake_meta
+from tests.fake_meta import FakeMeta
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 BUSINESS = "whatsapp:+14155238886"
@@ -75,6 +80,65 @@ class TestTwilioWhatsApp(WebhookConformance):
     def provider(self) -> Iterator[Provider]:
         with FakeTwilio() as fake:
             yield TwilioProvider(fake)
+
+
+class MetaProvider(Provider):
+    connector = WhatsAppCloud
+    customer = fake_meta.CUSTOMER
+    signature_header = "X-Hub-Signature-256"
+    reported_states = ("sent", "delivered", "read", "failed")  # Meta has no "queued": what it takes is "sent"
+    invalid_settings = [({"phone_number_id": "+1 555"}, "phone_number_id"), ({"waba_id": "abc"}, "waba_id"),
+                        ({"api_base_url": "graph.facebook.com"}, "api_base_url"), ({"send_timeout": 0}, "send_timeout"),
+                        ({"templates": {"follow_up": {"language": "en"}}}, "templates.follow_up.name"),
+                        ({"enabled": True, "app_secret": ""}, "enabled")]
+
+    def __init__(self, fake: FakeMeta) -> None:
+        self.fake = fake
+
+    def settings(self) -> dict[str, Any]:
+        return {"phone_number_id": fake_meta.PHONE_NUMBER_ID, "access_token": fake_meta.ACCESS_TOKEN,
+                "app_secret": fake_meta.APP_SECRET, "verify_token": fake_meta.VERIFY_TOKEN,
+                "api_base_url": self.fake.base_url, "send_timeout": SEND_TIMEOUT}
+
+    def unreachable_settings(self) -> dict[str, Any]:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return {**self.settings(), "api_base_url": f"http://127.0.0.1:{port}/v21.0"}
+
+    def signed(self, payload: dict[str, Any]) -> ProviderRequest:
+        body = json.dumps(payload).encode()
+        return ProviderRequest(body, fake_meta.signed_headers(body))
+
+    def inbound(self, url: str, provider_id: str, text: str) -> ProviderRequest:
+        return self.signed(fake_meta.webhook(fake_meta.change([fake_meta.text(text, provider_id)])))
+
+    def status(self, url: str, provider_id: str, state: DeliveryState) -> ProviderRequest:
+        errors = [{"code": 131026, "title": "Message undeliverable"}] if state == "failed" else None
+        return self.signed(fake_meta.webhook(fake_meta.change(statuses=[fake_meta.status(provider_id, state, errors)])))
+
+    def malformed(self, url: str) -> ProviderRequest:
+        message = fake_meta.text("no id")
+        del message["id"]
+        return self.signed(fake_meta.webhook(fake_meta.change([message])))
+
+    def fail_next_send(self, how: Failure) -> None:
+        if how == "timeout":
+            self.fake.hold_next(SEND_TIMEOUT + 1.5)
+        else:
+            status, code = {"refused": (400, 131026), "throttled": (429, 130429), "server_error": (500, 131000)}[how]
+            self.fake.fail_next(status, code, f"a {how} answer")
+
+    def sent(self) -> list[Sent]:
+        return [Sent(body.get("to", ""), body.get("text", {}).get("body", ""), wamid)
+                for _, body, wamid in self.fake.sent]
+
+
+class TestWhatsAppCloud(WebhookConformance):
+    @pytest.fixture
+    def provider(self) -> Iterator[Provider]:
+        with FakeMeta() as fake:
+            yield MetaProvider(fake)
 
 
 class TestWebchat(WidgetConformance):

@@ -754,7 +754,8 @@ function ops.resend()
   return ok({})
 end
 
--- A provider's report on a message Baton sent; a late status never overwrites a later one.
+-- A provider's report on a message Baton sent; a late status never overwrites a later one, and failed is final
+-- (Meta may still report "delivered" for a message it failed). A failure keeps the provider's reason.
 function ops.status()
   local sent = redis.call('GET', key('SENT', {channel = args.channel, provider_id = args.provider_id}))
   if not sent then return ok({applied = false}) end
@@ -763,10 +764,14 @@ function ops.status()
     undelivered = 4, delivered = 5, read = 6}
   local current = redis.call('HGET', conv_part('DELIVERY', cid), mid)
   -- No record: the conversation was forgotten (a read receipt days later), and its SENT key outlives it.
-  if not current or (rank[current] or 0) >= (rank[args.status] or 0) then
+  if not current or current == 'failed' or current == 'undelivered'
+      or (rank[current] or 0) >= (rank[args.status] or 0) then
     return ok({applied = false, status = current})
   end
   redis.call('HSET', conv_part('DELIVERY', cid), mid, args.status)
+  if args.status == 'failed' and (args.reason or '') ~= '' then
+    redis.call('HSET', conv_part('DELIVERY', cid), mid .. ':error', args.reason)
+  end
   event('message.status', {conversation = cid, message = mid, status = args.status,
     error_code = args.error_code or ''})
   return ok({applied = true, status = args.status})

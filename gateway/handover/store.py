@@ -441,10 +441,11 @@ class Store:
         self.run("resend", workspace_id, conversation_id, message=message, actor=actor)
 
     def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
-               error_code: str = "") -> bool:
-        """A provider's delivery report; whether it changed the message's status."""
+               error_code: str = "", reason: str = "") -> bool:
+        """A provider's delivery report (`reason`: why it failed, in words); whether it changed the message's status.
+        A failed message stays failed."""
         answer = self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
-                          error_code=error_code)
+                          error_code=error_code, reason=reason)
         return bool(answer["applied"])
 
     def forget(self, workspace_id: str, conversation_id: str) -> bool:
@@ -638,9 +639,9 @@ class AsyncStore:
         return Recorded(**await self.run("inbound", workspace_id, durable=True, **_customer_payload(message)))
 
     async def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
-                     error_code: str = "") -> bool:
+                     error_code: str = "", reason: str = "") -> bool:
         answer = await self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
-                                error_code=error_code)
+                                error_code=error_code, reason=reason)
         return bool(answer["applied"])
 
 
