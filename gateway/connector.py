@@ -239,7 +239,7 @@ class WebhookConnector(Connector):
         raise NotImplementedError(f"the {self.type} connector has no handshake")
 
     def account(self) -> str:
-        """Optional: this channel's own number or account at the provider (Meta's phone_number_id). When one
+        """Optional: this channel's own number or account at the provider (the id of Meta's number). When one
         webhook serves several channels, the gateway records each parsed item whose `account` is set in the
         channel of the same type whose account() it is; "" (the default): the webhook's URL names the channel."""
         return ""
