@@ -67,6 +67,8 @@ SESSION = "baton:%(workspace_id)s:session:%(digest)s"  # inbox session id digest
 AGENT_SESSIONS = "baton:%(workspace_id)s:agent:%(agent)s:sessions"  # set of the agent's session digests (for revoking)
 VISITOR = "baton:%(workspace_id)s:visitor:%(digest)s"  # webchat session id digest → "channel|visitor" (with its TTL)
 RATE = "baton:%(workspace_id)s:rate:%(scope)s:%(subject)s"  # a rate limit's counter for one window
+# hash data (base64), content_type: a customer's attachment downloaded from a provider that names media by id
+MEDIA = "baton:%(workspace_id)s:media:%(channel)s:%(media_id)s"
 
 
 def key(template: str, **parts: str) -> str:

@@ -322,3 +322,36 @@ def test_an_agents_reply_reaches_the_customer(site: Site, graph: FakeMeta) -> No
     assert answer.status_code in (200, 201, 202), answer.text
     run_jobs(site.deployment)
     assert graph.sent[-1][1]["text"]["body"] == "Hello Maria, Alex here"
+
+
+def test_an_attachment_is_downloaded_at_once_and_shown_to_agents_only(site: Site, graph: FakeMeta) -> None:
+    graph.add_media("777001", b"\xff\xd8 a jpeg", "image/jpeg")
+    graph.add_media("777002", b"<html><script>alert(1)</script>", "text/html")
+    photo = meta.message("image", {"id": "777001", "mime_type": "image/jpeg", "sha256": "x"})
+    page = meta.message("document", {"id": "777002", "mime_type": "text/html", "filename": "x.html"})
+    assert site.post(meta.webhook(meta.change([photo, page]))).status_code == 200
+    downloads = [r.path for r in graph.requests if r.method == "GET"]
+    assert downloads == ["/v21.0/777001", "/download/777001", "/v21.0/777002", "/download/777002"]
+    [image], [document] = (m["media"] for m in site.messages("customer"))
+    assert image["url"] == f"/api/media/{site.meta}/777001"
+    graph.media.clear()  # Meta's URL has expired: Baton serves its own copy
+    assert site.client.get(image["url"]).status_code == 401
+    headers = agent_token(site.deployment)
+    served = site.client.get(image["url"], headers=headers)
+    assert (served.status_code, served.content, served.headers["content-type"]) == \
+        (200, b"\xff\xd8 a jpeg", "image/jpeg")
+    served = site.client.get(document["url"], headers=headers)
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert served.headers["content-disposition"].startswith("attachment")
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert site.client.get(f"/api/media/{site.meta}/999", headers=headers).status_code == 404
+    assert site.client.get(f"/api/media/{site.meta}/a%2Fb", headers=headers).status_code == 404
+
+
+def test_an_attachment_not_downloaded_at_once_is_fetched_when_opened(site: Site, graph: FakeMeta) -> None:
+    photo = meta.message("image", {"id": "888001", "mime_type": "image/png"})
+    assert site.post(meta.webhook(meta.change([photo]))).status_code == 200  # Meta had no such media yet
+    graph.add_media("888001", b"png bytes", "image/png")
+    [message] = site.messages("customer")
+    served = site.client.get(message["media"][0]["url"], headers=agent_token(site.deployment))
+    assert (served.status_code, served.content) == (200, b"png bytes")

@@ -20,7 +20,7 @@ from gateway.errors import BadRequest, CommitUnknown, ConfigError, NotFound, Una
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation, Page
 from gateway.team import Agent, list_agents
-from gateway.web import ratelimit, sse
+from gateway.web import media, ratelimit, sse
 from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
 from gateway.web.http import json_body
 
@@ -467,6 +467,32 @@ async def get_contact(request: Request) -> Response:
     deployment = deployment_of(request)
     contact = await run_in_threadpool(deployment.store.contact, agent.workspace_id, request.path_params["id"])
     return JSONResponse({"contact": contact_view(deployment, contact)})
+
+
+async def get_media(request: Request) -> Response:
+    """
+    summary: An attachment of a customer's message, as Baton downloaded it from the provider (images, audio and video
+      inline; anything else as a file)
+    security: [{agentToken: []}]
+    parameters:
+      - {name: channel, in: path, required: true, schema: {type: string}, example: wa-meta}
+      - {name: media, in: path, required: true, schema: {type: string, pattern: '^[A-Za-z0-9_.-]{1,128}$'},
+         example: '1234567890'}
+    responses:
+      200:
+        description: The attachment's bytes
+        content: {'*/*': {schema: {type: string, format: binary}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404:
+        description: No such attachment in the agent's workspace, or the provider no longer has it
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+      503:
+        description: The provider cannot be reached now
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+    """
+    agent = await current_agent(request)
+    return await media.serve(request, deployment_of(request), agent.workspace_id)
 
 
 async def list_team(request: Request) -> Response:

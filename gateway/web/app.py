@@ -84,6 +84,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
+            Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),
             Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),

@@ -15,6 +15,8 @@ from gateway.deployment import Channel, Deployment
 from gateway.handover import lifecycle
 from gateway.handover.store import AsyncStore, CustomerMessage, Recorded
 from gateway.logs import Throttled
+from gateway.web.media import fetchable
+from gateway.web.media import url as media_url
 
 MAX_TEXT = 4096  # characters of one customer message that are kept (WhatsApp's own limit)
 
@@ -36,12 +38,14 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
         customer=message.profile_name or connector.display_address(message.sender), delivers=connector.sends,
         published=lifecycle.configured_published(workspace), timeout_ms=lifecycle.no_human_timeout_ms(workspace),
         profile_name=message.profile_name, phone=message.phone,
-        media=[_media(m) for m in message.media], data=data)
+        media=[_media(channel, m) for m in message.media], data=data)
 
 
-def _media(media: Media) -> dict[str, str]:
-    """As stored: the url and content type, and the provider's id for it when it names media by id."""
-    stored = {"url": media.url, "content_type": media.content_type}
+def _media(channel: Channel, media: Media) -> dict[str, str]:
+    """As stored: the url and content type, and the provider's id for it when it names media by id (then the url is
+    where agents get the copy Baton downloads: gateway.web.media)."""
+    address = media.url or (media_url(channel.name, media.provider_id) if fetchable(channel) else "")
+    stored = {"url": address, "content_type": media.content_type}
     return stored | ({"provider_id": media.provider_id} if media.provider_id else {})
 
 

@@ -10,16 +10,19 @@ from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 from redis.exceptions import RedisError
+from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway import metrics
-from gateway.connector import WebhookConnector, WebhookRequest
+from gateway.connector import Inbound, WebhookConnector, WebhookRequest
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, BatonError, SignatureInvalid, UnknownChannel
+from gateway.handover.store import Recorded
 from gateway.logs import Throttled, held_back
+from gateway.web import media
 from gateway.web.http import read_body
-from gateway.web.pipeline import record, route
+from gateway.web.pipeline import Item, record, route
 
 log = logging.getLogger("baton.webhooks")
 
@@ -44,13 +47,28 @@ async def receive(request: Request) -> Response:
         except SignatureInvalid as exc:
             log_refusal(channel, connector, webhook, exc, str(request.url), deployment.public_url())
             raise
-        recorded = await record(request.app.state.astore, route(deployment, channel, connector.parse(webhook)))
+        routed = route(deployment, channel, connector.parse(webhook))
+        recorded = await record(request.app.state.astore, routed)
     for item in recorded:
         outcome = "status" if isinstance(item, bool) else "duplicate" if item.duplicate else "accepted"
         metrics.WEBHOOKS.labels(channel.name, outcome).inc()
     ack = connector.acknowledge(webhook)
     metrics.ACK.labels(channel.name).observe(time.perf_counter() - started)
-    return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
+    return Response(ack.body, status_code=ack.status, media_type=ack.media_type,
+                    background=_downloads(deployment, routed, recorded))
+
+
+def _downloads(deployment: Deployment, routed: list[tuple[Channel, Item]],
+               recorded: list[Recorded | bool]) -> BackgroundTasks | None:
+    """The attachments named by id in the new messages, downloaded once the provider has its answer."""
+    tasks = BackgroundTasks()
+    for (target, item), outcome in zip(routed, recorded, strict=True):
+        if isinstance(item, Inbound) and not isinstance(outcome, bool) and not outcome.duplicate and \
+                media.fetchable(target):
+            wanted = [m for m in item.media if m.provider_id and not m.url]
+            if wanted:
+                tasks.add_task(media.keep, deployment, target, wanted)
+    return tasks if tasks.tasks else None
 
 
 async def endpoint(request: Request) -> Response:
