@@ -85,6 +85,25 @@ class HandoverConfig(Strict):
     phrases: list[str] = []
 
 
+class PresenceConfig(Strict):
+    #: Seconds an agent stays online after their last inbox tab closed (a reload, a flaky network) before they are
+    #: shown offline and get no more chats.
+    offline_after: float = Field(default=60.0, gt=0, le=3600)
+
+
+class AssignmentConfig(Strict):
+    """Who takes a chat that waits for a human: nobody on their own (manual), the next online agent in turn
+    (round_robin), or the online agent holding the fewest open chats (balanced). An admin's choice in Settings
+    wins until this changes."""
+
+    mode: Literal["manual", "round_robin", "balanced"] = "manual"
+    #: The most open chats an agent holds before automatic assignment skips them.
+    capacity: int = Field(default=5, ge=1, le=1000)
+
+    def fingerprint(self) -> str:
+        return f"{self.mode}|{self.capacity}"
+
+
 class ChannelConfig(BaseModel):
     """A channel: a unique name, a connector type, and that connector's own settings."""
 
@@ -139,6 +158,8 @@ class WorkspaceConfig(Strict):
     ai_agent: AIAgentConfig | None = AIAgentConfig()
     handover: HandoverConfig = HandoverConfig()
     notifiers: list[NotifierConfig] = []
+    presence: PresenceConfig = PresenceConfig()
+    assignment: AssignmentConfig = AssignmentConfig()
 
 
 class WorkerConfig(Strict):

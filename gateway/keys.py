@@ -61,6 +61,14 @@ UNPUBLISHED_WAITS = "baton:%(workspace_id)s:waiting-unpublished"
 # AI agent was unpublished (publishing it again gives them back to the AI)
 MODEL_BREAKER = "baton:%(workspace_id)s:model-breaker"  # hash: the AI model's circuit breaker (gateway/breaker.py)
 MODEL_PROBE = "baton:%(workspace_id)s:model-probe"  # SET NX PX: the one turn that tries a model whose circuit is open
+# hash agent id → online | away | offline; "<id>:chosen" (what they set), "<id>:since" (ms)
+PRESENCE = "baton:%(workspace_id)s:presence"
+AGENT_STREAMS = "baton:%(workspace_id)s:agent:%(agent)s:streams"  # zset inbox stream token → lease end (ms)
+PRESENCE_CHECKS = "baton:%(workspace_id)s:presence-checks"  # zset agent id → when their last stream's lease ends
+# hash: Settings' assignment (mode, capacity, and `file`, the config's value it overrode) and `last`, the
+# round-robin cursor
+ASSIGNMENT = "baton:%(workspace_id)s:assignment"
+ASSIGN_QUEUE = "baton:%(workspace_id)s:assign-queue"  # zset conversation id → since: waiting for a free agent
 AGENTS = "baton:%(workspace_id)s:agents"  # hash agent id → JSON
 AGENT_TOKEN = "baton:%(workspace_id)s:agent-token:%(digest)s"  # API token digest → agent id (with the token's TTL)
 SESSION = "baton:%(workspace_id)s:session:%(digest)s"  # inbox session id digest → agent id (with the session's TTL)

@@ -103,6 +103,7 @@ def test_check_reaches_redis_and_reports_each_channel(config_file: Path) -> None
     result = baton("check", "--config", str(config_file), cwd=config_file.parent)
     assert result.returncode == 0, result.stderr
     assert "channel chat (webchat): ready" in result.stdout and "reachable" in result.stdout
+    assert "workspace shop: assignment manual, capacity 5 (from config.yaml)" in result.stdout
 
 
 def test_check_fails_on_an_unreachable_redis(config_file: Path) -> None:
@@ -164,13 +165,17 @@ def test_check_live_makes_one_real_call_to_the_model(tmp_path: Path, fake_openai
     assert refused.returncode == 1 and "the live call failed: AuthenticationError" in refused.stdout
 
 
-def test_check_reports_a_publication_set_at_runtime(config_file: Path, served: Served) -> None:
+def test_check_reports_a_publication_and_an_assignment_set_at_runtime(config_file: Path, served: Served) -> None:
     created = baton("agent", "create", "robin", "--admin", "--config", str(config_file), cwd=config_file.parent)
     admin = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
     assert httpx.patch(f"{served.url}/api/ai-agent", json={"published": False}, headers=admin).status_code == 200
     result = baton("check", "--config", str(config_file), cwd=config_file.parent)
     assert result.returncode == 0, result.stderr
     assert "AI agent baton/knowledge, unpublished (set at runtime)" in result.stdout
+    body = {"mode": "balanced", "capacity": 3}
+    assert httpx.put(f"{served.url}/api/assignment", json=body, headers=admin).status_code == 200
+    result = baton("check", "--config", str(config_file), cwd=config_file.parent)
+    assert "workspace shop: assignment balanced, capacity 3 (set in Settings)" in result.stdout
 
 
 def test_a_model_without_its_key_is_said_once_at_start_up_not_with_a_traceback_per_message(tmp_path: Path) -> None:

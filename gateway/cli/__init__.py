@@ -333,6 +333,7 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
             print(f"channel {channel.name} ({channel.connector.type}): {status}")
         for workspace in config.workspaces:
             problems += _check_agent(deployment, workspace, args.live)
+            _check_assignment(deployment, workspace)
         deployment.close()
     return 1 if problems else 0
 
@@ -347,6 +348,14 @@ def _check_schema(deployment: Any) -> int:
         return 1
     print(f"data: schema {state.version} (this release's)")
     return 0
+
+
+def _check_assignment(deployment: Any, workspace: Any) -> None:
+    from gateway.handover import lifecycle
+
+    rule = lifecycle.assignment_in_force(deployment, workspace)
+    source = "set in Settings" if rule["source"] == "settings" else "from config.yaml"
+    print(f"workspace {workspace.id}: assignment {rule['mode']}, capacity {rule['capacity']} ({source})")
 
 
 def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:

@@ -9,6 +9,7 @@ part of that same atomic step.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from gateway import keys, metrics
 from gateway.config import WorkspaceConfig
@@ -32,6 +33,31 @@ def no_human_timeout_ms(workspace: WorkspaceConfig) -> int:
     return int(workspace.handover.no_human_timeout * 1000)
 
 
+def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:
+    """The configured assignment as the state script takes it; an admin's choice in Settings wins while `file` (the
+    file's value it overrode) is still what the file says."""
+    rule = workspace.assignment
+    return {"mode": rule.mode, "capacity": rule.capacity, "file": rule.fingerprint()}
+
+
+def assignment_in_force(deployment: Deployment, workspace: WorkspaceConfig) -> dict[str, Any]:
+    """{"mode", "capacity", "source": "settings" | "config.yaml"}: what automatic assignment does now."""
+    stored = deployment.store.assignment_override(workspace.id)
+    if stored and stored["file"] == workspace.assignment.fingerprint():
+        return {"mode": stored["mode"], "capacity": int(stored["capacity"]), "source": "settings"}
+    return {"mode": workspace.assignment.mode, "capacity": workspace.assignment.capacity, "source": "config.yaml"}
+
+
+def set_assignment(deployment: Deployment, agent: Agent, mode: str | None, capacity: int | None) -> dict[str, Any]:
+    """An admin sets the workspace's assignment (None: back to config.yaml's); switching to an automatic mode hands
+    out the chats already waiting, oldest first."""
+    workspace = deployment.workspace(agent.workspace_id)
+    answer = deployment.store.set_assignment(workspace.id, mode, capacity, agent.owner, assignment(workspace))
+    log.info("workspace %s: assignment %s, capacity %s, set by %s; %d waiting chat(s) handed out", workspace.id,
+             answer["mode"], answer["capacity"], agent.id, answer["given"], extra={"workspace": workspace.id})
+    return answer
+
+
 def configured_published(workspace: WorkspaceConfig) -> bool:
     """The AI agent's publication as configured; the state script prefers an admin's runtime choice."""
     return bool(workspace.ai_agent and workspace.ai_agent.published)
@@ -45,7 +71,7 @@ def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation_i
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
     count = deployment.store.hand_over(
         workspace.id, conversation_id, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
-        agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace))
+        agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace), assignment=assignment(workspace))
     metrics.HANDOVERS.labels(route).inc()
     log.info("conversation %s handed over to the team (%s): %s", conversation_id, route, reason,
              extra=_context(workspace.id, conversation_id))
@@ -87,7 +113,8 @@ def _assign(deployment: Deployment, agent: Agent, conversation_id: str, target: 
     workspace = deployment.workspace(agent.workspace_id)
     waited = _waiting(deployment, workspace.id, conversation_id) if target.startswith("agent:") else None
     moved = deployment.store.assign(workspace.id, conversation_id, target, agent.owner, reason=reason, notice=notice,
-                                    force=force, published=configured_published(workspace), timeout_ms=timeout_ms)
+                                    force=force, published=configured_published(workspace), timeout_ms=timeout_ms,
+                                    assignment=assignment(workspace))
     _taken(waited)
     if not moved.get("unchanged"):
         log.info("conversation %s: %s → %s (%s)", conversation_id, moved.get("previous", "?"), target, reason,
@@ -132,7 +159,9 @@ def channel_limit(deployment: Deployment, conversation: Conversation) -> int:
 
 def close(deployment: Deployment, agent: Agent, conversation_id: str, force: bool = False) -> None:
     """Close the conversation; the customer's next message starts a fresh one with the AI."""
-    closed(deployment.store.close(agent.workspace_id, conversation_id, agent.owner, force=force))
+    workspace = deployment.workspace(agent.workspace_id)
+    closed(deployment.store.close(agent.workspace_id, conversation_id, agent.owner, force=force,
+                                  assignment=assignment(workspace)))
     log.info("conversation %s closed by %s", conversation_id, agent.owner,
              extra=_context(agent.workspace_id, conversation_id))
 
@@ -162,7 +191,8 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
     while True:
         moved = deployment.store.publish(workspace.id, published, agent.owner, reason=reason,
                                          timeout_ms=no_human_timeout_ms(workspace), announce=announce,
-                                         limit=UNPUBLISH_BATCH, notice=back_with_the_ai(workspace))
+                                         limit=UNPUBLISH_BATCH, notice=back_with_the_ai(workspace),
+                                         assignment=assignment(workspace))
         announce = False
         if not published:
             metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])

@@ -228,6 +228,7 @@ local function set_owner(c, owner, timeout_ms)
     arm(c, timeout_ms)
   else
     redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id) -- someone has it now: publishing again leaves it alone
+    redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
     disarm(c)
     if (c.form_state or '') ~= '' then set(c, 'form_state', '') end -- someone has the chat: the form is moot
   end
@@ -243,6 +244,107 @@ local function open_conversation(cid)
   if not c then return nil, fail('not_found') end
   if c.status ~= 'open' then return nil, fail('closed', {status = c.status}) end
   return c
+end
+
+-- --- presence and automatic assignment -------------------------------------------------------------------------
+--
+-- PRESENCE holds each agent's status (online | away | offline), what they chose (`<id>:chosen`) and since when.
+-- Each open inbox stream holds a lease in AGENT_STREAMS (renewed while it is open, cut to the grace period when it
+-- closes); PRESENCE_CHECKS says when an agent's last lease ends, and presence_sweep turns them offline then.
+--
+-- ASSIGNMENT: the mode and capacity in force are the caller's (args.assignment, from config.yaml) unless an admin
+-- set others in Settings while the file said what it says now (`file`). A conversation that waits for a human is
+-- handed to an online agent with room at once, or queued in ASSIGN_QUEUE (oldest first) and handed out the moment
+-- an agent comes online or frees a slot: all in the step that causes it, so no agent goes over capacity and no
+-- chat goes to two agents.
+
+local function agent_record(agent_id)
+  local raw = redis.call('HGET', key('AGENTS'), agent_id)
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function assignment()
+  local file = args.assignment
+  if type(file) ~= 'table' then return {mode = 'manual', capacity = 0} end
+  local stored = redis.call('HMGET', key('ASSIGNMENT'), 'mode', 'capacity', 'file')
+  if stored[1] and stored[3] == file.file then
+    return {mode = stored[1], capacity = tonumber(stored[2])}
+  end
+  return {mode = file.mode, capacity = tonumber(file.capacity)}
+end
+
+local function load_of(agent_id) return redis.call('ZCARD', view_key('agent:' .. agent_id)) end
+
+-- Who gets the next chat: the next online agent with room after the last one given a chat (round_robin), or the
+-- one holding the fewest open chats, ties in that same order (balanced); nil when nobody is free.
+local function pick(rule, exclude)
+  local ids = redis.call('HKEYS', key('AGENTS'))
+  table.sort(ids)
+  local last = redis.call('HGET', key('ASSIGNMENT'), 'last') or ''
+  local ordered = {}
+  for _, id in ipairs(ids) do if id > last then ordered[#ordered + 1] = id end end
+  for _, id in ipairs(ids) do if id <= last then ordered[#ordered + 1] = id end end
+  local best, best_load = nil, nil
+  for _, id in ipairs(ordered) do
+    if id ~= exclude and redis.call('HGET', key('PRESENCE'), id) == 'online' then
+      local held = load_of(id)
+      if held < rule.capacity then
+        if rule.mode == 'round_robin' then return id end
+        if not best or held < best_load then best, best_load = id, held end
+      end
+    end
+  end
+  return best
+end
+
+local function give(c, agent_id, rule)
+  local record = agent_record(agent_id) or {}
+  local name = record.name or agent_id
+  local previous = c.owner
+  set_owner(c, 'agent:' .. agent_id)
+  redis.call('HSET', key('ASSIGNMENT'), 'last', agent_id)
+  set(c, 'assigned_at', now)
+  note(c, 'assignment', '', {actor = 'auto', previous = previous, owner = c.owner, reason = rule.mode})
+  notice(c, name .. ' joined the conversation.')
+  event('conversation.assigned', {conversation = c.id, owner = c.owner, previous = previous, actor = 'auto',
+    reason = rule.mode, channel = c.channel, agent_name = name})
+  notify(c, 'assigned', {agent = agent_id, agent_name = name, actor = 'auto', mode = rule.mode})
+end
+
+-- A conversation that now waits for a human: to a free agent at once (not `exclude`, who just let it go), or
+-- queued for the next one. The agent's id, or nil.
+local function hand_out(c, exclude)
+  local rule = assignment()
+  local agent_id = rule.mode ~= 'manual' and pick(rule, exclude)
+  if agent_id then
+    give(c, agent_id, rule)
+    return agent_id
+  end
+  redis.call('ZADD', key('ASSIGN_QUEUE'), 'NX', now, c.id) -- queued in manual mode too, should it change
+  return nil
+end
+
+-- An agent came online or freed a slot: the queued conversations, oldest first, while someone is free.
+local function drain()
+  local rule = assignment()
+  if rule.mode == 'manual' then return 0 end
+  local queue = key('ASSIGN_QUEUE')
+  local given = 0
+  for _ = 1, (args.drain_limit or 100) do
+    local head = redis.call('ZRANGE', queue, 0, 0)[1]
+    if not head then break end
+    local c = load(head)
+    if not c or c.status ~= 'open' or c.owner ~= 'none' then
+      redis.call('ZREM', queue, head)
+    else
+      local agent_id = pick(rule)
+      if not agent_id then break end
+      give(c, agent_id, rule)
+      given = given + 1
+    end
+  end
+  return given
 end
 
 -- --- turns ----------------------------------------------------------------------------------------------------
@@ -344,6 +446,7 @@ local function wait_for_human(c, reason)
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = reason, summary = '',
     customer = c.customer, route = 'unpublished'})
   notify(c, 'handover', {reason = reason, summary = args.text or '', route = 'unpublished'})
+  hand_out(c)
 end
 
 local ops = {}
@@ -394,8 +497,9 @@ function ops.hand_over()
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = args.reason,
     summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count})
   notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
+  local assignee = hand_out(c)
   finish_turn(c, args.turn, true)
-  return ok({handovers = count})
+  return ok({handovers = count, assignee = assignee})
 end
 
 -- A human changes who owns an open conversation: an agent, the AI, or nobody (waiting for a human).
@@ -418,7 +522,20 @@ function ops.assign()
   end
   event('conversation.assigned', {conversation = c.id, owner = target, previous = previous, actor = actor,
     reason = args.reason or '', channel = c.channel})
-  return ok({owner = target, previous = previous})
+  if is_agent(target) and target ~= actor then
+    -- Given by someone else (a colleague, an admin taking it over): the agent is told it is theirs now.
+    notify(c, 'assigned', {agent = string.sub(target, 7), actor = actor, reason = args.reason or ''})
+  end
+  if is_agent(previous) and previous ~= actor then
+    notify(c, 'taken_over', {agent = string.sub(previous, 7), actor = actor, owner = target})
+  end
+  -- A slot freed (the chat left an agent): the queue first, then the chat itself if it now waits for a human.
+  if is_agent(previous) then drain() end
+  if target == 'none' then
+    hand_out(c, is_agent(previous) and string.sub(previous, 7) or nil)
+    c = load(c.id)
+  end
+  return ok({owner = c.owner, previous = previous})
 end
 
 -- Post a reply. The AI only while it owns the conversation (and by its current turn); an agent who replies in a
@@ -529,6 +646,8 @@ function ops.close()
     data = {actor = actor}})
   event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
     handovers = tonumber(c.handovers or 0)})
+  redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
+  if is_agent(before) then drain() end -- a slot freed
   if args.turn then finish_turn(c, args.turn, true) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
   return ok({handovers = tonumber(c.handovers or 0)})
 end
@@ -637,12 +756,114 @@ function ops.publish()
       event('conversation.handover', {conversation = cid, channel = c.channel, reason = args.reason, summary = '',
         customer = c.customer, route = 'unpublished', waiting = waiting ~= false})
       notify(c, 'handover', {reason = args.reason, summary = '', route = 'unpublished', waiting = waiting ~= false})
+      hand_out(c)
       moved = moved + 1
     else
       redis.call('ZREM', view_key('ai'), cid)
     end
   end
   return ok({moved = moved, remaining = redis.call('ZCARD', view_key('ai'))})
+end
+
+-- --- presence -------------------------------------------------------------------------------------------------
+
+local function set_presence(agent_id, status)
+  local presence = key('PRESENCE')
+  local before = redis.call('HGET', presence, agent_id) or 'offline'
+  if before == status then return false end
+  redis.call('HSET', presence, agent_id, status, agent_id .. ':since', now)
+  event('agent.presence', {agent = agent_id, status = status, previous = before})
+  return true
+end
+
+local function streams_of(agent_id) return key('AGENT_STREAMS', {agent = agent_id}) end
+
+-- PRESENCE_CHECKS holds the end of the agent's latest lease: the sweep looks again then.
+local function schedule_check(agent_id)
+  local latest = redis.call('ZRANGE', streams_of(agent_id), -1, -1, 'WITHSCORES')
+  if latest[2] then
+    redis.call('ZADD', key('PRESENCE_CHECKS'), tonumber(latest[2]), agent_id)
+  else
+    redis.call('ZREM', key('PRESENCE_CHECKS'), agent_id)
+  end
+end
+
+-- An agent sets their own status; coming online hands them the queued chats they have room for.
+function ops.presence()
+  if not agent_record(args.agent) then return fail('no_agent') end
+  redis.call('HSET', key('PRESENCE'), args.agent .. ':chosen', args.status)
+  set_presence(args.agent, args.status)
+  local given = 0
+  if args.status == 'online' then given = drain() end
+  return ok({status = args.status, given = given})
+end
+
+-- An inbox stream opened (lease_ms from now): an agent shown offline because their inbox had closed is back as
+-- they chose (online unless they chose otherwise); one who chose offline stays offline.
+function ops.stream_open()
+  if not agent_record(args.agent) then return fail('no_agent') end
+  redis.call('ZADD', streams_of(args.agent), now + args.lease_ms, args.token)
+  schedule_check(args.agent)
+  local presence = key('PRESENCE')
+  local status = redis.call('HGET', presence, args.agent) or 'offline'
+  local given = 0
+  if status == 'offline' then
+    local chosen = redis.call('HGET', presence, args.agent .. ':chosen') or 'online'
+    if chosen ~= 'offline' then
+      set_presence(args.agent, chosen)
+      status = chosen
+      if chosen == 'online' then given = drain() end
+    end
+  end
+  return ok({status = status, given = given})
+end
+
+-- A stream still open renews its lease; one that closed keeps it only for the grace period (lease_ms).
+function ops.stream_lease()
+  redis.call('ZADD', streams_of(args.agent), 'XX', now + args.lease_ms, args.token)
+  schedule_check(args.agent)
+  return ok({})
+end
+
+-- Agents whose last lease ended are offline (their chats stay theirs).
+function ops.presence_sweep()
+  local checks = key('PRESENCE_CHECKS')
+  local due = redis.call('ZRANGEBYSCORE', checks, '-inf', now, 'LIMIT', 0, args.limit or 200)
+  local gone = {}
+  for _, agent_id in ipairs(due) do
+    redis.call('ZREMRANGEBYSCORE', streams_of(agent_id), '-inf', now)
+    schedule_check(agent_id)
+    if redis.call('ZCARD', streams_of(agent_id)) == 0 and set_presence(agent_id, 'offline') then
+      gone[#gone + 1] = agent_id
+    end
+  end
+  return ok({offline = gone})
+end
+
+-- An admin's choice of assignment in Settings (`file`: the config's value it overrides); nil mode clears it.
+-- Switching to an automatic mode hands out the chats already waiting.
+function ops.set_assignment()
+  local stored = key('ASSIGNMENT')
+  if args.mode then
+    redis.call('HSET', stored, 'mode', args.mode, 'capacity', args.capacity, 'file', args.assignment.file)
+  else
+    redis.call('HDEL', stored, 'mode', 'capacity', 'file')
+  end
+  local rule = assignment()
+  event('assignment.updated', {mode = rule.mode, capacity = rule.capacity, actor = args.actor})
+  local given = 0
+  if rule.mode ~= 'manual' then
+    -- Chats that waited while assignment was manual were never queued: queue them (oldest handover first).
+    local waiting = redis.call('ZRANGE', view_key('waiting'), 0, -1)
+    for _, cid in ipairs(waiting) do
+      local c = load(cid)
+      if c and c.status == 'open' and c.owner == 'none' then
+        redis.call('ZADD', key('ASSIGN_QUEUE'), 'NX', tonumber(c.handover_at or c.created_at or now), cid)
+      end
+    end
+    given = drain()
+  end
+  return ok({mode = rule.mode, capacity = rule.capacity, given = given})
 end
 
 -- --- delivery ------------------------------------------------------------------------------------------------
@@ -790,6 +1011,7 @@ function ops.forget()
   end
   redis.call('ZREM', view_key('closed'), c.id)
   redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
+  redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
   redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})

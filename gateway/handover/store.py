@@ -66,6 +66,7 @@ class Conversation(TypedDict, total=False):
     handed_back_at: int
     closed_at: int
     closed_by: str
+    assigned_at: int  # handed to an agent by automatic assignment
 
 
 class Message(TypedDict, total=False):
@@ -110,6 +111,7 @@ class CustomerMessage:
     media: list[dict[str, str]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     dedupe_ttl: int = 7 * 24 * 3600  # seconds; providers retry for days (Meta), Twilio within seconds
+    assignment: dict[str, Any] | None = None  # the configured assignment (gateway.handover.lifecycle.assignment)
 
 
 @dataclass(frozen=True)
@@ -350,10 +352,12 @@ class Store:
     # --- the AI's turn -----------------------------------------------------------------------------------------
 
     def hand_over(self, workspace_id: str, conversation_id: str, turn: TurnStamp, reason: str, route: str, summary: str,
-                  notice: str, agent_name: str, timeout_ms: int) -> int:
-        """The AI unassigns itself; the number of handovers of the conversation so far."""
+                  notice: str, agent_name: str, timeout_ms: int, assignment: dict[str, Any] | None = None) -> int:
+        """The AI unassigns itself (and automatic assignment may hand the chat to an agent at once); the number of
+        handovers of the conversation so far."""
         answer = self.run("hand_over", workspace_id, conversation_id, turn=_stamp(turn), reason=reason, route=route,
-                          summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms)
+                          summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms,
+                          assignment=assignment)
         return int(answer.get("handovers", 0))
 
     def finish(self, workspace_id: str, conversation_id: str, turn: TurnStamp, **fields: int) -> None:
@@ -389,25 +393,94 @@ class Store:
 
     def assign(self, workspace_id: str, conversation_id: str, target: Owner, actor: Owner, *, reason: str,
                notice: str = "", force: bool = False, published: bool = True,
-               timeout_ms: int | None = None) -> dict[str, Any]:
-        """Give the conversation to `target`; {"owner", "previous"} or {"unchanged": true}."""
+               timeout_ms: int | None = None, assignment: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Give the conversation to `target`; {"owner", "previous"} or {"unchanged": true}. A chat released to
+        nobody goes to another free agent under automatic assignment ("owner" says who has it now)."""
         return self.run("assign", workspace_id, conversation_id, target=target, actor=actor, reason=reason,
-                        notice=notice, force=force or None, published=published, timeout_ms=timeout_ms)
+                        notice=notice, force=force or None, published=published, timeout_ms=timeout_ms,
+                        assignment=assignment)
 
     def close(self, workspace_id: str, conversation_id: str, actor: Owner, *, turn: TurnStamp | None = None,
-              goodbye: str = "", agent_name: str | None = None, force: bool = False) -> int:
+              goodbye: str = "", agent_name: str | None = None, force: bool = False,
+              assignment: dict[str, Any] | None = None) -> int:
         """Close the conversation; how many times it was handed to humans (0: the AI resolved it alone)."""
         answer = self.run("close", workspace_id, conversation_id, actor=actor, turn=_stamp(turn), goodbye=goodbye,
-                          agent_name=agent_name, force=force or None)
+                          agent_name=agent_name, force=force or None, assignment=assignment)
         return int(answer.get("handovers", 0))
 
     def publish(self, workspace_id: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
-                announce: bool = True, limit: int = 200, notice: str = "") -> dict[str, int]:
+                announce: bool = True, limit: int = 200, notice: str = "",
+                assignment: dict[str, Any] | None = None) -> dict[str, int]:
         """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations to the team, publishing
         gives back up to `limit` of those that wait only because it was unpublished (`notice` to a customer who
         waits). {"moved", "remaining"}."""
         return self.run("publish", workspace_id, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
-                        announce=announce or None, limit=limit, notice=notice)
+                        announce=announce or None, limit=limit, notice=notice, assignment=assignment)
+
+    # --- presence and automatic assignment -----------------------------------------------------------------------
+
+    def set_presence(self, workspace_id: str, agent_id: str, status: str,
+                     assignment: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The agent's own choice (online, away, offline); coming online hands them queued chats.
+        {"status", "given"}."""
+        return self.run("presence", workspace_id, agent=agent_id, status=status, assignment=assignment)
+
+    def stream_open(self, workspace_id: str, agent_id: str, token: str, lease_ms: int,
+                    assignment: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An inbox stream opened: the agent is back as they chose, unless they chose offline. {"status", "given"}."""
+        return self.run("stream_open", workspace_id, agent=agent_id, token=token, lease_ms=lease_ms,
+                        assignment=assignment)
+
+    def stream_lease(self, workspace_id: str, agent_id: str, token: str, lease_ms: int) -> None:
+        """Renew an open stream's lease, or cut a closed one's to the grace period."""
+        self.run("stream_lease", workspace_id, agent=agent_id, token=token, lease_ms=lease_ms)
+
+    def presence_sweep(self, workspace_id: str) -> list[str]:
+        """Turn offline the agents whose last inbox stream's lease ended; their ids."""
+        gone: list[str] = self.run("presence_sweep", workspace_id)["offline"] or []
+        return gone
+
+    def set_assignment(self, workspace_id: str, mode: str | None, capacity: int | None, actor: Owner,
+                       assignment: dict[str, Any]) -> dict[str, Any]:
+        """Settings' assignment (None: back to the file's); hands out waiting chats when it is automatic.
+        {"mode", "capacity", "given"}."""
+        return self.run("set_assignment", workspace_id, mode=mode, capacity=capacity, actor=actor,
+                        assignment=assignment)
+
+    def presence(self, workspace_id: str) -> dict[str, dict[str, Any]]:
+        """Every agent's presence that was ever set: {agent id: {"status", "since", "chosen"}}."""
+        flat: Any = self.redis.hgetall(keys.key(keys.PRESENCE, workspace_id=workspace_id))
+        found: dict[str, dict[str, Any]] = {}
+        for name, value in flat.items():
+            agent_id, _, part = name.partition(":")
+            entry = found.setdefault(agent_id, {"status": "offline", "since": 0, "chosen": ""})
+            if not part:
+                entry["status"] = value
+            elif part == "since":
+                entry["since"] = int(value)
+            elif part == "chosen":
+                entry["chosen"] = value
+        return found
+
+    def assignment_override(self, workspace_id: str) -> dict[str, str]:
+        """Settings' assignment as stored: mode, capacity and the file's value it overrode (empty: none)."""
+        stored: Any = self.redis.hmget(keys.key(keys.ASSIGNMENT, workspace_id=workspace_id),
+                                       ["mode", "capacity", "file"])
+        if stored[0] is None:
+            return {}
+        return {"mode": stored[0], "capacity": stored[1], "file": stored[2]}
+
+    def held(self, workspace_id: str, agent_ids: list[str]) -> dict[str, int]:
+        """How many open chats each agent holds."""
+        pipe = self.redis.pipeline(transaction=False)
+        for agent_id in agent_ids:
+            pipe.zcard(keys.key(keys.VIEW, workspace_id=workspace_id, view=f"agent:{agent_id}"))
+        return dict(zip(agent_ids, pipe.execute(), strict=True))
+
+    def queued(self, workspace_id: str) -> list[str]:
+        """The conversations waiting for a free agent, oldest first."""
+        ids: Any = self.redis.zrange(keys.key(keys.ASSIGN_QUEUE, workspace_id=workspace_id), 0, -1)
+        return list(ids)
 
     # --- the no-human fallback ---------------------------------------------------------------------------------
 
@@ -672,7 +745,7 @@ def view_key(view: str, agent_id: str = "") -> str:
 
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
-             "followed_up_at", "noted_at")
+             "followed_up_at", "noted_at", "assigned_at")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

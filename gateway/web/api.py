@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from gateway import keys
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
-from gateway.errors import BadRequest, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
+from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation, Page
 from gateway.team import Agent, list_agents
@@ -24,7 +29,10 @@ from gateway.web import media, ratelimit, sse
 from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
 from gateway.web.http import json_body
 
+log = logging.getLogger("baton.api")
+
 MAX_TEXT = 4096
+LEASE_BEATS = 3  # keep-alive periods an open stream's lease outlasts its last renewal by (beyond the grace period)
 MESSAGE_PAGE = 100  # messages in a conversation's detail; older ones are paged back (GET …/messages?before=)
 _MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -353,7 +361,7 @@ async def post_message(request: Request) -> Response:
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
     client_id = body.get("client_id")
-    if client_id is not None and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
+    if "client_id" in body and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
     conversation_id = _conversation_id(request)
     deployment = deployment_of(request)
@@ -517,10 +525,136 @@ async def list_team(request: Request) -> Response:
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
-    agents = await run_in_threadpool(list_agents, deployment.redis, agent.workspace_id)
+    agents = await run_in_threadpool(team_with_presence, deployment, agent.workspace_id)
     name = deployment.workspace(agent.workspace_id).name or agent.workspace_id
-    return JSONResponse({"me": agent.public(), "workspace": agent.workspace_id, "workspace_name": name,
-                         "agents": agents})
+    me = next((a for a in agents if a["id"] == agent.id), {})
+    return JSONResponse({"me": {**agent.public(), "presence": me.get("presence", "offline")},
+                         "workspace": agent.workspace_id, "workspace_name": name, "agents": agents})
+
+
+def team_with_presence(deployment: Deployment, workspace_id: str) -> list[dict[str, Any]]:
+    """The roster, each agent with their presence (offline when never set) and the open chats they hold."""
+    agents = list_agents(deployment.redis, workspace_id)
+    presence = deployment.store.presence(workspace_id)
+    held = deployment.store.held(workspace_id, [a["id"] for a in agents])
+    for record in agents:
+        state = presence.get(record["id"], {})
+        record["presence"] = state.get("status", "offline")
+        record["presence_since"] = state.get("since", 0)
+        record["open"] = held.get(record["id"], 0)
+    return agents
+
+
+PRESENCE = ("online", "away", "offline")
+
+
+async def set_presence(request: Request) -> Response:
+    """
+    summary: Set the signed-in agent's presence (online, away or offline)
+    description: Only online agents get chats from automatic assignment; coming online hands out the chats that
+      wait for a free agent, oldest first. Closing the last inbox tab turns an agent offline after
+      `presence.offline_after` seconds; opening the inbox again brings them back as they chose.
+    security: [{agentToken: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [status]
+            properties: {status: {type: string, enum: [online, away, offline]}}
+    responses:
+      200:
+        description: The presence as it is now, and how many waiting chats it handed to the agent
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [status, given]
+              properties: {status: {type: string, enum: [online, away, offline]}, given: {type: integer}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    body = await json_body(request)
+    status = body.get("status")
+    if status not in PRESENCE:
+        raise BadRequest("'status' must be one of online, away, offline")
+    deployment = deployment_of(request)
+    workspace = deployment.workspace(agent.workspace_id)
+    answer = await run_in_threadpool(deployment.store.set_presence, agent.workspace_id, agent.id, status,
+                                     lifecycle.assignment(workspace))
+    return JSONResponse({"status": answer["status"], "given": answer["given"]})
+
+
+ASSIGNMENT_MODES = ("manual", "round_robin", "balanced")
+
+
+async def get_assignment(request: Request) -> Response:
+    """
+    summary: The workspace's automatic assignment in force, and whether Settings or config.yaml set it
+    security: [{agentToken: []}]
+    responses:
+      200:
+        description: The assignment
+        content: {application/json: {schema: {$ref: '#/components/schemas/AssignmentAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    deployment = deployment_of(request)
+    return JSONResponse({"assignment": await run_in_threadpool(_assignment_state, deployment, agent.workspace_id)})
+
+
+def _assignment_state(deployment: Deployment, workspace_id: str) -> dict[str, Any]:
+    workspace = deployment.workspace(workspace_id)
+    return {**lifecycle.assignment_in_force(deployment, workspace),
+            "file": {"mode": workspace.assignment.mode, "capacity": workspace.assignment.capacity},
+            "queued": len(deployment.store.queued(workspace_id))}
+
+
+async def set_assignment(request: Request) -> Response:
+    """
+    summary: Set the workspace's automatic assignment (admins); it wins until config.yaml's value changes
+    description: '{"mode": null} goes back to config.yaml''s. Switching to round_robin or balanced hands out the chats
+      already waiting, oldest first, to online agents with room.'
+    security: [{agentToken: []}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [mode]
+            properties:
+              mode: {type: string, nullable: true, enum: [manual, round_robin, balanced, null]}
+              capacity: {type: integer, minimum: 1, maximum: 1000}
+    responses:
+      200:
+        description: The assignment as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/AssignmentAnswer'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    body = await json_body(request)
+    if "mode" not in body or (body["mode"] is not None and body["mode"] not in ASSIGNMENT_MODES):
+        raise BadRequest("'mode' must be one of manual, round_robin, balanced, or null for config.yaml's")
+    deployment = deployment_of(request)
+    workspace = deployment.workspace(agent.workspace_id)
+    mode = body["mode"]
+    capacity = body.get("capacity", workspace.assignment.capacity)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 1000:
+        raise BadRequest("'capacity' must be a whole number from 1 to 1000")
+    await run_in_threadpool(lifecycle.set_assignment, deployment, agent, mode, capacity if mode else None)
+    return JSONResponse({"assignment": await run_in_threadpool(_assignment_state, deployment, agent.workspace_id)})
 
 
 async def get_ai_agent(request: Request) -> Response:
@@ -588,7 +722,8 @@ async def events(request: Request) -> Response:
     summary: Server-sent events for the inbox
     description: 'Types: conversation.created, message.created, conversation.handover (the notification),
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
-      ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed); session.ended
+      ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed), agent.presence (an
+      agent went online, away or offline), assignment.updated (Settings changed automatic assignment); session.ended
       (then the stream closes) when the agent is revoked. Reconnect with Last-Event-ID (or ?last_event_id=) to
       catch up.'
     security: [{agentToken: []}]
@@ -611,6 +746,8 @@ async def events(request: Request) -> Response:
 async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIterator[str]:
     client, hub = request.app.state.aredis, request.app.state.hub
     stream = keys.key(keys.EVENTS, workspace_id=agent.workspace_id)
+    presence = PresenceLease(request, agent)
+    await presence.open()  # before the first byte: a client that sees the stream open is present
     if not after:  # from now on: fixed before the first byte, so a new stream misses nothing that follows
         newest = await client.xrevrange(stream, count=1)
         after = newest[0][0] if newest else "0"
@@ -635,9 +772,49 @@ async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIter
             return _agent_frame(agent, event_id, data)
 
         async for text in sse.forward(subscriber, handle):
+            await presence.renew()
             yield text
     finally:
         hub.unsubscribe(subscriber)
+        await presence.close()
+
+
+class PresenceLease:
+    """An open inbox stream keeps its agent present: a lease renewed while it streams (a gateway that dies lets it
+    run out), cut to the workspace's grace period (presence.offline_after) when the stream closes."""
+
+    def __init__(self, request: Request, agent: Agent) -> None:
+        self.deployment = deployment_of(request)
+        self.agent = agent
+        self.workspace = self.deployment.workspace(agent.workspace_id)
+        self.token = secrets.token_hex(8)
+        self.grace_ms = int(self.workspace.presence.offline_after * 1000)
+        self.renewed = 0.0
+
+    def lease_ms(self) -> int:
+        return int(LEASE_BEATS * sse.KEEPALIVE_S * 1000) + self.grace_ms
+
+    async def open(self) -> None:
+        try:
+            await run_in_threadpool(self.deployment.store.stream_open, self.agent.workspace_id, self.agent.id,
+                                    self.token, self.lease_ms(), lifecycle.assignment(self.workspace))
+        except (RedisError, OSError, BatonError) as exc:  # the stream works without it; the next renewal retries
+            log.warning("presence of %s not recorded: %s", self.agent.id, exc)
+        self.renewed = time.monotonic()
+
+    async def renew(self) -> None:
+        if time.monotonic() - self.renewed < sse.KEEPALIVE_S:
+            return
+        self.renewed = time.monotonic()
+        with contextlib.suppress(RedisError, OSError, BatonError):
+            await run_in_threadpool(self.deployment.store.stream_lease, self.agent.workspace_id, self.agent.id,
+                                    self.token, self.lease_ms())
+
+    async def close(self) -> None:
+        # The stream is being cancelled (the client went away): shielded, so that the lease is still cut.
+        with anyio.CancelScope(shield=True), contextlib.suppress(RedisError, OSError, BatonError):
+            await run_in_threadpool(self.deployment.store.stream_lease, self.agent.workspace_id, self.agent.id,
+                                    self.token, self.grace_ms)
 
 
 def _agent_frame(agent: Agent, event_id: str, data: dict[str, Any]) -> tuple[str | None, bool]:

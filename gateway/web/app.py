@@ -85,6 +85,8 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
             Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),
+            Route("/me/presence", api.set_presence, methods=["PUT"]),
+            Route("/assignment", resource(get=api.get_assignment, put=api.set_assignment)),
             Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),

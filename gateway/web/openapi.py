@@ -94,6 +94,25 @@ schemas:
       - properties:
           created_at: {type: integer, description: unix seconds}
           token_expires_at: {type: integer, description: unix seconds; 0 for a token that never expires}
+          presence: {type: string, enum: [online, away, offline]}
+          presence_since: {type: integer, description: ms; 0 when never set}
+          open: {type: integer, description: open chats the agent holds}
+  AssignmentAnswer:
+    type: object
+    required: [assignment]
+    properties:
+      assignment:
+        type: object
+        required: [mode, capacity, source, file, queued]
+        properties:
+          mode: {type: string, enum: [manual, round_robin, balanced]}
+          capacity: {type: integer, description: the most open chats an agent holds before being skipped}
+          source: {type: string, enum: [settings, config.yaml], description: which one is in force}
+          file:
+            type: object
+            description: config.yaml's value (Settings' wins until this changes)
+            properties: {mode: {type: string}, capacity: {type: integer}}
+          queued: {type: integer, description: chats waiting for a free agent}
   AIAgentAnswer:
     type: object
     required: [ai_agent]
@@ -281,7 +300,7 @@ schemas:
         type: string
         enum: [conversation.created, message.created, conversation.handover, conversation.assigned,
                conversation.closed, contact.form_sent, contact.captured, message.status, ai_agent.updated,
-               session.ended]
+               ai_agent.model, agent.presence, assignment.updated, session.ended]
       data: {type: string, description: 'A JSON object: the event, with its "type"'}
   VisitorEvent:
     type: object

@@ -214,6 +214,10 @@ class Chores(threading.Thread):
     def every_second(self) -> None:
         now = self.deployment.store.now_ms()
         sweep(self.deployment, now)
+        for workspace in self.deployment.config.workspaces:
+            for agent_id in self.deployment.store.presence_sweep(workspace.id):
+                log.info("agent %s is offline: their inbox closed %g s ago", agent_id,
+                         workspace.presence.offline_after, extra={"workspace": workspace.id})
         if self.scheduler.acquire_locks():
             self.scheduler.enqueue_scheduled_jobs()
         notifications.reclaim(self.deployment, self.worker_name)
