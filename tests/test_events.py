@@ -259,8 +259,11 @@ def test_an_agent_of_another_workspace_sees_none_of_its_events(make_deployment: 
         assert [(f["data"]["type"], f["data"]["conversation"]) for f in theirs.result()] == [
             ("conversation.created", second)]
         # Catching up from the very start does not reach into the other workspace either.
-        replay = EventStream(url, tokens[1], until=at_least(2), last_event_id="0")
-        assert {f["data"]["channel"] for f in replay.result()} == {f"{ids[1]}-chat"}
+        # (agent.presence events name the agent, not a channel: its own agent's stream opening made one)
+        replay = EventStream(url, tokens[1], until=at_least(3), last_event_id="0")
+        frames = replay.result()
+        assert {f["data"]["channel"] for f in frames if f["data"]["type"] != "agent.presence"} == {f"{ids[1]}-chat"}
+        assert {f["data"]["agent"] for f in frames if f["data"]["type"] == "agent.presence"} <= {"alex"}
 
 
 def test_events_need_a_valid_agent_token_of_a_workspace_served_here(

@@ -27,7 +27,7 @@ RECLAIM_AFTER_MS = 60_000  # read by a worker that died before handing it out: a
 
 class Notification(TypedDict, total=False):
     id: str  # the stream entry id, unique per workspace: deduplicate on (workspace, id)
-    type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time"]
+    type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time", "assigned", "taken_over"]
     workspace: str
     conversation: str
     channel: str
@@ -41,6 +41,11 @@ class Notification(TypedDict, total=False):
     name: str
     email: str
     phone: str
+    agent: str  # assigned: the agent whose chat it is now; taken_over: the agent who had it
+    agent_name: str  # assigned automatically: the assignee's name
+    actor: str  # assigned, taken_over: who did it ("auto" for automatic assignment, else agent:<id>)
+    mode: str  # assigned automatically: round_robin or balanced
+    owner: str  # taken_over: who has it now
 
 
 def decode(workspace_id: str, entry_id: str, fields: dict[str, str]) -> Notification:
