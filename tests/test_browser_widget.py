@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -74,7 +75,7 @@ def test_a_fresh_widget_shows_the_channel_title_and_greeting_before_anything_is_
     widget = Widget(page, channel="opal-chat").open()
     expect(page.locator(".bw-title")).to_have_text(TITLE)
     expect(page.locator(".bw-greeting")).to_have_text(GREETING)
-    expect(widget.input).to_have_attribute("maxlength", "4096")  # the server's limit, from /config
+    expect(widget.input).not_to_have_attribute("maxlength", re.compile(".*"))  # it would cut a paste silently
     assert posts(requests, "/sessions") == []  # opening creates nothing on the server
 
     widget.say("talk to a human")
@@ -200,3 +201,94 @@ def test_the_widget_modules_are_importable_from_any_site(server: Server) -> None
     assert module.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
     assert httpx.get(f"{server.url}/embed/inbox/dom.js").headers["access-control-allow-origin"] == "*"
     assert httpx.get(f"{server.url}/embed/widget.css").status_code == 404  # modules only
+
+
+# --- the typing dots: shown while the AI works, gone when its answer arrives, never after -------------------------
+
+TYPING_SPY = """() => {
+    const root = document.querySelector("#baton-webchat").shadowRoot;
+    const dots = root.querySelector(".bw-typing");
+    window.__typing = [];  // [ms, 'shown' | 'hidden' | 'answer']
+    const note = (what) => window.__typing.push([performance.now(), what]);
+    new MutationObserver(() => note(dots.hidden ? "hidden" : "shown")).observe(dots, { attributes: true,
+        attributeFilter: ["hidden"] });
+    new MutationObserver((changes) => {
+        for (const change of changes) for (const node of change.addedNodes) {
+            if (node.classList && node.classList.contains("bw-from-ai")) note("answer");
+        }
+    }).observe(root.querySelector(".bw-log"), { childList: true });
+}"""
+
+
+def typing_after_the_answer(page: Any) -> list[str]:
+    """What the dots did from the AI's first answer on (nothing but staying hidden is right)."""
+    timeline = [what for _, what in page.evaluate("window.__typing")]
+    assert "answer" in timeline, timeline
+    return [what for what in timeline[timeline.index("answer") + 1:] if what == "shown"]
+
+
+def test_the_typing_dots_show_while_the_ai_works_and_go_when_the_answer_arrives(new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    widget = Widget(page, channel="opal-chat").open()
+    page.evaluate(TYPING_SPY)
+    dots = page.locator(".bw-typing")
+    # The answer cannot arrive while the event stream is held back: the AI is still "working" for the widget.
+    page.route("**/webchat/opal-chat/events", lambda route: route.abort("connectionreset"))
+    widget.say("How long does shipping take?")
+    expect(dots).to_be_visible()
+    page.unroute("**/webchat/opal-chat/events")  # the stream comes back, with the answer
+    widget.expect_reply("Delivery takes 2-4 business days.")
+    expect(dots).to_be_hidden()
+    page.wait_for_timeout(1500)
+    assert typing_after_the_answer(page) == []
+
+
+def test_the_typing_dots_never_come_back_when_the_answer_beats_the_sending(new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    widget = Widget(page, channel="opal-chat").open()
+    page.evaluate(TYPING_SPY)
+    held: list[tuple[Any, Any]] = []
+
+    def hold_the_response(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # recorded on the server, its response kept back
+
+    page.route("**/webchat/opal-chat/messages", hold_the_response)
+    widget.input.fill("What are your opening hours?")
+    widget.input.press("Enter")
+    widget.expect_reply("Monday to Friday")  # over the event stream, before the POST's response
+    route, response = held[0]
+    route.fulfill(response=response)
+    expect(page.locator(".bw-from-me .bw-status").last).to_have_text("")
+    page.wait_for_timeout(1500)
+    expect(page.locator(".bw-typing")).to_be_hidden()
+    assert typing_after_the_answer(page) == []
+
+
+# --- a paste longer than one message: said before sending, and sent in parts if the visitor wants ---------------
+
+def test_a_10000_character_paste_is_not_cut_the_visitor_is_told_and_may_send_it_in_parts(
+        server: Server, new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    widget = Widget(page, channel="opal-chat").open()
+    paragraph = "My lamp flickers when the dimmer is below half, and it hums. " * 21  # 1,302 characters
+    pasted = "\n\n".join([paragraph.strip()] * 8)  # 10,422 characters, pasted at once
+    pasted += "\n\nWhat should I do?" + " Thanks." * 4
+    assert len(pasted) > 10_000
+    widget.input.fill(pasted)
+    assert widget.input.input_value() == pasted  # nothing cut
+    widget.input.press("Enter")
+    note = page.locator(".bw-length")
+    expect(note).to_contain_text(f"Your message is {len(pasted):,} characters long; one message can have at most 4,096")
+    expect(page.locator(".bw-from-me")).to_have_count(0)  # nothing was sent
+    assert widget.input.input_value() == pasted
+    note.get_by_role("button", name="send it as 3 messages").click()
+    expect(page.locator(".bw-from-me")).to_have_count(3)
+    expect(page.locator(".bw-from-me .bw-status").last).to_have_text("")
+    expect(note).to_be_hidden()
+    sent = [m["text"] for m in widget.history(server)["messages"] if m["author"] == "customer"]
+    assert len(sent) == 3 and all(len(text) <= 4096 for text in sent)
+    assert " ".join(" ".join(sent).split()) == " ".join(pasted.split())  # every word, in order
+    assert all(text.endswith(".") for text in sent[:-1])  # broken between paragraphs, not mid-word

@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from gateway import keys
 from gateway.deployment import Deployment
 from gateway.handover.lifecycle import HANDOVER_NOTICE
 from gateway.plugin import (
@@ -30,7 +31,7 @@ from gateway.plugin import (
 from gateway.plugin_host import plugin_manager
 from gateway.web.app import create_app
 from gateway.work.turn import ATTACHMENT, OFFER, TEXT_ONLY
-from tests.conftest import run_jobs, workspace_of
+from tests.conftest import agent_token, run_jobs, workspace_of
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 CUSTOMER = "whatsapp:+14155550100"
@@ -393,3 +394,32 @@ def test_one_webhook_serving_several_numbers_records_each_message_in_its_numbers
                      for cid in deployment.store.conversation_ids(workspace, "all")]
     assert sorted((c["channel"], c["sender"]) for c in conversations) == [("first", "alice"), ("second", "bob")]
     assert "account 333, which no handshaking channel has" in caplog.text
+
+
+def test_a_changed_whatsapp_profile_name_is_picked_up_by_the_conversation_and_the_contact(wa) -> None:
+    deployment, client = wa
+    headers = agent_token(deployment, "alex")
+    post_signed(client, inbound("SM" + "c" * 32, "How long does shipping take?"))
+    run_jobs(deployment)
+    post_signed(client, inbound("SM" + "d" * 32, "And returns?", ProfileName="Maria López"))
+    [summary] = client.get("/api/conversations", headers=headers).json()["conversations"]
+    assert (summary["customer"], summary["profile_name"]) == ("Maria López", "Maria López")
+    [contact] = client.get("/api/contacts", headers=headers).json()["contacts"]
+    assert contact["name"] == "Maria López"
+    # A message without a ProfileName (Twilio leaves it out at times) changes nothing.
+    post_signed(client, {k: v for k, v in inbound("SM" + "e" * 32, "thanks").items() if k != "ProfileName"})
+    [contact] = client.get("/api/contacts", headers=headers).json()["contacts"]
+    assert contact["name"] == "Maria López"
+
+
+def test_a_name_the_customer_gave_in_the_contact_details_is_not_replaced_by_the_profile_name(wa) -> None:
+    deployment, client = wa
+    headers = agent_token(deployment, "alex")
+    post_signed(client, inbound("SM" + "f" * 32, "How long does shipping take?"))
+    [cid] = deployment.store.conversation_ids(workspace_of(deployment), "all")
+    contact_id = deployment.store.conversation(workspace_of(deployment), cid)["contact"]
+    deployment.redis.hset(keys.key(keys.CONTACT, workspace_id=workspace_of(deployment), contact=contact_id),
+                          mapping={"name": "Dr. María López", "captured_at": "1"})
+    post_signed(client, inbound("SM" + "9" * 32, "And returns?", ProfileName="Maria L."))
+    [contact] = client.get("/api/contacts", headers=headers).json()["contacts"]
+    assert contact["name"] == "Dr. María López"

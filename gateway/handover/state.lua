@@ -21,6 +21,7 @@
 --
 -- Transitions (operation: who, from → to):
 --   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
+--               a changed profile name (WhatsApp's ProfileName) renames the open conversation's customer and the contact
 --   hand_over   the AI       ai → none, a wait armed (checked against the turn it read: see TURNS below)
 --   assign      a human      ai | none | agent:x → agent:y | ai | none (agent:x only by x, or forced by an admin)
 --   post        a human      ai | none → agent:me (a reply takes the conversation over); the AI only while it owns it
@@ -394,21 +395,34 @@ end
 
 -- --- contacts and new conversations -------------------------------------------------------------------------
 
+-- The provider's display name (a WhatsApp ProfileName) as last seen is the contact's name, unless the name came
+-- from elsewhere: given in the contact details, or already replaced. A contact of an earlier release, with no
+-- profile_name recorded, took its name from the profile unless it captured details.
+local function follow_profile_name(ck)
+  local found = redis.call('HMGET', ck, 'name', 'profile_name', 'captured_at')
+  local name, seen, captured = found[1] or '', found[2], found[3]
+  if seen == args.profile_name then return end
+  if name == '' or name == seen or (not seen and not captured) then
+    redis.call('HSET', ck, 'name', args.profile_name, 'updated_at', now)
+  end
+  redis.call('HSET', ck, 'profile_name', args.profile_name)
+end
+
 local function find_contact()
   local identity = {channel = args.channel, sender = args.sender}
   local by_identity = key('CONTACT_BY_IDENTITY', identity)
   local contact = redis.call('GET', by_identity)
   if contact then
-    if (args.profile_name or '') ~= '' then
-      redis.call('HSETNX', key('CONTACT', {contact = contact}), 'name', args.profile_name)
-    end
+    if (args.profile_name or '') ~= '' then follow_profile_name(key('CONTACT', {contact = contact})) end
     return contact
   end
   contact = tostring(redis.call('INCR', key('CONTACT_SEQ')))
   local ck = key('CONTACT', {contact = contact})
   redis.call('HSET', ck, 'id', contact, 'created_at', now, 'updated_at', now,
     'identities', cjson.encode({args.channel .. ':' .. args.sender}))
-  if (args.profile_name or '') ~= '' then redis.call('HSET', ck, 'name', args.profile_name) end
+  if (args.profile_name or '') ~= '' then
+    redis.call('HSET', ck, 'name', args.profile_name, 'profile_name', args.profile_name)
+  end
   if (args.phone or '') ~= '' then redis.call('HSET', ck, 'phone', args.phone) end
   redis.call('SET', by_identity, contact)
   redis.call('ZADD', key('CONTACTS'), now, contact)
@@ -469,6 +483,9 @@ function ops.inbound()
   if not c or c.status ~= 'open' then
     c = start_conversation()
     created = true
+  elseif (args.profile_name or '') ~= '' and args.profile_name ~= (c.profile_name or '') then
+    set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
+    find_contact()
   end
   local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
   set(c, 'last_customer', mid)

@@ -5,13 +5,14 @@
 // channel's own greeting at once. A 401 means the session expired or was revoked: it is dropped, and the
 // next message starts a new one without the visitor noticing.
 
-import { h } from "../inbox/dom.js";
+import { fill, h } from "../inbox/dom.js";
 import { EventStream } from "../inbox/stream.js";
 import { RequestFailed, VisitorApi } from "./api.js";
 import { formFields, renderForm, retireForm } from "./form.js";
 import { greeting, newConversationDivider, renderMessage, renderNotice } from "./messages.js";
 import { Outbox } from "./outbox.js";
 import { storage } from "./storage.js";
+import { splitText, textLength } from "./split.js";
 import { buildView, resizeInput, scrollDown, scrollToTop, showConnection } from "./view.js";
 
 // The header's promise, by who answers: the AI at once, a person the visitor waits for, a person who is here; a
@@ -22,6 +23,8 @@ const WHO_REPLIES = {
   agent: "You're chatting with our team.",
   team: "Our team replies here as soon as they can.",
 };
+
+const TYPING_MAX_MS = 45000; // the dots' longest wait: the AI answers or hands over within its timeout plus 10 s
 
 export class Chat {
   constructor(origin, channel) {
@@ -43,16 +46,20 @@ export class Chat {
     this.conversation = null;
     this.activeForm = null;
     this.formPending = false;
+    this.textLimit = 0; // characters of one message the server takes (its /config's limits.text)
     this.party = ""; // who the open conversation is with: ai, waiting, agent ("" or closed: none is open)
     this.isOpen = false;
     this.unread = 0;
     this.lastReplyAuthor = "";
     this.typingTimer = 0;
+    this.replies = 0; // messages received from the team (the AI, a person, a notice): the dots wait for the next one
     this.outbox = new Outbox({
       send: async (item) => {
         await this.ensureSession();
+        const replies = this.replies;
         const result = await this.call(() => this.api.send(item.text, item.client_id));
-        this.showTyping();
+        // The answer can come on the event stream before the POST's own response: then nobody is typing any more.
+        if (this.replies === replies) this.showTyping();
         return result;
       },
       renew: () => this.ensureSession(),
@@ -82,8 +89,8 @@ export class Chat {
   applyConfig(config) {
     this.config = config;
     this.view.title.textContent = config.title || "Chat with us";
-    const limit = config.limits && config.limits.text;
-    if (limit) this.view.input.setAttribute("maxlength", String(limit));
+    // No maxlength: it would cut a long paste without a word. checkLength says so and offers to send it in parts.
+    this.textLimit = (config.limits && config.limits.text) || 0;
     const { log } = this.view;
     if (config.greeting && !log.querySelector(".bw-greeting")) log.insertBefore(greeting(config.greeting), log.firstChild);
     this.showParty(this.party);
@@ -261,6 +268,7 @@ export class Chat {
     this.place(node);
     if (message.kind === "closed") this.retireForm();
     if (message.author !== "customer") {
+      this.replies += 1;
       if (message.author !== "system") this.lastReplyAuthor = message.author;
       this.hideTyping();
       if (!this.isOpen) {
@@ -328,12 +336,15 @@ export class Chat {
 
   // --- the panel -------------------------------------------------------------------------------
 
+  /** The AI is working on an answer: dots until a message from the team arrives (or TYPING_MAX_MS passes). */
   showTyping() {
-    if (this.lastReplyAuthor === "agent") return;
+    const open = this.party && this.party !== "closed";
+    const answerer = open ? this.party : (this.config && this.config.replies) || "ai";
+    if (this.lastReplyAuthor === "agent" || answerer !== "ai") return;
     this.view.typing.hidden = false;
     scrollDown(this.view);
     clearTimeout(this.typingTimer);
-    this.typingTimer = setTimeout(() => this.hideTyping(), 6000);
+    this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_MAX_MS);
   }
 
   hideTyping() {
@@ -380,10 +391,38 @@ export class Chat {
 
   submit() {
     const text = this.view.input.value.trim();
-    if (!text) return;
+    if (!text || !this.checkLength()) return;
     this.view.input.value = "";
     resizeInput(this.view);
     this.outbox.add(text);
+  }
+
+  /** A message longer than the server takes is never cut: the visitor is told, and may send it in parts. */
+  checkLength() {
+    const { input, lengthNote } = this.view;
+    const text = input.value.trim();
+    const length = textLength(text);
+    if (!this.textLimit || length <= this.textLimit) {
+      lengthNote.hidden = true;
+      return true;
+    }
+    const parts = splitText(text, this.textLimit);
+    fill(lengthNote,
+      `Your message is ${length.toLocaleString("en")} characters long; one message can have at most `
+      + `${this.textLimit.toLocaleString("en")}. Shorten it, or `,
+      h("button", { class: "bw-length-send", type: "button", onclick: () => this.sendInParts() },
+        `send it as ${parts.length} messages`), ".");
+    lengthNote.hidden = false;
+    return false;
+  }
+
+  sendInParts() {
+    const parts = splitText(this.view.input.value.trim(), this.textLimit);
+    this.view.input.value = "";
+    this.view.lengthNote.hidden = true;
+    resizeInput(this.view);
+    for (const part of parts) this.outbox.add(part);
+    this.view.input.focus();
   }
 
   bind() {
@@ -403,7 +442,10 @@ export class Chat {
         this.submit();
       }
     });
-    view.input.addEventListener("input", () => resizeInput(view));
+    view.input.addEventListener("input", () => {
+      resizeInput(view);
+      if (!view.lengthNote.hidden || textLength(view.input.value) > this.textLimit) this.checkLength();
+    });
     window.addEventListener("online", () => {
       if (this.outbox.hasFailed) this.outbox.retry();
     });

@@ -27,6 +27,7 @@ export function buildView(origin, channel) {
     log: h("ol", { class: "bw-log", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }),
     typing: h("li", { class: "bw-typing", hidden: true, "aria-hidden": "true" }, h("span"), h("span"), h("span")),
     connection: h("p", { class: "bw-connection", role: "status", hidden: true }),
+    lengthNote: h("p", { class: "bw-length", role: "alert", hidden: true }),
     input: h("textarea", {
       id: "bw-input", class: "bw-input", rows: "1", placeholder: "Write a message…", autocomplete: "off",
     }),
@@ -45,7 +46,7 @@ export function buildView(origin, channel) {
     h("span", { class: "bw-head-avatar", "aria-hidden": "true" }, bwIcon("sparkles")),
     h("div", { class: "bw-head-text" }, view.title, view.sub),
     view.closeButton),
-  view.log, view.connection, view.composer,
+  view.log, view.connection, view.lengthNote, view.composer,
   h("p", { class: "bw-foot" }, "Powered by ", h("strong", { text: "Baton" })));
   view.log.appendChild(view.typing);
   append(root, [view.panel, view.launcher]);
