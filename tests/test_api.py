@@ -343,7 +343,8 @@ def test_posting_to_a_closed_conversation_is_409(client: TestClient, deployment:
 
 
 @pytest.mark.parametrize("params", [{"view": "everything"}, {"status": "pending"}, {"limit": "-1"},
-                                    {"limit": "lots"}, {"offset": "x"}, {"limit": "²"}, {"offset": "١"},
+                                    {"limit": "lots"}, {"cursor": "x"}, {"limit": "²"}, {"cursor": "١:1"},
+                                    {"cursor": "1:"}, {"cursor": "1" * 17 + ":1"},
                                     {"limit": "1" * 5000}, {"limit": "201"}])
 def test_bad_listing_parameters_are_400(client: TestClient, alex: dict[str, str], params: dict[str, str]) -> None:
     response = client.get("/api/conversations", params=params, headers=alex)

@@ -180,6 +180,7 @@ def render_script() -> str:
 
 
 SCRIPT = render_script()
+PAGE_SCRIPT = resources.files("gateway.handover").joinpath("page.lua").read_text(encoding="utf-8")
 
 
 def _payload(arguments: dict[str, Any]) -> str:
@@ -272,6 +273,9 @@ def _customer_payload(message: CustomerMessage) -> dict[str, Any]:
     payload["media"] = payload["media"] or None
     payload["data"] = payload["data"] or None
     return payload
+
+
+PAGE_SHA = hashlib.sha1(PAGE_SCRIPT.encode()).hexdigest()  # noqa: S324 - the name Redis gives the script
 
 
 class Store:
@@ -540,6 +544,35 @@ class Store:
         ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
+    def view_page(self, workspace_id: str, view: str, agent_id: str = "", cursor: str = "",
+                  limit: int = 50) -> tuple[list[Conversation], str, dict[str, int]]:
+        """A page of an inbox view, latest activity first, continuing after `cursor`; the next page's cursor ("" at
+        the end) and the size of every view. One round trip whatever the view's size (page.lua)."""
+        zset = keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(view, agent_id))
+        counted = [keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(v, agent_id)) for v in VIEWS]
+        prefix = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id="")
+        rows, next_cursor, sizes = self._page(zset, counted, prefix, cursor, limit)
+        return [decode_conversation(row[2]) for row in rows if row[2]], next_cursor, dict(zip(VIEWS, sizes,
+                                                                                              strict=True))
+
+    def _page(self, zset: str, counted: Sequence[str], prefix: str, cursor: str, limit: int,
+              extra: str = "") -> tuple[list[list[Any]], str, list[int]]:
+        """A page of a zset with each member's hash, after `cursor` ("<score>:<member>" of the last one already
+        read): a new or moved member never shifts the pages still to read, as an offset would."""
+        after = parse_cursor(cursor) if cursor else None
+        argv = (prefix, after[0] if after else "", after[1] if after else "", limit, extra)
+        try:
+            raw: Any = self.redis.evalsha(PAGE_SHA, 1 + len(counted), zset, *counted, *argv)
+        except NoScriptError:
+            self.redis.script_load(PAGE_SCRIPT)
+            raw = self.redis.evalsha(PAGE_SHA, 1 + len(counted), zset, *counted, *argv)
+        answer = json.loads(raw)
+        rows: list[list[Any]] = answer["page"] or []  # cjson encodes an empty Lua table as {}
+        rows = [[row[0], row[1], row[2] or {}, *([row[3] or []] if extra else [])] for row in rows]
+        last = rows[-1] if rows else None
+        next_cursor = f"{int(last[1])}:{last[0]}" if answer["more"] and last else ""
+        return rows, next_cursor, [int(n) for n in answer["sizes"] or []]
+
     def conversations(self, workspace_id: str, ids: list[str]) -> list[Conversation]:
         pipe = self.redis.pipeline(transaction=False)
         for conversation_id in ids:
@@ -636,6 +669,23 @@ class Store:
         contact["conversations"] = list(self.redis.zrange(conversations, 0, -1))
         return contact
 
+    def contact_page(self, workspace_id: str, cursor: str = "",
+                     limit: int = 100) -> tuple[list[dict[str, Any]], str, int]:
+        """A page of Contacts, most recently updated first, after `cursor`; the next page's cursor ("" at the end)
+        and how many contacts there are. One round trip: each contact and its conversations come with the page."""
+        zset = keys.key(keys.CONTACTS, workspace_id=workspace_id)
+        prefix = keys.key(keys.CONTACT, workspace_id=workspace_id, contact="")
+        suffix = keys.CONTACT_CONVERSATIONS.removeprefix(keys.CONTACT)
+        rows, next_cursor, (count,) = self._page(zset, [zset], prefix, cursor, limit, suffix)
+        contacts = []
+        for _, _, data, conversations in rows:
+            if data:
+                contact: dict[str, Any] = dict(data)
+                contact["identities"] = json.loads(contact.get("identities", "[]"))
+                contact["conversations"] = list(conversations)
+                contacts.append(contact)
+        return contacts, next_cursor, count
+
     def contact_ids(self, workspace_id: str, offset: int = 0, limit: int = 100) -> list[str]:
         zset = keys.key(keys.CONTACTS, workspace_id=workspace_id)
         ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
@@ -730,6 +780,15 @@ def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
     if "message" not in answer:
         return None
     return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"])
+
+
+def parse_cursor(cursor: str) -> tuple[int, str] | None:
+    """A list's cursor ("<score>:<id>"), or None when it is not one."""
+    score, _, member = cursor.partition(":")
+    if not (score.isascii() and score.isdigit() and len(score) <= 16 and member.isascii() and member.isdigit()
+            and len(member) <= 20):
+        return None
+    return int(score), member
 
 
 def view_key(view: str, agent_id: str = "") -> str:

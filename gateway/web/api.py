@@ -23,7 +23,7 @@ from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
 from gateway.handover import lifecycle
-from gateway.handover.store import VIEWS, Conversation, Page
+from gateway.handover.store import VIEWS, Conversation, Page, parse_cursor
 from gateway.team import Agent, list_agents
 from gateway.web import media, ratelimit, sse
 from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
@@ -82,18 +82,20 @@ async def list_conversations(request: Request) -> Response:
     parameters:
       - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed]}}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
-      - {name: offset, in: query, schema: {type: integer, minimum: 0, maximum: 100000}}
-      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200}}
+      - {$ref: '#/components/parameters/Cursor'}
+      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200, default: 50}}
     responses:
       200:
-        description: The view's conversations, latest activity first, and the size of every view
+        description: A page of the view's conversations, latest activity first, and the size of every view; the
+          pages of a view hold every conversation it counts, each once
         content:
           application/json:
             schema:
               type: object
-              required: [conversations, counts]
+              required: [conversations, next_cursor, counts]
               properties:
                 conversations: {type: array, items: {$ref: '#/components/schemas/Conversation'}}
+                next_cursor: {$ref: '#/components/schemas/NextCursor'}
                 counts:
                   type: object
                   required: [mine, waiting, ai, all, closed]
@@ -110,15 +112,22 @@ async def list_conversations(request: Request) -> Response:
     if view not in VIEWS:
         raise BadRequest(f"'view' must be one of {', '.join(VIEWS)}")
     view = "closed" if status == "closed" else view
-    offset, limit = _limit(request, "offset", 0, 100_000), _limit(request, "limit", 50, 200)
-    return JSONResponse(await run_in_threadpool(_list, deployment_of(request), agent, view, offset, limit))
+    cursor, limit = list_cursor(request), _limit(request, "limit", 50, 200)
+    return JSONResponse(await run_in_threadpool(_list, deployment_of(request), agent, view, cursor, limit))
 
 
-def _list(deployment: Deployment, agent: Agent, view: str, offset: int, limit: int) -> dict[str, Any]:
-    store = deployment.store
-    ids = store.conversation_ids(agent.workspace_id, view, agent.id, offset, limit)
-    return {"conversations": [summary(deployment, c) for c in store.conversations(agent.workspace_id, ids)],
-            "counts": store.counts(agent.workspace_id, agent.id)}
+def list_cursor(request: Request) -> str:
+    """The `cursor` a list continues after (a previous page's next_cursor), "" for the first page, or BadRequest."""
+    cursor = request.query_params.get("cursor", "")
+    if cursor and parse_cursor(cursor) is None:
+        raise BadRequest(f"'cursor' must be a next_cursor of a previous page, not {cursor[:40]!r}")
+    return cursor
+
+
+def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: int) -> dict[str, Any]:
+    found, next_cursor, counts = deployment.store.view_page(agent.workspace_id, view, agent.id, cursor, limit)
+    return {"conversations": [summary(deployment, c) for c in found], "next_cursor": next_cursor or None,
+            "counts": counts}
 
 
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "profile_name", "created_at",
@@ -424,31 +433,34 @@ async def resend(request: Request) -> Response:
 
 async def list_contacts(request: Request) -> Response:
     """
-    summary: Contacts, most recently updated first
+    summary: Contacts, most recently updated first, a page at a time
     security: [{agentToken: []}]
-    parameters: [{name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 500}}]
+    parameters:
+      - {$ref: '#/components/parameters/Cursor'}
+      - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 500, default: 100}}
     responses:
       200:
-        description: The contacts
+        description: A page of contacts, and how many there are
         content:
           application/json:
             schema:
               type: object
-              required: [contacts]
-              properties: {contacts: {type: array, items: {$ref: '#/components/schemas/Contact'}}}
+              required: [contacts, next_cursor, count]
+              properties:
+                contacts: {type: array, items: {$ref: '#/components/schemas/Contact'}}
+                next_cursor: {$ref: '#/components/schemas/NextCursor'}
+                count: {type: integer}
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
     deployment = deployment_of(request)
-    limit = _limit(request, "limit", 100, 500)
-
-    def contacts() -> list[dict[str, Any]]:
-        ids = deployment.store.contact_ids(agent.workspace_id, limit=limit)
-        return [contact_view(deployment, deployment.store.contact(agent.workspace_id, c)) for c in ids]
-
-    return JSONResponse({"contacts": await run_in_threadpool(contacts)})
+    cursor, limit = list_cursor(request), _limit(request, "limit", 100, 500)
+    found, next_cursor, count = await run_in_threadpool(deployment.store.contact_page, agent.workspace_id, cursor,
+                                                        limit)
+    return JSONResponse({"contacts": [contact_view(deployment, contact) for contact in found],
+                         "next_cursor": next_cursor or None, "count": count})
 
 
 async def get_contact(request: Request) -> Response:

@@ -44,6 +44,10 @@ parameters:
     {name: before, in: query, schema: {type: string, pattern: '^([0-9]{1,19}-[0-9]{1,19})?$'},
      example: '1717171717171-42',
      description: Page back from this message (not included); the previous page's next_before (empty - the newest page)}
+  Cursor:
+    {name: cursor, in: query, schema: {type: string, pattern: '^([0-9]{1,16}:[0-9]{1,20})?$'},
+     example: '1717171717171:42',
+     description: Continue after the page that answered this next_cursor (empty or absent - the first page)}
 
 responses:
   BadRequest:
@@ -84,6 +88,10 @@ schemas:
         additionalProperties: {type: string}
         description: The problem with each invalid field (contact form)
 
+  NextCursor:
+    type: string
+    nullable: true
+    description: The `cursor` of the next page; null on the last one
   Agent:
     type: object
     required: [id, name, admin]

@@ -70,7 +70,8 @@ export const api = {
   team: () => request("/api/team"),
   aiAgent: () => request("/api/ai-agent"),
   setPublished: (published) => request("/api/ai-agent", { method: "PATCH", body: { published } }),
-  conversations: (view) => request(`/api/conversations?view=${encodeURIComponent(view)}&limit=100`),
+  conversations: (view, { cursor = "", limit = 50 } = {}) => request(
+    `/api/conversations?view=${encodeURIComponent(view)}&limit=${limit}&cursor=${encodeURIComponent(cursor)}`),
   conversation: (id) => request(`/api/conversations/${encodeURIComponent(id)}`),
   messages: (id, before) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages?before=${encodeURIComponent(before)}&limit=100`),
@@ -83,5 +84,5 @@ export const api = {
   resend: (id, messageId) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
     { method: "POST", body: {} }),
-  contacts: () => request("/api/contacts?limit=500"),
+  contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

@@ -3,7 +3,7 @@
 import { api, ApiError, configure } from "./api.js";
 import { hydrateIcons } from "./dom.js";
 import { ConversationPane } from "./conversation.js";
-import { renderCounts, renderList, renderNav, tickTimes } from "./list.js";
+import { bindPaging, renderCounts, renderList, renderNav, tickTimes } from "./list.js";
 import { chime, desktop, titleBadge, toast, unlockAudio } from "./notify.js";
 import { bindSettings, renderAiState, renderContacts, renderSettings } from "./pages.js";
 import { Live } from "./live.js";
@@ -115,18 +115,64 @@ async function loadContacts() {
   for (const contact of contacts) store.contacts.set(String(contact.id), contact);
 }
 
-async function refreshList() {
+let listing = Promise.resolve();
+
+/** The list's reads one after another: a refresh and a Load more that overlapped lost each other's rows. */
+function queued(read) {
+  listing = listing.then(read, read);
+  return listing;
+}
+
+/** The view's first pages again, as many conversations as are shown (up to 200; what was paged in beyond them
+ * stays, with its cursor), so that a refresh never takes away the rows an agent scrolled to. */
+function refreshList() {
+  return queued(readFirstPages);
+}
+
+async function readFirstPages() {
   const view = store.view;
+  const shown = store.conversations.length;
   try {
-    const data = await api.conversations(view);
+    const limit = Math.min(200, Math.max(50, shown));
+    const data = await api.conversations(view, { limit });
     if (view !== store.view) return;
-    store.conversations = data.conversations;
+    const fresh = new Set(data.conversations.map((c) => c.id));
+    const beyond = shown > limit && data.next_cursor ? store.conversations.slice(limit).filter((c) => !fresh.has(c.id)) : [];
+    store.conversations = data.conversations.concat(beyond);
+    if (!beyond.length) store.nextCursor = data.next_cursor;
     store.counts = data.counts;
     renderCounts(data.counts);
     titleBadge(data.counts.waiting);
     renderList($("conversation-list"), $("list-empty"));
   } catch (error) {
     if (error.status !== 401) showError(error);
+  }
+}
+
+/** The view's next page (Load more, or the list scrolled to its end). */
+function loadMore() {
+  if (!store.nextCursor || store.loadingMore) return listing;
+  store.loadingMore = true;
+  return queued(readNextPage);
+}
+
+async function readNextPage() {
+  const view = store.view;
+  const cursor = store.nextCursor;
+  try {
+    if (!cursor) return;
+    const data = await api.conversations(view, { cursor });
+    if (view !== store.view) return;
+    const known = new Set(store.conversations.map((c) => c.id));
+    store.conversations = store.conversations.concat(data.conversations.filter((c) => !known.has(c.id)));
+    store.nextCursor = data.next_cursor;
+    store.counts = data.counts;
+    renderCounts(data.counts);
+    renderList($("conversation-list"), $("list-empty"));
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  } finally {
+    store.loadingMore = false;
   }
 }
 
@@ -236,6 +282,7 @@ function navigate() {
   store.view = route.view;
   if (viewChanged) {
     store.conversations = [];
+    store.nextCursor = null;
     renderList($("conversation-list"), $("list-empty"));
   }
   pane.open(route.id).then(() => renderList($("conversation-list"), $("list-empty")));
@@ -253,9 +300,11 @@ async function boot() {
     }),
   });
   pane = new ConversationPane({ onError: showError, onChanged: refreshList });
+  bindPaging($("conversation-list"), loadMore);
   bindSettings({ onError: showError, onAiChanged: () => pane.conversation && pane.render() });
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
+  $("contacts-more").addEventListener("click", () => renderContacts(true).catch(showError));
   window.addEventListener("hashchange", navigate);
   document.addEventListener("pointerdown", unlockAudio, { once: true });
   document.addEventListener("keydown", unlockAudio, { once: true });

@@ -31,9 +31,29 @@ export function renderList(list, empty) {
   document.getElementById("list-title").textContent = view.title;
   const total = store.counts[store.view] || 0;
   document.getElementById("list-count").textContent = `${total} conversation${total === 1 ? "" : "s"}`;
-  fill(list, store.conversations.map(row));
+  const next = store.nextCursor ? more() : null;
+  fill(list, store.conversations.map(row), next);
+  if (next && nearEnd) nearEnd.observe(next);
   empty.hidden = store.conversations.length > 0;
   document.getElementById("list-empty-text").textContent = view.empty;
+}
+
+function more() {
+  const left = (store.counts[store.view] || 0) - store.conversations.length;
+  return h("li", { class: "row-more" }, h("button", { type: "button", class: "btn btn-small", id: "load-more" },
+    left > 0 ? `Load more (${left} more)` : "Load more"));
+}
+
+let nearEnd = null;
+
+/** Load more: the button, or the list scrolled near its end (infinite scroll: the button comes into view). */
+export function bindPaging(list, loadMore) {
+  list.addEventListener("click", (event) => {
+    if (event.target.closest("#load-more")) loadMore();
+  });
+  nearEnd = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting && entry.target.isConnected)) loadMore();
+  }, { rootMargin: "0px 0px 200px 0px" });
 }
 
 function row(conversation) {

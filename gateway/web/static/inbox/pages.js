@@ -91,10 +91,19 @@ export function bindSettings({ onError, onAiChanged }) {
   });
 }
 
-export async function renderContacts() {
-  const { contacts } = await api.contacts();
+let contactRows = [];
+let contactsCursor = null;
+
+/** Contacts, a page at a time (`more`: the next page after those shown). */
+export async function renderContacts(more = false) {
+  const { contacts, next_cursor: next, count } = await api.contacts(more ? contactsCursor || "" : "");
   for (const contact of contacts) store.contacts.set(String(contact.id), contact);
-  fill($("contacts-body"), contacts.map((contact) => {
+  const shown = new Set(more ? contactRows.map((c) => c.id) : []);
+  contactRows = (more ? contactRows : []).concat(contacts.filter((c) => !shown.has(c.id)));
+  contactsCursor = next;
+  $("contacts-count").textContent = `${count} contact${count === 1 ? "" : "s"}`;
+  $("contacts-more").hidden = !next;
+  fill($("contacts-body"), contactRows.map((contact) => {
     const latest = (contact.conversations || []).slice(-1)[0];
     const name = contact.name || "Unnamed visitor";
     return h("tr", { dataset: { contact: contact.id } },
@@ -106,5 +115,5 @@ export async function renderContacts() {
       h("td", { text: contact.updated_at ? ago(Number(contact.updated_at)) : "" }),
       h("td", {}, latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
   }));
-  $("contacts-empty").hidden = contacts.length > 0;
+  $("contacts-empty").hidden = contactRows.length > 0;
 }

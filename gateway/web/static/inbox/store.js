@@ -10,6 +10,7 @@ export const store = {
   counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0 },
   view: "mine",
   conversations: [],
+  nextCursor: null, // the view's next page, when there is one (Load more)
   openId: null,
 };
 
