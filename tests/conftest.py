@@ -22,6 +22,7 @@ from gateway.redis_server import EmbeddedValkey  # noqa: E402
 from gateway.web.app import create_app  # noqa: E402
 from gateway.web.auth import create_agent  # noqa: E402
 from gateway.work import worker  # noqa: E402
+from tests import process_guard  # noqa: E402
 from tests.store_kit import Kit  # noqa: E402
 
 KNOWLEDGE = [
@@ -31,11 +32,36 @@ KNOWLEDGE = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C and SIGTERM end the run at once, and no process a test started outlives it (tests/process_guard.py)."""
+    process_guard.become_subreaper()
+    process_guard.install()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Before pytest's own unconfigure (which collects the interrupted tests' unclosed objects at length)."""
+    process_guard.stop_descendants()
+    process_guard.reap()
+    process_guard.exit_if_interrupted()
+
+
+@pytest.fixture(autouse=True)
+def _signals_end_the_run() -> Iterator[None]:
+    """A test (or a library it runs) that took SIGINT or SIGTERM over gives them back to the session's guard."""
+    process_guard.install()
+    yield
+    process_guard.install()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that talks to a Redis server is marked `redis`, so CI can rerun them on Redis 7."""
+    """Every test that talks to a Redis server is marked `redis`, so CI can rerun them on Redis 7; every browser test
+    is also `slow`, left out of the default run."""
     for item in items:
         if "redis_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.redis)
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import KNOWLEDGE, Served, baton, free_port
 
+pytestmark = pytest.mark.slow  # two whole `baton serve` trees: `pytest -m slow`
+
 
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:

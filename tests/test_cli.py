@@ -19,6 +19,8 @@ import yaml
 
 from tests.conftest import KNOWLEDGE, Served, baton, free_port, hosted_model
 
+pytestmark = pytest.mark.slow  # `baton` commands in subprocesses, whole `baton serve` trees: `pytest -m slow`
+
 REPO = Path(__file__).parent.parent
 
 

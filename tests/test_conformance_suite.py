@@ -9,6 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.slow  # a pytest session of its own: `pytest -m slow`
+
 CARELESS = '''
 import sys
 import uuid

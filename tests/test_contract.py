@@ -38,6 +38,8 @@ AUTH_TOKEN = "contract-auth-token-0123456789"
 EXAMPLES = 12  # random examples per operation, after the documented, boundary and invalid ones
 STREAM_READ_S = 1.0  # an event stream is read until its first event, or this long without a byte
 
+pytestmark = pytest.mark.slow  # minutes of fuzzing: `pytest -m slow` and .ci/run
+
 
 def deployment_tree(workspace: str) -> dict[str, Any]:
     """Channels named as the document's examples, so that its examples reach a real channel and conversation."""

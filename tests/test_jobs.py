@@ -232,3 +232,13 @@ def test_new_jobs_are_queued_under_the_work_side(make_deployment: Callable[..., 
     enqueue_notification(deployment.queue, workspace_of(deployment), {"type": "handover"}, notifiers=1)
     assert sorted(job.func_name for job in deployment.queue.jobs) == ["gateway.work.jobs.notify",
                                                                       "gateway.work.jobs.notify_hook"]
+
+
+def test_a_burst_of_jobs_gives_sigint_and_sigterm_back(make_deployment: Callable[..., Deployment]) -> None:
+    """RQ's worker took both signals over and kept them after its burst: a Ctrl-C then only asked a finished worker
+    to stop (a test run went on, failing just the running test)."""
+    import signal
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    run_jobs(make_deployment())
+    assert {signum: signal.getsignal(signum) for signum in before} == before

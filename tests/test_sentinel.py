@@ -166,6 +166,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         cluster.stop()
 
 
+@pytest.mark.slow  # a Sentinel cluster and a `baton serve` under traffic: `pytest -m slow`
 def test_a_primary_killed_mid_traffic_loses_and_doubles_nothing(cluster: Cluster, tmp_path: Path,
                                                                  request: pytest.FixtureRequest) -> None:
     with FakeTwilio() as twilio:

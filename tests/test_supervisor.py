@@ -22,6 +22,8 @@ from twilio.request_validator import RequestValidator
 from gateway import keys
 from tests.conftest import KNOWLEDGE, Served, baton, free_port
 
+pytestmark = pytest.mark.slow  # whole `baton serve` trees killed and restarted: `pytest -m slow`
+
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "secret-token"
 CUSTOMER = "whatsapp:+14155550100"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -409,7 +410,17 @@ def run_until_idle(deployment: Deployment, rounds: int = 50) -> None:
 class BurstWorker(SimpleWorker):
     """RQ's SimpleWorker for one burst, without its command channel: nobody sends commands to a worker that lives
     a few milliseconds, and unsubscribing before the subscription's confirmation was read makes redis-py's pubsub
-    thread wait out RQ's 60 s sleep before the burst can end (seen: a test's turn taking 61 s)."""
+    thread wait out RQ's 60 s sleep before the burst can end (seen: a test's turn taking 61 s). The process's own
+    SIGINT and SIGTERM handlers come back when the burst ends: RQ's outlived it, so a later Ctrl-C only asked a
+    finished worker to stop (a test run went on after Ctrl-C, failing just the running test)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
 
     def subscribe(self) -> None:
         return

@@ -14,11 +14,13 @@ from tests.faults.lab import Lab
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test here is marked `faults`: `pytest -m "not faults"` leaves out the suite's five minutes."""
+    """Every test here is marked `faults` and `slow`: the default run leaves out the suite's five minutes, `pytest -m
+    faults` runs it alone."""
     here = Path(__file__).parent
     for item in items:
         if item.path.parent == here:
             item.add_marker(pytest.mark.faults)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(wrapper=True)
