@@ -68,6 +68,10 @@ export const api = {
   signIn: (token) => request("/inbox/session", { method: "POST", body: { token } }),
   signOut: () => request("/inbox/session/delete", { method: "POST", body: {} }),
   team: () => request("/api/team"),
+  setPresence: (status) => request("/api/me/presence", { method: "PUT", body: { status } }),
+  assignment: () => request("/api/assignment"),
+  setAssignment: (mode, capacity) => request("/api/assignment",
+    { method: "PUT", body: mode ? { mode, capacity } : { mode: null } }),
   aiAgent: () => request("/api/ai-agent"),
   setPublished: (published) => request("/api/ai-agent", { method: "PATCH", body: { published } }),
   conversations: (view, { cursor = "", limit = 50 } = {}) => request(

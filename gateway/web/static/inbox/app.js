@@ -5,9 +5,11 @@ import { hydrateIcons } from "./dom.js";
 import { ConversationPane } from "./conversation.js";
 import { bindPaging, renderCounts, renderList, renderNav, tickTimes } from "./list.js";
 import { chime, desktop, titleBadge, toast, unlockAudio } from "./notify.js";
-import { bindSettings, renderAiState, renderContacts, renderSettings } from "./pages.js";
+import {
+  bindSettings, renderAiState, renderAssignment, renderContacts, renderMyPresence, renderSettings, renderTeam,
+} from "./pages.js";
 import { Live } from "./live.js";
-import { customerName, store, VIEWS } from "./store.js";
+import { agentName, customerName, store, VIEWS } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
 let pane = null;
@@ -84,7 +86,8 @@ async function start(session) {
   $("me-name").textContent = store.me.name;
   $("me-role").textContent = store.me.admin ? "Admin" : "Agent";
   $("me-avatar").textContent = store.me.name.slice(0, 1).toUpperCase();
-  await Promise.all([loadTeam(), loadAi(), loadContacts()]);
+  await Promise.all([loadTeam(), loadAi(), loadContacts(), loadAssignment()]);
+  renderMyPresence();
   $("workspace-name").textContent = store.workspaceName;
   live = new Live("/api/events", { onEvent, onOpen: refreshAll, onStatus: showLiveStatus, onEnded: sessionEnded });
   live.start();
@@ -98,6 +101,24 @@ async function loadTeam() {
   store.team = new Map(team.agents.map((agent) => [agent.id, agent]));
   store.me = team.me;
   store.workspaceName = team.workspace_name || team.workspace || store.workspace;
+}
+
+async function loadAssignment() {
+  store.assignment = (await api.assignment()).assignment;
+  renderAssignment();
+}
+
+/** The team again (a new agent, a presence or load that changed): everywhere it shows, without a reload. */
+async function refreshTeam() {
+  try {
+    await loadTeam();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+    return;
+  }
+  renderMyPresence();
+  renderTeam();
+  if (pane && pane.conversation) pane.render();
 }
 
 async function loadAi() {
@@ -177,6 +198,7 @@ async function readNextPage() {
 }
 
 function refreshAll() {
+  refreshTeam(); // the stream's opening brought me online (before its first event): presence and load as they are
   refreshList();
   if (pane && store.openId) pane.refresh();
   if (route.page === "contacts") renderContacts().catch(showError);
@@ -190,6 +212,21 @@ function onEvent(event) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }
   if (event.type === "contact.captured") notifyContact(event);
+  if (event.type === "conversation.assigned") notifyAssigned(event);
+  if (event.type === "agent.presence") {
+    const agent = store.team.get(event.agent);
+    if (agent) {
+      agent.presence = event.status;
+      renderTeam();
+      if (event.agent === store.me.id) renderMyPresence();
+    } else {
+      debounce("team", refreshTeam); // someone new joined the team
+    }
+  }
+  if (event.type === "assignment.updated") loadAssignment().catch(showError);
+  if (event.type === "conversation.assigned" || event.type === "conversation.closed") debounce("team", refreshTeam, 500);
+  const named = (event.owner || "").startsWith("agent:") ? event.owner.slice(6) : "";
+  if (named && !store.team.has(named)) debounce("team", refreshTeam);
   if (event.type === "ai_agent.updated" || event.type === "ai_agent.model") loadAi().then(() => pane && pane.conversation && pane.render());
   if (event.conversation) {
     debounce("list", refreshList);
@@ -224,6 +261,26 @@ async function notifyWaiting(id, reason, customer = "") {
   });
   chime();
   desktop(`${who} needs a human`, reason || "", `handover-${id}`, open);
+}
+
+/** A chat became mine without my doing (automatic assignment, a colleague, an admin), or an admin took mine. */
+async function notifyAssigned(event) {
+  const mine = `agent:${store.me.id}`;
+  if (event.actor === mine) return;
+  const by = event.actor === "auto" ? "Assigned to you automatically"
+    : `Assigned to you by ${agentName((event.actor || "").replace(/^agent:/, ""))}`;
+  if (event.owner === mine) {
+    const who = await customerOf(event.conversation);
+    const open = () => { location.hash = `#/inbox/mine/${event.conversation}`; };
+    toast($("toasts"), { title: `${who} is yours now`, body: by, tone: "handover", action: { label: "Open", run: open },
+      timeout: 15000 });
+    chime();
+    desktop(`${who} is yours now`, by, `assigned-${event.conversation}`, open);
+  } else if (event.previous === mine && event.owner !== "none" && event.owner !== "ai") {
+    const who = await customerOf(event.conversation);
+    toast($("toasts"), { title: `${agentName(event.owner.slice(6))} took over ${who}`,
+      body: "The conversation is no longer yours.", timeout: 15000 });
+  }
 }
 
 function notifyContact(event) {

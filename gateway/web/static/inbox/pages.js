@@ -47,11 +47,45 @@ export function renderSettings() {
   renderAiState();
   renderNotificationState();
   $("sound-enabled").checked = soundEnabled();
+  renderAssignment();
+  renderTeam();
+}
+
+const PRESENCE_LABELS = { online: "Online", away: "Away", offline: "Offline" };
+
+/** The team with each agent's presence and load: re-rendered on every agent.presence event. */
+export function renderTeam() {
   fill($("team-list"), [...store.team.values()].map((agent) =>
-    h("li", { class: "team-row" }, avatar(agent.name, agent.id, "avatar-sm"),
+    h("li", { class: "team-row", dataset: { agent: agent.id } }, avatar(agent.name, agent.id, "avatar-sm"),
       h("div", { class: "team-text" }, h("strong", { text: agent.name }), h("span", { class: "muted", text: `@${agent.id}` })),
+      h("span", { class: "presence-chip", dataset: { presence: agent.presence || "offline" } },
+        h("span", { class: "presence-dot", "aria-hidden": "true" }),
+        h("span", { text: PRESENCE_LABELS[agent.presence] || "Offline" })),
+      h("span", { class: "muted small", text: `${agent.open || 0} open` }),
       agent.admin ? h("span", { class: "chip", text: "Admin" }) : h("span", { class: "chip chip-quiet", text: "Agent" }),
       agent.id === store.me.id ? h("span", { class: "chip chip-mine", text: "You" }) : null)));
+}
+
+/** The signed-in agent's own presence in the sidebar. */
+export function renderMyPresence() {
+  const me = store.team.get(store.me.id);
+  const status = (me && me.presence) || store.me.presence || "offline";
+  $("presence").value = status;
+  $("presence").closest(".presence-pick").dataset.presence = status;
+}
+
+export function renderAssignment() {
+  const rule = store.assignment;
+  if (!rule) return;
+  $("assignment-mode").value = rule.mode;
+  $("assignment-capacity").value = String(rule.capacity);
+  const source = rule.source === "settings" ? "set here (it wins until config.yaml's value changes)" : "from config.yaml";
+  $("assignment-state").textContent = `In force: ${rule.mode.replace("_", " ")}, capacity ${rule.capacity}, ${source}.`
+    + (rule.queued ? ` ${rule.queued} chat(s) wait for a free agent.` : "");
+  for (const id of ["assignment-mode", "assignment-capacity", "assignment-save", "assignment-reset"]) {
+    $(id).disabled = !store.me.admin;
+  }
+  $("assignment-admin-note").hidden = store.me.admin;
 }
 
 function renderNotificationState() {
@@ -66,6 +100,36 @@ function renderNotificationState() {
 }
 
 export function bindSettings({ onError, onAiChanged }) {
+  $("presence").addEventListener("change", async (event) => {
+    const status = event.target.value;
+    try {
+      await api.setPresence(status);
+      const me = store.team.get(store.me.id);
+      if (me) me.presence = status;
+      store.me.presence = status;
+    } catch (error) {
+      onError(error);
+    }
+    renderMyPresence();
+  });
+  $("assignment-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      store.assignment = (await api.setAssignment($("assignment-mode").value,
+        Number($("assignment-capacity").value))).assignment;
+    } catch (error) {
+      onError(error);
+    }
+    renderAssignment();
+  });
+  $("assignment-reset").addEventListener("click", async () => {
+    try {
+      store.assignment = (await api.setAssignment(null)).assignment;
+    } catch (error) {
+      onError(error);
+    }
+    renderAssignment();
+  });
   $("ai-toggle").addEventListener("click", async () => {
     const toggle = $("ai-toggle");
     const next = toggle.getAttribute("aria-checked") !== "true";

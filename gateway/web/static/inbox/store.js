@@ -4,7 +4,8 @@ export const store = {
   me: null, // {id, name, admin}
   workspace: "", // its id
   workspaceName: "",
-  team: new Map(), // agent id -> {id, name, admin}
+  team: new Map(), // agent id -> {id, name, admin, presence, open}
+  assignment: null, // {mode, capacity, source, file, queued}
   ai: null, // {name, model, published} or null when the workspace has none
   contacts: new Map(), // contact id -> contact
   counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0 },
