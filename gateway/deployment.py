@@ -22,6 +22,7 @@ from gateway.errors import ChannelUnavailable, ConfigError, UnknownChannel
 from gateway.handover.store import Store
 from gateway.knowledge import KnowledgeEntry, load_knowledge
 from gateway.plugin_host import connector_types, notifier_types
+from gateway.plugin_host import failures as plugin_failures
 from gateway.queue import rq_queue
 from gateway.redis_server import connect
 
@@ -58,6 +59,10 @@ class Deployment:
         deployment = cls(config, redis_url)
         deployment.channels = build_channels(config, quiet)
         deployment.notifiers = build_notifiers(config)
+        if not quiet:  # the configuration needs nothing a failed plugin would have provided: say so once, go on
+            for failure in plugin_failures():
+                log.error("%s; the configuration uses nothing it would provide, so Baton goes on without it",
+                          failure.describe())
         deployment.knowledge_base = load_knowledge_bases(config)
         return deployment
 
@@ -172,7 +177,11 @@ def _build(types: dict[str, Any], kind: str, name: str, settings: dict[str, Any]
     cls = types.get(kind)
     if cls is None:
         known = ", ".join(sorted(types)) or "none installed"
-        raise ConfigError(f"{locate(config, path + ('type',))}: unknown type {kind!r} (known: {known})")
+        reason = f"{locate(config, path + ('type',))}: unknown type {kind!r} (known: {known})"
+        broken = plugin_failures()
+        if broken:  # the type may be what a plugin that failed would have provided
+            reason += "; a plugin that may provide it failed:\n  " + "\n  ".join(f.describe() for f in broken)
+        raise ConfigError(reason)
     try:
         parsed = cls.Settings.model_validate(settings)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The `baton` command: serve, worker, check, agent, eval, status, migrate, backup, restore.
+"""The `baton` command: serve, worker, check, agent, eval, status, migrate, backup, restore, plugins.
 
 The one place that imports both sides (gateway.web, gateway.work): each command imports what it runs.
 """
@@ -79,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("--force", action="store_true",
                          help="run although a worker's heartbeat is fresh (only if you know it is stopped)")
     _agent_commands(command("agent", "Manage human agents and their API tokens."), command)
+    listed = commands.add_parser("plugins", help="List the installed plugins: where each comes from, the hooks and "
+                                 "types it provides, the plugin API it needs, and those that failed to load.",
+                                 description="List the installed plugins and those that failed to load (exit "
+                                             "status 1 when one did).")
+    listed.add_argument("--json", action="store_true", help="as JSON: {api_version, plugins, failures}")
     evaluate = commands.add_parser("eval", add_help=False, help="Measure the customer-message classifiers on a "
                                    "labelled JSONL file (baton eval --help for its options).")
     evaluate.add_argument("arguments", nargs=argparse.REMAINDER)
@@ -113,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return evaluate(argv[1:])
     args = parser().parse_args(argv)
+    if args.command == "plugins":  # needs no configuration: it says what is installed
+        return plugins(args)
     try:
         config = load_config(args.config)
         configure_logging(config)
@@ -122,6 +129,35 @@ def main(argv: list[str] | None = None) -> int:
     except BatonError as exc:
         print(f"baton: {exc.reason}", file=sys.stderr)
         return 2
+
+
+def plugins(args: argparse.Namespace) -> int:
+    """`baton plugins`: every loaded plugin and every one that failed; 1 when one failed."""
+    import dataclasses
+    import json
+
+    from gateway.plugin import API_VERSION
+    from gateway.plugin_host import failures
+    from gateway.plugin_host import plugins as loaded
+
+    found, failed = loaded(), failures()
+    if args.json:
+        print(json.dumps({"api_version": API_VERSION, "plugins": [dataclasses.asdict(p) for p in found],
+                          "failures": [dataclasses.asdict(f) for f in failed]}, indent=2))
+        return 1 if failed else 0
+    print(f"baton {__version__}, plugin API {API_VERSION}: {len(found)} plugins loaded"
+          + (f", {len(failed)} failed" if failed else ""))
+    for info in found:
+        origin = f"{info.distribution} {info.version}" if info.distribution else "registered in-process"
+        print(f"\n{info.name}  ({info.module}, from {origin})")
+        print(f"  needs plugin API: {info.api_version or 'not declared'}")
+        print(f"  hooks: {', '.join(info.hooks) or 'none'}")
+        for kind, names in info.provides.items():
+            print(f"  {kind.replace('_', ' ')}: {', '.join(names) or 'none'}")
+    for failure in failed:
+        print(f"\nFAILED {failure.name}  ({failure.module}, from {failure.distribution or '?'} {failure.version})")
+        print(f"  {failure.error}")
+    return 1 if failed else 0
 
 
 def configure_logging(config: BatonConfig) -> None:
@@ -319,6 +355,7 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
 
 def check(args: argparse.Namespace, config: BatonConfig) -> int:
     from gateway.deployment import Deployment
+    from gateway.plugin_host import failures as plugin_failures
     from gateway.redis_server import redact
 
     problems = 0
@@ -331,6 +368,8 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
             status = f"disabled: {channel.disabled} (a warning: the other channels work)" if channel.disabled \
                 else "ready"
             print(f"channel {channel.name} ({channel.connector.type}): {status}")
+        for failure in plugin_failures():
+            print(f"{failure.describe()} (a warning: the configuration uses nothing it would provide)")
         for workspace in config.workspaces:
             problems += _check_agent(deployment, workspace, args.live)
             _check_assignment(deployment, workspace)
