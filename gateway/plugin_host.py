@@ -27,6 +27,9 @@ T = TypeVar("T")
 REGISTERING = {"register_connectors": ("connectors", "type"), "register_notifiers": ("notifiers", "type"),
                "register_llm_providers": ("llm_providers", "provider")}
 
+#: The register_* hooks called when a plugin loads: those that register classes.
+CHEAP = ("register_connectors", "register_notifiers")
+
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
 
@@ -89,8 +92,10 @@ def plugins() -> list[PluginInfo]:
         if plugin is None:
             continue
         info = _infos.get(name)
-        found.append(info if info is not None and manager.get_plugin(name) is plugin else
-                     _describe(manager, plugin, name, getattr(plugin, "__module__", "") or repr(plugin), "", ""))
+        if info is None or manager.get_plugin(name) is not plugin:
+            info = _describe(manager, plugin, name, getattr(plugin, "__module__", "") or repr(plugin), "", "")
+        found.append(_describe(manager, plugin, info.name, info.module, info.distribution, info.version,
+                               tuple(REGISTERING)))
     return sorted(found, key=lambda info: info.name)
 
 
@@ -131,13 +136,15 @@ def compatible(needed: str) -> bool:
 
 
 def _describe(manager: pluggy.PluginManager, plugin: Any, name: str, module: str, distribution: str,
-              version: str) -> PluginInfo:
-    """What `plugin` hooks into, and what its register_* hooks register (called once here, so that one that
-    raises fails its own plugin at start-up rather than every lookup later)."""
+              version: str, calling: tuple[str, ...] = CHEAP) -> PluginInfo:
+    """What `plugin` hooks into, and what the register_* hooks of `calling` register (at load: those that register
+    classes, so that one that raises fails its own plugin at start-up rather than every lookup later; a model
+    provider is an instance whose class may import litellm, seconds that a gateway never calling a model
+    should not spend, so it is called only to list it)."""
     hooks = sorted(caller.name for caller in manager.get_hookcallers(plugin) or [])
     provides: dict[str, tuple[str, ...]] = {}
     for hook_name in hooks:
-        if hook_name not in REGISTERING:
+        if hook_name not in REGISTERING or hook_name not in calling:
             continue
         kind, attribute = REGISTERING[hook_name]
         names: list[str] = []

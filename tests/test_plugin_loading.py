@@ -161,3 +161,13 @@ def test_serve_refuses_to_start_when_the_configuration_uses_what_a_failed_plugin
     assert "unknown type 'fax'" in result.stderr
     assert "plugin 'fax' (fax_plugin, from baton-fax 1.2.0) failed to load: ModuleNotFoundError: " \
            "No module named 'fax_driver_not_installed'" in result.stderr
+
+
+def test_loading_the_plugins_does_not_import_litellm(tmp_path: Path) -> None:
+    """A gateway process loads every plugin but never calls a model: the model provider's class, which imports
+    litellm (seconds), is built only when a model is wanted or the plugins are listed."""
+    probe = "import sys; from gateway.plugin_host import connector_types, plugin_manager; plugin_manager(); " \
+            "connector_types(); print(sorted(m for m in sys.modules if m.split('.')[0] == 'litellm'))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
