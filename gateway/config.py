@@ -111,6 +111,8 @@ class ChannelConfig(BaseModel):
 
     name: str = Field(pattern=_ID_PATTERN)
     type: str
+    #: The team its handovers go to (agents join teams with `baton agent create --team`); "" for the workspace's.
+    team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
 
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -160,6 +162,8 @@ class WorkspaceConfig(Strict):
     notifiers: list[NotifierConfig] = []
     presence: PresenceConfig = PresenceConfig()
     assignment: AssignmentConfig = AssignmentConfig()
+    #: The team the workspace's handovers go to, unless their channel names its own; "" for every agent.
+    team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
 
 
 class WorkerConfig(Strict):

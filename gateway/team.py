@@ -21,13 +21,18 @@ class Agent:
     id: str
     name: str
     admin: bool = False
+    teams: tuple[str, ...] = ()
 
     @property
     def owner(self) -> str:
         return f"agent:{self.id}"
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "admin": self.admin}
+        return {"id": self.id, "name": self.name, "admin": self.admin, "teams": list(self.teams)}
+
+    def may_take(self, team: str) -> bool:
+        """A chat of `team` ("" for the whole workspace) is this agent's to take: a member's, or any admin's."""
+        return not team or self.admin or team in self.teams
 
 
 def list_agents(client: redis.Redis, workspace_id: str) -> list[dict[str, Any]]:
@@ -37,7 +42,7 @@ def list_agents(client: redis.Redis, workspace_id: str) -> list[dict[str, Any]]:
 
 def agent_by_id(client: redis.Redis, workspace_id: str, agent_id: str) -> Agent:
     record = agent_record(client, workspace_id, agent_id)
-    return Agent(workspace_id, record["id"], record["name"], bool(record.get("admin")))
+    return Agent(workspace_id, record["id"], record["name"], bool(record.get("admin")), tuple(record.get("teams", ())))
 
 
 def agent_record(client: redis.Redis, workspace_id: str, agent_id: str) -> dict[str, Any]:

@@ -214,3 +214,50 @@ def test_presence_of_an_unknown_agent_is_refused(kit: Kit) -> None:
 
     with pytest.raises(Refused):
         kit.store.set_presence(kit.ws, "nobody", "online")
+
+
+# --- teams ------------------------------------------------------------------------------------------------------
+
+def team_chat(kit: Kit, team: str, sender: str, assignment: dict[str, Any]) -> str:
+    cid = kit.customer("I want a human", sender=sender, team=team).conversation
+    kit.redis.lrem(kit.key(keys.TURNS), 1, cid)
+    kit.store.hand_over(kit.ws, cid, kit.turn(cid), reason="asked", route="customer", summary="", notice="",
+                        agent_name="Lumi", timeout_ms=TIMEOUT_MS, assignment=assignment)
+    return cid
+
+
+def teams(kit: Kit) -> None:
+    create_agent(kit.redis, kit.ws, "alex", "Alex", teams=["sales"])
+    create_agent(kit.redis, kit.ws, "sam", "Sam", teams=["support"])
+    create_agent(kit.redis, kit.ws, "robin", "Robin", admin=True)  # an admin in no team
+    for agent_id in ("alex", "sam", "robin"):
+        kit.store.set_presence(kit.ws, agent_id, "online")
+
+
+# team of the chat, who is at capacity → who gets it
+@pytest.mark.parametrize(("team", "full", "expected"), [
+    ("support", [], "agent:sam"),
+    ("sales", [], "agent:alex"),
+    ("sales", ["alex"], "none"),  # not Sam (another team), not Robin (an admin takes by hand, is not given)
+    ("", ["alex", "sam"], "agent:robin"),  # a workspace-wide chat: anyone
+])
+def test_a_chat_goes_only_to_its_teams_agents(kit: Kit, team: str, full: list[str], expected: str) -> None:
+    teams(kit)
+    for agent_id in full:
+        holding(kit, agent_id, 2)
+    cid = team_chat(kit, team, "+15550001", rule("balanced", 2))
+    assert owner(kit, cid) == expected
+    notified = [n for n in kit.stream(keys.NOTIFICATIONS) if n["conversation"] == cid and n["type"] == "handover"]
+    assert notified[0].get("team", "") == team
+    assert kit.conversation(cid).get("team", "") == team
+
+
+def test_a_waiting_chat_of_a_full_team_does_not_hold_up_another_teams(kit: Kit) -> None:
+    teams(kit)
+    kit.store.set_presence(kit.ws, "sam", "away")
+    holding(kit, "alex", 1)
+    sales = team_chat(kit, "sales", "+15550001", rule("round_robin", 1))
+    support = team_chat(kit, "support", "+15550002", rule("round_robin", 1))
+    assert kit.store.queued(kit.ws) == [sales, support]
+    kit.store.set_presence(kit.ws, "sam", "online", rule("round_robin", 1))
+    assert (owner(kit, sales), owner(kit, support)) == ("none", "agent:sam")

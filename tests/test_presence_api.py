@@ -125,3 +125,37 @@ def test_the_inbox_stream_keeps_an_agent_online_until_it_closes_and_the_grace_pa
             gone = deployment.store.presence_sweep(workspace_id)
         assert gone == ["alex"]
         assert status() == "offline"
+
+
+def test_a_chat_of_a_team_is_taken_by_its_members_and_admins_only(make_deployment: Callable[..., Deployment]) -> None:
+    from gateway.web.auth import create_agent
+
+    deployment = make_deployment(team="support")
+    workspace_id = workspace_of(deployment)
+    token = create_agent(deployment.redis, workspace_id, "sam", "Sam", teams=["support"])
+    members = {"Authorization": f"Bearer {token}"}
+    outsider = agent_token(deployment, "alex")
+    admin = agent_token(deployment, "robin", admin=True)
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("transfer to agent")["conversation"]
+        run_jobs(deployment)
+        detail = client.get(f"/api/conversations/{cid}", headers=outsider).json()["conversation"]
+        assert detail["team"] == "support"
+        refused = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=outsider)
+        assert refused.status_code == 403 and "support team" in refused.json()["error"]
+        refused = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "alex"}, headers=admin)
+        assert refused.status_code == 403 and "Alex is not in it" in refused.json()["error"]
+        taken = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=members)
+        assert taken.status_code == 200, taken.text
+        forced = client.post(f"/api/conversations/{cid}/assign", json={"assignee": "me", "force": True}, headers=admin)
+        assert forced.status_code == 200, forced.text
+        me = client.get("/api/team", headers=members).json()["me"]
+        assert me["teams"] == ["support"]
+
+
+def test_an_agent_created_while_others_are_signed_in_is_announced(client: TestClient, deployment: Deployment) -> None:
+    alex = agent_token(deployment, "alex")
+    agent_token(deployment, "sam")
+    created = [e["agent"] for e in inbox_events(client, alex, "agent.created")]
+    assert created == ["alex", "sam"]

@@ -102,6 +102,7 @@ def _agent_commands(agent: argparse.ArgumentParser, command: Any) -> None:
     create.add_argument("id", help="the agent's id: lower-case letters, digits, '.', '_' or '-'")
     create.add_argument("--name", default="", help="display name (default: the id)")
     create.add_argument("--admin", action="store_true", help="may publish and unpublish the AI agent")
+    create.add_argument("--team", action="append", default=[], help="a team the agent belongs to (repeat for more)")
     create.add_argument("--days", type=int, default=90, help="days the token is valid (0: no expiry; default 90)")
     rotate = action("rotate", "Replace an agent's API token (the old one and their sessions stop at once).")
     rotate.add_argument("id", help="the agent's id")
@@ -433,7 +434,8 @@ def agent(args: argparse.Namespace, config: BatonConfig) -> int:
         require_schema(url)
         client = connect(url, decode_responses=True)
         if args.action == "create":
-            token = create_agent(client, workspace, args.id, args.name, admin=args.admin, days=args.days)
+            token = create_agent(client, workspace, args.id, args.name, admin=args.admin, days=args.days,
+                                 teams=args.team)
             print(f"Created agent {args.id!r} in workspace {workspace!r}. Their token (shown once):\n{token}")
         elif args.action == "rotate":
             token = rotate_token(client, workspace, args.id, days=args.days)

@@ -14,7 +14,7 @@ from typing import Any
 from gateway import keys, metrics
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
-from gateway.errors import Conflict
+from gateway.errors import Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, TurnStamp
 from gateway.team import Agent, agent_by_id
 from gateway.text import fit
@@ -58,6 +58,12 @@ def set_assignment(deployment: Deployment, agent: Agent, mode: str | None, capac
     return answer
 
 
+def team_of(workspace: WorkspaceConfig, channel_name: str) -> str:
+    """The team a channel's handovers go to: the channel's own, else the workspace's ("" for every agent)."""
+    channel = next((c for c in workspace.channels if c.name == channel_name), None)
+    return (channel.team if channel else "") or workspace.team
+
+
 def configured_published(workspace: WorkspaceConfig) -> bool:
     """The AI agent's publication as configured; the state script prefers an admin's runtime choice."""
     return bool(workspace.ai_agent and workspace.ai_agent.published)
@@ -90,6 +96,10 @@ def assign(deployment: Deployment, agent: Agent, conversation_id: str, assignee:
         hand_back(deployment, agent, conversation_id, force)
         return
     target = agent if assignee == "me" else agent_by_id(deployment.redis, agent.workspace_id, assignee)
+    team = deployment.store.conversation(agent.workspace_id, conversation_id).get("team", "")
+    if not target.may_take(team):
+        who = "you are" if target is agent else f"{target.name} is"
+        raise Forbidden(f"this chat is for the {team} team, and {who} not in it (an admin may take any chat)")
     _assign(deployment, agent, conversation_id, target.owner, reason=f"assigned by {agent.name}",
             notice=f"{target.name} joined the conversation.", force=force)
 

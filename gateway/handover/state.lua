@@ -143,6 +143,7 @@ local function notify(c, kind, data)
   data.conversation = c.id
   data.channel = c.channel
   data.customer = c.customer
+  if (c.team or '') ~= '' then data.team = c.team end
   data.at = now
   redis.call('XADD', key('NOTIFICATIONS'), 'MAXLEN', '~', 100000, '*', 'data', cjson.encode(data))
 end
@@ -277,10 +278,23 @@ end
 
 local function load_of(agent_id) return redis.call('ZCARD', view_key('agent:' .. agent_id)) end
 
--- Who gets the next chat: the next online agent with room after the last one given a chat (round_robin), or the
--- one holding the fewest open chats, ties in that same order (balanced); nil when nobody is free.
-local function pick(rule, exclude)
-  local ids = redis.call('HKEYS', key('AGENTS'))
+-- Who gets the next chat of `team` (any agent when ''): the next online member with room after the last one given a
+-- chat (round_robin), or the one holding the fewest open chats, ties in that same order (balanced); nil when nobody
+-- is free.
+local function in_team(record, team)
+  if not team or team == '' then return true end
+  for _, member_of in ipairs(record.teams or {}) do
+    if member_of == team then return true end
+  end
+  return false
+end
+
+local function pick(rule, exclude, team)
+  local records = redis.call('HGETALL', key('AGENTS'))
+  local ids = {}
+  for i = 1, #records, 2 do
+    if in_team(cjson.decode(records[i + 1]), team) then ids[#ids + 1] = records[i] end
+  end
   table.sort(ids)
   local last = redis.call('HGET', key('ASSIGNMENT'), 'last') or ''
   local ordered = {}
@@ -317,7 +331,7 @@ end
 -- queued for the next one. The agent's id, or nil.
 local function hand_out(c, exclude)
   local rule = assignment()
-  local agent_id = rule.mode ~= 'manual' and pick(rule, exclude)
+  local agent_id = rule.mode ~= 'manual' and pick(rule, exclude, c.team)
   if agent_id then
     give(c, agent_id, rule)
     return agent_id
@@ -332,17 +346,17 @@ local function drain()
   if rule.mode == 'manual' then return 0 end
   local queue = key('ASSIGN_QUEUE')
   local given = 0
-  for _ = 1, (args.drain_limit or 100) do
-    local head = redis.call('ZRANGE', queue, 0, 0)[1]
-    if not head then break end
+  -- Oldest first; a chat whose team has nobody free waits without holding up the other teams' chats.
+  for _, head in ipairs(redis.call('ZRANGE', queue, 0, (args.drain_limit or 100) - 1)) do
     local c = load(head)
     if not c or c.status ~= 'open' or c.owner ~= 'none' then
       redis.call('ZREM', queue, head)
     else
-      local agent_id = pick(rule)
-      if not agent_id then break end
-      give(c, agent_id, rule)
-      given = given + 1
+      local agent_id = pick(rule, nil, c.team)
+      if agent_id then
+        give(c, agent_id, rule)
+        given = given + 1
+      end
     end
   end
   return given
@@ -436,11 +450,12 @@ local function start_conversation()
   local previous = redis.call('GET', key('LATEST', identity)) or ''
   local c = {id = cid, channel = args.channel, sender = args.sender, contact = contact, status = 'open', owner = 'ai',
     epoch = '0', created_at = tostring(now), profile_name = args.profile_name or '', customer = args.customer or '',
-    delivers = args.delivers and '1' or ''}
+    delivers = args.delivers and '1' or '', team = args.team or ''}
   if not ai_published() then c.owner = 'none' end
   redis.call('HSET', conv_key(cid), 'id', cid, 'channel', c.channel, 'sender', c.sender, 'contact', contact,
     'status', 'open', 'owner', c.owner, 'epoch', 0, 'created_at', now, 'updated_at', now,
     'profile_name', c.profile_name, 'customer', c.customer, 'previous', previous, 'delivers', c.delivers)
+  if c.team ~= '' then redis.call('HSET', conv_key(cid), 'team', c.team) end
   redis.call('SET', key('ACTIVE', identity), cid)
   redis.call('SET', key('LATEST', identity), cid)
   redis.call('ZADD', key('CONTACT_CONVERSATIONS', {contact = contact}), now, cid)
@@ -458,7 +473,7 @@ local function wait_for_human(c, reason)
   redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, c.id)
   set(c, 'handover_reason', reason, 'handover_at', now)
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = reason, summary = '',
-    customer = c.customer, route = 'unpublished'})
+    customer = c.customer, route = 'unpublished', team = c.team or ''})
   notify(c, 'handover', {reason = reason, summary = args.text or '', route = 'unpublished'})
   hand_out(c)
 end
@@ -512,7 +527,8 @@ function ops.hand_over()
   set(c, 'handover_reason', args.reason, 'handover_summary', args.summary or '', 'handover_at', now, 'offer', 0)
   note(c, 'handover', args.reason, {reason = args.reason, summary = args.summary or '', route = args.route or ''})
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = args.reason,
-    summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count})
+    summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count,
+    team = c.team or ''})
   notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
   local assignee = hand_out(c)
   finish_turn(c, args.turn, true)
@@ -771,7 +787,7 @@ function ops.publish()
       set(c, 'handover_reason', args.reason, 'handover_at', now, 'offer', 0)
       note(c, 'handover', args.reason, {reason = args.reason, summary = '', route = 'unpublished'})
       event('conversation.handover', {conversation = cid, channel = c.channel, reason = args.reason, summary = '',
-        customer = c.customer, route = 'unpublished', waiting = waiting ~= false})
+        customer = c.customer, route = 'unpublished', waiting = waiting ~= false, team = c.team or ''})
       notify(c, 'handover', {reason = args.reason, summary = '', route = 'unpublished', waiting = waiting ~= false})
       hand_out(c)
       moved = moved + 1

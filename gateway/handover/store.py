@@ -66,6 +66,7 @@ class Conversation(TypedDict, total=False):
     handed_back_at: int
     closed_at: int
     closed_by: str
+    team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
 
 
@@ -112,6 +113,7 @@ class CustomerMessage:
     data: dict[str, Any] = field(default_factory=dict)
     dedupe_ttl: int = 7 * 24 * 3600  # seconds; providers retry for days (Meta), Twilio within seconds
     assignment: dict[str, Any] | None = None  # the configured assignment (gateway.handover.lifecycle.assignment)
+    team: str = ""  # the team its handovers go to ("" for every agent)
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: i
             "counts": counts}
 
 
-SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "profile_name", "created_at",
+SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "team", "profile_name", "created_at",
                   "updated_at", "last_text", "last_author", "last_message_at", "waiting_since",
                   "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state")
 
@@ -734,7 +734,8 @@ async def events(request: Request) -> Response:
     summary: Server-sent events for the inbox
     description: 'Types: conversation.created, message.created, conversation.handover (the notification),
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
-      ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed), agent.presence (an
+      ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed), agent.created (a new
+      agent joined the team), agent.presence (an
       agent went online, away or offline), assignment.updated (Settings changed automatic assignment); session.ended
       (then the stream closes) when the agent is revoked. Reconnect with Last-Event-ID (or ?last_event_id=) to
       catch up.'

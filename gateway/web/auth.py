@@ -37,14 +37,23 @@ def digest(secret: str) -> str:
 # --- agents and their API tokens ------------------------------------------------------------------------------
 
 def create_agent(client: redis.Redis, workspace_id: str, agent_id: str, name: str, admin: bool = False,
-                 days: int = TOKEN_DAYS) -> str:
-    """Create an agent and return their API token (`days` of life, 0 for none); only its digest is stored."""
+                 days: int = TOKEN_DAYS, teams: list[str] | None = None) -> str:
+    """Create an agent (in `teams`) and return their API token (`days` of life, 0 for none); only its digest is
+    stored. Agents signed in are told (agent.created), so the new one shows in their inbox without a reload."""
     if not _AGENT_ID.match(agent_id):
         raise BadRequest("agent id must be 1-40 lower-case letters, digits, '.', '_' or '-'")
-    record = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time())}
+    for team in teams or []:
+        if not _AGENT_ID.match(team):
+            raise BadRequest(f"team {team!r}: 1-40 lower-case letters, digits, '.', '_' or '-'")
+    record: dict[str, Any] = {"id": agent_id, "name": name or agent_id, "admin": admin, "created_at": int(time.time())}
+    if teams:
+        record["teams"] = sorted(set(teams))
     if not client.hsetnx(keys.key(keys.AGENTS, workspace_id=workspace_id), agent_id, json.dumps(record)):
         raise Conflict(f"agent {agent_id!r} already exists in workspace {workspace_id!r} (rotate their token with "
                        f"`baton agent rotate {agent_id}`)")
+    event = {"type": "agent.created", "agent": agent_id, "name": record["name"], "at": int(time.time() * 1000)}
+    client.xadd(keys.key(keys.EVENTS, workspace_id=workspace_id), {"data": json.dumps(event)}, maxlen=10_000,
+                approximate=True)
     return _issue_token(client, workspace_id, record, days)
 
 

@@ -95,7 +95,11 @@ schemas:
   Agent:
     type: object
     required: [id, name, admin]
-    properties: {id: {type: string}, name: {type: string}, admin: {type: boolean}}
+    properties:
+      id: {type: string}
+      name: {type: string}
+      admin: {type: boolean}
+      teams: {type: array, items: {type: string}, description: the teams the agent belongs to}
   AgentRecord:
     allOf:
       - $ref: '#/components/schemas/Agent'
@@ -170,6 +174,7 @@ schemas:
       sender: {type: string}
       status: {type: string, enum: [open, closed]}
       owner: {type: string, description: '"ai", "none" (waiting for a human) or "agent:<id>"'}
+      team: {type: string, description: The team its handovers go to (its channel's or the workspace's)}
       profile_name: {type: string}
       created_at: {type: integer, description: unix ms}
       updated_at: {type: integer}
@@ -308,7 +313,7 @@ schemas:
         type: string
         enum: [conversation.created, message.created, conversation.handover, conversation.assigned,
                conversation.closed, contact.form_sent, contact.captured, message.status, ai_agent.updated,
-               ai_agent.model, agent.presence, assignment.updated, session.ended]
+               ai_agent.model, agent.presence, agent.created, assignment.updated, session.ended]
       data: {type: string, description: 'A JSON object: the event, with its "type"'}
   VisitorEvent:
     type: object

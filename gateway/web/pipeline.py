@@ -38,7 +38,8 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
         customer=message.profile_name or connector.display_address(message.sender), delivers=connector.sends,
         published=lifecycle.configured_published(workspace), timeout_ms=lifecycle.no_human_timeout_ms(workspace),
         profile_name=message.profile_name, phone=message.phone,
-        media=[_media(channel, m) for m in message.media], data=data, assignment=lifecycle.assignment(workspace))
+        media=[_media(channel, m) for m in message.media], data=data, assignment=lifecycle.assignment(workspace),
+        team=lifecycle.team_of(workspace, channel.name))
 
 
 def _media(channel: Channel, media: Media) -> dict[str, str]:

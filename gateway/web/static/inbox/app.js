@@ -207,7 +207,10 @@ function refreshAll() {
 // --- live events and notifications ------------------------------------------------------------
 
 function onEvent(event) {
-  if (event.type === "conversation.handover") notifyWaiting(event.conversation, event.reason, event.customer);
+  if (event.type === "conversation.handover" && mayTake(event.team)) {
+    notifyWaiting(event.conversation, event.reason, event.customer);
+  }
+  if (event.type === "agent.created") debounce("team", refreshTeam);
   if (event.type === "conversation.assigned" && event.owner === "none" && event.actor !== `agent:${store.me.id}`) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }
@@ -232,6 +235,11 @@ function onEvent(event) {
     debounce("list", refreshList);
     if (event.conversation === store.openId) debounce("conversation", () => pane.refresh(), 60);
   }
+}
+
+/** A chat of this team is mine to take: a member's, or any admin's ("" is the whole workspace's). */
+function mayTake(team) {
+  return !team || store.me.admin || (store.me.teams || []).includes(team);
 }
 
 function known(id) {
