@@ -96,6 +96,7 @@ def served(tmp_path: Path, telegram: FakeBotAPI) -> Iterator[tuple[str, Path, di
             process.wait()
 
 
+@pytest.mark.timeout(900)  # a real baton serve: its workers import litellm first, minutes on a loaded machine
 def test_a_telegram_customer_asks_for_a_person_and_an_agent_replies(
         served: tuple[str, Path, dict[str, str]], telegram: FakeBotAPI) -> None:
     url, config, env = served
