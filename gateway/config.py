@@ -12,6 +12,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from gateway import texts as customer_texts
 from gateway.errors import ConfigError
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -164,6 +165,18 @@ class WorkspaceConfig(Strict):
     assignment: AssignmentConfig = AssignmentConfig()
     #: The team the workspace's handovers go to, unless their channel names its own; "" for every agent.
     team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
+    #: The language Baton speaks to a customer until their own is clear (one of gateway.texts.LANGUAGES).
+    language: customer_texts.Language = "en"
+    #: The workspace's own wording of what Baton says to customers: {text key: {language: wording}}.
+    texts: dict[str, dict[str, str]] = {}
+
+    @field_validator("texts")
+    @classmethod
+    def _known_texts(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        problem = customer_texts.unknown(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class WorkerConfig(Strict):

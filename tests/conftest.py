@@ -100,7 +100,7 @@ def config_tree(workspace: str, **overrides: Any) -> dict[str, Any]:
     }
     for name, value in overrides.items():
         target = tree["workspaces"][0] if name in ("channels", "ai_agent", "handover", "notifiers", "presence",
-                                                  "assignment", "team") else tree
+                                                  "assignment", "team", "language", "texts") else tree
         if isinstance(value, dict) and isinstance(target.get(name), dict):
             target[name] = {**target[name], **value}
         else:

@@ -203,3 +203,21 @@ def test_no_plain_first_question_is_offered_a_person_and_few_read_as_frustrated(
     assert [text for text in questions if choose(FRESH, [text]) is Action.OFFER_PERSON] == []
     frustrated = [text for text in questions if detection.is_frustrated(text)]
     assert len(frustrated) / len(questions) <= 0.01, frustrated  # measured 1/216; 3/216 before issue 17
+
+
+def test_si_por_favor_to_the_offer_gets_the_handover_in_spanish(shop) -> None:
+    deployment, _, visitor = shop
+    cid = chat(deployment, visitor, "¿Venden lámparas con luz cálida?", "¿Y lámparas de techo para el salón?")
+    assert visitor.texts("ai")[-1].endswith("¿Quieres que te pase con una persona de nuestro equipo?")
+    chat(deployment, visitor, "sí, por favor")
+    assert visitor.texts("ai")[-1] == "Te estoy pasando con una persona de nuestro equipo. Enseguida estará contigo."
+    conversation = deployment.store.conversation(workspace_of(deployment), cid)
+    assert conversation["owner"] == "none"
+
+
+def test_a_workspace_in_german_with_its_own_wording(make_deployment: Callable[..., Deployment]) -> None:
+    deployment = make_deployment(language="de", texts={"handover_notice": {"de": "Einen Moment, Jonas ist gleich da."}})
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        chat(deployment, visitor, "agent")  # says nothing of a language: the workspace's stands
+        assert visitor.texts("ai") == ["Einen Moment, Jonas ist gleich da."]

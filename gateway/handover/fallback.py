@@ -11,7 +11,7 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from gateway import metrics
+from gateway import metrics, texts
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
@@ -134,13 +134,16 @@ def _name(text: str) -> str:
 
 
 def capture(deployment: Deployment, workspace_id: str, conversation_id: str, details: dict[str, str],
-            turn: TurnStamp | None = None) -> str:
-    """Store the details in Contacts, confirm to the customer, and notify every agent; the contact id."""
+            turn: TurnStamp | None = None, language: str = "en") -> str:
+    """Store the details in Contacts, confirm to the customer (in `language`, the workspace's wording), and notify
+    every agent; the contact id."""
     name = details.get("name", "")
-    reach = " or ".join(v for v in (details.get("phone"), details.get("email")) if v)
+    reach = f" {texts.OR.get(language, 'or')} ".join(v for v in (details.get("phone"), details.get("email")) if v)
+    confirmation = texts.say("confirmation", language, deployment.workspace(workspace_id).texts,
+                             name=f", {name}" if name else "", reach=reach)
     contact = deployment.store.capture(
         workspace_id, conversation_id, details, summary=f"{name or 'The customer'} left contact details: {reach}",
-        confirmation=f"Thank you{', ' + name if name else ''}! We'll get back to you at {reach}.", turn=turn)
+        confirmation=confirmation, turn=turn)
     metrics.FORMS.labels("captured").inc()
     log.info("conversation %s: contact details captured (%s) in contact %s", conversation_id,
              ", ".join(name for name in FIELDS if details.get(name)), contact,
@@ -151,7 +154,7 @@ def capture(deployment: Deployment, workspace_id: str, conversation_id: str, det
 # --- channels without forms: the reply comes as text, read by a turn -------------------------------------------
 
 def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversation: Conversation,
-                   new: list[Message], turn: TurnStamp) -> str:
+                   new: list[Message], turn: TurnStamp, language: str = "en") -> str:
     """A customer who writes while the form is out or after it: capture what they left, say what is missing,
     or (once the details are in) tell them the team will follow up. What the turn did, for the log."""
     conversation_id = conversation["id"]
@@ -166,10 +169,11 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
         details["phone"] = contact["phone"]  # a name alone on a channel that knows their number (WhatsApp)
     if details["phone"] or details["email"]:
         details["message"] = text[: LIMITS["message"]]
-        capture(deployment, workspace.id, conversation_id, {k: v for k, v in details.items() if v}, turn)
+        capture(deployment, workspace.id, conversation_id, {k: v for k, v in details.items() if v}, turn, language)
         return "captured contact details"
     if found.get("name"):
-        deployment.store.post(workspace.id, conversation_id, "system", f"Thanks, {found['name']}. {ASK_FOR_REACH}",
+        asked = texts.say("ask_for_reach", language, workspace.texts, name=found["name"])
+        deployment.store.post(workspace.id, conversation_id, "system", asked,
                               kind="notice", turn=turn, form_name=found["name"])
         return "asked for a phone number or email"
     if looks_like_details(text):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gateway import keys, metrics
+from gateway import keys, metrics, texts
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
@@ -21,7 +21,7 @@ from gateway.text import fit
 
 log = logging.getLogger("baton.handover")
 
-HANDOVER_NOTICE = "I'm connecting you with a member of our team. They'll be with you shortly."
+HANDOVER_NOTICE = texts.TEXTS["handover_notice"]["en"]  # a turn says it in the conversation's language
 UNPUBLISH_BATCH = 200  # conversations moved per step while unpublishing
 
 
@@ -72,11 +72,11 @@ def configured_published(workspace: WorkspaceConfig) -> bool:
 # --- the AI hands over ------------------------------------------------------------------------------------------
 
 def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, turn: TurnStamp, reason: str,
-              route: str, summary: str) -> int:
+              route: str, summary: str, notice: str = HANDOVER_NOTICE) -> int:
     """The AI unassigns itself: the customer hears a person is coming, every agent is notified, and the no-human
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
     count = deployment.store.hand_over(
-        workspace.id, conversation_id, turn, reason=reason, route=route, summary=summary, notice=HANDOVER_NOTICE,
+        workspace.id, conversation_id, turn, reason=reason, route=route, summary=summary, notice=notice,
         agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace), assignment=assignment(workspace))
     metrics.HANDOVERS.labels(route).inc()
     log.info("conversation %s handed over to the team (%s): %s", conversation_id, route, reason,

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 
 import redis
 
-from gateway import detection, keys
+from gateway import detection, keys, texts
 from gateway.breaker import Breaker
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
+from gateway.detection.language import detect as detect_language
 from gateway.errors import ModelNotConfigured
 from gateway.handover import fallback, lifecycle
 from gateway.handover.store import Conversation, Message, Refused, TurnStamp, message_after
@@ -31,12 +32,13 @@ from gateway.work import ai
 
 log = logging.getLogger("baton.turn")
 
-OFFER = "Would you like me to transfer you to a human agent?"
-OFFER_DECLINED = "No problem, let's keep going. What else can I help you with?"
-SORRY = "I'm sorry this isn't helping."
-ATTACHMENT = "I can't view attachments here, so I may not be able to help with this one."
-TEXT_ONLY = "I can't view attachments here, so this answer is about the text of your message."
-GOODBYE = "You're welcome! I'm closing this chat now. Just write again any time you need help."
+# In English; a turn says them in the conversation's language (gateway.texts).
+OFFER = texts.TEXTS["offer"]["en"]
+OFFER_DECLINED = texts.TEXTS["offer_declined"]["en"]
+SORRY = texts.TEXTS["sorry"]["en"]
+ATTACHMENT = texts.TEXTS["attachment"]["en"]
+TEXT_ONLY = texts.TEXTS["text_only"]["en"]
+GOODBYE = texts.TEXTS["goodbye"]["en"]
 TEXT_WINDOW = 20  # the newest customer messages of a flood that the AI reads as one turn
 COMMIT_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # s between tries of a commit Redis refused or lost, the answer kept
 T = TypeVar("T")
@@ -130,6 +132,17 @@ class Turn:
     def text(self) -> str:
         return "\n".join(self.texts).strip()
 
+    @property
+    def language(self) -> str:
+        """The customer's language over their recent messages (one short message does not flip it), else the
+        workspace's."""
+        written = [m.get("text", "") for m in self.history if m["author"] == "customer" and m.get("text")]
+        return detect_language(written, default=self.workspace.language)
+
+    def say(self, key: str) -> str:
+        """What Baton says (gateway.texts), in the conversation's language and the workspace's wording."""
+        return texts.say(key, self.language, self.workspace.texts)
+
 
 def take_turn(deployment: Deployment, workspace_id: str, conversation_id: str, worker: str = "local") -> str:
     """Run the AI's turn for one conversation, unless another turn holds it (that one picks up what is new).
@@ -190,23 +203,24 @@ def act(turn: Turn, action: Action) -> str:
         store.finish(workspace_id, turn.conversation_id, turn.stamp)
         return f"nothing (owned by {turn.conversation['owner']})"
     if action in (Action.READ_CONTACT_DETAILS, Action.FOLLOW_UP):
-        return fallback.answer_in_text(turn.deployment, turn.workspace, turn.conversation, turn.new, turn.stamp)
+        return fallback.answer_in_text(turn.deployment, turn.workspace, turn.conversation, turn.new, turn.stamp,
+                                       turn.language)
     if action is Action.HAND_OVER:
         return hand_over(turn, "The customer asked for a human", route="customer")
     if action is Action.ACCEPT_OFFER:
         return hand_over(turn, "The customer accepted the AI's offer of a human", route="offer")
     if action is Action.DECLINE_OFFER:
-        return post(turn, OFFER_DECLINED, offer=0, unknown_streak=0)
+        return post(turn, turn.say("offer_declined"), offer=0, unknown_streak=0)
     if action is Action.CLOSE:
         lifecycle.closed(committed(turn, lambda: store.close(workspace_id, turn.conversation_id, "ai", turn=turn.stamp,
-                                                            goodbye=GOODBYE, agent_name=turn.agent.name)))
+                                                            goodbye=turn.say("goodbye"), agent_name=turn.agent.name)))
         log.info("conversation %s closed by the AI: the customer is done", turn.conversation_id,
                  extra={"workspace": workspace_id, "conversation": turn.conversation_id})
         return "closed"
     if action is Action.OFFER_PERSON:
-        return post(turn, f"{SORRY} {OFFER}", offer=1)
+        return post(turn, f"{turn.say('sorry')} {turn.say('offer')}", offer=1)
     if action is Action.ATTACHMENT:
-        return post(turn, f"{ATTACHMENT} {OFFER}", offer=1)
+        return post(turn, f"{turn.say('attachment')} {turn.say('offer')}", offer=1)
     return answer(turn)
 
 
@@ -233,9 +247,9 @@ def answer(turn: Turn) -> str:
     streak = int(turn.conversation.get("unknown_streak") or 0) + 1 if reply.unknown else 0
     text = reply.text
     if any(m.get("media") for m in turn.new):  # a photo with a caption: the answer is the caption's, and says so
-        text = f"{TEXT_ONLY}\n\n{text}".strip()
+        text = f"{turn.say('text_only')}\n\n{text}".strip()
     if should_offer(turn, streak):
-        return post(turn, f"{text}\n\n{OFFER}".strip(), offer=1, unknown_streak=streak)
+        return post(turn, f"{text}\n\n{turn.say('offer')}".strip(), offer=1, unknown_streak=streak)
     return post(turn, text, offer=0, unknown_streak=streak)
 
 
@@ -295,7 +309,7 @@ def hand_over(turn: Turn, reason: str, route: str, model_ok: bool = True) -> str
     summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok)
     try:
         committed(turn, lambda: lifecycle.hand_over(turn.deployment, turn.workspace, turn.conversation_id, turn.stamp,
-                                                    reason, route, summary))
+                                                    reason, route, summary, notice=turn.say("handover_notice")))
     except Refused as refused:
         return f"no handover ({refused.code})"
     return f"handed over ({route})"
