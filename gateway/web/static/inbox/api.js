@@ -5,6 +5,8 @@
 import { retryAfterSeconds } from "./stream.js";
 
 const RATE_LIMIT_DEFAULT = 5; // s, when a 429 does not say how long
+// A request unanswered after this long fails with a reason instead of leaving the page waiting for ever.
+const TIMEOUT_MS = 20000;
 
 let csrf = "";
 let onUnauthorized = () => {};
@@ -41,16 +43,23 @@ async function attempt(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrf;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
   let response;
+  let data;
   try {
     response = await fetch(path, {
-      method, headers, credentials: "same-origin", cache: "no-store",
+      method, headers, credentials: "same-origin", cache: "no-store", signal: controller.signal,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+    data = await response.json().catch(() => ({}));
   } catch {
-    throw new ApiError(0, { error: "Can't reach the server. Check your connection." });
+    throw new ApiError(0, { error: controller.signal.aborted
+      ? `The server did not answer in ${TIMEOUT_MS / 1000} s. Try again.`
+      : "Can't reach the server. Check your connection." });
+  } finally {
+    clearTimeout(timer);
   }
-  const data = await response.json().catch(() => ({}));
   if (response.status === 401 && !path.startsWith("/inbox/session")) onUnauthorized();
   if (!response.ok) throw new ApiError(response.status, data, retryAfterSeconds(response.headers.get("retry-after")));
   return data;

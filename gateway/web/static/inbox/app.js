@@ -89,7 +89,11 @@ async function start(session) {
   await Promise.all([loadTeam(), loadAi(), loadContacts(), loadAssignment()]);
   renderMyPresence();
   $("workspace-name").textContent = store.workspaceName;
-  live = new Live("/api/events", { onEvent, onOpen: refreshAll, onStatus: showLiveStatus, onEnded: sessionEnded });
+  if (live) live.close();
+  live = new Live("/api/events", {
+    name: `inbox:${store.workspace}:${store.me.id}`, onEvent, onOpen: refreshAll, onStatus: showLiveStatus,
+    onEnded: sessionEnded,
+  });
   live.start();
   navigate();
 }
@@ -150,9 +154,12 @@ function refreshList() {
   return queued(readFirstPages);
 }
 
+const LIST_RETRY_MS = 5000;
+
 async function readFirstPages() {
   const view = store.view;
   const shown = store.conversations.length;
+  clearTimeout(timers["list-retry"]);
   try {
     const limit = Math.min(200, Math.max(50, shown));
     const data = await api.conversations(view, { limit });
@@ -161,13 +168,18 @@ async function readFirstPages() {
     const beyond = shown > limit && data.next_cursor ? store.conversations.slice(limit).filter((c) => !fresh.has(c.id)) : [];
     store.conversations = data.conversations.concat(beyond);
     if (!beyond.length) store.nextCursor = data.next_cursor;
+    store.listed = view;
+    store.listError = "";
     store.counts = data.counts;
     renderCounts(data.counts);
     titleBadge(data.counts.waiting);
-    renderList($("conversation-list"), $("list-empty"));
   } catch (error) {
-    if (error.status !== 401) showError(error);
+    if (error.status === 401 || view !== store.view) return;
+    // Said where the list is, and tried again: not a toast every few seconds.
+    store.listError = String(error.message || error).replace(/\.?$/, ".");
+    timers["list-retry"] = setTimeout(refreshList, LIST_RETRY_MS);
   }
+  renderList($("conversation-list"), $("list-empty"));
 }
 
 /** The view's next page (Load more, or the list scrolled to its end). */
@@ -311,12 +323,19 @@ function sessionEnded(reason) {
   showSignIn(`${why.replace(/\.?$/, ".")} Sign in again to continue.`);
 }
 
-function showLiveStatus(state) {
+/** Where the live updates stand; when they cannot open, why, and that they are being tried again. */
+function showLiveStatus(state, detail) {
   const status = $("live-status");
   status.dataset.state = state;
-  status.querySelector(".live-status-text").textContent = {
+  let text = {
     live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", offline: "Offline, retrying…",
-  }[state];
+  }[state] || "Reconnecting…";
+  if (state === "error") {
+    const when = detail && detail.retryIn ? `retrying in ${detail.retryIn} s` : "still trying";
+    text = `No live updates: ${(detail && detail.reason) || "the server is unreachable"}; ${when}…`;
+  }
+  status.querySelector(".live-status-text").textContent = text;
+  status.title = text;
 }
 
 // --- routing ------------------------------------------------------------------------------------
@@ -348,6 +367,7 @@ function navigate() {
   if (viewChanged) {
     store.conversations = [];
     store.nextCursor = null;
+    store.listed = null;
     renderList($("conversation-list"), $("list-empty"));
   }
   pane.open(route.id).then(() => renderList($("conversation-list"), $("list-empty")));

@@ -30,12 +30,19 @@ export function renderList(list, empty) {
   const view = VIEWS[store.view];
   document.getElementById("list-title").textContent = view.title;
   const total = store.counts[store.view] || 0;
-  document.getElementById("list-count").textContent = `${total} conversation${total === 1 ? "" : "s"}`;
-  const next = store.nextCursor ? more() : null;
-  fill(list, store.conversations.map(row), next);
+  const loaded = store.listed === store.view;
+  // A count is shown only above the list it counts: never "5 conversations" above a list still loading.
+  let count = loaded ? `${total} conversation${total === 1 ? "" : "s"}` : "Loading…";
+  if (store.listError) count = `${loaded ? "Not up to date" : "Couldn't load"}: ${store.listError} Retrying…`;
+  const status = document.getElementById("list-count");
+  status.textContent = count;
+  status.classList.toggle("is-error", Boolean(store.listError));
+  const next = loaded && store.nextCursor ? more() : null;
+  fill(list, loaded ? store.conversations.map(row) : [], next);
   if (next && nearEnd) nearEnd.observe(next);
-  empty.hidden = store.conversations.length > 0;
-  document.getElementById("list-empty-text").textContent = view.empty;
+  empty.hidden = loaded && store.conversations.length > 0;
+  document.getElementById("list-empty-text").textContent = loaded ? view.empty
+    : store.listError ? "The conversations couldn't be loaded. Trying again…" : "Loading conversations…";
 }
 
 function more() {

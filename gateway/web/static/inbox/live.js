@@ -1,9 +1,10 @@
-// The inbox's live connection: /api/events read with fetch() (stream.js), over the session cookie.
+// The inbox's live connection: /api/events read with fetch() (stream.js), over the session cookie, one
+// stream for all the browser's inbox tabs (shared.js).
 // Every (re)connection resumes from Last-Event-ID and calls onOpen so the caller can reload what it
 // shows; ids already seen are skipped. The session ending (the agent revoked, the session expired) is
 // told by a session.ended event or a 401: then the stream stays closed and onEnded says why.
 
-import { EventStream } from "./stream.js";
+import { SharedStream } from "./shared.js";
 
 function streamId(id) {
   const [ms, seq] = String(id).split("-");
@@ -17,10 +18,11 @@ function after(a, b) {
 }
 
 export class Live {
-  constructor(url, { onEvent, onOpen, onStatus, onEnded }) {
+  /** name: what the tabs sharing the stream have in common (the workspace and the agent). */
+  constructor(url, { name, onEvent, onOpen, onStatus, onEnded }) {
     this.onEvent = onEvent;
     this.lastId = "";
-    this.stream = new EventStream(url, {
+    this.stream = new SharedStream(name, url, {
       credentials: "same-origin",
       onOpen,
       onStatus,

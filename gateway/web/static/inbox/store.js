@@ -12,6 +12,8 @@ export const store = {
   view: "mine",
   conversations: [],
   nextCursor: null, // the view's next page, when there is one (Load more)
+  listed: null, // the view `conversations` holds (null while its list is loading)
+  listError: "", // why the list could not be read, while it is being tried again
   openId: null,
 };
 

@@ -3,6 +3,10 @@
 
 import { retryAfterSeconds } from "../inbox/stream.js";
 
+// A request unanswered after this long fails as a network error would (and a message is sent again under its
+// client_id): nothing waits "Sending…" for ever behind a connection that never comes.
+const TIMEOUT_MS = 15000;
+
 export class RequestFailed extends Error {
   constructor(status, body, retryAfter = null) {
     super((body && body.error) || (status ? `HTTP ${status}` : "network error"));
@@ -34,16 +38,21 @@ export class VisitorApi {
   async call(method, path, body) {
     const headers = { Accept: "application/json", ...this.authorization() };
     if (body !== undefined) headers["Content-Type"] = "application/json";
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
     let response;
+    let data;
     try {
       response = await fetch(`${this.base}${path}`, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
-        cache: "no-store",
+        cache: "no-store", signal: controller.signal,
       });
+      data = await response.json().catch(() => ({}));
     } catch {
       throw new RequestFailed(0, null);
+    } finally {
+      clearTimeout(timer);
     }
-    const data = await response.json().catch(() => ({}));
     if (response.ok) return data;
     // Cross-origin, Retry-After is readable only when the server exposes it (Access-Control-Expose-Headers).
     const wait = response.status === 429

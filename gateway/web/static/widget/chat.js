@@ -6,7 +6,7 @@
 // next message starts a new one without the visitor noticing.
 
 import { fill, h } from "../inbox/dom.js";
-import { EventStream } from "../inbox/stream.js";
+import { SharedStream } from "../inbox/shared.js";
 import { RequestFailed, VisitorApi } from "./api.js";
 import { formFields, renderForm, retireForm } from "./form.js";
 import { greeting, newConversationDivider, renderMessage, renderNotice } from "./messages.js";
@@ -157,10 +157,11 @@ export class Chat {
 
   // --- receiving -------------------------------------------------------------------------------
 
+  /** The visitor's event stream, one for all the browser's tabs with this chat (shared.js). */
   connect() {
     if (this.stream) this.stream.close();
-    const { token } = this.session;
-    this.stream = new EventStream(this.api.eventsUrl, {
+    const { token, visitor } = this.session;
+    this.stream = new SharedStream(`webchat:${this.api.base}:${visitor}`, this.api.eventsUrl, {
       headers: () => this.api.authorization(),
       onOpen: () => {
         showConnection(this.view, "");
@@ -176,8 +177,16 @@ export class Chat {
         }
         this.receive(data.conversation, data);
       },
-      onStatus: (status) => {
-        if (status === "reconnecting" || status === "offline") showConnection(this.view, "Reconnecting…");
+      onStatus: (status, detail) => {
+        if (status === "live") showConnection(this.view, "");
+        else if (status === "reconnecting") showConnection(this.view, "Reconnecting…");
+        else if (status === "offline") showConnection(this.view, "You're offline. Retrying…");
+        else if (status === "error") {
+          const when = detail && detail.retryIn ? `Retrying in ${detail.retryIn} s.` : "Still trying.";
+          showConnection(this.view, `Can't receive replies live right now. ${when} Your messages are still sent.`);
+          // Replies come with the conversation's history meanwhile, read at each failed attempt.
+          if (detail && detail.retryIn) this.loadHistory();
+        }
       },
       onRejected: () => this.expire(token),
     });
