@@ -207,6 +207,13 @@ def resend(site: Site, path: str) -> None:
     until(lambda: len(site.twilio.requests) > tried, "the message went to Twilio again")
 
 
+def reopen(site: Site, method: str, path: str) -> None:
+    cid = site.conversation()
+    assert site.http.post(f"/api/conversations/{cid}/close", headers=site.agent).status_code == 200
+    needs(site, method, path.format(id=cid), site.agent, 200)
+    assert site.detail(cid)["status"] == "open"
+
+
 def metrics(site: Site) -> None:
     """From this machine (the test runs on it), the Prometheus text with Baton's metrics."""
     response = site.http.get("/metrics")
@@ -256,6 +263,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/api/conversations/{id}/messages"): lambda site, method, path: needs(
         site, method, path.format(id=site.conversation()), site.agent, 201, json={"text": "Alex here, hello!"}),
     ("POST", "/api/conversations/{id}/messages/{message}/resend"): lambda site, method, path: resend(site, path),
+    ("POST", "/api/conversations/{id}/notes"): lambda site, method, path: needs(
+        site, method, path.format(id=site.conversation()), site.agent, 201, json={"text": "A note for @alex"}),
+    ("POST", "/api/conversations/{id}/reopen"): reopen,
     ("GET", "/api/contacts"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("GET", "/api/contacts/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200),

@@ -9,6 +9,7 @@ part of that same atomic step.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from gateway import keys, metrics, texts
@@ -16,7 +17,7 @@ from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, TurnStamp
-from gateway.team import Agent, agent_by_id
+from gateway.team import Agent, agent_by_id, list_agents
 from gateway.text import fit
 
 log = logging.getLogger("baton.handover")
@@ -159,6 +160,30 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
         log.info("conversation %s: none → %s (took it by replying)", conversation_id, agent.owner,
                  extra=_context(agent.workspace_id, conversation_id))
     return message
+
+
+_MENTION = re.compile(r"(?<![\w.@])@([a-z0-9][a-z0-9._-]{0,39})", re.IGNORECASE)
+
+
+def note(deployment: Deployment, agent: Agent, conversation_id: str, text: str) -> tuple[str, list[str]]:
+    """A private note on the conversation, for the team only; each agent of the workspace it @mentions (by id) is
+    notified. (The note's id, the agents mentioned.)"""
+    known = {record["id"] for record in list_agents(deployment.redis, agent.workspace_id)}
+    said = (found.rstrip(".-_").lower() for found in _MENTION.findall(text))
+    mentions = list(dict.fromkeys(agent_id for agent_id in said if agent_id in known and agent_id != agent.id))
+    message = deployment.store.note(agent.workspace_id, conversation_id, text, agent.id, agent.name, mentions)
+    log.info("conversation %s: a note by %s%s", conversation_id, agent.owner,
+             f" mentioning {', '.join(mentions)}" if mentions else "", extra=_context(agent.workspace_id,
+                                                                                   conversation_id))
+    return message, mentions
+
+
+def reopen(deployment: Deployment, agent: Agent, conversation_id: str) -> None:
+    """Open a closed conversation again, as the agent's own: they can write to the customer, whose next message
+    comes here."""
+    deployment.store.reopen(agent.workspace_id, conversation_id, agent.owner)
+    log.info("conversation %s reopened by %s", conversation_id, agent.owner,
+             extra=_context(agent.workspace_id, conversation_id))
 
 
 def channel_limit(deployment: Deployment, conversation: Conversation) -> int:

@@ -27,7 +27,8 @@ RECLAIM_AFTER_MS = 60_000  # read by a worker that died before handing it out: a
 
 class Notification(TypedDict, total=False):
     id: str  # the stream entry id, unique per workspace: deduplicate on (workspace, id)
-    type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time", "assigned", "taken_over"]
+    type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time", "assigned", "taken_over",
+                  "mention"]
     workspace: str
     conversation: str
     channel: str
@@ -36,14 +37,15 @@ class Notification(TypedDict, total=False):
     reason: str  # handover
     summary: str  # handover
     route: str  # handover: customer, offer, model, error, unpublished
-    message: str  # contact_form_sent: the form's message id; contact_captured: what the customer wrote
+    message: str  # contact_form_sent: the form's message id; contact_captured: what they wrote; mention: the note's id
     contact: str  # contact_captured
     name: str
     email: str
     phone: str
-    agent: str  # assigned: the agent whose chat it is now; taken_over: the agent who had it
+    agent: str  # assigned: the agent whose chat it is now; taken_over: the agent who had it; mention: the one mentioned
     agent_name: str  # assigned automatically: the assignee's name
-    actor: str  # assigned, taken_over: who did it ("auto" for automatic assignment, else agent:<id>)
+    actor: str  # assigned, taken_over, mention: who did it ("auto" for automatic assignment, else agent:<id>)
+    text: str  # mention: the private note that mentions them
     mode: str  # assigned automatically: round_robin or balanced
     owner: str  # taken_over: who has it now
 

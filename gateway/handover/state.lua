@@ -685,6 +685,54 @@ function ops.close()
   return ok({handovers = tonumber(c.handovers or 0)})
 end
 
+-- An agent's private note: in the history for the team only (internal: never sent, never in the widget, no preview in
+-- the lists), on an open or a closed conversation alike. Each agent @mentioned (`mentions`, checked by the caller) is
+-- notified, and the inbox told (note.mention).
+function ops.note()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  local mentions = args.mentions or {}
+  local mid = append(c, {author = 'agent', kind = 'note', visibility = 'internal', text = args.text, agent = args.agent,
+    agent_name = args.agent_name, data = #mentions > 0 and {mentions = mentions} or nil})
+  for _, agent_id in ipairs(mentions) do
+    notify(c, 'mention', {agent = agent_id, actor = 'agent:' .. args.agent, agent_name = args.agent_name,
+      message = mid, text = args.text})
+  end
+  if #mentions > 0 then
+    event('note.mention', {conversation = c.id, agents = mentions, actor = 'agent:' .. args.agent,
+      agent_name = args.agent_name, message = mid, text = preview(args.text), channel = c.channel})
+  end
+  return ok({message = mid})
+end
+
+-- A human reopens a closed conversation: open again and theirs, and the customer's next message comes to it. Refused
+-- (newer_open) when the customer has started another conversation since that is still open: that one is the live one.
+function ops.reopen()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  if c.status ~= 'closed' then return fail('not_closed', {status = c.status, owner = c.owner}) end
+  local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
+  local newer = load(redis.call('GET', active))
+  if newer and newer.status == 'open' and newer.id ~= c.id then
+    return fail('newer_open', {conversation = newer.id, owner = newer.owner})
+  end
+  redis.call('ZREM', view_key('closed'), c.id)
+  c.status, c.owner = 'open', args.actor
+  set(c, 'status', 'open', 'owner', args.actor, 'epoch', tonumber(c.epoch or 0) + 1, 'updated_at', now,
+    'reopened_at', now, 'reopened_by', args.actor)
+  redis.call('HDEL', conv_key(c.id), 'closed_at', 'closed_by')
+  c.closed_at, c.closed_by = nil, nil
+  redis.call('ZADD', view_key(view_of(c)), now, c.id)
+  redis.call('ZADD', view_key('open'), now, c.id)
+  redis.call('SET', active, c.id)
+  -- The AI owes nothing from before: were the conversation handed back to it, it answers what comes next.
+  local last = redis.call('LINDEX', conv_part('MESSAGES', c.id), -1)
+  if last then set(c, 'ai_cursor', cjson.decode(last).id) end
+  note(c, 'reopened', '', {actor = args.actor})
+  event('conversation.reopened', {conversation = c.id, actor = args.actor, owner = c.owner, channel = c.channel})
+  return ok({owner = c.owner})
+end
+
 -- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment.
 function ops.fire()
   local timers = key('FALLBACK_TIMERS')

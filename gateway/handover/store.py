@@ -166,6 +166,8 @@ def _reason(code: str, conversation_id: str, owner: str) -> str:
         "no_form": "no contact form is pending in this conversation",
         "not_resendable": "only a message whose delivery failed or is unknown can be sent again",
         "client_id_reused": "this client_id was already used for a reply in another conversation",
+        "not_closed": f"conversation {conversation_id} is not closed",
+        "newer_open": "the customer has started another conversation since, which is open: continue there",
     }
     return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
 
@@ -385,6 +387,18 @@ class Store:
                           notice=notice, published=published, client_id=client_id, more=list(more) or None,
                           set=fields or None)
         return str(answer.get("message", ""))
+
+    def note(self, workspace_id: str, conversation_id: str, text: str, agent_id: str, agent_name: str,
+             mentions: Sequence[str] = ()) -> str:
+        """An agent's private note (never sent, never shown to the customer); each agent mentioned is notified. Its
+        message id."""
+        answer = self.run("note", workspace_id, conversation_id, text=text, agent=agent_id, agent_name=agent_name,
+                          mentions=list(mentions) or None)
+        return str(answer["message"])
+
+    def reopen(self, workspace_id: str, conversation_id: str, actor: Owner) -> None:
+        """Open a closed conversation again, owned by `actor`; Refused not_closed or newer_open."""
+        self.run("reopen", workspace_id, conversation_id, actor=actor)
 
     def reply_of(self, workspace_id: str, agent_id: str, client_id: str) -> tuple[str, str] | None:
         """The (conversation, message) an agent's reply with this idempotency key was recorded as, if it was."""

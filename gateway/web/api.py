@@ -385,6 +385,72 @@ async def post_message(request: Request) -> Response:
     return JSONResponse({"id": mid}, status_code=200 if known else 201)
 
 
+async def post_note(request: Request) -> Response:
+    """
+    summary: A private note on the conversation, for the team only (never sent, never shown to the customer)
+    description: Open or closed conversations alike. Each agent of the workspace the text @mentions by id
+      ("@sam") is notified (a `mention` notification, and `note.mention` on the inbox's events).
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [text]
+            properties: {text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}}
+    responses:
+      201:
+        description: Recorded
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [id, mentions]
+              properties:
+                id: {type: string, pattern: '^[0-9]+-[0-9]+$'}
+                mentions: {type: array, items: {type: string}, description: The agents notified}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("'text' must be a non-empty string")
+    if len(text) > MAX_TEXT:
+        raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
+    conversation_id = _conversation_id(request)
+    mid, mentions = await run_in_threadpool(lifecycle.note, deployment_of(request), agent, conversation_id, text)
+    return JSONResponse({"id": mid, "mentions": mentions}, status_code=201)
+
+
+async def reopen(request: Request) -> Response:
+    """
+    summary: Reopen a closed conversation; it is the caller's, and the customer's next message comes to it
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    responses:
+      200:
+        description: The conversation as it is now
+        content: {application/json: {schema: {$ref: '#/components/schemas/ConversationAnswer'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: It is not closed, or the customer has started another conversation since that is open
+          ("conversation" says which)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    return await _change(request, await current_agent(request), lifecycle.reopen)
+
+
 async def _settle(deployment: Deployment, agent: Agent, conversation_id: str, client_id: str) -> str:
     """Redis lost the answer to a reply's commit: the idempotency key says whether it was made. Looked up a few
     times (a commit that reached Redis late lands meanwhile); if it never shows, the reply is not recorded, and
@@ -736,7 +802,8 @@ async def events(request: Request) -> Response:
       conversation.assigned, conversation.closed, contact.form_sent, contact.captured, message.status,
       ai_agent.updated, ai_agent.model (the circuit breaker of the AI model opened or closed), agent.created (a new
       agent joined the team), agent.presence (an
-      agent went online, away or offline), assignment.updated (Settings changed automatic assignment); session.ended
+      agent went online, away or offline), assignment.updated (Settings changed automatic assignment),
+      conversation.reopened, note.mention (a private note mentions the agents in "agents"); session.ended
       (then the stream closes) when the agent is revoked. Reconnect with Last-Event-ID (or ?last_event_id=) to
       catch up.'
     security: [{agentToken: []}]

@@ -79,6 +79,8 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/conversations/{id}/assign", api.assign, methods=["POST"]),
             Route("/conversations/{id}/unassign", api.unassign, methods=["POST"]),
             Route("/conversations/{id}/close", api.close, methods=["POST"]),
+            Route("/conversations/{id}/reopen", api.reopen, methods=["POST"]),
+            Route("/conversations/{id}/notes", api.post_note, methods=["POST"]),
             Route("/conversations/{id}/messages", resource(get=api.list_messages, post=api.post_message)),
             Route("/conversations/{id}/messages/{message}/resend", api.resend, methods=["POST"]),
             Route("/contacts", api.list_contacts, methods=["GET"]),

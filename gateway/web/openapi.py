@@ -81,6 +81,7 @@ schemas:
     properties:
       error: {type: string, description: 'What is wrong, for a person to read'}
       owner: {type: string, description: Who holds the conversation (on a 409 conflict)}
+      conversation: {type: string, description: The customer's open conversation (on a 409 to a reopen)}
       status: {type: string, description: The conversation's or message's state (on a 409)}
       retry_after: {type: integer, description: Seconds to wait (on a 429)}
       fields:
@@ -313,7 +314,8 @@ schemas:
         type: string
         enum: [conversation.created, message.created, conversation.handover, conversation.assigned,
                conversation.closed, contact.form_sent, contact.captured, message.status, ai_agent.updated,
-               ai_agent.model, agent.presence, agent.created, assignment.updated, session.ended]
+               ai_agent.model, agent.presence, agent.created, assignment.updated, conversation.reopened,
+               note.mention, session.ended]
       data: {type: string, description: 'A JSON object: the event, with its "type"'}
   VisitorEvent:
     type: object

@@ -97,5 +97,7 @@ export const api = {
   resend: (id, messageId) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
     { method: "POST", body: {} }),
+  note: (id, text) => request(`/api/conversations/${encodeURIComponent(id)}/notes`, { method: "POST", body: { text } }),
+  reopen: (id) => request(`/api/conversations/${encodeURIComponent(id)}/reopen`, { method: "POST", body: {} }),
   contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

@@ -242,6 +242,7 @@ function onEvent(event) {
   if (event.type === "conversation.assigned" || event.type === "conversation.closed") debounce("team", refreshTeam, 500);
   const named = (event.owner || "").startsWith("agent:") ? event.owner.slice(6) : "";
   if (named && !store.team.has(named)) debounce("team", refreshTeam);
+  if (event.type === "note.mention" && (event.agents || []).includes(store.me.id)) notifyMention(event);
   if (event.type === "ai_agent.updated" || event.type === "ai_agent.model") loadAi().then(() => pane && pane.conversation && pane.render());
   if (event.conversation) {
     debounce("list", refreshList);
@@ -301,6 +302,17 @@ async function notifyAssigned(event) {
     toast($("toasts"), { title: `${agentName(event.owner.slice(6))} took over ${who}`,
       body: "The conversation is no longer yours.", timeout: 15000 });
   }
+}
+
+async function notifyMention(event) {
+  const who = await customerOf(event.conversation);
+  const open = () => { location.hash = `#/inbox/all/${event.conversation}`; };
+  toast($("toasts"), {
+    title: `${event.agent_name || "A teammate"} mentioned you`, body: `${who}: ${event.text || ""}`, tone: "handover",
+    action: { label: "Open", run: open }, timeout: 15000,
+  });
+  chime();
+  desktop(`${event.agent_name || "A teammate"} mentioned you`, event.text || "", `mention-${event.message}`, open);
 }
 
 function notifyContact(event) {

@@ -24,6 +24,7 @@ export function possible(conversation) {
     handBackBlocked: !published,
     assignTo: open && !other,
     close: open && !other,
+    reopen: !open,
     reply: open && !other,
   };
 }
@@ -45,6 +46,10 @@ export class ConversationPane {
     $("act-unassign").addEventListener("click", () => this.act(() => api.unassign(this.id)));
     $("act-hand-back").addEventListener("click", () => this.act(() => api.assign(this.id, "ai")));
     $("act-close").addEventListener("click", () => this.act(() => api.close(this.id)));
+    $("act-reopen").addEventListener("click", () => this.act(() => api.reopen(this.id)));
+    this.noting = false;
+    $("mode-reply").addEventListener("click", () => this.setMode(false));
+    $("mode-note").addEventListener("click", () => this.setMode(true));
     $("act-assign-to").addEventListener("change", (event) => {
       const agent = event.target.value;
       event.target.value = "";
@@ -163,6 +168,17 @@ export class ConversationPane {
     fill(select, h("option", { value: "", text: "Assign to…" }),
       others.map((a) => h("option", { value: a.id, text: a.name })));
     $("act-close").hidden = !can.close;
+    $("act-reopen").hidden = !can.reopen;
+  }
+
+  /** The composer writes a reply to the customer, or a private note for the team. */
+  setMode(noting) {
+    this.noting = noting;
+    $("mode-reply").setAttribute("aria-pressed", String(!noting));
+    $("mode-note").setAttribute("aria-pressed", String(noting));
+    $("composer").classList.toggle("is-note", noting);
+    if (this.conversation) this.renderComposer();
+    $("composer-text").focus();
   }
 
   renderHandover() {
@@ -185,6 +201,13 @@ export class ConversationPane {
     const c = this.conversation;
     const can = possible(c);
     const text = $("composer-text");
+    if (this.noting) {
+      text.disabled = false;
+      $("composer-send").disabled = false;
+      text.placeholder = "A private note for the team (the customer never sees it). @name mentions someone.";
+      $("composer-hint").textContent = "Only your team sees notes. Enter to save.";
+      return;
+    }
     text.disabled = !can.reply;
     $("composer-send").disabled = !can.reply;
     text.placeholder = can.reply ? `Reply to ${customerName(c)}…` : "";
@@ -257,6 +280,10 @@ export class ConversationPane {
     const text = field.value.trim();
     const button = $("composer-send");
     if (!text || button.disabled || !this.id) return;
+    if (this.noting) {
+      await this.saveNote(field, text, button);
+      return;
+    }
     // One idempotency key per reply, kept until the server has it: sent again (by the retries below, or by the
     // agent pressing Send once more), the reply is recorded and delivered once.
     if (!this.pending || this.pending.text !== text || this.pending.conversation !== this.id) {
@@ -278,6 +305,20 @@ export class ConversationPane {
     }
   }
 }
+
+ConversationPane.prototype.saveNote = async function saveNote(field, text, button) {
+  button.disabled = true;
+  try {
+    await api.note(this.id, text);
+    field.value = "";
+    await this.refresh();
+  } catch (error) {
+    this.onError(error);
+  } finally {
+    this.renderComposer();
+    field.focus();
+  }
+};
 
 const REPLY_RETRIES = [1000, 2000, 4000]; // ms: a reply the server could not confirm is sent again, same key
 

@@ -107,8 +107,9 @@ export class Timeline {
     const role = { customer: "Customer", ai: "AI agent", agent: "Agent" }[m.author] || m.author;
     const badge = m.author === "ai" ? h("span", { class: "tag tag-ai" }, icon("sparkles"), "AI")
       : m.author === "agent" ? h("span", { class: "tag tag-agent" }, "Team") : null;
-    const internal = m.visibility === "internal" ? h("span", { class: "tag tag-internal" }, icon("lock"), "Internal") : null;
-    return h("li", { class: `msg msg-${m.author}`, dataset: { id: m.id, author: m.author, kind: m.kind } },
+    const internal = m.kind === "note" ? h("span", { class: "tag tag-note" }, icon("lock"), "Private note")
+      : m.visibility === "internal" ? h("span", { class: "tag tag-internal" }, icon("lock"), "Internal") : null;
+    return h("li", { class: `msg msg-${m.author}${m.kind === "note" ? " msg-note" : ""}`, dataset: { id: m.id, author: m.author, kind: m.kind } },
       m.author === "customer" ? avatar(who, this.people.customerSeed(), "avatar-sm") : null,
       h("div", { class: "msg-body" },
         h("div", { class: "msg-head" }, h("span", { class: "msg-who", text: who }), badge, internal,
@@ -184,6 +185,9 @@ export class Timeline {
       case "closed":
         return h("li", { ...base, class: "event event-closed" }, icon("check-circle"),
           h("span", { text: `Conversation closed${closedBy(data.actor, this.people)}` }), time);
+      case "reopened":
+        return h("li", { ...base, class: "event event-reopened" }, icon("corner"),
+          h("span", { text: `Conversation reopened${closedBy(data.actor, this.people)}` }), time);
       case "suppressed":
         return h("li", { ...base, class: "card-event card-muted" },
           h("div", { class: "card-event-head" }, icon("sparkles"), h("strong", { text: "AI reply not sent: a human holds the conversation" }), internal, time),
