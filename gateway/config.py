@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -105,6 +106,52 @@ class AssignmentConfig(Strict):
         return f"{self.mode}|{self.capacity}"
 
 
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+
+
+class WeeklyHours(Strict):
+    """Each weekday's opening hours, as "HH:MM-HH:MM" ranges in the workspace's time zone ("24:00" ends the day);
+    a day left out is closed."""
+
+    mon: list[str] = []
+    tue: list[str] = []
+    wed: list[str] = []
+    thu: list[str] = []
+    fri: list[str] = []
+    sat: list[str] = []
+    sun: list[str] = []
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        for span in value:
+            if not _SPAN.match(span) or span.split("-")[0] >= span.split("-")[1]:
+                raise ValueError(f"{span!r} is not an opening range such as \"09:00-17:30\"")
+        return value
+
+
+class BusinessHoursConfig(Strict):
+    """When the team is in. Outside these hours the AI still answers and a request for a person is still a handover,
+    but the AI offers no person on its own, and the contact form comes at once with when the team is back."""
+
+    timezone: str
+    weekly: WeeklyHours
+    holidays: list[date] = []
+    #: Outside hours the contact form comes at once (false: after handover.no_human_timeout, as in hours).
+    form_at_once: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Madrid)") from exc
+        return value
+
+
 class ChannelConfig(BaseModel):
     """A channel: a unique name, a connector type, and that connector's own settings."""
 
@@ -163,6 +210,7 @@ class WorkspaceConfig(Strict):
     notifiers: list[NotifierConfig] = []
     presence: PresenceConfig = PresenceConfig()
     assignment: AssignmentConfig = AssignmentConfig()
+    business_hours: BusinessHoursConfig | None = None
     #: The team the workspace's handovers go to, unless their channel names its own; "" for every agent.
     team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
     #: The language Baton speaks to a customer until their own is clear (one of gateway.texts.LANGUAGES).

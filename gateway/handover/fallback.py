@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from gateway import metrics, texts
+from gateway import hours, metrics, texts
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
@@ -45,6 +46,16 @@ _NOT_NAMES = frozenset("""ok okay yes no hi hello hey thanks thank you please su
     sorry fine good great perfect bye agent human person support hola gracias merci danke oui non si""".split())  # noqa: SIM905
 
 
+def form_text(workspace: WorkspaceConfig, moment: datetime | None = None) -> str:
+    """The contact form's words: outside business hours, they say when the team is back."""
+    now = moment or datetime.now(UTC)
+    if hours.is_open(workspace.business_hours, now):
+        return FORM_TEXT
+    back = hours.describe(hours.next_opening(workspace.business_hours, now), now)
+    return (f"Our team is away right now and back {back}. Leave your contact details and we'll get back to you "
+            "as soon as we're in.")
+
+
 # --- the timer --------------------------------------------------------------------------------------------------
 
 def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
@@ -53,7 +64,7 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
         form = FORM if workspace.handover.contact_form else None
-        for item in deployment.store.fire(workspace.id, text=FORM_TEXT, form=form, limit=500):
+        for item in deployment.store.fire(workspace.id, text=form_text(workspace), form=form, limit=500):
             fired.append({"workspace": workspace.id, **item})
             metrics.FORMS.labels("sent").inc()
             log.info("conversation %s: no human took it in %g s; the contact form was sent", item["conversation"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway import keys, metrics, texts
@@ -17,6 +18,7 @@ from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, TurnStamp
+from gateway.hours import is_open
 from gateway.team import Agent, agent_by_id, list_agents
 from gateway.text import fit
 
@@ -30,8 +32,21 @@ def ai_name(workspace: WorkspaceConfig) -> str:
     return workspace.ai_agent.name if workspace.ai_agent else "the AI agent"
 
 
+FORM_AT_ONCE_MS = 1  # outside business hours: the contact form goes out at the timers' next tick
+
+
 def no_human_timeout_ms(workspace: WorkspaceConfig) -> int:
+    """How long a chat waits for a human before the contact form: handover.no_human_timeout, or at once outside
+    business hours (business_hours.form_at_once)."""
+    hours = workspace.business_hours
+    if hours is not None and hours.form_at_once and not team_in(workspace):
+        return FORM_AT_ONCE_MS
     return int(workspace.handover.no_human_timeout * 1000)
+
+
+def team_in(workspace: WorkspaceConfig, moment: datetime | None = None) -> bool:
+    """Within the workspace's business hours (always, when it sets none)."""
+    return is_open(workspace.business_hours, moment or datetime.now(UTC))
 
 
 def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:

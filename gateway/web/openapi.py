@@ -278,6 +278,10 @@ schemas:
         enum: [ai, team]
         description: Who answers a new conversation now, the AI at once or a person (the AI is unpublished, or its
           model is failing)
+      team_back:
+        type: string
+        description: Outside business hours only, when the team is back, as the customer reads it ("tomorrow at
+          09:00")
       limits:
         type: object
         required: [text]

@@ -8,13 +8,14 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, metrics
+from gateway import hours, keys, metrics
 from gateway.breaker import State
 from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
@@ -56,9 +57,14 @@ def widget_config(channel: Channel, replies: str = "ai") -> dict[str, Any]:
     assert isinstance(channel.connector, WidgetConnector)
     widget = channel.connector.widget()
     agent = channel.workspace.ai_agent
-    return {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
-            "ai_name": agent.name if agent else "", "replies": replies, "limits": {"text": MAX_TEXT},
-            "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
+    config = {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
+              "ai_name": agent.name if agent else "", "replies": replies, "limits": {"text": MAX_TEXT},
+              "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
+    business_hours = channel.workspace.business_hours
+    now = datetime.now(UTC)
+    if not hours.is_open(business_hours, now):
+        config["team_back"] = hours.describe(hours.next_opening(business_hours, now), now)
+    return config
 
 
 async def who_replies(request: Request, channel: Channel) -> str:

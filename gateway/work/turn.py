@@ -71,6 +71,7 @@ class Situation:
     ai_has_answered: bool = False
     close_when_done: bool = True
     offer_on_frustration: bool = True
+    team_in: bool = True  # within business hours: outside them the AI offers no person it cannot deliver
     handover_phrases: Sequence[str] = ()
     closing_phrases: Sequence[str] = ()
 
@@ -102,7 +103,8 @@ def choose(situation: Situation, texts: Sequence[str], has_media: bool = False) 
         return Action.CLOSE
     # 'I'm sorry this isn't helping' claims the AI failed: never before it has answered anything. A customer
     # who arrives annoyed is answered first; the offer comes if the answers do not help.
-    if situation.offer_on_frustration and situation.ai_has_answered and detection.is_frustrated(joined):
+    if situation.offer_on_frustration and situation.team_in and situation.ai_has_answered \
+            and detection.is_frustrated(joined):
         return Action.OFFER_PERSON
     return Action.ANSWER
 
@@ -193,6 +195,7 @@ def situation(turn: Turn) -> Situation:
         owner=conversation["owner"], offer_pending=bool(conversation.get("offer")),
         form_state=conversation.get("form_state", ""), ai_has_answered=_ai_has_answered(turn),
         close_when_done=agent.close_when_done, offer_on_frustration=agent.offer_on_frustration,
+        team_in=lifecycle.team_in(turn.workspace),
         handover_phrases=turn.workspace.handover.phrases, closing_phrases=agent.closing_phrases)
 
 
@@ -220,6 +223,8 @@ def act(turn: Turn, action: Action) -> str:
     if action is Action.OFFER_PERSON:
         return post(turn, f"{turn.say('sorry')} {turn.say('offer')}", offer=1)
     if action is Action.ATTACHMENT:
+        if not lifecycle.team_in(turn.workspace):
+            return post(turn, turn.say("attachment"), offer=0)
         return post(turn, f"{turn.say('attachment')} {turn.say('offer')}", offer=1)
     return answer(turn)
 
@@ -256,6 +261,8 @@ def answer(turn: Turn) -> str:
 def should_offer(turn: Turn, streak: int) -> bool:
     """The AI is not resolving the question: it did not know the answer `offer_after_unknown` times running, or
     the customer asked the same thing `offer_after_repeats` times since the AI last took the chat."""
+    if not lifecycle.team_in(turn.workspace):
+        return False  # nobody to transfer to: a request for a person is still a handover, with the form at once
     if streak >= turn.agent.offer_after_unknown:
         return True
     new_ids = {m["id"] for m in turn.new}

@@ -101,7 +101,11 @@ export class Chat {
     this.party = party || "";
     const open = this.party && this.party !== "closed";
     const replies = (this.config && this.config.replies) || "ai";
-    this.view.sub.textContent = WHO_REPLIES[open ? this.party : replies] || WHO_REPLIES.ai;
+    const away = this.config && this.config.team_back; // outside business hours: when the team is back
+    const who = open ? this.party : replies;
+    this.view.sub.textContent = away && who !== "agent"
+      ? (who === "ai" ? `We reply in seconds. Our team is back ${away}.` : `Our team is away and back ${away}.`)
+      : WHO_REPLIES[who] || WHO_REPLIES.ai;
     if (open && this.party !== "waiting" && this.activeForm) this.retireForm();
   }
 

@@ -1,0 +1,82 @@
+"""Business hours: whether the team is in, and when it is next, in the workspace's time zone.
+
+`business_hours:` names a time zone, the opening hours of each weekday (several ranges a day; "24:00" ends a day)
+and holidays (dates when the team is out all day). Times are wall-clock times of that zone, so a day that a
+daylight-saving change shortens or lengthens keeps its opening hours as people read them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from gateway.config import BusinessHoursConfig
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_LOOK_AHEAD_DAYS = 370  # a year of holidays and closed weekdays: beyond that, the team is never back
+
+
+def _ranges(hours: BusinessHoursConfig, day: date) -> list[tuple[time, time | None]]:
+    """The day's opening ranges as (start, end); end None is midnight at the day's end ("24:00")."""
+    if day in hours.holidays:
+        return []
+    found = []
+    for span in getattr(hours.weekly, DAYS[day.weekday()]):
+        start, end = span.split("-")
+        found.append((_time(start), None if end == "24:00" else _time(end)))
+    return sorted(found, key=lambda r: r[0])
+
+
+def _time(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
+
+
+def _local(hours: BusinessHoursConfig, moment: datetime) -> datetime:
+    return moment.astimezone(ZoneInfo(hours.timezone))
+
+
+def is_open(hours: BusinessHoursConfig | None, moment: datetime) -> bool:
+    """The team is in at `moment` (an aware datetime); always, when the workspace sets no hours."""
+    if hours is None:
+        return True
+    local = _local(hours, moment)
+    wall = local.time().replace(tzinfo=None)
+    return any(start <= wall and (end is None or wall < end) for start, end in _ranges(hours, local.date()))
+
+
+def next_opening(hours: BusinessHoursConfig | None, moment: datetime) -> datetime | None:
+    """When the team is next in, from `moment` on (`moment` itself while open), as an aware datetime in the
+    workspace's zone; None when it never is within a year (or no hours are set: then it is always in)."""
+    if hours is None:
+        return None
+    if is_open(hours, moment):
+        return _local(hours, moment)
+    zone = ZoneInfo(hours.timezone)
+    local = _local(hours, moment)
+    for offset in range(_LOOK_AHEAD_DAYS):
+        day = local.date() + timedelta(days=offset)
+        for start, _end in _ranges(hours, day):
+            opening = datetime.combine(day, start, tzinfo=zone)
+            # A wall-clock time that a spring-forward gap skips does not exist: fold it to the real instant after.
+            opening = opening.astimezone(UTC).astimezone(zone)
+            if opening > local:
+                return opening
+    return None
+
+
+def describe(opening: datetime | None, moment: datetime) -> str:
+    """'today at 09:00', 'tomorrow at 09:00' or 'on Monday 6 April at 09:00', as the customer reads it."""
+    if opening is None:
+        return "soon"
+    days = (opening.date() - _same_zone(moment, opening).date()).days
+    at = opening.strftime("%H:%M")
+    if days == 0:
+        return f"today at {at}"
+    if days == 1:
+        return f"tomorrow at {at}"
+    return f"on {opening.strftime('%A')} {opening.day} {opening.strftime('%B')} at {at}"
+
+
+def _same_zone(moment: datetime, other: datetime) -> datetime:
+    return moment.astimezone(other.tzinfo)
