@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -12,7 +13,7 @@ from urllib.parse import urlparse
 import requests
 import urllib3
 import yaml
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.datastructures import ImmutableMultiDict
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
@@ -39,6 +40,7 @@ from gateway.plugin import (
     SendFailed,
     SendResult,
     SignatureInvalid,
+    Template,
     WebhookConnector,
     WebhookRequest,
     WebhookSchema,
@@ -50,6 +52,7 @@ MAX_MEDIA = 10  # Twilio delivers at most 10 media items per message
 _EMPTY_TWIML = str(MessagingResponse())  # '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_CONTENT_SID = re.compile(r"^HX[0-9a-fA-F]{32}$")
 #: setting name (as written in YAML) -> the environment variable the sample config reads it from
 _REQUIRED = {
     "account_sid": "TWILIO_ACCOUNT_SID",
@@ -110,6 +113,23 @@ application/x-www-form-urlencoded:
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
+class TwilioTemplate(BaseModel):
+    """An approved WhatsApp template in Twilio's Content API, as a channel's `templates:` names it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_sid: str
+    body: str = ""  # its text with {{1}} placeholders, for agents to read
+    params: list[str] = Field(default_factory=list)  # what each placeholder stands for
+
+    @field_validator("content_sid")
+    @classmethod
+    def _content_sid_shape(cls, value: str) -> str:
+        if not _CONTENT_SID.match(value):
+            raise ValueError("must be 'HX' followed by 32 hex digits (Content Template Builder)")
+        return value
+
+
 class TwilioWhatsAppSettings(ConnectorSettings):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -120,6 +140,8 @@ class TwilioWhatsAppSettings(ConnectorSettings):
     #: Seconds to connect, and to wait for Twilio's answer, per send (the gateway's retries own the rest).
     send_timeout: float = Field(10.0, gt=0, le=60)
     status_callback: bool = True
+    #: Approved templates this channel may send (outside the 24-hour window), by the key Baton's API uses.
+    templates: dict[str, TwilioTemplate] = Field(default_factory=dict)
     enabled: bool | None = None  # None: enabled exactly when the credentials are all set
 
     @field_validator("account_sid")
@@ -162,6 +184,7 @@ class TwilioWhatsApp(WebhookConnector):
     type = "twilio_whatsapp"
     Settings = TwilioWhatsAppSettings
     max_text = 1600  # Twilio refuses a longer body (error 21617)
+    reply_window = 24 * 3600  # WhatsApp's customer service window (error 63016 outside it)
     webhook_schema = WEBHOOK_SCHEMA
     settings: TwilioWhatsAppSettings
 
@@ -231,6 +254,10 @@ class TwilioWhatsApp(WebhookConnector):
     def display_address(self, sender: str) -> str:
         return sender.removeprefix("whatsapp:")
 
+    def templates(self) -> list[Template]:
+        return [Template(key=key, name=t.content_sid, body=t.body, params=tuple(t.params))
+                for key, t in self.settings.templates.items()]
+
     def warm_up(self) -> None:
         # The REST client loads its API domains on first use; that import is most of a first send's time.
         import twilio.rest.api.v2010.account.message  # noqa: F401
@@ -260,10 +287,18 @@ class TwilioWhatsApp(WebhookConnector):
         )
 
     def _create_params(self, message: Outbound) -> dict[str, Any]:
+        if message.template is not None:
+            params: dict[str, Any] = {"to": _whatsapp(message.recipient), "from_": self.settings.from_number,
+                                      "content_sid": message.template.name}
+            if message.params:
+                params["content_variables"] = json.dumps({str(n): p for n, p in enumerate(message.params, 1)})
+            if self.settings.status_callback and self.webhook_url:
+                params["status_callback"] = self.webhook_url
+            return params
         body, urls = self.degrade(message), _media_urls(message.rich)
         if not body and not urls:
             raise SendFailed("nothing to send: no text and no media", retryable=False)
-        params: dict[str, Any] = {"to": _whatsapp(message.recipient), "from_": self.settings.from_number}
+        params = {"to": _whatsapp(message.recipient), "from_": self.settings.from_number}
         if body:
             params["body"] = body
         if urls:

@@ -175,6 +175,7 @@ class WhatsAppCloud(WebhookConnector):
     type = "whatsapp_cloud"
     Settings = WhatsAppCloudSettings
     max_text = 4096
+    reply_window = 24 * 3600  # WhatsApp's customer service window
     webhook_schema = WEBHOOK_SCHEMA
     settings: WhatsAppCloudSettings
 
@@ -270,7 +271,8 @@ class WhatsAppCloud(WebhookConnector):
             extra["user_id"] = str(user_id)
         return Inbound(channel=self.name, sender=sender, provider_id=_field(message, "id", where), text=text,
                        media=media, profile_name=str(names.get(sender) or ""), extra=extra,
-                       phone=f"+{sender}" if _DIGITS.match(sender) else "", account=account)
+                       phone=f"+{sender}" if _DIGITS.match(sender) else "", account=account,
+                       sent_at=_timestamp(message.get("timestamp")))
 
     def _status(self, status: dict[str, Any], where: str, account: str) -> DeliveryStatus | None:
         word = _field(status, "status", where)

@@ -47,6 +47,7 @@ class Inbound:
     extra: dict[str, Any] = field(default_factory=dict)  # button payloads, location, referral…
     phone: str = ""  # the customer's phone number in E.164 ("+14155550100") when the channel knows it
     account: str = ""  # the business number or account it was sent to, when one webhook serves several channels
+    sent_at: float = 0.0  # when the customer sent it, as the provider stamped it (Unix seconds); 0: when received
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,9 @@ class Connector(abc.ABC):
     #: The longest text the provider takes in one message, in characters: Baton caps the AI's answers to about
     #: that, and splits a longer reply (the AI's or an agent's) into several messages (gateway/text.py).
     max_text: ClassVar[int] = 4096
+    #: Seconds after the customer's last message during which Baton may send them free text (WhatsApp: 24 hours);
+    #: outside it only a template (`templates()`) goes out. 0: no such rule.
+    reply_window: ClassVar[int] = 0
 
     def __init__(self, name: str, settings: ConnectorSettings) -> None:
         self.name = name

@@ -13,10 +13,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import keys, metrics, texts
+from gateway import keys, metrics, texts, window
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
-from gateway.errors import Conflict, Forbidden
+from gateway.errors import BadRequest, Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, TurnStamp
 from gateway.hours import is_open
 from gateway.team import Agent, agent_by_id, list_agents
@@ -161,15 +161,32 @@ def _taken(waited: float | None) -> None:
         metrics.ASSIGNED_AFTER.observe(waited)
 
 
-def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str, client_id: str | None = None) -> str:
+def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str, client_id: str | None = None,
+          template_key: str = "", params: Any = None) -> str:
     """An agent's reply, delivered through the conversation's channel; it takes over from the AI or the wait. With a
-    `client_id` (an idempotency key), the same reply sent again is recorded once."""
+    `client_id` (an idempotency key), the same reply sent again is recorded once. With `template_key`, the channel's
+    template of that key (and its `params`) is sent instead of free text, which a channel with a reply window
+    (WhatsApp) refuses once the window is closed: Conflict, before anything is recorded or sent."""
     waited = _waiting(deployment, agent.workspace_id, conversation_id)
     conversation = deployment.store.conversation(agent.workspace_id, conversation_id)
-    first, *more = fit(text, channel_limit(deployment, conversation))
+    channel = deployment.channels.get(conversation["channel"])
+    connector = channel.connector if channel else None
+    rich: dict[str, Any] | None = None
+    if template_key:
+        found = window.template(connector, template_key)
+        if found is None:
+            raise BadRequest(f"channel {conversation['channel']!r} has no template {template_key!r}")
+        given = window.check_params(found, params if params is not None else [])
+        first, more, rich = window.render(found, given), [], {"type": "template", "key": found.key,
+                                                               "params": list(given)}
+    else:
+        if conversation.get("status") == "open" and \
+                not window.is_open(connector, window.customer_at(conversation)):
+            raise Conflict(f"not sent: {window.CLOSED}", window="closed")
+        first, *more = fit(text, channel_limit(deployment, conversation))
     message = deployment.store.post(agent.workspace_id, conversation_id, "agent", first, agent_id=agent.id,
                                     agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
-                                    client_id=client_id, more=more)
+                                    client_id=client_id, more=more, rich=rich)
     _taken(waited)
     if waited is not None:
         log.info("conversation %s: none → %s (took it by replying)", conversation_id, agent.owner,

@@ -504,6 +504,10 @@ function ops.inbound()
   end
   local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
   set(c, 'last_customer', mid)
+  -- The reply window opens at the customer's message as the provider stamped it: a late webhook does not extend it.
+  local sent_at = tonumber(args.sent_at_ms) or 0
+  if sent_at <= 0 or sent_at > now then sent_at = now end
+  if sent_at > (tonumber(c.customer_at) or 0) then set(c, 'customer_at', sent_at) end
   if dedupe then redis.call('SET', dedupe, c.id .. '|' .. mid, 'EX', args.dedupe_ttl or 604800) end
   if c.owner == 'ai' or (c.owner == 'none' and (c.form_state or '') ~= '') then
     mark_pending(c)
@@ -997,7 +1001,8 @@ function ops.outbox_next()
   redis.call('SET', lock, args.token, 'PX', args.lock_ms or 120000)
   local message = next_to_send(c)
   if not message then return ok({}) end
-  return ok({message = message, recipient = c.sender, channel = c.channel})
+  return ok({message = message, recipient = c.sender, channel = c.channel,
+    customer_at = c.customer_at or string.match(c.last_customer or '', '^(%d+)-') or ''})
 end
 
 -- What became of the message being sent: sent (with the provider's id), failed, unknown, or retry (not sent: the
@@ -1038,7 +1043,8 @@ function ops.outbox_done()
   redis.call('PEXPIRE', lock, args.lock_ms or 120000)
   local message = next_to_send(c)
   if not message then return ok({}) end
-  return ok({message = message, recipient = c.sender, channel = c.channel})
+  return ok({message = message, recipient = c.sender, channel = c.channel,
+    customer_at = c.customer_at or string.match(c.last_customer or '', '^(%d+)-') or ''})
 end
 
 -- Queue a message whose delivery failed or is unknown once more (an agent's decision: it may arrive twice).

@@ -58,6 +58,7 @@ class Conversation(TypedDict, total=False):
     captured_at: int
     followed_up_at: int
     noted_at: int  # a question asked while the form was out was acknowledged (once per form)
+    customer_at: int  # the customer's latest message, as the provider stamped it (ms): opens the reply window
     form_name: str
     handover_reason: str
     handover_summary: str
@@ -114,6 +115,7 @@ class CustomerMessage:
     dedupe_ttl: int = 7 * 24 * 3600  # seconds; providers retry for days (Meta), Twilio within seconds
     assignment: dict[str, Any] | None = None  # the configured assignment (gateway.handover.lifecycle.assignment)
     team: str = ""  # the team its handovers go to ("" for every agent)
+    sent_at_ms: int = 0  # when the customer sent it, by the provider's clock; 0: now
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class Outgoing:
     message: Message
     recipient: str
     channel_name: str
+    customer_at: int = 0  # the customer's latest message (ms), as the provider stamped it; 0: none recorded
 
 
 class Refused(BatonError):
@@ -795,7 +798,9 @@ def _stamp(turn: TurnStamp | None) -> dict[str, str] | None:
 def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
     if "message" not in answer:
         return None
-    return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"])
+    customer_at = str(answer.get("customer_at") or "0")
+    return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"],
+                    int(float(customer_at)) if customer_at.replace(".", "", 1).isdigit() else 0)
 
 
 def parse_cursor(cursor: str) -> tuple[int, str] | None:
@@ -820,7 +825,7 @@ def view_key(view: str, agent_id: str = "") -> str:
 
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
-             "followed_up_at", "noted_at", "assigned_at")
+             "followed_up_at", "noted_at", "assigned_at", "customer_at")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

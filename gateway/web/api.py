@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys
+from gateway import keys, window
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
@@ -139,7 +139,10 @@ def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any
     """The conversation as the inbox lists it, with how to show the customer (name, address, channel type)."""
     found = {k: conversation[k] for k in SUMMARY_FIELDS if conversation.get(k) not in (None, "")}  # type: ignore[literal-required]
     address = identity(deployment, conversation["channel"], conversation["sender"])
-    return {**found, **address, "customer": conversation.get("profile_name") or address["address"]}
+    channel = deployment.channels.get(conversation["channel"])
+    closing = window.closes_at(channel.connector if channel else None, window.customer_at(conversation))
+    extra = {"window_closes_at": closing} if closing is not None else {}
+    return {**found, **address, **extra, "customer": conversation.get("profile_name") or address["address"]}
 
 
 def identity(deployment: Deployment, channel_name: str, sender: str) -> dict[str, str]:
@@ -181,6 +184,8 @@ def _detail(deployment: Deployment, workspace_id: str, conversation_id: str) -> 
     detail = summary(deployment, conversation)
     detail.update(_page(deployment.store.page(workspace_id, conversation_id, limit=MESSAGE_PAGE)))
     detail["contact"] = contact_view(deployment, deployment.store.contact(workspace_id, conversation["contact"]))
+    channel = deployment.channels.get(conversation["channel"])
+    detail["templates"] = [window.describe(t) for t in window.templates(channel.connector if channel else None)]
     return {"conversation": detail}
 
 
@@ -334,9 +339,16 @@ async def post_message(request: Request) -> Response:
         application/json:
           schema:
             type: object
-            required: [text]
+            description: Free text, or one of the channel's templates (`templates` of the conversation) with its
+              parameters; outside a WhatsApp conversation's 24-hour window only a template is taken
+            anyOf: [{required: [text]}, {required: [template]}]
             properties:
               text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}
+              template: {type: string, minLength: 1, maxLength: 100, description: A template's key}
+              params:
+                type: array
+                items: {type: string, minLength: 1, maxLength: 1024, pattern: '\\S'}
+                description: The template's parameters, in order
               client_id:
                 type: string
                 pattern: '^[A-Za-z0-9._:-]{1,100}$'
@@ -354,7 +366,8 @@ async def post_message(request: Request) -> Response:
       403: {$ref: '#/components/responses/CSRF'}
       404: {$ref: '#/components/responses/UnknownConversation'}
       409:
-        description: Closed, or another agent holds it
+        description: Closed, another agent holds it, or free text outside the customer's 24-hour WhatsApp window
+          (nothing is sent; send a template)
         content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
       413: {$ref: '#/components/responses/TooLarge'}
       429: {$ref: '#/components/responses/RateLimited'}
@@ -364,11 +377,16 @@ async def post_message(request: Request) -> Response:
     """
     agent = await current_agent(request)
     body = await json_body(request)
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip():
+    template = body.get("template")
+    text = body.get("text", "" if template is not None else None)
+    if template is not None and (not isinstance(template, str) or not template or len(template) > 100):
+        raise BadRequest("'template' must be the key of one of the channel's templates")
+    if not isinstance(text, str) or (template is None and not text.strip()):
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
+    if "params" in body and template is None:
+        raise BadRequest("'params' go with a 'template'")
     client_id = body.get("client_id")
     if "client_id" in body and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
@@ -377,7 +395,8 @@ async def post_message(request: Request) -> Response:
     known = await run_in_threadpool(deployment.store.reply_of, agent.workspace_id, agent.id, client_id) \
         if client_id else None
     try:
-        mid = await run_in_threadpool(lifecycle.reply, deployment, agent, conversation_id, text, client_id)
+        mid = await run_in_threadpool(lifecycle.reply, deployment, agent, conversation_id, text, client_id,
+                                      template or "", body.get("params"))
     except CommitUnknown:
         if not client_id:
             raise

@@ -189,6 +189,10 @@ schemas:
       closed_at: {type: integer}
       previous: {type: string, description: The customer's conversation before this one}
       form_state: {type: string, enum: [sent, done], description: The no-human contact form's state}
+      window_closes_at:
+        type: integer
+        description: 'Channels with a reply window (WhatsApp: 24 hours after the customer''s last message, as the
+          provider stamped it): when it closes, unix ms. After it, only a template reaches the customer.'
   Conversation:
     description: A conversation as the inbox lists it; empty fields are left out
     allOf:
@@ -215,6 +219,19 @@ schemas:
             nullable: true
             description: The `before` that pages back (GET /api/conversations/{id}/messages?before=…)
           contact: {$ref: '#/components/schemas/Contact'}
+          templates:
+            type: array
+            description: The templates the conversation's channel may send (outside its reply window too)
+            items: {$ref: '#/components/schemas/Template'}
+  Template:
+    type: object
+    required: [key, name, language, body, params]
+    properties:
+      key: {type: string, description: What POST …/messages names it by}
+      name: {type: string, description: The provider's name (Meta) or content SID (Twilio)}
+      language: {type: string}
+      body: {type: string, description: 'Its text, with {{1}}-style placeholders'}
+      params: {type: array, items: {type: string}, description: What each placeholder stands for, in order}
   MessagePage:
     type: object
     required: [messages, has_more, next_before]
@@ -245,6 +262,7 @@ schemas:
       media: {type: array, items: {type: object}}
       rich: {type: object}
       delivery: {type: string, description: 'Channels that send: pending, sending, sent, delivered, failed, unknown…'}
+      delivery_error: {type: string, description: Why a delivery failed or is unknown, in words}
   MessageId:
     type: object
     required: [id]

@@ -39,7 +39,7 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
         published=lifecycle.configured_published(workspace), timeout_ms=lifecycle.no_human_timeout_ms(workspace),
         profile_name=message.profile_name, phone=message.phone,
         media=[_media(channel, m) for m in message.media], data=data, assignment=lifecycle.assignment(workspace),
-        team=lifecycle.team_of(workspace, channel.name))
+        team=lifecycle.team_of(workspace, channel.name), sent_at_ms=int(message.sent_at * 1000))
 
 
 def _media(channel: Channel, media: Media) -> dict[str, str]:

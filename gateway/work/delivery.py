@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import Any
 
-from gateway import keys, metrics
+from gateway import keys, metrics, window
 from gateway.connector import Outbound
 from gateway.deployment import Deployment
 from gateway.errors import SendFailed, Unavailable
@@ -80,8 +80,19 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
     if channel is None or channel.disabled:
         reason = channel.disabled if channel else "the channel is no longer configured"
         return {"outcome": "retry", "reason": f"channel {outgoing.channel_name} unavailable: {reason}"}
+    rich = message.get("rich") or None
+    found = None
+    if rich and rich.get("type") == "template":
+        found = window.template(channel.connector, str(rich.get("key", "")))
+        if found is None:
+            return {"outcome": "failed", "error_code": "template",
+                    "reason": f"not sent: the channel has no template {rich.get('key')!r} any more"}
+    elif not window.is_open(channel.connector, outgoing.customer_at):
+        # Free text outside WhatsApp's window fails at the provider anyway (and may count against the number).
+        return {"outcome": "failed", "error_code": "window_closed", "reason": f"not sent: {window.CLOSED}"}
     outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
-                        message_id=message["id"], conversation_id=conversation_id, rich=message.get("rich") or None)
+                        message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
+                        template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
     try:
         result = channel.connector.send(outbound)
     except SendFailed as exc:
