@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.connector import Connector, Template
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, Conflict
 
 CLOSED = "the customer's 24-hour WhatsApp window is closed: only an approved template can reach them now"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
@@ -61,7 +61,7 @@ def check_params(found: Template, params: Any) -> tuple[str, ...]:
         raise BadRequest("'params' must be a list of non-empty strings")
     wanted = expected_params(found)
     if wanted is not None and len(params) != wanted:
-        raise BadRequest(f"template {found.key!r} takes {wanted} parameter(s), not {len(params)}")
+        raise Conflict(f"template {found.key!r} takes {wanted} parameter(s), not {len(params)}")
     if any(len(p) > 1024 for p in params):
         raise BadRequest("a template parameter is longer than 1,024 characters")
     return tuple(params)

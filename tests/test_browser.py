@@ -70,6 +70,7 @@ class Server:
         self.url = served.url
         self.root = root
         self.tokens: dict[str, str] = {}
+        self.twilio: FakeTwilio | None = None  # the fake Twilio behind the "support" channel
 
     def agent(self, workspace: str, agent_id: str, name: str, admin: bool = False) -> str:
         """The token of a new agent, minted by `baton agent create` beside the running server."""
@@ -103,6 +104,7 @@ def serving(root: Path, workspaces: list[dict[str, Any]]) -> Iterator[Server]:
 
 
 WHATSAPP_FROM = "whatsapp:+14155550199"
+FOLLOW_UP_SID = "HX" + "f0" * 16  # the support channel's WhatsApp template (test_browser_window.py)
 OPAL_TITLE = "Opal Help Desk"
 OPAL_GREETING = "Welcome to Opal! Ask us anything about our lamps."
 SHARED: list[Server] = []  # the one running server, see `server`
@@ -115,7 +117,9 @@ def workspaces(twilio: FakeTwilio) -> list[dict[str, Any]]:
              {"name": "chat", "type": "webchat", "title": "Lumen Lamps"},
              {"name": "whatsapp-web", "type": "webchat"},  # a webchat, whatever its name says
              {"name": "support", "type": "twilio_whatsapp", "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
-              "from": WHATSAPP_FROM, "api_base_url": twilio.base_url},
+              "from": WHATSAPP_FROM, "api_base_url": twilio.base_url, "templates": {"follow_up": {
+                  "content_sid": FOLLOW_UP_SID, "body": "Hi {{1}}, we have news about your {{2}}.",
+                  "params": ["name", "order"]}}},
          ]},
         {"id": "help", "channels": [{"name": "help", "type": "webchat"}],
          "ai_agent": ai_agent(), "handover": {"no_human_timeout": 1.5}},
@@ -133,6 +137,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield SHARED[0]
         return
     with FakeTwilio() as twilio, serving(tmp_path_factory.mktemp("browser"), workspaces(twilio)) as server:
+        server.twilio = twilio
         SHARED.append(server)
         try:
             warm_up(server)

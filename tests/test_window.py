@@ -110,9 +110,9 @@ def test_outside_the_window_free_text_is_refused_and_a_template_goes_out(site: t
     assert refused.status_code == 409 and "24-hour" in refused.json()["error"], refused.text
     wrong = client.post(f"/api/conversations/{conversation_id}/messages", headers=headers,
                         json={"template": "follow_up", "params": ["Maria"]})
-    assert wrong.status_code == 400 and "2 parameter" in wrong.json()["error"]
+    assert wrong.status_code == 409 and "2 parameter" in wrong.json()["error"]
     assert client.post(f"/api/conversations/{conversation_id}/messages", headers=headers,
-                       json={"template": "nope"}).status_code == 400
+                       json={"template": "nope"}).status_code == 409
     sent = client.post(f"/api/conversations/{conversation_id}/messages", headers=headers,
                        json={"template": "follow_up", "params": ["Maria", "your arc lamp"]})
     assert sent.status_code == 201, sent.text

@@ -16,7 +16,7 @@ from typing import Any
 from gateway import keys, metrics, texts, window
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
-from gateway.errors import BadRequest, Conflict, Forbidden
+from gateway.errors import Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, TurnStamp
 from gateway.hours import is_open
 from gateway.team import Agent, agent_by_id, list_agents
@@ -175,7 +175,7 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
     if template_key:
         found = window.template(connector, template_key)
         if found is None:
-            raise BadRequest(f"channel {conversation['channel']!r} has no template {template_key!r}")
+            raise Conflict(f"channel {conversation['channel']!r} has no template {template_key!r}")
         given = window.check_params(found, params if params is not None else [])
         first, more, rich = window.render(found, given), [], {"type": "template", "key": found.key,
                                                                "params": list(given)}

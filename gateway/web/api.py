@@ -348,7 +348,7 @@ async def post_message(request: Request) -> Response:
               params:
                 type: array
                 items: {type: string, minLength: 1, maxLength: 1024, pattern: '\\S'}
-                description: The template's parameters, in order
+                description: The template's parameters, in order (ignored without a template)
               client_id:
                 type: string
                 pattern: '^[A-Za-z0-9._:-]{1,100}$'
@@ -366,8 +366,8 @@ async def post_message(request: Request) -> Response:
       403: {$ref: '#/components/responses/CSRF'}
       404: {$ref: '#/components/responses/UnknownConversation'}
       409:
-        description: Closed, another agent holds it, or free text outside the customer's 24-hour WhatsApp window
-          (nothing is sent; send a template)
+        description: Closed, another agent holds it, free text outside the customer's 24-hour WhatsApp window
+          (nothing is sent; send a template), or the channel has no such template or it takes other parameters
         content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
       413: {$ref: '#/components/responses/TooLarge'}
       429: {$ref: '#/components/responses/RateLimited'}
@@ -378,15 +378,16 @@ async def post_message(request: Request) -> Response:
     agent = await current_agent(request)
     body = await json_body(request)
     template = body.get("template")
-    text = body.get("text", "" if template is not None else None)
-    if template is not None and (not isinstance(template, str) or not template or len(template) > 100):
+    text = body.get("text", "" if "template" in body else None)
+    if "template" in body and (not isinstance(template, str) or not template or len(template) > 100):
         raise BadRequest("'template' must be the key of one of the channel's templates")
+    params = body.get("params", [])
+    if not isinstance(params, list) or not all(isinstance(p, str) and p.strip() and len(p) <= 1024 for p in params):
+        raise BadRequest("'params' must be a list of non-empty strings of at most 1,024 characters")
     if not isinstance(text, str) or (template is None and not text.strip()):
         raise BadRequest("'text' must be a non-empty string")
     if len(text) > MAX_TEXT:
         raise BadRequest(f"'text' is longer than {MAX_TEXT} characters")
-    if "params" in body and template is None:
-        raise BadRequest("'params' go with a 'template'")
     client_id = body.get("client_id")
     if "client_id" in body and not (isinstance(client_id, str) and _CLIENT_ID.fullmatch(client_id)):
         raise BadRequest("'client_id' must be 1-100 characters of letters, digits, '.', '_', ':' or '-'")
@@ -396,7 +397,7 @@ async def post_message(request: Request) -> Response:
         if client_id else None
     try:
         mid = await run_in_threadpool(lifecycle.reply, deployment, agent, conversation_id, text, client_id,
-                                      template or "", body.get("params"))
+                                      template or "", params)
     except CommitUnknown:
         if not client_id:
             raise

@@ -191,7 +191,7 @@ schemas:
       form_state: {type: string, enum: [sent, done], description: The no-human contact form's state}
       window_closes_at:
         type: integer
-        description: 'Channels with a reply window (WhatsApp: 24 hours after the customer''s last message, as the
+        description: 'Channels with a reply window (24 hours after the customer''s last message on WhatsApp, as the
           provider stamped it): when it closes, unix ms. After it, only a template reaches the customer.'
   Conversation:
     description: A conversation as the inbox lists it; empty fields are left out
@@ -231,7 +231,7 @@ schemas:
       name: {type: string, description: The provider's name (Meta) or content SID (Twilio)}
       language: {type: string}
       body: {type: string, description: 'Its text, with {{1}}-style placeholders'}
-      params: {type: array, items: {type: string}, description: What each placeholder stands for, in order}
+      params: {type: array, items: {type: string}, description: 'What each placeholder stands for, in order'}
   MessagePage:
     type: object
     required: [messages, has_more, next_before]
@@ -262,7 +262,7 @@ schemas:
       media: {type: array, items: {type: object}}
       rich: {type: object}
       delivery: {type: string, description: 'Channels that send: pending, sending, sent, delivered, failed, unknown…'}
-      delivery_error: {type: string, description: Why a delivery failed or is unknown, in words}
+      delivery_error: {type: string, description: 'Why a delivery failed or is unknown, in words'}
   MessageId:
     type: object
     required: [id]

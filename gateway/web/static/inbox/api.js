@@ -94,6 +94,8 @@ export const api = {
   close: (id) => request(`/api/conversations/${encodeURIComponent(id)}/close`, { method: "POST", body: {} }),
   reply: (id, text, clientId) => request(`/api/conversations/${encodeURIComponent(id)}/messages`,
     { method: "POST", body: { text, client_id: clientId } }),
+  template: (id, template, params, clientId) => request(`/api/conversations/${encodeURIComponent(id)}/messages`,
+    { method: "POST", body: { template, params, client_id: clientId } }),
   resend: (id, messageId) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
     { method: "POST", body: {} }),

@@ -138,6 +138,7 @@ export class ConversationPane {
     $("conv-owner").className = `chip${c.owner === "ai" ? " chip-ai" : c.owner === "none" ? " chip-wait" : isMine(c.owner) ? " chip-mine" : ""}`;
     $("conv-status").textContent = c.status === "closed" ? "Closed" : "Open";
     $("conv-status").className = `chip ${c.status === "closed" ? "chip-closed" : "chip-open"}`;
+    this.renderWindow();
     this.renderActions();
     this.renderHandover();
     this.renderComposer();
@@ -197,6 +198,28 @@ export class ConversationPane {
       c.handover_summary ? h("p", {}, h("span", { class: "label", text: "Summary" }), c.handover_summary) : null);
   }
 
+  /** WhatsApp's 24-hour window: when it closes, counted down in the header (refreshed every half minute). */
+  renderWindow() {
+    const c = this.conversation;
+    const chip = $("conv-window");
+    const closes = c && c.status === "open" ? c.window_closes_at : null;
+    chip.hidden = !closes;
+    if (!closes) return;
+    const left = closes - Date.now();
+    const closed = left <= 0;
+    chip.className = `chip ${closed ? "chip-window-closed" : left < 3600000 ? "chip-window-soon" : "chip-window"}`;
+    chip.textContent = closed ? "24-hour window closed" : `Window closes in ${duration(left)}`;
+    chip.title = closed
+      ? "The customer wrote more than 24 hours ago: WhatsApp takes only an approved template until they write again"
+      : `WhatsApp takes free text until ${new Date(closes).toLocaleString()}; after that, only a template`;
+    clearTimeout(this.windowTimer);
+    this.windowTimer = setTimeout(() => {
+      if (!this.conversation || this.conversation.id !== c.id) return;
+      this.renderWindow();
+      if (closed !== windowClosed(this.conversation)) this.renderComposer();
+    }, 30000);
+  }
+
   renderComposer() {
     const c = this.conversation;
     const can = possible(c);
@@ -206,17 +229,58 @@ export class ConversationPane {
       $("composer-send").disabled = false;
       text.placeholder = "A private note for the team (the customer never sees it). @name mentions someone.";
       $("composer-hint").textContent = "Only your team sees notes. Enter to save.";
+      this.renderTemplates(false);
       return;
     }
-    text.disabled = !can.reply;
+    const closed = can.reply && windowClosed(c);
+    text.disabled = !can.reply || closed;
     $("composer-send").disabled = !can.reply;
-    text.placeholder = can.reply ? `Reply to ${customerName(c)}…` : "";
+    text.placeholder = closed ? "The 24-hour window is closed: free text cannot reach the customer"
+      : can.reply ? `Reply to ${customerName(c)}…` : "";
+    this.renderTemplates(closed);
     $("composer-hint").textContent = c.status === "closed"
       ? "This conversation is closed. The customer's next message starts a new one."
       : !can.reply ? `${ownerLabel(c.owner)} is handling this conversation.`
+        : closed && !(c.templates || []).length
+          ? "The 24-hour window is closed and this channel has no template: the customer can be reached again when they write."
+        : closed ? "The 24-hour window is closed: send an approved template."
         : c.owner === "ai" ? "Replying takes over from the AI. Enter to send, Shift+Enter for a new line."
           : c.owner === "none" ? "Replying assigns the conversation to you. Enter to send."
             : "Enter to send, Shift+Enter for a new line.";
+  }
+
+  /** The channel's templates, offered when free text cannot go out: pick one, fill in its parameters. */
+  renderTemplates(closed) {
+    const box = $("composer-templates");
+    const templates = (this.conversation.templates || []);
+    box.hidden = !closed || !templates.length;
+    if (box.hidden) return;
+    const chosen = templates.find((t) => t.key === this.templateKey) || templates[0];
+    this.templateKey = chosen.key;
+    const select = h("select", { id: "template-picker", "aria-label": "Template" },
+      templates.map((t) => h("option", { value: t.key, text: `${t.key} (${t.name}${t.language ? `, ${t.language}` : ""})` })));
+    select.value = chosen.key;
+    select.addEventListener("change", () => {
+      this.templateKey = select.value;
+      this.renderTemplates(true);
+    });
+    const previous = this.templateParams && this.templateParams.key === chosen.key ? this.templateParams.values : [];
+    const inputs = chosen.params.map((name, n) => h("input", {
+      type: "text", class: "template-param", maxlength: "1024", value: previous[n] || "",
+      "aria-label": name, placeholder: name,
+    }));
+    const preview = h("p", { class: "template-body", id: "template-preview" });
+    const update = () => {
+      const values = inputs.map((i) => i.value);
+      this.templateParams = { key: chosen.key, values };
+      preview.textContent = (chosen.body || `Template ${chosen.name}`).replace(/\{\{\s*(\d+)\s*\}\}/g,
+        (whole, n) => values[Number(n) - 1] || `[${chosen.params[Number(n) - 1] || whole}]`);
+    };
+    inputs.forEach((input) => input.addEventListener("input", update));
+    update();
+    fill(box, h("label", { class: "label", text: "Send a template" }), select, preview,
+      inputs.length ? h("div", { class: "template-params" }, inputs.map((input, n) =>
+        h("label", {}, h("span", { class: "muted", text: chosen.params[n] }), input))) : null);
   }
 
   renderDetails() {
@@ -276,6 +340,7 @@ export class ConversationPane {
   }
 
   async send() {
+    if (!this.noting && this.conversation && windowClosed(this.conversation)) return this.sendTemplate();
     const field = $("composer-text");
     const text = field.value.trim();
     const button = $("composer-send");
@@ -304,6 +369,52 @@ export class ConversationPane {
       field.focus();
     }
   }
+
+  /** Send the template picked in the composer, with its parameters (outside the 24-hour window). */
+  async sendTemplate() {
+    const button = $("composer-send");
+    const chosen = (this.conversation.templates || []).find((t) => t.key === this.templateKey);
+    if (!chosen || button.disabled || !this.id) return;
+    const params = (this.templateParams && this.templateParams.key === chosen.key ? this.templateParams.values : [])
+      .map((value) => value.trim());
+    const missing = chosen.params.findIndex((_, n) => !params[n]);
+    if (missing >= 0) {
+      const input = document.querySelectorAll("#composer-templates .template-param")[missing];
+      if (input) input.focus();
+      $("composer-hint").textContent = `Fill in “${chosen.params[missing]}” to send this template.`;
+      return;
+    }
+    const signature = JSON.stringify([chosen.key, params]);
+    if (!this.pending || this.pending.text !== signature || this.pending.conversation !== this.id) {
+      this.pending = { text: signature, conversation: this.id, clientId: newClientId() };
+    }
+    const { clientId } = this.pending;
+    button.disabled = true;
+    try {
+      await withRetries(() => api.template(this.id, chosen.key, params.slice(0, chosen.params.length), clientId));
+      this.pending = null;
+      this.templateParams = null;
+      await this.refresh();
+      this.onChanged();
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.renderComposer();
+    }
+  }
+}
+
+/** Whether the conversation's 24-hour window (WhatsApp) has closed: only a template can go out. */
+function windowClosed(conversation) {
+  return Boolean(conversation.window_closes_at) && conversation.status === "open"
+    && conversation.window_closes_at <= Date.now();
+}
+
+/** "3 h 20 min", "12 min", "40 s". */
+function duration(ms) {
+  const minutes = Math.floor(ms / 60000);
+  if (minutes >= 60) return `${Math.floor(minutes / 60)} h${minutes % 60 ? ` ${minutes % 60} min` : ""}`;
+  return minutes ? `${minutes} min` : `${Math.max(1, Math.floor(ms / 1000))} s`;
 }
 
 ConversationPane.prototype.saveNote = async function saveNote(field, text, button) {
