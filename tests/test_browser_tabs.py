@@ -223,3 +223,37 @@ def test_a_widget_stream_that_cannot_open_says_so_and_messages_still_go(
     expect(connection).to_be_hidden()
     widget.say("How do I return a lamp?")
     widget.expect_reply("Start a return from the order page within 30 days.")
+
+
+def test_closing_the_leader_shop_tab_hands_the_widget_stream_over(server: Server,
+                                                                   profile: Callable[..., Profile]) -> None:
+    browser_profile = profile()
+    with another_site(server.url) as shop:
+        first = Widget(browser_profile.tab(), channel="opal-chat", url=shop, origin=server.url).open()
+        first.say("How long does shipping take?")  # the visitor's session, which the later tabs share
+        first.expect_reply("Delivery takes 2-4 business days.")
+        widgets = [first] + [Widget(browser_profile.tab(), channel="opal-chat", url=shop, origin=server.url).open()
+                             for _ in range(2)]
+        for widget in widgets:
+            expect(widget.page.locator(".bw-from-ai")).to_have_count(1)
+        assert len(browser_profile.streams) == 1
+        leader = browser_profile.leader()
+
+        held: list[Any] = []
+        browser_profile.context.route("**/webchat/opal-chat/events", lambda route: held.append(route))
+        leader.close()
+        others = [widget for widget in widgets if widget.page is not leader]
+        deadline = time.monotonic() + 10
+        while not held:
+            others[0].page.wait_for_timeout(50)
+            assert time.monotonic() < deadline, "no tab took the stream over"
+        assert re.fullmatch(r"\d+/\d+(-\d+)?", held[0].request.headers.get("last-event-id", ""))
+        held[0].continue_()
+        browser_profile.context.unroute("**/webchat/opal-chat/events")
+
+        sender, watcher = others
+        sender.say("How do I return a lamp?")
+        sender.expect_reply("Start a return from the order page within 30 days.")
+        watcher.expect_reply("Start a return from the order page within 30 days.")  # relayed by the new leader
+        expect(watcher.page.locator(".bw-from-me")).to_have_count(2)
+    assert len(browser_profile.streams) == 2
