@@ -824,8 +824,9 @@ async def events(request: Request) -> Response:
       agent joined the team), agent.presence (an
       agent went online, away or offline), assignment.updated (Settings changed automatic assignment),
       conversation.reopened, note.mention (a private note mentions the agents in "agents"); session.ended
-      (then the stream closes) when the agent is revoked. Reconnect with Last-Event-ID (or ?last_event_id=) to
-      catch up.'
+      (then the stream closes) when the agent is revoked; stream.reset when events the stream had yet to send were
+      trimmed away (it fell behind by more than the ~10,000 kept): reload what you show. Reconnect with
+      Last-Event-ID (or ?last_event_id=) to catch up.'
     security: [{agentToken: []}]
     parameters:
       - {name: Last-Event-ID, in: header, schema: {$ref: '#/components/schemas/StreamId'}}
@@ -843,6 +844,11 @@ async def events(request: Request) -> Response:
     return sse.response(_agent_events(request, agent, after))
 
 
+CATCH_UP_PAGE = 500  # events a stream reads from Redis at a time while it catches up
+TRIMMED = ("this stream fell further behind than the events kept (about 10,000): what it missed is no longer in the "
+           "events stream; reload what you show")
+
+
 async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIterator[str]:
     client, hub = request.app.state.aredis, request.app.state.hub
     stream = keys.key(keys.EVENTS, workspace_id=agent.workspace_id)
@@ -857,23 +863,46 @@ async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIter
     else:
         yield "retry: 2000\n\n"
     subscriber = hub.subscribe(agent.workspace_id, "agents")
-    try:
-        sent = after
-        for event_id, fields in await client.xrange(stream, min=f"({after}", max="+", count=10_000):
-            data = json.loads(fields["data"])
-            sent = event_id
-            yield _agent_frame(agent, event_id, data)[0] or ""
-            if data.get("type") == "agent.revoked" and data.get("agent") == agent.id:
+    position = {"sent": after, "done": ""}
+
+    async def catch_up() -> AsyncIterator[str]:
+        """What the stream has not sent yet, from Redis, a page at a time; `stream.reset` when some of it was trimmed
+        away (the inbox then reloads what it shows) rather than a silent gap."""
+        oldest = await sse.patiently(client.xrange, stream, count=1)
+        if oldest and position["sent"] != "0" and sse.after(oldest[0][0], position["sent"]):
+            newest = await sse.patiently(client.xrevrange, stream, count=1)
+            position["sent"] = newest[0][0]
+            yield sse.frame(position["sent"], "stream.reset", {"type": "stream.reset", "reason": TRIMMED})
+        while True:
+            page = await sse.patiently(client.xrange, stream, min=f"({position['sent']}", max="+",
+                                       count=CATCH_UP_PAGE)
+            for event_id, fields in page:
+                position["sent"] = event_id
+                text, done = _agent_frame(agent, event_id, json.loads(fields["data"]))
+                if text:
+                    yield text
+                if done:
+                    position["done"] = "yes"
+                    return
+            if len(page) < CATCH_UP_PAGE:
                 return
 
-        def handle(event_id: str, data: dict[str, Any]) -> tuple[str | None, bool]:
-            if not sse.after(event_id, sent):
-                return None, False
-            return _agent_frame(agent, event_id, data)
+    def handle(event_id: str, data: dict[str, Any]) -> tuple[str | None, bool]:
+        if not sse.after(event_id, position["sent"]):
+            return None, False  # the catch-up sent it
+        position["sent"] = event_id
+        return _agent_frame(agent, event_id, data)
 
-        async for text in sse.forward(subscriber, handle):
+    try:
+        async for text in catch_up():
+            yield text
+        if position["done"]:
+            return
+        async for text in sse.forward(subscriber, handle, catch_up):
             await presence.renew()
             yield text
+            if position["done"]:
+                return
     finally:
         hub.unsubscribe(subscriber)
         await presence.close()

@@ -337,7 +337,7 @@ schemas:
         enum: [conversation.created, message.created, conversation.handover, conversation.assigned,
                conversation.closed, contact.form_sent, contact.captured, message.status, ai_agent.updated,
                ai_agent.model, agent.presence, agent.created, assignment.updated, conversation.reopened,
-               note.mention, session.ended]
+               note.mention, session.ended, stream.reset]
       data: {type: string, description: 'A JSON object: the event, with its "type"'}
   VisitorEvent:
     type: object

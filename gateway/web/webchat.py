@@ -366,34 +366,42 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, conv
         position = await _newest(client, workspace_id, conversation_id) if conversation_id else ""
     following = {"conversation": conversation_id, "sent": position}
     subscriber = hub.subscribe(workspace_id, f"visitor:{channel.name}:{visitor}")
-    try:
-        yield "retry: 2000\n\n"
-        latest = await client.get(latest_key) or ""
-        for followed_id in dict.fromkeys([conversation_id, latest]):
+
+    async def catch_up() -> AsyncIterator[str]:
+        """The public messages not sent yet, from the history (never trimmed): of the conversation followed, and of
+        the visitor's latest one when it is another."""
+        latest = await sse.patiently(client.get, latest_key) or ""
+        for followed_id in dict.fromkeys([following["conversation"], latest]):
             if not followed_id:
                 continue
             if followed_id != following["conversation"]:
                 following.update(conversation=followed_id, sent="")
             hub.listen(subscriber, f"conversation:{followed_id}")
             history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=followed_id)
-            for raw in await client.lrange(history, place(following["sent"]) + 1, -1):
+            for raw in await sse.patiently(client.lrange, history, place(following["sent"]) + 1, -1):
                 message = decode_message(raw, {})
                 following["sent"] = message["id"]
                 if message["visibility"] == "public":
                     yield sse.frame(f"{followed_id}/{message['id']}", "message", {"conversation": followed_id,
                                                                                  **visitor_view(message)})
 
-        def handle(event_id: str, event: dict[str, Any]) -> tuple[str | None, bool]:
-            if event["type"] == "conversation.created":  # the hub has made the subscriber follow it
-                following.update(conversation=event["conversation"], sent="")
-                return None, False
-            if event["conversation"] != following["conversation"] or not message_after(event["id"], following["sent"]):
-                return None, False
-            following["sent"] = event["id"]
-            data = {"conversation": event["conversation"], **visitor_view(event)}
-            return sse.frame(f"{event['conversation']}/{event['id']}", "message", data), False
+    def handle(event_id: str, event: dict[str, Any]) -> tuple[Any, bool]:
+        if event["type"] == "conversation.created":  # the hub has made the subscriber follow it
+            following.update(conversation=event["conversation"], sent="")
+            return None, False
+        if event["conversation"] != following["conversation"] or not message_after(event["id"], following["sent"]):
+            return None, False
+        if place(event["id"]) > place(following["sent"]) + 1:
+            return sse.GAP, False  # messages between (internal ones, or public ones the hub skipped): from the history
+        following["sent"] = event["id"]
+        data = {"conversation": event["conversation"], **visitor_view(event)}
+        return sse.frame(f"{event['conversation']}/{event['id']}", "message", data), False
 
-        async for text in sse.forward(subscriber, handle):
+    try:
+        yield "retry: 2000\n\n"
+        async for text in catch_up():
+            yield text
+        async for text in sse.forward(subscriber, handle, catch_up):
             yield text
     finally:
         hub.unsubscribe(subscriber)

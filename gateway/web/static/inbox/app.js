@@ -219,6 +219,11 @@ function refreshAll() {
 // --- live events and notifications ------------------------------------------------------------
 
 function onEvent(event) {
+  if (event.type === "stream.reset") { // the stream fell behind further than the events kept: reload what is shown
+    refreshAll();
+    loadAi();
+    return;
+  }
   if (event.type === "conversation.handover" && mayTake(event.team)) {
     notifyWaiting(event.conversation, event.reason, event.customer);
   }
