@@ -868,14 +868,17 @@ async def _agent_events(request: Request, agent: Agent, after: str) -> AsyncIter
     async def catch_up() -> AsyncIterator[str]:
         """What the stream has not sent yet, from Redis, a page at a time; `stream.reset` when some of it was trimmed
         away (the inbox then reloads what it shows) rather than a silent gap."""
-        oldest = await sse.patiently(client.xrange, stream, count=1)
-        if oldest and position["sent"] != "0" and sse.after(oldest[0][0], position["sent"]):
-            newest = await sse.patiently(client.xrevrange, stream, count=1)
-            position["sent"] = newest[0][0]
-            yield sse.frame(position["sent"], "stream.reset", {"type": "stream.reset", "reason": TRIMMED})
         while True:
             page = await sse.patiently(client.xrange, stream, min=f"({position['sent']}", max="+",
                                        count=CATCH_UP_PAGE)
+            # Read after the page: while an event up to the one sent last is still kept, the page follows on from it
+            # (trimming removes the oldest first); else some may have been trimmed before the page was read.
+            oldest = await sse.patiently(client.xrange, stream, count=1)
+            if oldest and position["sent"] != "0" and sse.after(oldest[0][0], position["sent"]):
+                newest = await sse.patiently(client.xrevrange, stream, count=1)
+                position["sent"] = newest[0][0]
+                yield sse.frame(position["sent"], "stream.reset", {"type": "stream.reset", "reason": TRIMMED})
+                continue
             for event_id, fields in page:
                 position["sent"] = event_id
                 text, done = _agent_frame(agent, event_id, json.loads(fields["data"]))
