@@ -245,10 +245,12 @@ class TwilioWhatsApp(WebhookConnector):
             raise _rest_failure(exc) from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             if _never_sent(exc):
-                raise SendFailed(f"Twilio unreachable: {exc}", retryable=True) from exc
+                raise SendFailed("Twilio unreachable (the connection was refused or timed out)",
+                                 retryable=True) from exc
             # The request may have reached Twilio (a read timeout, a reset mid-answer): sending it again could
             # double it, so the gateway records the delivery as unknown.
-            raise SendFailed(f"no answer from Twilio: {exc}", retryable=False, maybe_sent=True) from exc
+            raise SendFailed("no answer from Twilio (it may have sent the message)", retryable=False,
+                             maybe_sent=True) from exc
         return SendResult(provider_id=created.sid or "", status=STATES.get(str(created.status), "queued"))
 
     def display_address(self, sender: str) -> str:
@@ -266,7 +268,12 @@ class TwilioWhatsApp(WebhookConnector):
         sid, status = _required(fields, "MessageSid"), _required(fields, "MessageStatus")
         if status not in STATES:  # e.g. "received": a report on a message Baton did not send
             return []
-        return [DeliveryStatus(self.name, sid, STATES[status], fields.get("ErrorCode", ""))]
+        code = fields.get("ErrorCode", "")
+        reason = ""
+        if STATES[status] == "failed":
+            reason = f"Twilio error {code}: {_words(code) or 'see the Twilio console'}" if code \
+                else "Twilio reported the message failed, without saying why"
+        return [DeliveryStatus(self.name, sid, STATES[status], code, reason=reason)]
 
     def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
         extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
@@ -370,10 +377,32 @@ def _media_urls(rich: dict[str, Any] | None) -> list[str]:
     return []
 
 
+#: Twilio's common error codes in words an agent understands (twilio.com/docs/api/errors).
+CODE_WORDS = {
+    63016: "the customer's 24-hour window is closed: only an approved template can reach them",
+    63003: "the number cannot receive WhatsApp messages", 63024: "not a valid WhatsApp recipient",
+    63032: "the customer cannot receive this message (blocked, or not on WhatsApp)",
+    63049: "WhatsApp chose not to deliver it (Meta's limit per customer)",
+    63018: "the sender's rate limit was exceeded", 63038: "the sender's daily message limit was reached",
+    21211: "not a valid phone number", 21610: "the customer has opted out (replied STOP)",
+    20429: "too many requests to Twilio", 20003: "Twilio refused the credentials (account_sid, auth_token)",
+    30003: "the customer's phone is unreachable", 30005: "unknown number", 30008: "the carrier could not deliver it",
+}
+
+
+def _words(code: int | str | None) -> str:
+    try:
+        return CODE_WORDS.get(int(code or 0), "")
+    except ValueError:
+        return ""
+
+
 def _rest_failure(exc: TwilioRestException | TwilioServiceException) -> SendFailed:
     detail = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
     retryable = exc.status == 429 or exc.status >= 500
-    reason = f"Twilio error {exc.code} (HTTP {exc.status}): {detail}"
+    words = _words(exc.code)
+    reason = f"Twilio error {exc.code}: {words}" if words else \
+        f"Twilio error {exc.code} (HTTP {exc.status}): {str(detail)[:200]}"
     return SendFailed(reason, retryable=retryable, status=exc.status, code=exc.code)
 
 

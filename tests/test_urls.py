@@ -270,6 +270,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("GET", "/api/contacts/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200),
     ("GET", "/api/team"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    # No channel here names media by id (WhatsApp Cloud's are served in tests/test_whatsapp_cloud.py).
+    ("GET", "/api/media/{channel}/{media}"): lambda site, method, path: needs(
+        site, method, "/api/media/webchat/1", site.agent, 404),
     ("GET", "/api/ai-agent"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PATCH", "/api/ai-agent"): lambda site, method, path: publish(site, method, path),
     ("GET", "/api/events"): lambda site, method, path: stream(site, path, site.agent),

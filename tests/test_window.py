@@ -169,3 +169,27 @@ def test_a_template_setting_names_its_yaml_path(make_deployment: Callable[..., D
                                    "auth_token": AUTH_TOKEN, "from": "+14155238886",
                                    "templates": {"follow_up": {"content_sid": "HX12"}}}])
     assert "workspaces[0].channels[0].templates.follow_up.content_sid" in refused.value.reason
+
+
+def test_twilio_failures_say_why_in_words_and_never_hold_exception_text(twilio: FakeTwilio) -> None:
+    from connectors.twilio_whatsapp import TwilioWhatsApp
+    from gateway.connector import Outbound, WebhookRequest
+    from gateway.errors import SendFailed
+
+    def connector(base_url: str) -> TwilioWhatsApp:
+        settings = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "+14155238886",
+                    "api_base_url": base_url, "send_timeout": 1}
+        return TwilioWhatsApp("wa", TwilioWhatsApp.Settings.model_validate(settings))
+
+    message = Outbound("wa", "whatsapp:+14155550100", "hello", "1-0", "1")
+    twilio.fail_next(400, 63016, "Failed to send freeform message because you are outside the allowed window.")
+    with pytest.raises(SendFailed) as window:
+        connector(twilio.base_url).send(message)
+    assert window.value.reason == ("Twilio error 63016: the customer's 24-hour window is closed: only an approved "
+                                   "template can reach them")
+    with pytest.raises(SendFailed) as unreachable:
+        connector("http://127.0.0.1:9").send(message)
+    assert unreachable.value.reason == "Twilio unreachable (the connection was refused or timed out)"
+    form = [("MessageSid", "SM" + "2" * 32), ("MessageStatus", "undelivered"), ("ErrorCode", "63032")]
+    [status] = connector(twilio.base_url).parse(WebhookRequest("POST", PUBLIC, {}, b"", form, {}))
+    assert status.reason == "Twilio error 63032: the customer cannot receive this message (blocked, or not on WhatsApp)"
