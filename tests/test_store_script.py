@@ -62,3 +62,68 @@ def test_an_unknown_operation_is_refused(kit: Kit) -> None:
     with pytest.raises(Refused) as refused:
         kit.store.run("teleport", kit.ws)
     assert refused.value.code == "unknown_operation"
+
+
+# --- the script's header is its contract ---------------------------------------------------------------------------
+
+HEADER = SOURCE[:SOURCE.index("local TEMPLATES")]
+LISTED = dict(re.findall(r"^--   (\w+)\(([^)]*)\)", HEADER, flags=re.MULTILINE))
+
+
+def refusal_codes() -> set[str]:
+    """Every code the script can refuse with: fail('code'), and fail(condition and 'code' or 'other')."""
+    return {code for expression in re.findall(r"\bfail\(([^{)]*?)(?:,|\))", SOURCE)
+            for code in re.findall(r"'(\w+)'", expression)}
+
+
+def test_the_header_lists_every_operation_with_its_arguments() -> None:
+    assert set(OPERATIONS) == set(LISTED), set(OPERATIONS) ^ set(LISTED)
+    for operation in OPERATIONS:
+        body = SOURCE[SOURCE.index(f"function ops.{operation}()"):]
+        body = body[:re.search(r"^end$", body, flags=re.MULTILINE).end()]  # type: ignore[union-attr]
+        used = set(re.findall(r"\bargs\.(\w+)", body))
+        listed = set(re.findall(r"\w+", LISTED[operation]))
+        assert used <= listed, f"{operation} reads {used - listed}, not in the header's {operation}(…)"
+
+
+def test_the_header_names_every_refusal_code_and_the_store_types_them() -> None:
+    from typing import get_args
+
+    from gateway.handover.store import RefusalCode
+
+    codes = refusal_codes()
+    assert {"not_found", "stale_turn", "not_settable", "schema_mismatch", "unknown_operation"} <= codes
+    missing = {code for code in codes if not re.search(rf"\b{code}\b", HEADER)}
+    assert not missing, f"refusal codes the header of state.lua does not name: {missing}"
+    assert codes <= set(get_args(RefusalCode)), codes - set(get_args(RefusalCode))
+
+
+def test_helpers_take_what_they_need_as_parameters() -> None:
+    """Only an operation (`function ops.x`) reads the global `args`; the helpers it calls are given what they use."""
+    readers = []
+    helper = ""
+    for line in SOURCE.splitlines():
+        if line.startswith(("local function ", "function ops.", "end")):
+            helper = line.split()[2].split("(")[0] if line.startswith("local function ") else ""
+        if helper and re.search(r"\bargs\.", line):
+            readers.append(f"{helper}: {line.strip()}")
+    assert not readers, readers
+
+
+@pytest.mark.parametrize("field", ["owner", "status", "epoch", "waiting_since", "form_state", "ai_cursor"])
+def test_post_and_finish_set_only_the_fields_they_own(kit: Kit, field: str) -> None:
+    cid = kit.customer("Hello").conversation
+    before = kit.raw(cid)
+    with pytest.raises(Refused) as posted:
+        kit.store.post(kit.ws, cid, "ai", "An answer", turn=kit.turn(cid), **{field: "agent:mallory"})
+    assert posted.value.code == "not_settable" and posted.value.status == 409
+    with pytest.raises(Refused) as finished:
+        kit.store.finish(kit.ws, cid, kit.turn(cid), **{field: 1})
+    assert finished.value.code == "not_settable"
+    assert kit.raw(cid) == before and [m["text"] for m in kit.history(cid)] == ["Hello"]
+
+
+def test_finish_sets_the_fields_a_turn_keeps(kit: Kit) -> None:
+    cid = kit.customer("Hello").conversation
+    kit.store.finish(kit.ws, cid, kit.turn(cid), offer=1, unknown_streak=2)
+    assert kit.raw(cid)["offer"] == "1" and kit.raw(cid)["unknown_streak"] == "2"

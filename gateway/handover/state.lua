@@ -46,6 +46,52 @@
 -- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
 -- next sender was possibly sent by a sender that died: it becomes `unknown`, never sent twice.
 
+-- OPERATIONS: op(arguments) -> answer | refusal codes. `conversation` is the conversation's id, `turn` an AI turn's
+-- stamp {expect, upto, lock} (see TURNS); an argument in [brackets] may be left out. Every answer is a JSON object with
+-- ok = true, or ok = false and error = the code. Any operation may also be refused with schema_mismatch (above), and an
+-- operation not named here with unknown_operation. The codes are gateway/handover/store.py's RefusalCode; a test holds
+-- this list to the code.
+--   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
+--           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment])
+--           -> {duplicate, conversation, message, created, owner}
+--   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment])
+--           -> {handovers, assignee}
+--           | not_found, stale_turn, not_owner
+--   assign(conversation, target, actor, [reason], [notice], [force], published, [timeout_ms], [assignment],
+--           [drain_limit])
+--           -> {owner, previous} | {unchanged} | not_found, closed, conflict, ai_unpublished
+--   post(conversation, author, text, [turn], [agent], [agent_name], [kind], [visibility], [rich], [data], [notice],
+--           [published], [client_id], [more], [set]) -> {message} | {message, duplicate} | {repeated}
+--           | not_settable, client_id_reused, not_found, closed, stale_turn, suppressed, conflict
+--   finish(conversation, turn, [set]) -> {owner} | {repeated} | not_settable, not_found, stale_turn
+--           `set` (post and finish): only offer, unknown_streak, form_name, noted_at, followed_up_at (SETTABLE), what
+--           the AI's turn and the no-human fallback keep between turns; owner, status, timers and views change only
+--           through the operations that keep them together
+--   close(conversation, actor, [turn], [goodbye], [agent_name], [force], [notice], [assignment], [drain_limit])
+--           -> {handovers} | {repeated}
+--           | not_found, closed, stale_turn, not_owner, conflict
+--   note(conversation, agent, agent_name, text, [mentions]) -> {message} | not_found
+--   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
+--   fire(text, [form], [limit]) -> {fired = [{conversation, message, channel, late_ms}], now}
+--   capture(conversation, details, [summary], [confirmation], [turn]) -> {contact} | {repeated}
+--           | not_found, closed, stale_turn, not_owner, no_form
+--   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment])
+--           -> {moved, remaining}
+--   presence(agent, status, [assignment], [drain_limit]) -> {status, given} | no_agent
+--   stream_open(agent, token, lease_ms, [assignment], [drain_limit]) -> {status, given} | no_agent
+--   stream_lease(agent, token, lease_ms) -> {}
+--   presence_sweep([limit]) -> {offline}
+--   set_assignment([mode], [capacity], assignment, actor, [drain_limit]) -> {mode, capacity, given}
+--           `assignment` (here and above): config.yaml's {mode, capacity, file}, which an admin's choice overrides
+--           while the file says what it said then (see ASSIGNMENT)
+--   outbox_next(conversation, token, [lock_ms]) -> {message, recipient, channel} | {} | not_found, busy
+--   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [retry_ms],
+--           [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
+--           | not_found, not_holder
+--   resend(conversation, message, actor) -> {} | not_found, closed, not_resendable
+--   status(channel, provider_id, status, [error_code], [reason]) -> {applied, status}
+--   forget(conversation) -> {forgotten} | open
+
 local TEMPLATES = {} -- rendered from gateway/keys.py
 
 local op, WS, args = ARGV[1], ARGV[2], cjson.decode(ARGV[3])
@@ -110,10 +156,11 @@ local function message_at(c, id)
   return message
 end
 
-local function ai_published()
+-- `default`: the configured publication, which an admin's runtime override (AI_AGENT) wins over.
+local function ai_published(default)
   local override = redis.call('HGET', key('AI_AGENT'), 'published')
   if override then return override == '1' end
-  return args.published == true
+  return default == true
 end
 
 local function view_of(c)
@@ -241,6 +288,16 @@ local function is_agent(owner) return string.sub(owner or '', 1, 6) == 'agent:' 
 local function ok(t) t = t or {} t.ok = true return cjson.encode(t) end
 local function fail(code, t) t = t or {} t.ok = false t.error = code return cjson.encode(t) end
 
+-- The conversation fields post and finish may set (their `set`): see OPERATIONS.
+local SETTABLE = {offer = true, unknown_streak = true, form_name = true, noted_at = true, followed_up_at = true}
+
+local function refuse_unsettable(fields)
+  for name in pairs(fields or {}) do
+    if not SETTABLE[name] then return fail('not_settable', {field = name}) end
+  end
+  return nil
+end
+
 local function open_conversation(cid)
   local c = load(cid)
   if not c then return nil, fail('not_found') end
@@ -266,8 +323,8 @@ local function agent_record(agent_id)
   return cjson.decode(raw)
 end
 
-local function assignment()
-  local file = args.assignment
+-- `file`: the caller's {mode, capacity, file} from config.yaml (args.assignment).
+local function assignment(file)
   if type(file) ~= 'table' then return {mode = 'manual', capacity = 0} end
   local stored = redis.call('HMGET', key('ASSIGNMENT'), 'mode', 'capacity', 'file')
   if stored[1] and stored[3] == file.file then
@@ -329,8 +386,8 @@ end
 
 -- A conversation that now waits for a human: to a free agent at once (not `exclude`, who just let it go), or
 -- queued for the next one. The agent's id, or nil.
-local function hand_out(c, exclude)
-  local rule = assignment()
+local function hand_out(c, exclude, file)
+  local rule = assignment(file)
   local agent_id = rule.mode ~= 'manual' and pick(rule, exclude, c.team)
   if agent_id then
     give(c, agent_id, rule)
@@ -341,13 +398,13 @@ local function hand_out(c, exclude)
 end
 
 -- An agent came online or freed a slot: the queued conversations, oldest first, while someone is free.
-local function drain()
-  local rule = assignment()
+local function drain(file, limit)
+  local rule = assignment(file)
   if rule.mode == 'manual' then return 0 end
   local queue = key('ASSIGN_QUEUE')
   local given = 0
   -- Oldest first; a chat whose team has nobody free waits without holding up the other teams' chats.
-  for _, head in ipairs(redis.call('ZRANGE', queue, 0, (args.drain_limit or 100) - 1)) do
+  for _, head in ipairs(redis.call('ZRANGE', queue, 0, (limit or 100) - 1)) do
     local c = load(head)
     if not c or c.status ~= 'open' or c.owner ~= 'none' then
       redis.call('ZREM', queue, head)
@@ -395,11 +452,11 @@ end
 
 -- Every AI commit starts here: the conversation, or the refusal to answer. A commit made again by the turn that
 -- made it (its answer was lost on the way back: the worker cannot tell) answers ok with `repeated`, changing nothing.
-local function ai_commit(cid)
+local function ai_commit(cid, turn)
   local c = load(cid)
   if not c then return nil, fail('not_found') end
-  if not turn_is_current(c, args.turn) then
-    if args.turn and (args.turn.lock or '') ~= '' and c.last_turn == args.turn.lock .. '|' .. op then
+  if not turn_is_current(c, turn) then
+    if turn and (turn.lock or '') ~= '' and c.last_turn == turn.lock .. '|' .. op then
       return nil, ok({repeated = true}), true
     end
     return nil, fail('stale_turn', {cursor = c.ai_cursor or ''})
@@ -412,46 +469,47 @@ end
 -- The provider's display name (a WhatsApp ProfileName) as last seen is the contact's name, unless the name came
 -- from elsewhere: given in the contact details, or already replaced. A contact of an earlier release, with no
 -- profile_name recorded, took its name from the profile unless it captured details.
-local function follow_profile_name(ck)
+local function follow_profile_name(ck, profile_name)
   local found = redis.call('HMGET', ck, 'name', 'profile_name', 'captured_at')
   local name, seen, captured = found[1] or '', found[2], found[3]
-  if seen == args.profile_name then return end
+  if seen == profile_name then return end
   if name == '' or name == seen or (not seen and not captured) then
-    redis.call('HSET', ck, 'name', args.profile_name, 'updated_at', now)
+    redis.call('HSET', ck, 'name', profile_name, 'updated_at', now)
   end
-  redis.call('HSET', ck, 'profile_name', args.profile_name)
+  redis.call('HSET', ck, 'profile_name', profile_name)
 end
 
-local function find_contact()
-  local identity = {channel = args.channel, sender = args.sender}
+-- `m`: the customer message's arguments (inbound's).
+local function find_contact(m)
+  local identity = {channel = m.channel, sender = m.sender}
   local by_identity = key('CONTACT_BY_IDENTITY', identity)
   local contact = redis.call('GET', by_identity)
   if contact then
-    if (args.profile_name or '') ~= '' then follow_profile_name(key('CONTACT', {contact = contact})) end
+    if (m.profile_name or '') ~= '' then follow_profile_name(key('CONTACT', {contact = contact}), m.profile_name) end
     return contact
   end
   contact = tostring(redis.call('INCR', key('CONTACT_SEQ')))
   local ck = key('CONTACT', {contact = contact})
   redis.call('HSET', ck, 'id', contact, 'created_at', now, 'updated_at', now,
-    'identities', cjson.encode({args.channel .. ':' .. args.sender}))
-  if (args.profile_name or '') ~= '' then
-    redis.call('HSET', ck, 'name', args.profile_name, 'profile_name', args.profile_name)
+    'identities', cjson.encode({m.channel .. ':' .. m.sender}))
+  if (m.profile_name or '') ~= '' then
+    redis.call('HSET', ck, 'name', m.profile_name, 'profile_name', m.profile_name)
   end
-  if (args.phone or '') ~= '' then redis.call('HSET', ck, 'phone', args.phone) end
+  if (m.phone or '') ~= '' then redis.call('HSET', ck, 'phone', m.phone) end
   redis.call('SET', by_identity, contact)
   redis.call('ZADD', key('CONTACTS'), now, contact)
   return contact
 end
 
-local function start_conversation()
-  local identity = {channel = args.channel, sender = args.sender}
+local function start_conversation(m)
+  local identity = {channel = m.channel, sender = m.sender}
   local cid = tostring(redis.call('INCR', key('CONVERSATION_SEQ')))
-  local contact = find_contact()
+  local contact = find_contact(m)
   local previous = redis.call('GET', key('LATEST', identity)) or ''
-  local c = {id = cid, channel = args.channel, sender = args.sender, contact = contact, status = 'open', owner = 'ai',
-    epoch = '0', created_at = tostring(now), profile_name = args.profile_name or '', customer = args.customer or '',
-    delivers = args.delivers and '1' or '', team = args.team or ''}
-  if not ai_published() then c.owner = 'none' end
+  local c = {id = cid, channel = m.channel, sender = m.sender, contact = contact, status = 'open', owner = 'ai',
+    epoch = '0', created_at = tostring(now), profile_name = m.profile_name or '', customer = m.customer or '',
+    delivers = m.delivers and '1' or '', team = m.team or ''}
+  if not ai_published(m.published) then c.owner = 'none' end
   redis.call('HSET', conv_key(cid), 'id', cid, 'channel', c.channel, 'sender', c.sender, 'contact', contact,
     'status', 'open', 'owner', c.owner, 'epoch', 0, 'created_at', now, 'updated_at', now,
     'profile_name', c.profile_name, 'customer', c.customer, 'previous', previous, 'delivers', c.delivers)
@@ -468,14 +526,14 @@ end
 
 -- A conversation that waits for a human because the AI is unpublished, with no wait armed: the customer
 -- writing arms it, and the team is told.
-local function wait_for_human(c, reason)
-  arm(c, args.timeout_ms)
+local function wait_for_human(c, reason, timeout_ms, text, file)
+  arm(c, timeout_ms)
   redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, c.id)
   set(c, 'handover_reason', reason, 'handover_at', now)
   event('conversation.handover', {conversation = c.id, channel = c.channel, reason = reason, summary = '',
     customer = c.customer, route = 'unpublished', team = c.team or ''})
-  notify(c, 'handover', {reason = reason, summary = args.text or '', route = 'unpublished'})
-  hand_out(c)
+  notify(c, 'handover', {reason = reason, summary = text or '', route = 'unpublished'})
+  hand_out(c, nil, file)
 end
 
 local ops = {}
@@ -496,7 +554,7 @@ function ops.inbound()
   local c = load(redis.call('GET', key('ACTIVE', {channel = args.channel, sender = args.sender})))
   local created = false
   if not c or c.status ~= 'open' then
-    c = start_conversation()
+    c = start_conversation(args)
     created = true
   elseif (args.profile_name or '') ~= '' and args.profile_name ~= (c.profile_name or '') then
     set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
@@ -512,14 +570,14 @@ function ops.inbound()
   if c.owner == 'ai' or (c.owner == 'none' and (c.form_state or '') ~= '') then
     mark_pending(c)
   elseif c.owner == 'none' and (c.waiting_since or '') == '' then
-    wait_for_human(c, 'AI agent is unpublished')
+    wait_for_human(c, 'AI agent is unpublished', args.timeout_ms, args.text, args.assignment)
   end
   return ok({duplicate = false, conversation = c.id, message = mid, created = created, owner = c.owner})
 end
 
 -- The AI hands over: it unassigns itself, the customer is told, every agent is notified, the wait is armed.
 function ops.hand_over()
-  local c, err = ai_commit(args.conversation)
+  local c, err = ai_commit(args.conversation, args.turn)
   if not c then return err end
   if c.status ~= 'open' or c.owner ~= 'ai' then
     finish_turn(c, args.turn)
@@ -534,7 +592,7 @@ function ops.hand_over()
     summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count,
     team = c.team or ''})
   notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
-  local assignee = hand_out(c)
+  local assignee = hand_out(c, nil, args.assignment)
   finish_turn(c, args.turn, true)
   return ok({handovers = count, assignee = assignee})
 end
@@ -546,7 +604,7 @@ function ops.assign()
   local target, actor = args.target, args.actor
   if target == c.owner then return ok({unchanged = true, owner = c.owner}) end
   if is_agent(c.owner) and c.owner ~= actor and not args.force then return fail('conflict', {owner = c.owner}) end
-  if target == 'ai' and not ai_published() then return fail('ai_unpublished') end
+  if target == 'ai' and not ai_published(args.published) then return fail('ai_unpublished') end
   local previous = c.owner
   set_owner(c, target, args.timeout_ms)
   note(c, 'assignment', '', {actor = actor, previous = previous, owner = target, reason = args.reason or ''})
@@ -567,9 +625,9 @@ function ops.assign()
     notify(c, 'taken_over', {agent = string.sub(previous, 7), actor = actor, owner = target})
   end
   -- A slot freed (the chat left an agent): the queue first, then the chat itself if it now waits for a human.
-  if is_agent(previous) then drain() end
+  if is_agent(previous) then drain(args.assignment, args.drain_limit) end
   if target == 'none' then
-    hand_out(c, is_agent(previous) and string.sub(previous, 7) or nil)
+    hand_out(c, is_agent(previous) and string.sub(previous, 7) or nil, args.assignment)
     c = load(c.id)
   end
   return ok({owner = c.owner, previous = previous})
@@ -578,6 +636,8 @@ end
 -- Post a reply. The AI only while it owns the conversation (and by its current turn); an agent who replies in a
 -- conversation the AI or nobody holds takes it over; the system posts notices.
 function ops.post()
+  local unsettable = refuse_unsettable(args.set)
+  if unsettable then return unsettable end
   local c, err, repeated
   local reply = nil
   if args.author == 'agent' and (args.client_id or '') ~= '' then
@@ -591,7 +651,7 @@ function ops.post()
     end
   end
   if args.author == 'ai' or args.turn then
-    c, err, repeated = ai_commit(args.conversation)
+    c, err, repeated = ai_commit(args.conversation, args.turn)
     local stale = not c and not repeated and args.author == 'ai' and load(args.conversation)
     if stale then
       -- Another turn committed since this one read the conversation (a hand-back moves the cursor too): the
@@ -607,7 +667,7 @@ function ops.post()
     if args.turn then finish_turn(c, args.turn) end
     return fail('closed', {status = c.status})
   end
-  if args.author == 'ai' and (c.owner ~= 'ai' or not ai_published()) then
+  if args.author == 'ai' and (c.owner ~= 'ai' or not ai_published(args.published)) then
     note(c, 'suppressed', args.text, {owner = c.owner, reason = 'the AI no longer owns the conversation'})
     finish_turn(c, args.turn)
     return fail('suppressed', {owner = c.owner})
@@ -644,7 +704,9 @@ end
 
 -- The AI's turn ends with nothing to say (the conversation moved on, or the message needs no answer).
 function ops.finish()
-  local c, err = ai_commit(args.conversation)
+  local unsettable = refuse_unsettable(args.set)
+  if unsettable then return unsettable end
+  local c, err = ai_commit(args.conversation, args.turn)
   if not c then return err end
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
@@ -656,7 +718,7 @@ end
 -- Close the conversation; the customer's next message starts a fresh one.
 function ops.close()
   local c, err
-  if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
+  if args.turn then c, err = ai_commit(args.conversation, args.turn) else c, err = open_conversation(args.conversation) end
   if not c then return err end
   local actor = args.actor
   if c.status ~= 'open' or (actor == 'ai' and c.owner ~= 'ai') then
@@ -684,7 +746,7 @@ function ops.close()
   event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
     handovers = tonumber(c.handovers or 0)})
   redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
-  if is_agent(before) then drain() end -- a slot freed
+  if is_agent(before) then drain(args.assignment, args.drain_limit) end -- a slot freed
   if args.turn then finish_turn(c, args.turn, true) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
   return ok({handovers = tonumber(c.handovers or 0)})
 end
@@ -766,7 +828,7 @@ end
 -- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.
 function ops.capture()
   local c, err
-  if args.turn then c, err = ai_commit(args.conversation) else c, err = open_conversation(args.conversation) end
+  if args.turn then c, err = ai_commit(args.conversation, args.turn) else c, err = open_conversation(args.conversation) end
   if not c then return err end
   if args.turn and (c.status ~= 'open' or c.owner ~= 'none') then
     finish_turn(c, args.turn) -- closed, or a human took the chat, while the turn read the details
@@ -795,9 +857,10 @@ end
 -- Publishing again: the AI takes back, a batch at a time, the conversations that wait for a human only because it
 -- was unpublished and that no human took. The wait and any contact form end; a customer with a question nobody
 -- answered is told the AI is back and gets its answer (a turn is woken); the others are not disturbed.
-local function take_back()
+-- `a`: publish's arguments.
+local function take_back(a)
   local waiting_unpublished = key('UNPUBLISHED_WAITS')
-  local ids = redis.call('ZRANGE', waiting_unpublished, 0, (args.limit or 200) - 1)
+  local ids = redis.call('ZRANGE', waiting_unpublished, 0, (a.limit or 200) - 1)
   local moved = 0
   for _, cid in ipairs(ids) do
     redis.call('ZREM', waiting_unpublished, cid)
@@ -807,11 +870,11 @@ local function take_back()
       local form = (c.form_state or '') ~= ''
       set_owner(c, 'ai')
       set(c, 'offer', 0, 'unknown_streak', 0)
-      note(c, 'assignment', '', {actor = args.actor, previous = 'none', owner = 'ai', reason = args.reason})
-      if asked or form then notice(c, args.notice) end
+      note(c, 'assignment', '', {actor = a.actor, previous = 'none', owner = 'ai', reason = a.reason})
+      if asked or form then notice(c, a.notice) end
       if asked then mark_pending(c) end
-      event('conversation.assigned', {conversation = cid, owner = 'ai', previous = 'none', actor = args.actor,
-        reason = args.reason, channel = c.channel})
+      event('conversation.assigned', {conversation = cid, owner = 'ai', previous = 'none', actor = a.actor,
+        reason = a.reason, channel = c.channel})
       moved = moved + 1
     end
   end
@@ -826,7 +889,7 @@ function ops.publish()
   if args.announce then
     event('ai_agent.updated', {published = args.published, actor = args.actor})
   end
-  if args.published then return take_back() end
+  if args.published then return take_back(args) end
   local ids = redis.call('ZRANGE', view_key('ai'), 0, (args.limit or 200) - 1)
   local moved = 0
   for _, cid in ipairs(ids) do
@@ -841,7 +904,7 @@ function ops.publish()
       event('conversation.handover', {conversation = cid, channel = c.channel, reason = args.reason, summary = '',
         customer = c.customer, route = 'unpublished', waiting = waiting ~= false, team = c.team or ''})
       notify(c, 'handover', {reason = args.reason, summary = '', route = 'unpublished', waiting = waiting ~= false})
-      hand_out(c)
+      hand_out(c, nil, args.assignment)
       moved = moved + 1
     else
       redis.call('ZREM', view_key('ai'), cid)
@@ -879,7 +942,7 @@ function ops.presence()
   redis.call('HSET', key('PRESENCE'), args.agent .. ':chosen', args.status)
   set_presence(args.agent, args.status)
   local given = 0
-  if args.status == 'online' then given = drain() end
+  if args.status == 'online' then given = drain(args.assignment, args.drain_limit) end
   return ok({status = args.status, given = given})
 end
 
@@ -897,7 +960,7 @@ function ops.stream_open()
     if chosen ~= 'offline' then
       set_presence(args.agent, chosen)
       status = chosen
-      if chosen == 'online' then given = drain() end
+      if chosen == 'online' then given = drain(args.assignment, args.drain_limit) end
     end
   end
   return ok({status = status, given = given})
@@ -934,7 +997,7 @@ function ops.set_assignment()
   else
     redis.call('HDEL', stored, 'mode', 'capacity', 'file')
   end
-  local rule = assignment()
+  local rule = assignment(args.assignment)
   event('assignment.updated', {mode = rule.mode, capacity = rule.capacity, actor = args.actor})
   local given = 0
   if rule.mode ~= 'manual' then
@@ -946,7 +1009,7 @@ function ops.set_assignment()
         redis.call('ZADD', key('ASSIGN_QUEUE'), 'NX', tonumber(c.handover_at or c.created_at or now), cid)
       end
     end
-    given = drain()
+    given = drain(args.assignment, args.drain_limit)
   end
   return ok({mode = rule.mode, capacity = rule.capacity, given = given})
 end

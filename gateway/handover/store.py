@@ -26,6 +26,10 @@ from gateway.redis_server import describe_error
 log = logging.getLogger(__name__)
 
 Author = Literal["customer", "ai", "agent", "system"]
+#: Why the state script refused an operation (its header lists which operation answers which; a test holds both).
+RefusalCode = Literal["not_found", "closed", "conflict", "stale_turn", "not_owner", "suppressed", "ai_unpublished",
+                      "client_id_reused", "not_settable", "no_form", "no_agent", "busy", "not_holder", "not_resendable",
+                      "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open"]
 Owner = str  # "ai" | "none" | "agent:<id>"
 VIEWS = ("mine", "waiting", "ai", "all", "closed")
 
@@ -152,15 +156,15 @@ class Outgoing:
 class Refused(BatonError):
     """The state script refused a change; `code` says why (not_found, closed, conflict, stale_turn…)."""
 
-    def __init__(self, code: str, conversation_id: str, answer: dict[str, Any]) -> None:
-        self.code = code
+    def __init__(self, code: RefusalCode, conversation_id: str, answer: dict[str, Any]) -> None:
+        self.code: RefusalCode = code
         self.status = 404 if code == "not_found" else 409
         owner = answer.get("owner", "")
         details = {k: v for k, v in answer.items() if k != "error" and v not in ("", None)}
         super().__init__(_reason(code, conversation_id, owner), **details)
 
 
-def _reason(code: str, conversation_id: str, owner: str) -> str:
+def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
     reasons = {
         "not_found": f"no conversation {conversation_id!r}",
         "closed": f"conversation {conversation_id} is closed",
@@ -171,6 +175,7 @@ def _reason(code: str, conversation_id: str, owner: str) -> str:
         "client_id_reused": "this client_id was already used for a reply in another conversation",
         "not_closed": f"conversation {conversation_id} is not closed",
         "newer_open": "the customer has started another conversation since, which is open: continue there",
+        "not_settable": "the operation may not set that field of a conversation",
     }
     return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
 
