@@ -46,7 +46,7 @@ def test_signing_in_sets_an_httponly_samesite_strict_cookie_and_returns_the_agen
         browser: TestClient, token: str, deployment: Deployment) -> None:
     response = sign_in(browser, token)
     body = response.json()
-    assert body["agent"] == {"id": "alex", "name": "Alex", "admin": False}
+    assert body["agent"] == {"id": "alex", "name": "Alex", "admin": False, "teams": []}
     assert body["workspace"] == workspace_of(deployment) and len(body["csrf"]) == 40
     cookie = response.headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}

@@ -57,14 +57,16 @@ def test_inbound_files_the_customer_in_contacts(kit: Kit) -> None:
     assert kit.store.contact_ids(kit.ws) == [contact_id]
 
 
-def test_inbound_names_a_known_contact_only_once(kit: Kit) -> None:
+def test_a_known_contact_follows_the_profile_name_they_change(kit: Kit) -> None:
+    """A WhatsApp customer who renames their profile is shown by their new name (issue 17 item 7); a name they gave
+    in the contact form is kept instead (tests/test_webhooks.py)."""
     first = kit.customer(sender="+15550100")
     contact_id = kit.raw(first.conversation)["contact"]
     assert "name" not in kit.store.contact(kit.ws, contact_id)
     for name in ("Maria", "Someone Else"):  # a known contact is looked up when a conversation starts
         kit.store.close(kit.ws, kit.customer(sender="+15550100").conversation, "agent:alex")
         kit.customer(sender="+15550100", profile_name=name)
-    assert kit.store.contact(kit.ws, contact_id)["name"] == "Maria"
+    assert kit.store.contact(kit.ws, contact_id)["name"] == "Someone Else"
 
 
 def test_inbound_wakes_the_ai_once_per_pending_episode(kit: Kit) -> None:

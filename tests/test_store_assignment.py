@@ -136,7 +136,7 @@ def test_manual_mode_queues_so_that_switching_to_automatic_hands_out(kit: Kit) -
     assert owner(kit, cid) == "agent:alex"
 
 
-def test_settings_win_until_the_files_value_changes(kit: Kit) -> None:
+def test_set_assignment_wins_until_the_files_value_changes(kit: Kit) -> None:
     team(kit, {"alex": "online"})
     kit.store.set_assignment(kit.ws, "round_robin", 3, "agent:robin", rule("manual"))
     assert owner(kit, handed_over(kit, rule("manual"), "+15550001")) == "agent:alex"  # Settings' mode in force
@@ -161,7 +161,7 @@ def presence(kit: Kit, agent_id: str) -> str:
     return str(kit.store.presence(kit.ws).get(agent_id, {}).get("status", "offline"))
 
 
-def test_opening_the_inbox_brings_an_agent_online_and_hands_out_waiting_chats(kit: Kit) -> None:
+def test_stream_open_brings_an_agent_online_and_hands_out_waiting_chats(kit: Kit) -> None:
     create_agent(kit.redis, kit.ws, "alex", "Alex")
     cid = handed_over(kit, rule("balanced"), "+15550001")
     answer = kit.store.stream_open(kit.ws, "alex", "tab-1", 60_000, rule("balanced"))
@@ -171,7 +171,7 @@ def test_opening_the_inbox_brings_an_agent_online_and_hands_out_waiting_chats(ki
     assert [(e["agent"], e["status"], e["previous"]) for e in events] == [("alex", "online", "offline")]
 
 
-def test_an_agent_goes_offline_only_after_the_last_stream_closed_and_the_grace_period_passed(kit: Kit) -> None:
+def test_stream_lease_of_a_closed_stream_gives_a_grace_period_before_the_agent_goes_offline(kit: Kit) -> None:
     create_agent(kit.redis, kit.ws, "alex", "Alex")
     kit.store.stream_open(kit.ws, "alex", "tab-1", 60_000)
     kit.store.stream_open(kit.ws, "alex", "tab-2", 60_000)
@@ -189,7 +189,7 @@ def test_an_agent_goes_offline_only_after_the_last_stream_closed_and_the_grace_p
     assert kit.store.presence_sweep(kit.ws) == []  # once
 
 
-def test_a_gateway_that_died_lets_its_streams_lease_run_out(kit: Kit) -> None:
+def test_presence_sweep_ends_the_streams_of_a_gateway_that_died(kit: Kit) -> None:
     create_agent(kit.redis, kit.ws, "alex", "Alex")
     kit.store.stream_open(kit.ws, "alex", "tab-1", 100)  # never renewed, never closed
     time.sleep(0.2)
