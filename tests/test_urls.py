@@ -200,6 +200,20 @@ def publish(site: Site, method: str, path: str) -> None:
     needs(site, method, path, site.agent, 200, json={"published": True})
 
 
+def presence(site: Site, method: str, path: str) -> None:
+    needs(site, method, path, site.agent, 200, json={"status": "away"})
+    assert site.http.request(method, path, headers=site.agent, json={"status": "asleep"}).status_code == 400
+    needs(site, method, path, site.agent, 200, json={"status": "online"})
+
+
+def assignment(site: Site, method: str, path: str) -> None:
+    """An admin sets automatic assignment, then gives config.yaml's back."""
+    needs(site, method, path, site.agent, 200, json={"mode": "balanced", "capacity": 3})
+    in_force = site.http.get(path, headers=site.agent).json()["assignment"]
+    assert (in_force["mode"], in_force["source"]) == ("balanced", "settings"), in_force
+    needs(site, method, path, site.agent, 200, json={"mode": None})
+
+
 def resend(site: Site, path: str) -> None:
     cid, mid = site.failed_delivery()
     tried = len(site.twilio.requests)
@@ -273,6 +287,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     # No channel here names media by id (WhatsApp Cloud's are served in tests/test_whatsapp_cloud.py).
     ("GET", "/api/media/{channel}/{media}"): lambda site, method, path: needs(
         site, method, "/api/media/webchat/1", site.agent, 404),
+    ("PUT", "/api/me/presence"): lambda site, method, path: presence(site, method, path),
+    ("GET", "/api/assignment"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    ("PUT", "/api/assignment"): lambda site, method, path: assignment(site, method, path),
     ("GET", "/api/ai-agent"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PATCH", "/api/ai-agent"): lambda site, method, path: publish(site, method, path),
     ("GET", "/api/events"): lambda site, method, path: stream(site, path, site.agent),
