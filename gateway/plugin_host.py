@@ -8,20 +8,16 @@ says what failed once at start-up and goes on.
 
 from __future__ import annotations
 
-import inspect
 import threading
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any
 
 import pluggy
 
 from gateway import hookspecs
 from gateway.errors import ConfigError
 from gateway.plugin import API_VERSION
-
-T = TypeVar("T")
 
 #: The hooks that register things, and what each registers (by the attribute that names it).
 REGISTERING = {"register_connectors": ("connectors", "type"), "register_notifiers": ("notifiers", "type"),
@@ -186,8 +182,3 @@ def llm_providers() -> dict[str, Any]:
     return collect("register_llm_providers", "provider")
 
 
-async def await_me_maybe(value: T | Awaitable[T]) -> T:
-    """Hooks are synchronous but may return an awaitable for I/O; the host awaits it."""
-    if inspect.isawaitable(value):
-        return await value
-    return value

@@ -136,15 +136,3 @@ class SecurityHeaders:
             headers += [(b"content-security-policy", self.CSP.encode()), (b"x-frame-options", b"DENY")]
         return headers
 
-
-class PathScoped:
-    """Apply an ASGI middleware only under a path prefix (e.g. CORS for the embeddable webchat API)."""
-
-    def __init__(self, app: ASGIApp, prefix: str, middleware: Any, **options: Any) -> None:
-        self.app = app
-        self.prefix = prefix
-        self.wrapped = middleware(app, **options)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        inside = scope["type"] == "http" and scope["path"].startswith(self.prefix)
-        await (self.wrapped if inside else self.app)(scope, receive, send)

@@ -39,7 +39,7 @@ from gateway.llm import import_litellm, install_provider
 from gateway.logs import Throttled
 from gateway.plugin_host import llm_providers
 from gateway.work import ai, delivery, retention, runtime, turn
-from gateway.work.dispatch import Leases, Runner, sweep
+from gateway.work.dispatch import RENEW_EVERY, Leases, Runner, sweep
 from gateway.work.jobs import record_failed_job
 
 log = logging.getLogger("baton.worker")
@@ -280,7 +280,7 @@ class Heartbeat(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.beat()
-                if time.monotonic() - last_renewal >= 5.0:
+                if time.monotonic() - last_renewal >= RENEW_EVERY:
                     self.leases.renew()
                     last_renewal = time.monotonic()
             except (redis.RedisError, OSError) as exc:
