@@ -44,5 +44,5 @@ def test_a_connector_has_the_optional_capabilities_it_implements() -> None:
         pass
 
     assert Verified.capabilities() == Routed.capabilities() == {"handshake", "account"}
-    assert TwilioWhatsApp.capabilities() == frozenset()
+    assert TwilioWhatsApp.capabilities() == {"templates"}  # WhatsApp templates by content_sid (issue 21)
     assert Webchat.capabilities() == frozenset()
