@@ -558,7 +558,7 @@ function ops.inbound()
     created = true
   elseif (args.profile_name or '') ~= '' and args.profile_name ~= (c.profile_name or '') then
     set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
-    find_contact()
+    find_contact(args)
   end
   local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
   set(c, 'last_customer', mid)
