@@ -42,7 +42,10 @@ def test_a_view_pages_through_every_conversation_it_counts_each_once(client: Tes
     answers = pages(client, headers, "/api/conversations", "conversations", view="all", limit=50)
     ids = [c["id"] for answer in answers for c in answer["conversations"]]
     assert len(answers) == 3 and [len(a["conversations"]) for a in answers] == [50, 50, 30]
-    assert ids == list(reversed(made))  # latest activity first, every one once
+    assert sorted(ids) == sorted(made)  # every one once
+    # latest activity first; conversations of the same millisecond by id as the cursor orders them (as text)
+    activity = {c["id"]: c["last_message_at"] for answer in answers for c in answer["conversations"]}
+    assert ids == sorted(made, key=lambda cid: (activity[cid], cid), reverse=True)
     assert all(answer["counts"]["all"] == 130 == answer["counts"]["ai"] for answer in answers)
 
 
