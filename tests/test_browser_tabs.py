@@ -23,7 +23,13 @@ from tests.test_browser_widget import another_site
 
 # Ten tabs load ten pages on a machine that may be busy with other work: a generous bound for the whole test.
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-browser, server, shop_admin = test_browser.browser, test_browser.server, test_browser.shop_admin  # the harness's
+browser, server = test_browser.browser, test_browser.server  # the harness's
+
+
+@pytest.fixture(scope="module")
+def shop_admin(server: Server) -> str:
+    """An admin of its own: the server is the session's, and test_browser.py's admin (alex) exists already."""
+    return server.agent("shop", "tabs-admin", "Tab Admin", admin=True)
 
 TABS = 10
 LOADING = 60_000  # ms for a tab to load: ten of them at once on a busy machine
