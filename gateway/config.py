@@ -201,6 +201,16 @@ class RetentionConfig(Strict):
     archive_dir: str = "archive"
 
 
+class ReportsConfig(Strict):
+    """How the Reports count resolutions (see gateway/reports.py)."""
+
+    #: Seconds of quiet after the AI's last word (no handover, the customer silent) before an AI conversation is
+    #: resolved automatically and counted as the AI's; 0 never resolves one.
+    resolve_after: float = Field(default=86_400.0, ge=0)
+    #: A customer back (a new conversation) within this many days of an AI resolution makes it not durable.
+    durable_days: float = Field(default=7.0, ge=0, le=366)
+
+
 class WorkspaceConfig(Strict):
     id: str = Field(pattern=_ID_PATTERN)
     name: str = ""
@@ -211,6 +221,7 @@ class WorkspaceConfig(Strict):
     presence: PresenceConfig = PresenceConfig()
     assignment: AssignmentConfig = AssignmentConfig()
     business_hours: BusinessHoursConfig | None = None
+    reports: ReportsConfig = ReportsConfig()
     #: The team the workspace's handovers go to, unless their channel names its own; "" for every agent.
     team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
     #: The language Baton speaks to a customer until their own is clear (one of gateway.texts.LANGUAGES).

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
-from gateway import keys
+from gateway import keys, reports
 from gateway.config import BatonConfig, WorkspaceConfig, locate
 from gateway.connector import Connector, WebhookConnector
 from gateway.errors import ChannelUnavailable, ConfigError, UnknownChannel
@@ -90,7 +90,9 @@ class Deployment:
     @cached_property
     def store(self) -> Store:
         durability = self.config.durability
-        return Store(self.store_redis, durability.replica_acks, durability.timeout_ms, durability.aof_acks)
+        store = Store(self.store_redis, durability.replica_acks, durability.timeout_ms, durability.aof_acks)
+        store.settings = {workspace.id: reports.settings(workspace) for workspace in self.config.workspaces}
+        return store
 
     @cached_property
     def queue(self) -> Queue:

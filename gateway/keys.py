@@ -44,6 +44,11 @@ OUTBOXES = "baton:%(workspace_id)s:outboxes"  # zset conversation id → due: co
 DELIVERIES = "baton:%(workspace_id)s:deliveries"  # list: conversations whose outbox a worker should send now (wake-ups)
 # zset "<conversation id>|<wait>" → deadline (the durable trigger)
 FALLBACK_TIMERS = "baton:%(workspace_id)s:timers:no-human"
+# zset conversation id → when it is resolved for the AI, should nothing happen (reports.resolve_after)
+IDLE_TIMERS = "baton:%(workspace_id)s:timers:idle"
+# hash "<metric>|<channel>" → count, about the conversations started that UTC day (YYYY-MM-DD; gateway/reports.py)
+REPORT = "baton:%(workspace_id)s:report:%(day)s"
+REPORT_TOTALS = "baton:%(workspace_id)s:report-totals"  # hash: the same counters for all time, only incremented
 # a provider message id seen → "<conversation id>|<message id>"
 DEDUPE = "baton:%(workspace_id)s:dedupe:%(channel)s:%(provider_id)s"
 # a message Baton sent, by the provider's id → "<conversation id>|<message id>"

@@ -45,6 +45,8 @@ ASSIGNED_AFTER = Histogram("baton_time_to_assignment_seconds", "From a handover 
 FORMS = Counter("baton_contact_forms_total", "Contact forms sent, and details captured", ["event"])
 RESOLVED = Counter("baton_conversations_closed_total", "Closed conversations: resolved by the AI alone, or handed over",
                    ["by"])
+AUTO_RESOLVED = Counter("baton_conversations_auto_resolved_total", "AI conversations resolved automatically after "
+                        "reports.resolve_after of quiet")
 DELIVERY_FAILURES = Counter("baton_delivery_failures_total", "Messages not delivered, or of unknown delivery",
                             ["channel", "outcome"])
 

@@ -64,7 +64,14 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
         form = FORM if workspace.handover.contact_form else None
-        for item in deployment.store.fire(workspace.id, text=form_text(workspace), form=form, limit=500):
+        sent, resolved = deployment.store.timers(workspace.id, text=form_text(workspace), form=form, limit=500)
+        for item in resolved:
+            metrics.RESOLVED.labels("ai").inc()
+            metrics.AUTO_RESOLVED.inc()
+            log.info("conversation %s: quiet for %g s after the AI's answer; resolved", item["conversation"],
+                     workspace.reports.resolve_after,
+                     extra={"workspace": workspace.id, "conversation": item["conversation"]})
+        for item in sent:
             fired.append({"workspace": workspace.id, **item})
             metrics.FORMS.labels("sent").inc()
             log.info("conversation %s: no human took it in %g s; the contact form was sent", item["conversation"],

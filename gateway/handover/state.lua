@@ -18,6 +18,7 @@
 --   form_state   '' | sent (the contact form is out) | done (details captured)
 --   delivers     1 when the channel sends messages out (an outbox), '' when it serves them from the history
 --   last_turn    "<lock>|<operation>" of the AI turn's commit that applied last (see TURNS)
+--   day, outcome the UTC day it started and its outcome so far, for the reports (see REPORT below); csat: its rating
 --
 -- Transitions (operation: who, from → to):
 --   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
@@ -52,7 +53,7 @@
 -- operation not named here with unknown_operation. The codes are gateway/handover/store.py's RefusalCode; a test holds
 -- this list to the code.
 --   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
---           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment])
+--           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms])
 --           -> {duplicate, conversation, message, created, owner}
 --   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment])
 --           -> {handovers, assignee}
@@ -61,9 +62,9 @@
 --           [drain_limit])
 --           -> {owner, previous} | {unchanged} | not_found, closed, conflict, ai_unpublished
 --   post(conversation, author, text, [turn], [agent], [agent_name], [kind], [visibility], [rich], [data], [notice],
---           [published], [client_id], [more], [set]) -> {message} | {message, duplicate} | {repeated}
+--           [published], [client_id], [more], [set], [resolve_ms]) -> {message} | {message, duplicate} | {repeated}
 --           | not_settable, client_id_reused, not_found, closed, stale_turn, suppressed, conflict
---   finish(conversation, turn, [set]) -> {owner} | {repeated} | not_settable, not_found, stale_turn
+--   finish(conversation, turn, [set], [resolve_ms]) -> {owner} | {repeated} | not_settable, not_found, stale_turn
 --           `set` (post and finish): only offer, unknown_streak, form_name, noted_at, followed_up_at (SETTABLE), what
 --           the AI's turn and the no-human fallback keep between turns; owner, status, timers and views change only
 --           through the operations that keep them together
@@ -72,7 +73,8 @@
 --           | not_found, closed, stale_turn, not_owner, conflict
 --   note(conversation, agent, agent_name, text, [mentions]) -> {message} | not_found
 --   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
---   fire(text, [form], [limit]) -> {fired = [{conversation, message, channel, late_ms}], now}
+--   fire(text, [form], [limit], [resolved_text]) -> {fired = [{conversation, message, channel, late_ms}],
+--           resolved = [{conversation, channel}], now}   also resolves the AI conversations idle past their IDLE_TIMERS
 --   capture(conversation, details, [summary], [confirmation], [turn]) -> {contact} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, no_form
 --   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment])
@@ -202,6 +204,81 @@ local function queue_delivery(c, mid)
   if redis.call('ZADD', key('OUTBOXES'), 'NX', now, c.id) == 1 then redis.call('RPUSH', key('DELIVERIES'), c.id) end
 end
 
+-- --- reports ------------------------------------------------------------------------------------------------
+--
+-- REPORT (one hash per UTC day, gateway/reports.py reads them): counters "<metric>|<channel>" about the conversations
+-- *started* that day (their `day`), kept in the step that changes them. Each such conversation has one `outcome` at
+-- a time, so the outcomes' counters add up to `conversations`: open (nothing decided yet), handed_over (handed to
+-- humans at some point: by the AI, by an agent taking it, by an unpublished AI; final), ai_resolved (closed, never
+-- handed over, after an answer of the AI; by a person, the AI, or the idle timer: auto_resolved counts those) and
+-- abandoned (closed, never handed over, before the AI answered anything). returned: AI-resolved conversations whose
+-- customer came back (a new conversation) within durable_ms of the close. Times are histograms over BUCKETS
+-- ("<metric>:<bucket>"): first_response (start → the first reply of the AI or a person), to_assignment (first
+-- handover → an agent holds it), to_human_reply (first handover → an agent's first reply), resolution (start →
+-- first close). REPORT_TOTALS holds the same counters for all time, only ever incremented (Prometheus).
+-- Conversations started before reports were kept have no `day` and count nowhere.
+-- BUCKETS: the upper bounds of the time histograms, in seconds.
+local BUCKETS = {} -- rendered from gateway/reports.py
+local RESOLVE_MS, DURABLE_MS = 86400000, 604800000 -- defaults of reports.resolve_after and reports.durable_days
+
+-- A time (ms since the epoch) as its UTC day, YYYY-MM-DD (days to civil date, after H. Hinnant).
+local function day_of(ms)
+  local z = math.floor(ms / 86400000) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400 + (m <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02d', y, m, d)
+end
+
+local function count(c, metric, by)
+  if (c.day or '') == '' then return end
+  local field = metric .. '|' .. (c.channel or '')
+  redis.call('HINCRBY', key('REPORT', {day = c.day}), field, by or 1)
+  if (by or 1) > 0 then redis.call('HINCRBY', key('REPORT_TOTALS'), field, by or 1) end
+end
+
+local function timed(c, metric, ms)
+  local bucket = #BUCKETS + 1
+  for i, bound in ipairs(BUCKETS) do
+    if ms <= bound * 1000 then bucket = i break end
+  end
+  count(c, metric .. ':' .. bucket)
+end
+
+-- The conversation's outcome becomes `to` (handed_over, with the route it took, is final).
+local function outcome(c, to, route)
+  if (c.day or '') == '' or c.outcome == to or c.outcome == 'handed_over' then return end
+  count(c, c.outcome or 'open', -1)
+  if c.auto_resolved == '1' then
+    count(c, 'auto_resolved', -1)
+    redis.call('HDEL', conv_key(c.id), 'auto_resolved')
+    c.auto_resolved = nil
+  end
+  count(c, to)
+  c.outcome = to
+  redis.call('HSET', conv_key(c.id), 'outcome', to)
+  if to == 'handed_over' then
+    count(c, 'handover:' .. (route or 'agent'))
+    if (c.handed_at or '') == '' then
+      c.handed_at = tostring(now)
+      redis.call('HSET', conv_key(c.id), 'handed_at', now)
+    end
+  end
+end
+
+-- Once per conversation: set `flag` and record the time since `since` in the histogram `metric`.
+local function first_time(c, flag, metric, since)
+  if (c.day or '') == '' or (c[flag] or '') ~= '' or (since or '') == '' then return end
+  c[flag] = '1'
+  redis.call('HSET', conv_key(c.id), flag, 1)
+  timed(c, metric, now - tonumber(since))
+end
+
 -- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name.
 -- Only what differs from the defaults is stored (kind message, visibility public); the time is the id's.
 local function append(c, m)
@@ -226,6 +303,14 @@ local function append(c, m)
     if c.status == 'open' then redis.call('ZADD', view_key('open'), now, c.id) end
   end
   if public and m.author ~= 'customer' and c.delivers == '1' then queue_delivery(c, mid) end
+  if public and (m.author == 'ai' or m.author == 'agent') then
+    first_time(c, 'responded', 'first_response', c.created_at)
+    if m.author == 'ai' and c.ai_answered ~= '1' then
+      c.ai_answered = '1'
+      redis.call('HSET', conv_key(c.id), 'ai_answered', 1)
+    end
+    if m.author == 'agent' then first_time(c, 'human_replied', 'to_human_reply', c.handed_at) end
+  end
   local shown = {type = 'message.created', conversation = c.id, id = mid, message = mid, author = m.author,
     kind = m.kind or 'message', text = m.text or '', visibility = m.visibility or 'public', channel = c.channel,
     created_at = now, agent_name = m.agent_name, rich = m.rich, media = m.media, data = m.data, with = party(c)}
@@ -263,7 +348,8 @@ local function arm(c, timeout_ms)
 end
 
 -- Move the conversation to a new owner; the caller has checked that the move is allowed.
-local function set_owner(c, owner, timeout_ms)
+-- `route`: how a conversation leaving the AI was handed over (the report's reason), an agent's action when nil.
+local function set_owner(c, owner, timeout_ms, route)
   local before = view_of(c)
   local score = tonumber(c.last_message_at or c.created_at or now)
   c.owner = owner
@@ -273,6 +359,11 @@ local function set_owner(c, owner, timeout_ms)
     redis.call('ZREM', view_key(before), c.id)
     redis.call('ZADD', view_key(after), score, c.id)
   end
+  if owner ~= 'ai' then
+    outcome(c, 'handed_over', route)
+    redis.call('ZREM', key('IDLE_TIMERS'), c.id)
+  end
+  if string.sub(owner, 1, 6) == 'agent:' then first_time(c, 'assigned', 'to_assignment', c.handed_at) end
   if owner == 'none' then
     arm(c, timeout_ms)
   else
@@ -514,6 +605,17 @@ local function start_conversation(m)
     'status', 'open', 'owner', c.owner, 'epoch', 0, 'created_at', now, 'updated_at', now,
     'profile_name', c.profile_name, 'customer', c.customer, 'previous', previous, 'delivers', c.delivers)
   if c.team ~= '' then redis.call('HSET', conv_key(cid), 'team', c.team) end
+  c.day, c.outcome = day_of(now), 'open'
+  redis.call('HSET', conv_key(cid), 'day', c.day, 'outcome', 'open')
+  count(c, 'conversations')
+  count(c, 'open')
+  -- The customer is back: the conversation the AI resolved before was not durably resolved, if within durable_ms.
+  local before = load(previous)
+  if before and before.outcome == 'ai_resolved' and (before.returned or '') == ''
+      and now - tonumber(before.closed_at or 0) <= tonumber(m.durable_ms or DURABLE_MS) then
+    count(before, 'returned')
+    set(before, 'returned', 1)
+  end
   redis.call('SET', key('ACTIVE', identity), cid)
   redis.call('SET', key('LATEST', identity), cid)
   redis.call('ZADD', key('CONTACT_CONVERSATIONS', {contact = contact}), now, cid)
@@ -527,6 +629,7 @@ end
 -- A conversation that waits for a human because the AI is unpublished, with no wait armed: the customer
 -- writing arms it, and the team is told.
 local function wait_for_human(c, reason, timeout_ms, text, file)
+  outcome(c, 'handed_over', 'unpublished')
   arm(c, timeout_ms)
   redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, c.id)
   set(c, 'handover_reason', reason, 'handover_at', now)
@@ -534,6 +637,44 @@ local function wait_for_human(c, reason, timeout_ms, text, file)
     customer = c.customer, route = 'unpublished', team = c.team or ''})
   notify(c, 'handover', {reason = reason, summary = text or '', route = 'unpublished'})
   hand_out(c, nil, file)
+end
+
+-- The AI has answered (or had nothing to say) and owns the conversation: unless the customer writes again or
+-- someone takes it, it is resolved (closed, the AI's) after `resolve_ms` of quiet (0: never).
+local function arm_idle(c, resolve_ms)
+  resolve_ms = tonumber(resolve_ms or RESOLVE_MS)
+  if c.status ~= 'open' or c.owner ~= 'ai' or resolve_ms <= 0 then return end
+  redis.call('ZADD', key('IDLE_TIMERS'), now + resolve_ms, c.id)
+end
+
+-- Close an open conversation (the caller checked who may): views, timers, the closing message (`visibility`
+-- internal: not sent to the customer), the event, and its outcome in the reports. The view it left.
+local function shut(c, actor, notice_text, visibility)
+  local before = view_of(c)
+  disarm(c)
+  c.status = 'closed'
+  set(c, 'status', 'closed', 'closed_at', now, 'closed_by', actor, 'updated_at', now, 'offer', 0)
+  redis.call('ZREM', view_key(before), c.id)
+  redis.call('ZREM', view_key('open'), c.id)
+  redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
+  redis.call('ZREM', key('IDLE_TIMERS'), c.id)
+  redis.call('ZADD', view_key('closed'), now, c.id)
+  local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
+  if redis.call('GET', active) == c.id then redis.call('DEL', active) end
+  append(c, {author = 'system', kind = 'closed', text = notice_text or 'This conversation was closed.',
+    data = {actor = actor}, visibility = visibility})
+  event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
+    handovers = tonumber(c.handovers or 0)})
+  redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
+  if c.outcome == 'open' then
+    outcome(c, c.ai_answered == '1' and 'ai_resolved' or 'abandoned')
+    if actor == 'auto' and c.outcome == 'ai_resolved' then
+      count(c, 'auto_resolved')
+      set(c, 'auto_resolved', 1)
+    end
+  end
+  first_time(c, 'resolved', 'resolution', c.created_at)
+  return before
 end
 
 local ops = {}
@@ -567,6 +708,7 @@ function ops.inbound()
   if sent_at <= 0 or sent_at > now then sent_at = now end
   if sent_at > (tonumber(c.customer_at) or 0) then set(c, 'customer_at', sent_at) end
   if dedupe then redis.call('SET', dedupe, c.id .. '|' .. mid, 'EX', args.dedupe_ttl or 604800) end
+  if c.owner == 'ai' then redis.call('ZREM', key('IDLE_TIMERS'), c.id) end -- the AI owes an answer
   if c.owner == 'ai' or (c.owner == 'none' and (c.form_state or '') ~= '') then
     mark_pending(c)
   elseif c.owner == 'none' and (c.waiting_since or '') == '' then
@@ -583,7 +725,7 @@ function ops.hand_over()
     finish_turn(c, args.turn)
     return fail('not_owner', {owner = c.owner})
   end
-  set_owner(c, 'none', args.timeout_ms)
+  set_owner(c, 'none', args.timeout_ms, args.route or 'model')
   if (args.notice or '') ~= '' then append(c, {author = 'ai', text = args.notice, agent_name = args.agent_name}) end
   local count = redis.call('HINCRBY', conv_key(c.id), 'handovers', 1)
   set(c, 'handover_reason', args.reason, 'handover_summary', args.summary or '', 'handover_at', now, 'offer', 0)
@@ -698,6 +840,7 @@ function ops.post()
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
   end
+  if args.author == 'ai' and (args.visibility or 'public') == 'public' then arm_idle(c, args.resolve_ms) end
   if args.turn then finish_turn(c, args.turn, true) end
   return ok({message = mid, owner = c.owner})
 end
@@ -711,6 +854,7 @@ function ops.finish()
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
   end
+  arm_idle(c, args.resolve_ms)
   finish_turn(c, args.turn, true)
   return ok({owner = c.owner})
 end
@@ -731,21 +875,7 @@ function ops.close()
   if (args.goodbye or '') ~= '' then
     append(c, {author = actor == 'ai' and 'ai' or 'system', text = args.goodbye, agent_name = args.agent_name})
   end
-  local before = view_of(c)
-  disarm(c)
-  c.status = 'closed'
-  set(c, 'status', 'closed', 'closed_at', now, 'closed_by', actor, 'updated_at', now, 'offer', 0)
-  redis.call('ZREM', view_key(before), c.id)
-  redis.call('ZREM', view_key('open'), c.id)
-  redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
-  redis.call('ZADD', view_key('closed'), now, c.id)
-  local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
-  if redis.call('GET', active) == c.id then redis.call('DEL', active) end
-  append(c, {author = 'system', kind = 'closed', text = args.notice or 'This conversation was closed.',
-    data = {actor = actor}})
-  event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
-    handovers = tonumber(c.handovers or 0)})
-  redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
+  local before = shut(c, actor, args.notice)
   if is_agent(before) then drain(args.assignment, args.drain_limit) end -- a slot freed
   if args.turn then finish_turn(c, args.turn, true) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
   return ok({handovers = tonumber(c.handovers or 0)})
@@ -783,6 +913,7 @@ function ops.reopen()
     return fail('newer_open', {conversation = newer.id, owner = newer.owner})
   end
   redis.call('ZREM', view_key('closed'), c.id)
+  outcome(c, 'handed_over', 'reopened') -- a person took it up again: no longer the AI's resolution
   c.status, c.owner = 'open', args.actor
   set(c, 'status', 'open', 'owner', args.actor, 'epoch', tonumber(c.epoch or 0) + 1, 'updated_at', now,
     'reopened_at', now, 'reopened_by', args.actor)
@@ -818,11 +949,24 @@ function ops.fire()
       redis.call('HDEL', conv_key(cid), 'noted_at')
       local mid = append(c, {author = 'system', kind = 'contact_form', text = args.text, rich = args.form})
       event('contact.form_sent', {conversation = cid, channel = c.channel})
+      count(c, 'forms_sent')
       notify(c, 'contact_form_sent', {message = mid})
       fired[#fired + 1] = {conversation = cid, message = mid, channel = c.channel, late_ms = now - deadline}
     end
   end
-  return ok({fired = fired, now = now})
+  -- AI conversations quiet since the AI's last word for reports.resolve_after: resolved, the AI's (nothing is sent
+  -- to a customer on a channel that delivers: the reply window is likely shut by now).
+  local idle = redis.call('ZRANGEBYSCORE', key('IDLE_TIMERS'), '-inf', now, 'LIMIT', 0, args.limit or 200)
+  local resolved = {}
+  for _, cid in ipairs(idle) do
+    redis.call('ZREM', key('IDLE_TIMERS'), cid)
+    local c = load(cid)
+    if c and c.status == 'open' and c.owner == 'ai' and not redis.call('ZSCORE', key('PENDING_TURNS'), cid) then
+      shut(c, 'auto', args.resolved_text, c.delivers == '1' and 'internal' or 'public')
+      resolved[#resolved + 1] = {conversation = cid, channel = c.channel}
+    end
+  end
+  return ok({fired = fired, resolved = resolved, now = now})
 end
 
 -- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.
@@ -842,6 +986,7 @@ function ops.capture()
   end
   redis.call('HSET', ck, 'updated_at', now, 'captured_at', now, 'captured_in', c.id)
   redis.call('ZADD', key('CONTACTS'), now, c.contact)
+  if c.form_state == 'sent' then count(c, 'forms_captured') end
   set(c, 'form_state', 'done', 'captured_at', now)
   note(c, 'contact_captured', args.summary or '', args.details)
   notice(c, args.confirmation)
@@ -896,7 +1041,7 @@ function ops.publish()
     local c = load(cid)
     if c and c.status == 'open' and c.owner == 'ai' then
       local waiting = redis.call('ZSCORE', key('PENDING_TURNS'), cid)
-      set_owner(c, 'none', waiting and args.timeout_ms or nil)
+      set_owner(c, 'none', waiting and args.timeout_ms or nil, 'unpublished')
       redis.call('ZADD', key('UNPUBLISHED_WAITS'), 'NX', now, cid)
       redis.call('ZREM', key('PENDING_TURNS'), cid)
       set(c, 'handover_reason', args.reason, 'handover_at', now, 'offer', 0)

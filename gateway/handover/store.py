@@ -19,7 +19,7 @@ import redis
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from gateway import keys, schema
+from gateway import keys, reports, schema
 from gateway.errors import BatonError, CommitUnknown, NotFound, Unavailable
 from gateway.redis_server import describe_error
 
@@ -186,8 +186,10 @@ def render_script() -> str:
     table = ", ".join(f"{name} = {json.dumps(template)}" for name, template in keys.templates().items())
     placeholder = "local TEMPLATES = {} -- rendered from gateway/keys.py"
     version = "local SCHEMA_VERSION = '0' -- rendered from gateway/schema.py"
-    assert placeholder in source and version in source
+    buckets = "local BUCKETS = {} -- rendered from gateway/reports.py"
+    assert placeholder in source and version in source and buckets in source
     source = source.replace(version, f"local SCHEMA_VERSION = '{schema.VERSION}'")
+    source = source.replace(buckets, f"local BUCKETS = {{{', '.join(str(b) for b in reports.BUCKETS)}}}")
     return source.replace(placeholder, f"local TEMPLATES = {{{table}}}")
 
 
@@ -303,12 +305,17 @@ class Store:
         self.aof = aof  # durable operations wait for the primary's append-only file (WAITAOF)
         self.waitaof = True  # until the server says it has none
         self.aof_status = AofStatus()
+        #: What config.yaml gives some operations, by workspace and operation (gateway.reports.settings).
+        self.settings: dict[str, dict[str, dict[str, Any]]] = {}
 
     def run(self, operation: str, workspace_id: str, conversation_id: str = "", durable: bool = False,
             **arguments: Any) -> dict[str, Any]:
         """Run one operation of the state script; its answer, or Refused."""
         if conversation_id:
             arguments["conversation"] = conversation_id
+        given = self.settings.get(workspace_id, {}).get(operation)
+        if given:
+            arguments = {**given, **arguments}
         argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
         aof = self.aof and durable
@@ -514,8 +521,14 @@ class Store:
 
     def fire(self, workspace_id: str, text: str, form: dict[str, Any] | None, limit: int = 200) -> list[dict[str, Any]]:
         """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
-        fired: list[dict[str, Any]] = self.run("fire", workspace_id, text=text, form=form, limit=limit)["fired"]
-        return fired or []  # cjson encodes an empty Lua table as {}
+        return self.timers(workspace_id, text, form, limit)[0]
+
+    def timers(self, workspace_id: str, text: str, form: dict[str, Any] | None, limit: int = 200,
+               resolved_text: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every due timer: the contact forms sent (as `fire`), and the AI conversations resolved after their quiet
+        time ([{"conversation", "channel"}])."""
+        answer = self.run("fire", workspace_id, text=text, form=form, limit=limit, resolved_text=resolved_text)
+        return answer["fired"] or [], answer.get("resolved") or []  # cjson encodes an empty Lua table as {}
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
@@ -738,8 +751,12 @@ class AsyncStore:
         self.aof = aof
         self.waitaof = True
         self.aof_status = AofStatus()
+        self.settings: dict[str, dict[str, dict[str, Any]]] = {}  # as Store's
 
     async def run(self, operation: str, workspace_id: str, durable: bool = False, **arguments: Any) -> dict[str, Any]:
+        given = self.settings.get(workspace_id, {}).get(operation)
+        if given:
+            arguments = {**given, **arguments}
         argv = (operation, workspace_id, _payload(arguments))
         wait = self.replicas if durable else 0
         aof = self.aof and durable

@@ -149,6 +149,7 @@ def create_app(deployment: Deployment) -> WebhooksFirst:
         durability = deployment.config.durability
         app.state.astore = AsyncStore(app.state.aredis, durability.replica_acks, durability.timeout_ms,
                                      durability.aof_acks)
+        app.state.astore.settings = deployment.store.settings
         app.state.hub = Hub(deployment.redis_url, [w.id for w in deployment.config.workspaces], connect_async)
         app.state.hub.start()
         await _check_schema(deployment)

@@ -1,0 +1,213 @@
+"""The team's reports: figures read from the per-day counters the state script keeps as things happen.
+
+Every figure is about the conversations *started* on a day (UTC), so a day's outcomes add up to its conversations:
+
+- **open**: nothing decided yet (the AI or nobody still has it, never handed over, not closed);
+- **handed over**: handed to people at some point, whatever happened after (by the AI, an agent taking it, the AI
+  being unpublished, or a person reopening it);
+- **AI resolved**: closed without ever being handed over, after the AI answered: closed by the AI, by a person, or
+  resolved automatically after `reports.resolve_after` (default 24 h) of quiet after the AI's last word;
+- **abandoned**: closed without ever being handed over before the AI answered anything.
+
+**Durably resolved**: AI resolved, and the customer did not come back (start a new conversation) within
+`reports.durable_days` (default 7) of the close. Times (first response, to assignment, to a person's first reply,
+resolution) are counted in fixed buckets (BUCKETS); a percentile is the upper bound of the bucket it falls in.
+The state script (gateway/handover/state.lua, REPORT) keeps the counters; nothing here scans conversations.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from gateway import keys
+
+#: Upper bounds (seconds) of the time histograms' buckets; a last bucket holds everything longer.
+BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
+OUTCOMES = ("ai_resolved", "handed_over", "abandoned", "open")
+COUNTERS = ("conversations", *OUTCOMES, "auto_resolved", "returned", "forms_sent", "forms_captured")
+TIMES = ("first_response", "to_assignment", "to_human_reply", "resolution")
+RATINGS = (1, 2, 3, 4, 5)
+MAX_DAYS = 731  # the longest range one request may ask for (two years)
+
+
+@dataclass(frozen=True)
+class Range:
+    first: date
+    last: date
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def parse_range(start: str | None, end: str | None, today: date) -> Range:
+    """`from` and `to` (YYYY-MM-DD, both included; by default the last 30 days to `today`), or ValueError saying
+    what is wrong."""
+    last = _day(end, "to") if end else today
+    first = _day(start, "from") if start else last - timedelta(days=29)
+    if first > last:
+        raise ValueError(f"'from' ({first}) is after 'to' ({last})")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ValueError(f"a range is at most {MAX_DAYS} days; this one has {(last - first).days + 1}")
+    return Range(first, last)
+
+
+def _day(value: str, name: str) -> date:
+    if not (len(value) == 10 and value.isascii()):
+        raise ValueError(f"'{name}' must be a date, YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"'{name}' must be a date, YYYY-MM-DD ({value!r} is not one)") from None
+
+
+def read_days(client: Any, workspace_id: str, days: list[date]) -> list[dict[str, str]]:
+    """Each day's counters, as stored: one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    for day in days:
+        pipe.hgetall(keys.key(keys.REPORT, workspace_id=workspace_id, day=day.isoformat()))
+    return list(pipe.execute())
+
+
+def _empty() -> dict[str, Any]:
+    return {"counts": dict.fromkeys(COUNTERS, 0), "handover": {}, "csat": {"ai": [0] * 5, "human": [0] * 5},
+            "times": {name: [0] * (len(BUCKETS) + 1) for name in TIMES}, "channels": {}}
+
+
+def _add(into: dict[str, Any], stored: dict[str, str], channel: str | None) -> None:
+    """Add a day's stored counters (of one channel, or all when None) into `into`."""
+    for field, raw in stored.items():
+        metric, _, where = field.rpartition("|")
+        if channel is not None and where != channel:
+            continue
+        value = int(raw)
+        name, _, part = metric.partition(":")
+        if name in into["counts"] and not part:
+            into["counts"][name] += value
+            if name == "conversations":
+                into["channels"][where] = into["channels"].get(where, 0) + value
+        elif name == "handover" and part:
+            into["handover"][part] = into["handover"].get(part, 0) + value
+        elif name == "csat" and part:
+            who, _, rating = part.partition(":")
+            if who in into["csat"] and rating.isdigit() and 1 <= int(rating) <= 5:
+                into["csat"][who][int(rating) - 1] += value
+        elif name in into["times"] and part.isdigit() and 1 <= int(part) <= len(BUCKETS) + 1:
+            into["times"][name][int(part) - 1] += value
+
+
+def percentile(counts: list[int], q: float) -> float | None:
+    """The upper bound (seconds) of the bucket holding the q-th quantile; None without data, or when it falls in the
+    last bucket (longer than the last bound, which has no upper bound)."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for index, n in enumerate(counts):
+        seen += n
+        if seen >= rank and n:
+            return float(BUCKETS[index]) if index < len(BUCKETS) else None
+    return None
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    counts = data["counts"]
+    total = counts["conversations"]
+    durable = counts["ai_resolved"] - counts["returned"]
+    csat = {}
+    for who, ratings in data["csat"].items():
+        n = sum(ratings)
+        csat[who] = {"responses": n, "average": round(sum((i + 1) * k for i, k in enumerate(ratings)) / n, 3)
+                     if n else None, "satisfied": _share(ratings[3] + ratings[4], n), "ratings": ratings}
+    return {
+        "conversations": total,
+        "shares": _shares(counts),
+        "counts": counts,
+        "channels": data["channels"],
+        "ai_resolution_rate": _share(counts["ai_resolved"], total),
+        "durable_resolution_rate": _share(durable, total),
+        "durable": durable,
+        "handover_rate": _share(counts["handed_over"], total),
+        "handover_reasons": dict(sorted(data["handover"].items())),
+        "times": {name: {"p50": percentile(buckets, 0.5), "p90": percentile(buckets, 0.9), "count": sum(buckets),
+                         "buckets": buckets} for name, buckets in data["times"].items()},
+        "csat": csat,
+        "forms": {"sent": counts["forms_sent"], "captured": counts["forms_captured"]},
+    }
+
+
+def _shares(counts: dict[str, int]) -> dict[str, float]:
+    """The outcomes as shares of the conversations, summing to exactly 1 (0 for all when there are none): the
+    last share takes the rounding's remainder."""
+    total = sum(counts[name] for name in OUTCOMES)
+    if not total:
+        return dict.fromkeys(OUTCOMES, 0.0)
+    shares = {name: round(counts[name] / total, 6) for name in OUTCOMES}
+    biggest = max(OUTCOMES, key=lambda name: counts[name])
+    shares[biggest] = round(1.0 - sum(v for k, v in shares.items() if k != biggest), 6)
+    return shares
+
+
+def report(client: Any, workspace_id: str, span: Range, channel: str | None = None) -> dict[str, Any]:
+    """The range's figures and its series by day (of one channel, or every channel)."""
+    stored = read_days(client, workspace_id, span.days)
+    total = _empty()
+    series = []
+    for day, fields in zip(span.days, stored, strict=True):
+        one = _empty()
+        _add(one, fields, channel)
+        _add(total, fields, channel)
+        series.append({"day": day.isoformat(), **_summary(one)})
+    return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel,
+            "buckets": list(BUCKETS), **_summary(total), "series": series}
+
+
+CSV_COLUMNS = ("day", "conversations", *OUTCOMES, "auto_resolved", "returned", "durable", "ai_resolution_rate",
+               "durable_resolution_rate", "handover_rate", "forms_sent", "forms_captured",
+               *(f"{name}_{q}_s" for name in TIMES for q in ("p50", "p90")),
+               "csat_ai_responses", "csat_ai_average", "csat_human_responses", "csat_human_average")
+
+
+def _row(day: str, summary: dict[str, Any]) -> list[Any]:
+    counts = summary["counts"]
+    row: list[Any] = [day, summary["conversations"], *(counts[name] for name in OUTCOMES), counts["auto_resolved"],
+                      counts["returned"], summary["durable"], round(summary["ai_resolution_rate"], 6),
+                      round(summary["durable_resolution_rate"], 6), round(summary["handover_rate"], 6),
+                      counts["forms_sent"], counts["forms_captured"]]
+    for name in TIMES:
+        row += [_blank(summary["times"][name]["p50"]), _blank(summary["times"][name]["p90"])]
+    for who in ("ai", "human"):
+        row += [summary["csat"][who]["responses"], _blank(summary["csat"][who]["average"])]
+    return row
+
+
+def _blank(value: float | None) -> Any:
+    return "" if value is None else (int(value) if float(value).is_integer() else value)
+
+
+def as_csv(answer: dict[str, Any]) -> str:
+    """The report as CSV: one row per day, then a row `total` for the range."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for day in answer["series"]:
+        writer.writerow(_row(day["day"], day))
+    writer.writerow(_row("total", answer))
+    return out.getvalue()
+
+
+def settings(workspace: Any) -> dict[str, dict[str, int]]:
+    """What the state script's operations are given from `reports` in config.yaml, by operation."""
+    resolve_ms = int(workspace.reports.resolve_after * 1000)
+    durable_ms = int(workspace.reports.durable_days * 86_400_000)
+    return {"inbound": {"durable_ms": durable_ms}, "post": {"resolve_ms": resolve_ms},
+            "finish": {"resolve_ms": resolve_ms}}
