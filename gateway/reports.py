@@ -78,11 +78,11 @@ def _empty() -> dict[str, Any]:
             "times": {name: [0] * (len(BUCKETS) + 1) for name in TIMES}, "channels": {}}
 
 
-def _add(into: dict[str, Any], stored: dict[str, str], channel: str | None) -> None:
+def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None) -> None:
     """Add a day's stored counters (of one channel, or all when None) into `into`."""
     for field, raw in stored.items():
         metric, _, where = field.rpartition("|")
-        if channel is not None and where != channel:
+        if channel_name is not None and where != channel_name:
             continue
         value = int(raw)
         name, _, part = metric.partition(":")
@@ -157,17 +157,17 @@ def _shares(counts: dict[str, int]) -> dict[str, float]:
     return shares
 
 
-def report(client: Any, workspace_id: str, span: Range, channel: str | None = None) -> dict[str, Any]:
+def report(client: Any, workspace_id: str, span: Range, channel_name: str | None = None) -> dict[str, Any]:
     """The range's figures and its series by day (of one channel, or every channel)."""
     stored = read_days(client, workspace_id, span.days)
     total = _empty()
     series = []
     for day, fields in zip(span.days, stored, strict=True):
         one = _empty()
-        _add(one, fields, channel)
-        _add(total, fields, channel)
+        _add(one, fields, channel_name)
+        _add(total, fields, channel_name)
         series.append({"day": day.isoformat(), **_summary(one)})
-    return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel,
+    return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel_name,
             "buckets": list(BUCKETS), **_summary(total), "series": series}
 
 
