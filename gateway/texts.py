@@ -77,6 +77,14 @@ TEXTS: dict[str, dict[str, str]] = {  # key -> language -> wording, for every la
         "pt": "Obrigado, {name}. Pode enviar um telefone ou um e-mail para entrarmos em contato?",
         "it": "Grazie, {name}. Puoi mandarci un numero di telefono o un indirizzo email per ricontattarti?",
     },
+    "form_declined": {
+        "en": "No problem. If you change your mind, just write here: our team will see it.",
+        "es": "Sin problema. Si cambias de idea, escríbenos aquí: nuestro equipo lo verá.",
+        "fr": "Pas de souci. Si vous changez d'avis, écrivez-nous ici : notre équipe le verra.",
+        "de": "Kein Problem. Wenn Sie es sich anders überlegen, schreiben Sie einfach hier: unser Team sieht es.",
+        "pt": "Sem problema. Se mudar de ideia, é só escrever aqui: nossa equipe vai ver.",
+        "it": "Nessun problema. Se cambi idea, scrivi qui: il nostro team lo vedrà.",
+    },
     "confirmation": {
         "en": "Thank you{name}! We'll get back to you at {reach}.",
         "es": "¡Gracias{name}! Te contactaremos en {reach}.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -39,11 +39,51 @@ NOTED = ("Thanks, the team will see your message. So that we can get back to you
          "an email address.")
 FOLLOW_UP_EVERY_MS = 10 * 60 * 1000  # after the details are in, acknowledge further messages at most this often
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[A-Za-z]{2,}")
-_INTRODUCED = re.compile(
-    r"^(?:my name is|i am|i'm|it's|this is|me llamo|je m'appelle|ich bin|mi chiamo|meu nome é)\s+", re.IGNORECASE)
 _NAME_WORD = re.compile(r"^[^\W\d_][^\W\d_'’.\-]*$")
 _NOT_NAMES = frozenset("""ok okay yes no hi hello hey thanks thank you please sure help what why how when where who
-    sorry fine good great perfect bye agent human person support hola gracias merci danke oui non si""".split())  # noqa: SIM905
+    sorry fine good great perfect bye agent human person support hola gracias merci danke oui non si sí
+    the a an my your our me and or but not for to in on at of with from is it this that i
+    waiting looking trying still just also very so back here there interested happy busy available ready
+    calling writing regards cheers best saludos cordialement grüße gruss saluti abraços atenciosamente
+    bonjour salut hallo ciao olá ola grazie obrigado obrigada nein ja call email mail phone number name message
+    order lamp""".split())  # noqa: SIM905
+#: The labels of a reply written like the form ("name: Maria"), in the six languages.
+_LABELS = {
+    "name": "name nombre nom nome vorname",
+    "phone": "phone tel tél teléfono telefono telefone telefon téléphone telephone mobile móvil movil celular "
+             "cellulare handy portable cell número numero nummer numéro whatsapp",
+    "email": "email e-mail mail correo courriel",
+    "message": "message mensaje nachricht mensagem messaggio msg",
+}
+_LABEL_FIELD = {word: field for field, words in _LABELS.items() for word in words.split()}
+_LABEL_WORDS = "|".join(sorted(map(re.escape, _LABEL_FIELD), key=len, reverse=True))
+_LABEL = re.compile(rf"^({_LABEL_WORDS})\s*[:=]\s*", re.IGNORECASE)
+#: "my name is maria": what follows is a name even in lower case.
+_CALLED = re.compile(r"^(?:my name is|my name's|me llamo|mi nombre es|je m['’]appelle|mon nom est|ich heiße|"
+                     r"ich heisse|mein name ist|mi chiamo|il mio nome è|meu nome é|meu nome e|me chamo)\s+",
+                     re.IGNORECASE)
+#: "I'm Maria": a name when capitalised, or beside the details it introduces.
+_AM = re.compile(r"^(?:i am|i['’]m|im|it['’]s|this is|soy|je suis|c['’]est|ich bin|hier ist|sono|sou|aqui é)\s+",
+                 re.IGNORECASE)
+_PARTICLES = frozenset("da de del della di do dos das du la le van von der den y e".split())  # noqa: SIM905
+_SEPARATORS = re.compile(r"\n|[,;|]|\s[-–—/]+\s|(?<=[.!?])\s+")
+_FILLER = frozenset("""hi hello hey ok okay sure yes yeah yep please thanks thank you thx here it's it is its my
+    email e-mail mail address phone number mobile cell is at on me call text reach contact or and also you can
+    write whatsapp name i'm i am this that's the use via details regards cheers best bye
+    hola sí si claro vale gracias por favor mi correo es teléfono telefono número numero y o aquí aqui tienes mis
+    datos llamame llámame en al
+    bonjour salut oui merci mon ma numéro est et ou voici mes coordonnées appelez-moi au
+    hallo ja danke bitte meine mein nummer ist und oder hier sind unter erreichbar
+    olá ola sim obrigado obrigada meu minha é e ou aqui está seu
+    ciao sì grazie mio mia è numero o ecco il chiamami""".split())  # noqa: SIM905
+_THANKS = r"(?:thanks|thank you|thx|gracias|merci|danke|obrigad[oa]|grazie)"
+_DECLINED = re.compile(  # "no thanks, I'll wait": the customer does not want to be called back
+    rf"^(?:(?:no|nope|nah|non|nein|não|nao)(?:[\s,!.]*{_THANKS}\b.*|[\s!.]*$)|not now\b|no need\b|rather not\b"
+    r"|i'?d rather not\b|don'?t (?:call|contact|write to) me\b|no hace falta\b|pas besoin\b|nicht nötig\b"
+    r"|não precisa\b|non serve\b)", re.IGNORECASE | re.DOTALL)
+_GREETING = re.compile(r"^(?:hi|hello|hey|hola|buenas|bonjour|salut|hallo|ciao|olá|ola|oi)\b[\s,!.]*", re.IGNORECASE)
+_JOINING = re.compile(r"^(?:and|but|also|y|e|et|und|pero|mais|aber|ma|mas)\s+", re.IGNORECASE)
+_CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}", re.IGNORECASE)
 
 
 def form_text(workspace: WorkspaceConfig, moment: datetime | None = None) -> str:
@@ -122,33 +162,137 @@ def _phone(value: str) -> tuple[str, str]:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
-def extract(text: str) -> dict[str, str]:
-    """Contact details found in a free-text reply: a valid email, a valid phone number, a name said alone."""
-    found: dict[str, str] = {}
-    email = _EMAIL_IN_TEXT.search(text)
-    if email and not _email(email.group())[1]:
-        found["email"] = _email(email.group())[0]
-    for match in phonenumbers.PhoneNumberMatcher(text, None):
-        found["phone"] = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-        break
-    name = _name(text)
-    if name and not found:
-        found["name"] = name
+def extract(text: str, region: str | None = None) -> dict[str, str]:
+    """The contact details (name, phone, email) found in a free-text reply; see `read_reply`."""
+    reply = read_reply(text, region)
+    return {field: value for field, value in reply.items() if field in ("name", "phone", "email")
+            and isinstance(value, str)}
+
+
+class Reply(TypedDict, total=False):
+    """What a free-text reply to the contact form holds: the details, the rest as the message, and what it is when it
+    holds neither details nor a name (`declined`: "no thanks"; `garbage`: emoji, punctuation, a keyboard mash)."""
+    name: str
+    phone: str
+    email: str
+    message: str
+    declined: bool
+    garbage: bool
+
+
+def read_reply(text: str, region: str | None = None) -> Reply:
+    """Read a reply to the text form, in any of the six languages: a valid email; a valid phone number (national
+    formats read as numbers of `region`, the customer's own country where it is known); a name, said alone ("Maria
+    Lopez"), introduced ("I'm Maria", "my name is maria", "me llamo Ana") or labelled ("name: Maria"); and what
+    is left, less greetings and filler ("it's", "my email is"), as the message."""
+    masked = text  # the text with what was read blanked out (same length, so offsets hold)
+
+    def blank(start: int, end: int) -> None:
+        nonlocal masked
+        masked = masked[:start] + "\n" * (end - start) + masked[end:]
+
+    found: Reply = {}
+    for match in _EMAIL_IN_TEXT.finditer(text):
+        email, problem = _email(match.group().rstrip("."))
+        if not problem:
+            found.setdefault("email", email)
+            blank(match.start(), match.end())
+    for number in phonenumbers.PhoneNumberMatcher(masked, region):
+        found.setdefault("phone", phonenumbers.format_number(number.number, phonenumbers.PhoneNumberFormat.E164))
+        blank(number.start, number.end)
+    details = "phone" in found or "email" in found
+    local = found.get("email", "").split("@")[0].lower()
+    pieces = [p.strip() for p in _SEPARATORS.split(masked) if p and p.strip()]
+    rest: list[str] = []
+    for piece in pieces:
+        label = _LABEL.match(piece)
+        if label:
+            field, piece = _LABEL_FIELD[label.group(1).lower()], piece[label.end():].strip()
+            if field == "message" and piece:
+                found.setdefault("message", piece)
+                continue
+            if field == "name" and "name" not in found:
+                name, piece = _name_words(piece, lower_ok=True)
+                found.update({"name": name} if name else {})
+        elif "name" not in found and not _only_filler(piece):
+            name, piece = _introduced(_GREETING.sub("", piece), details, local)
+            if not name and (details or len(pieces) == 1) and _bare_name(piece, local):
+                name, piece = _bare_name(piece, local), ""
+            found.update({"name": name} if name else {})
+        piece = _JOINING.sub("", piece.strip(" -–—:"))
+        if piece.strip(".!?") and not _only_filler(piece):
+            rest.append(piece)
+    if rest and "message" not in found:
+        found["message"] = " ".join(p if p[-1] in ".!?" or i == len(rest) - 1 else p + "," for i, p in enumerate(rest))
+    if not details and "name" not in found:
+        plain = " ".join(text.split())
+        if _DECLINED.match(plain):
+            found["declined"] = True
+        elif not re.search(r"[^\W\d_]{2}", plain) or (" " not in plain and _CONSONANTS.search(plain)):
+            found["garbage"] = True
+    if "message" in found:
+        found["message"] = found["message"][: LIMITS["message"]]
     return found
 
 
-def _name(text: str) -> str:
-    """A name said alone ("Maria Lopez", "my name is maria"): up to four words, capitalised unless introduced."""
-    plain = " ".join(text.strip().rstrip(".!").split())
-    introduced = _INTRODUCED.match(plain)
-    words = plain[introduced.end():].split() if introduced else plain.split()
-    if not 0 < len(words) <= 4 or not all(_NAME_WORD.match(w) for w in words):
+def _only_filler(piece: str) -> bool:
+    words = [w.strip(".!?:()\"'¡¿").lower() for w in piece.split()]
+    return all(not w or w in _FILLER for w in words)
+
+
+def _name_words(text: str, lower_ok: bool) -> tuple[str, str]:
+    """The name that `text` starts with (up to four words, with particles such as "da", "van") and what follows it;
+    ("", text) when it starts with none. Lower-case words count only when `lower_ok`."""
+    words = text.split()
+    taken: list[str] = []
+    for word in words:
+        bare = word.rstrip(".!")
+        if bare.lower() in _PARTICLES and taken:
+            taken.append(bare.lower())
+            continue
+        if not _NAME_WORD.match(bare) or bare.lower() in _NOT_NAMES or len(taken) >= 4:
+            break
+        if not (bare[:1].isupper() or lower_ok):
+            break
+        taken.append(bare[:1].upper() + bare[1:].lower() if bare.islower() or bare.isupper() else bare)
+    used = len(taken)
+    while taken and taken[-1] in _PARTICLES:
+        taken.pop()
+        used -= 1
+    if not taken or len(" ".join(taken)) > LIMITS["name"]:
+        return "", text
+    return " ".join(taken), " ".join(words[used:])
+
+
+def _introduced(piece: str, details: bool, local: str) -> tuple[str, str]:
+    """A name introduced in `piece` ("my name is maria", "I'm Maria"), and what follows it in the piece."""
+    called = _CALLED.match(piece)
+    if called:
+        return _name_words(piece[called.end():], lower_ok=True)
+    am = _AM.match(piece)
+    if not am:
+        return "", piece
+    after = piece[am.end():]
+    name, rest = _name_words(after, lower_ok=False)
+    if name:
+        return name, rest
+    name, rest = _name_words(after, lower_ok=True)  # "i'm maria": only beside the details, or its email
+    words = name.lower().split()
+    if name and (any(len(w) > 2 and w in local for w in words)
+                 or (details and not rest and len(words) <= 2 and not any(w.endswith(("ing", "ed")) for w in words))):
+        return name, rest
+    return "", piece
+
+
+def _bare_name(piece: str, local: str) -> str:
+    """`piece` when it is a name and nothing else: capitalised words, or lower-case ones its email repeats."""
+    name, rest = _name_words(piece, lower_ok=True)
+    if not name or rest.strip(".!"):
         return ""
-    if {w.lower() for w in words} & _NOT_NAMES or len(plain) > LIMITS["name"]:
-        return ""
-    if introduced:
-        return " ".join(w[:1].upper() + w[1:] for w in words)
-    return plain if all(w[:1].isupper() for w in words) else ""
+    written = [w for w in piece.split() if w.lower() not in _PARTICLES]
+    if all(w[:1].isupper() for w in written) or any(len(w) > 2 and w.lower().strip(".!") in local for w in written):
+        return name
+    return ""
 
 
 def capture(deployment: Deployment, workspace_id: str, conversation_id: str, details: dict[str, str],
@@ -179,25 +323,39 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
     text = "\n".join(m.get("text", "") for m in new).strip()
     if conversation.get("form_state") == "done":
         return _follow_up(deployment, workspace, conversation, turn)
-    found = extract(text)
     contact = deployment.store.contact(workspace.id, conversation["contact"])
-    details = {"name": found.get("name") or conversation.get("form_name", "") or contact.get("name", ""),
-               "phone": found.get("phone", ""), "email": found.get("email", "")}
-    if not details["phone"] and not details["email"] and found.get("name") and contact.get("phone"):
+    reply = read_reply(text, _region(contact.get("phone", "")))
+    details = {"name": reply.get("name") or conversation.get("form_name", "") or contact.get("name", ""),
+               "phone": reply.get("phone", ""), "email": reply.get("email", ""), "message": reply.get("message", "")}
+    if not details["phone"] and not details["email"] and reply.get("name") and contact.get("phone"):
         details["phone"] = contact["phone"]  # a name alone on a channel that knows their number (WhatsApp)
     if details["phone"] or details["email"]:
-        details["message"] = text[: LIMITS["message"]]
         capture(deployment, workspace.id, conversation_id, {k: v for k, v in details.items() if v}, turn, language)
         return "captured contact details"
-    if found.get("name"):
-        asked = texts.say("ask_for_reach", language, workspace.texts, name=found["name"])
+    if reply.get("name"):
+        asked = texts.say("ask_for_reach", language, workspace.texts, name=reply["name"])
         deployment.store.post(workspace.id, conversation_id, "system", asked,
-                              kind="notice", turn=turn, form_name=found["name"])
+                              kind="notice", turn=turn, form_name=reply["name"])
         return "asked for a phone number or email"
+    if reply.get("declined"):  # kept for the team, who may still pick the chat up; not asked again
+        deployment.store.post(workspace.id, conversation_id, "system", texts.say("form_declined", language,
+                              workspace.texts), kind="notice", turn=turn, noted_at=deployment.store.now_ms())
+        return "the customer declined to leave contact details"
     if looks_like_details(text):
         deployment.store.post(workspace.id, conversation_id, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
         return "asked again for contact details"
-    return _noted(deployment, workspace, conversation, text, details, turn)
+    if reply.get("garbage"):
+        deployment.store.finish(workspace.id, conversation_id, turn)
+        return "recorded (no words to read)"
+    return _noted(deployment, workspace, conversation, text, details, turn, language)
+
+
+def _region(phone: str) -> str | None:
+    """The country of a known phone number, to read the national numbers the customer writes ("06 12 34 56 78")."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone)) if phone else None
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def looks_like_details(text: str) -> bool:
@@ -207,7 +365,7 @@ def looks_like_details(text: str) -> bool:
 
 
 def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Conversation, text: str,
-           details: dict[str, str], turn: TurnStamp) -> str:
+           details: dict[str, str], turn: TurnStamp, language: str) -> str:
     """A question or a remark while the form is out: kept for the team. Where the channel already tells how to reach
     the customer (WhatsApp's number), that is their contact; otherwise they are asked once for a way to reach them."""
     conversation_id = conversation["id"]
@@ -215,7 +373,7 @@ def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Con
     if contact.get("phone"):
         found = {**{k: v for k, v in details.items() if v}, "phone": contact["phone"],
                  "message": text[: LIMITS["message"]]}
-        capture(deployment, workspace.id, conversation_id, found, turn)
+        capture(deployment, workspace.id, conversation_id, found, turn, language)
         return "kept the message with the customer's known number"
     if conversation.get("noted_at"):
         deployment.store.finish(workspace.id, conversation_id, turn)
