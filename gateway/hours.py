@@ -65,17 +65,56 @@ def next_opening(hours: BusinessHoursConfig | None, moment: datetime) -> datetim
     return None
 
 
-def describe(opening: datetime | None, moment: datetime) -> str:
-    """'today at 09:00', 'tomorrow at 09:00' or 'on Monday 6 April at 09:00', as the customer reads it."""
+# How each language says when the team is back: soon, today at, tomorrow at, on <weekday> <day> <month> at.
+_WHEN: dict[str, tuple[str, str, str, str]] = {
+    "en": ("soon", "today at {at}", "tomorrow at {at}", "on {weekday} {day} {month} at {at}"),
+    "es": ("pronto", "hoy a las {at}", "mañana a las {at}", "el {weekday} {day} de {month} a las {at}"),
+    "fr": ("bientôt", "aujourd'hui à {at}", "demain à {at}", "le {weekday} {day} {month} à {at}"),
+    "de": ("bald", "heute um {at}", "morgen um {at}", "am {weekday}, {day}. {month} um {at}"),
+    "pt": ("em breve", "hoje às {at}", "amanhã às {at}", "{weekday}, {day} de {month}, às {at}"),
+    "it": ("presto", "oggi alle {at}", "domani alle {at}", "{weekday} {day} {month} alle {at}"),
+}
+_WEEKDAYS: dict[str, tuple[str, ...]] = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+    "pt": ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo"),
+    "it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
+}
+_MONTHS: dict[str, tuple[str, ...]] = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre"),
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember"),
+    "pt": ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
+           "novembro", "dezembro"),
+    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre",
+           "ottobre", "novembre", "dicembre"),
+}
+LANGUAGES = tuple(_WHEN)
+
+
+def describe(opening: datetime | None, moment: datetime, language: str = "en") -> str:
+    """'today at 09:00', 'tomorrow at 09:00' or 'on Monday 6 April at 09:00', as the customer reads it, in their
+    language ('mañana a las 09:00', 'am Montag, 6. April um 09:00'); English for a language Baton does not speak.
+    Weekday and month names are Baton's own, not the machine's locale."""
+    soon, today, tomorrow, later = _WHEN.get(language) or _WHEN["en"]
     if opening is None:
-        return "soon"
+        return soon
     days = (opening.date() - _same_zone(moment, opening).date()).days
     at = opening.strftime("%H:%M")
     if days == 0:
-        return f"today at {at}"
+        return today.format(at=at)
     if days == 1:
-        return f"tomorrow at {at}"
-    return f"on {opening.strftime('%A')} {opening.day} {opening.strftime('%B')} at {at}"
+        return tomorrow.format(at=at)
+    names = language if language in _WEEKDAYS else "en"
+    return later.format(weekday=_WEEKDAYS[names][opening.weekday()], day=opening.day,
+                        month=_MONTHS[names][opening.month - 1], at=at)
 
 
 def _same_zone(moment: datetime, other: datetime) -> datetime:

@@ -334,3 +334,49 @@ def test_every_migration_is_numbered_in_order_with_a_docstring_and_a_test() -> N
         assert migration.run.__doc__ and len(migration.run.__doc__.strip()) > 80, migration
         assert any(name.startswith(f"test_migration_{migration.version}_") for name in tests), migration
         assert migration.version in schema.SHAPES
+
+
+def test_conversations_written_before_languages_were_stored_get_the_workspace_s_language_then_their_own(
+        client: redis.Redis, server: str, tmp_path: Path) -> None:
+    """The stored `language` is a new field read with a default (no migration step): a conversation of an earlier
+    release has none, so the timer's contact form speaks the workspace's language; its next turn stores its own."""
+    from gateway.handover import fallback
+    from gateway.texts import LABELS, TEXTS
+    from gateway.work.turn import take_turn
+
+    data = restore(client, SCHEMA1)
+    assert schema.ensure(client) == schema.State(1, None)
+    workspace, conversations = data["workspace"], data["conversations"]
+    assert not any(client.hexists(f"baton:{workspace}:conv:{cid}", "language") for cid in conversations.values())
+    timers = f"baton:{workspace}:timers:no-human"
+    armed = [member for member in client.zrange(timers, 0, -1) if member.startswith(f"{conversations['armed']}|")]
+    assert armed, "the fixture keeps a no-human wait armed"
+    client.zadd(timers, {member: 0 for member in armed})  # due now
+    with FakeTwilio() as twilio:
+        tree = {"queue": f"q-{uuid.uuid4().hex[:8]}", "secret": "test-secret-0123456789", "workspaces": [{
+            "id": workspace, "language": "fr",
+            "channels": [{"name": data["channels"]["webchat"], "type": "webchat"},
+                         {"name": data["channels"]["whatsapp"], "type": "twilio_whatsapp",
+                          "account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "from": "whatsapp:+14155550199",
+                          "api_base_url": twilio.base_url}],
+            "ai_agent": {"name": "Lumi", "model": "baton/knowledge", "knowledge": {"entries": KNOWLEDGE}},
+        }]}
+        deployment = Deployment.build(parse_config(yaml.safe_dump(tree), base_dir=tmp_path), server)
+        try:
+            fired = fallback.fire_due(deployment)
+            assert conversations["armed"] in [item["conversation"] for item in fired]
+            form = history(client, workspace, conversations["armed"])[-1]
+            assert form["kind"] == "contact_form" and form["text"] == TEXTS["contact_form"]["fr"]
+            assert form["rich"]["fields"][1]["label"] == LABELS["phone"]["fr"]
+            # The old conversation the AI answered: the customer writes in Spanish, the turn stores it.
+            answered = deployment.store.conversation(workspace, conversations["answered"])
+            for text in ("Hola, ¿cuánto tarda el envío a Valencia?", "¿Y hacéis envíos a Portugal también?",
+                         "Gracias, ¿se puede pagar contra reembolso?"):
+                message = CustomerMessage(channel=answered["channel"], sender=answered["sender"], provider_id="",
+                                          text=text, customer="Ana", delivers=False, published=True,
+                                          timeout_ms=120_000)
+                recorded = deployment.store.inbound(workspace, message)
+            take_turn(deployment, workspace, recorded.conversation)
+            assert client.hget(f"baton:{workspace}:conv:{recorded.conversation}", "language") == "es"
+        finally:
+            deployment.close()

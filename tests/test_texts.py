@@ -26,8 +26,8 @@ def test_every_text_is_said_in_every_language_with_the_same_placeholders(key: st
     assert placeholders(wording) == placeholders(texts.TEXTS[key]["en"])
     if language != "en":
         assert wording != texts.TEXTS[key]["en"]  # translated, not copied
-    said = texts.say(key, language, name="Ana", reach="+34 600 000 000")
-    assert "{" not in said and (not placeholders(wording) or "Ana" in said or "+34" in said)
+    said = texts.say(key, language, name="Ana", reach="+34 600 000 000", back="@09:00")
+    assert "{" not in said and (not placeholders(wording) or "Ana" in said or "+34" in said or "@09:00" in said)
 
 
 def test_a_workspaces_own_wording_wins_and_a_language_it_does_not_give_keeps_baton_s() -> None:

@@ -16,12 +16,11 @@ from gateway import hours, metrics, texts
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
-from gateway.handover.store import Conversation, Message, TurnStamp
+from gateway.handover.store import Conversation, Message, Said, TurnStamp
 
 log = logging.getLogger("baton.fallback")
 
-FORM_TEXT = ("Sorry to keep you waiting: no one from our team is free right now. Leave your contact "
-             "details and we'll get back to you as soon as we can.")
+FORM_TEXT = texts.TEXTS["contact_form"]["en"]  # sent in the conversation's language (form_text)
 LIMITS = {"name": 120, "phone": 40, "email": 254, "message": 2000}
 FORM: dict[str, Any] = {"type": "contact_form", "fields": [
     {"name": "name", "label": "Name", "type": "text", "required": False, "max_length": LIMITS["name"]},
@@ -30,13 +29,11 @@ FORM: dict[str, Any] = {"type": "contact_form", "fields": [
     {"name": "message", "label": "Message", "type": "textarea", "required": False, "max_length": LIMITS["message"]},
 ]}
 FIELDS = tuple(field["name"] for field in FORM["fields"])
+# In English; a turn says them in the conversation's language (gateway.texts).
 ASK_FOR_REACH = "Could you send a phone number or an email address we can reach you at?"
-NOT_UNDERSTOOD = ("Sorry, I couldn't find a phone number or an email address in that. Could you send one, "
-                  "e.g. +44 20 7946 0958 or name@example.com?")
-NOTED_WITH_FORM = ("Thanks, the team will see your message. So that we can get back to you, please leave a phone "
-                   "number or an email address in the form above.")
-NOTED = ("Thanks, the team will see your message. So that we can get back to you, please send a phone number or "
-         "an email address.")
+NOT_UNDERSTOOD = texts.TEXTS["not_understood"]["en"]
+NOTED_WITH_FORM = texts.TEXTS["noted_with_form"]["en"]
+NOTED = texts.TEXTS["noted"]["en"]
 FOLLOW_UP_EVERY_MS = 10 * 60 * 1000  # after the details are in, acknowledge further messages at most this often
 _EMAIL_IN_TEXT = re.compile(r"[^\s@<>(),;:\"']+@[^\s@<>(),;:\"']+\.[A-Za-z]{2,}")
 _NAME_WORD = re.compile(r"^[^\W\d_][^\W\d_'’.\-]*$")
@@ -86,14 +83,33 @@ _JOINING = re.compile(r"^(?:and|but|also|y|e|et|und|pero|mais|aber|ma|mas)\s+", 
 _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}", re.IGNORECASE)
 
 
-def form_text(workspace: WorkspaceConfig, moment: datetime | None = None) -> str:
-    """The contact form's words: outside business hours, they say when the team is back."""
+def form_text(workspace: WorkspaceConfig, moment: datetime | None = None, language: str = "en") -> str:
+    """The contact form's words in `language`, the workspace's wording first: outside business hours, they say when
+    the team is back."""
     now = moment or datetime.now(UTC)
     if hours.is_open(workspace.business_hours, now):
-        return FORM_TEXT
-    back = hours.describe(hours.next_opening(workspace.business_hours, now), now)
-    return (f"Our team is away right now and back {back}. Leave your contact details and we'll get back to you "
-            "as soon as we're in.")
+        return texts.say("contact_form", language, workspace.texts)
+    back = hours.describe(hours.next_opening(workspace.business_hours, now), now, language)
+    return texts.say("contact_form_away", language, workspace.texts, back=back)
+
+
+def form_texts(workspace: WorkspaceConfig, moment: datetime | None = None) -> dict[str, str]:
+    """The contact form's words in every language, for the timers' one step over many conversations: the state
+    script picks each conversation's own (its stored `language`, else the workspace's)."""
+    now = moment or datetime.now(UTC)
+    said: dict[str, str] = {language: form_text(workspace, now, language) for language in texts.LANGUAGES}
+    return {**said, "default": workspace.language}
+
+
+def form_in(language: str) -> dict[str, Any]:
+    """The contact form with its labels in `language`."""
+    return {**FORM, "fields": [{**field, "label": texts.LABELS[field["name"]].get(language, field["label"])}
+                               for field in FORM["fields"]]}
+
+
+def forms(workspace: WorkspaceConfig) -> dict[str, Any]:
+    """The contact form in every language, as form_texts."""
+    return {**{language: form_in(language) for language in texts.LANGUAGES}, "default": workspace.language}
 
 
 # --- the timer --------------------------------------------------------------------------------------------------
@@ -103,8 +119,10 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
     workspace without the form, a due wait only tells the agents again."""
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
-        form = FORM if workspace.handover.contact_form else None
-        sent, resolved = deployment.store.timers(workspace.id, text=form_text(workspace), form=form, limit=500)
+        form = forms(workspace) if workspace.handover.contact_form else None
+        sent, resolved = deployment.store.timers(workspace.id, text=form_texts(workspace), form=form, limit=500,
+                                                 resolved_text=texts.every("closed", workspace.language,
+                                                                           workspace.texts))
         for item in resolved:
             metrics.RESOLVED.labels("ai").inc()
             metrics.AUTO_RESOLVED.inc()
@@ -296,13 +314,21 @@ def _bare_name(piece: str, local: str) -> str:
 
 
 def capture(deployment: Deployment, workspace_id: str, conversation_id: str, details: dict[str, str],
-            turn: TurnStamp | None = None, language: str = "en") -> str:
-    """Store the details in Contacts, confirm to the customer (in `language`, the workspace's wording), and notify
-    every agent; the contact id."""
+            turn: TurnStamp | None = None, language: str | None = None) -> str:
+    """Store the details in Contacts, confirm to the customer (in `language`, else in the conversation's as stored:
+    the web form's path, which reads nothing of it; the workspace's wording first), and notify every agent; the
+    contact id."""
     name = details.get("name", "")
-    reach = f" {texts.OR.get(language, 'or')} ".join(v for v in (details.get("phone"), details.get("email")) if v)
-    confirmation = texts.say("confirmation", language, deployment.workspace(workspace_id).texts,
-                             name=f", {name}" if name else "", reach=reach)
+    workspace = deployment.workspace(workspace_id)
+    ways = [v for v in (details.get("phone"), details.get("email")) if v]
+
+    def confirm(said_in: str) -> str:
+        reach = f" {texts.OR.get(said_in, 'or')} ".join(ways)
+        return texts.say("confirmation", said_in, workspace.texts, name=f", {name}" if name else "", reach=reach)
+
+    confirmation: Said = confirm(language) if language else \
+        {**{each: confirm(each) for each in texts.LANGUAGES}, "default": workspace.language}
+    reach = " or ".join(ways)
     contact = deployment.store.capture(
         workspace_id, conversation_id, details, summary=f"{name or 'The customer'} left contact details: {reach}",
         confirmation=confirmation, turn=turn)
@@ -322,7 +348,7 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
     conversation_id = conversation["id"]
     text = "\n".join(m.get("text", "") for m in new).strip()
     if conversation.get("form_state") == "done":
-        return _follow_up(deployment, workspace, conversation, turn)
+        return _follow_up(deployment, workspace, conversation, turn, language)
     contact = deployment.store.contact(workspace.id, conversation["contact"])
     reply = read_reply(text, _region(contact.get("phone", "")))
     details = {"name": reply.get("name") or conversation.get("form_name", "") or contact.get("name", ""),
@@ -342,7 +368,8 @@ def answer_in_text(deployment: Deployment, workspace: WorkspaceConfig, conversat
                               workspace.texts), kind="notice", turn=turn, noted_at=deployment.store.now_ms())
         return "the customer declined to leave contact details"
     if looks_like_details(text):
-        deployment.store.post(workspace.id, conversation_id, "system", NOT_UNDERSTOOD, kind="notice", turn=turn)
+        deployment.store.post(workspace.id, conversation_id, "system",
+                              texts.say("not_understood", language, workspace.texts), kind="notice", turn=turn)
         return "asked again for contact details"
     if reply.get("garbage"):
         deployment.store.finish(workspace.id, conversation_id, turn)
@@ -378,22 +405,23 @@ def _noted(deployment: Deployment, workspace: WorkspaceConfig, conversation: Con
     if conversation.get("noted_at"):
         deployment.store.finish(workspace.id, conversation_id, turn)
         return "recorded (asked for contact details already)"
-    notice = NOTED if conversation.get("delivers") == "1" else NOTED_WITH_FORM
+    notice = texts.say("noted" if conversation.get("delivers") == "1" else "noted_with_form", language, workspace.texts)
     deployment.store.post(workspace.id, conversation_id, "system", notice, kind="notice", turn=turn,
                           noted_at=deployment.store.now_ms())
     return "told the customer the team will see the message, and asked how to reach them"
 
 
 def _follow_up(deployment: Deployment, workspace: WorkspaceConfig, conversation: Conversation,
-               turn: TurnStamp) -> str:
+               turn: TurnStamp, language: str = "en") -> str:
     last = int(conversation.get("followed_up_at") or conversation.get("captured_at") or 0)
     now = deployment.store.now_ms()
     if now - last < FOLLOW_UP_EVERY_MS and conversation.get("followed_up_at"):
         deployment.store.finish(workspace.id, conversation["id"], turn)
         return "recorded (followed up recently)"
     contact = deployment.store.contact(workspace.id, conversation["contact"])
-    reach = " or ".join(v for v in (contact.get("phone"), contact.get("email")) if v) or "the details you left"
-    deployment.store.post(workspace.id, conversation["id"], "system",
-                          f"Thanks, we've added this to your request. Our team will follow up at {reach}.",
-                          kind="notice", turn=turn, followed_up_at=now)
+    reach = f" {texts.OR.get(language, 'or')} ".join(v for v in (contact.get("phone"), contact.get("email")) if v)
+    said = texts.say("follow_up", language, workspace.texts, reach=reach) if reach else \
+        texts.say("follow_up_no_reach", language, workspace.texts)
+    deployment.store.post(workspace.id, conversation["id"], "system", said, kind="notice", turn=turn,
+                          followed_up_at=now)
     return "told the customer the team will follow up"

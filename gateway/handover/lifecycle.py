@@ -17,7 +17,7 @@ from gateway import keys, metrics, texts, window
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
-from gateway.handover.store import Conversation, Owner, TurnStamp
+from gateway.handover.store import Conversation, Owner, Said, TurnStamp
 from gateway.hours import is_open
 from gateway.team import Agent, agent_by_id, list_agents
 from gateway.text import fit
@@ -53,7 +53,13 @@ def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:
     """The configured assignment as the state script takes it; an admin's choice in Settings wins while `file` (the
     file's value it overrode) is still what the file says."""
     rule = workspace.assignment
-    return {"mode": rule.mode, "capacity": rule.capacity, "file": rule.fingerprint()}
+    return {"mode": rule.mode, "capacity": rule.capacity, "file": rule.fingerprint(),
+            "joined": texts.every("joined", workspace.language, workspace.texts)}  # {name}: the agent given the chat
+
+
+def every(workspace: WorkspaceConfig, key: str, **values: str) -> Said:
+    """What the customer is told (gateway.texts), in every language: the state script picks the conversation's."""
+    return texts.every(key, workspace.language, workspace.texts, **values)
 
 
 def assignment_in_force(deployment: Deployment, workspace: WorkspaceConfig) -> dict[str, Any]:
@@ -88,7 +94,7 @@ def configured_published(workspace: WorkspaceConfig) -> bool:
 # --- the AI hands over ------------------------------------------------------------------------------------------
 
 def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, turn: TurnStamp, reason: str,
-              route: str, summary: str, notice: str = HANDOVER_NOTICE) -> int:
+              route: str, summary: str, notice: Said = HANDOVER_NOTICE) -> int:
     """The AI unassigns itself: the customer hears a person is coming, every agent is notified, and the no-human
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
     count = deployment.store.hand_over(
@@ -116,8 +122,9 @@ def assign(deployment: Deployment, agent: Agent, conversation_id: str, assignee:
     if not target.may_take(team):
         who = "you are" if target is agent else f"{target.name} is"
         raise Forbidden(f"this chat is for the {team} team, and {who} not in it (an admin may take any chat)")
+    workspace = deployment.workspace(agent.workspace_id)
     _assign(deployment, agent, conversation_id, target.owner, reason=f"assigned by {agent.name}",
-            notice=f"{target.name} joined the conversation.", force=force)
+            notice=every(workspace, "joined", name=target.name), force=force)
 
 
 def hand_back(deployment: Deployment, agent: Agent, conversation_id: str, force: bool = False) -> None:
@@ -135,7 +142,7 @@ def unassign(deployment: Deployment, agent: Agent, conversation_id: str) -> None
 
 
 def _assign(deployment: Deployment, agent: Agent, conversation_id: str, target: Owner, *, reason: str,
-            notice: str = "", force: bool = False, timeout_ms: int | None = None) -> None:
+            notice: Said = "", force: bool = False, timeout_ms: int | None = None) -> None:
     workspace = deployment.workspace(agent.workspace_id)
     waited = _waiting(deployment, workspace.id, conversation_id) if target.startswith("agent:") else None
     moved = deployment.store.assign(workspace.id, conversation_id, target, agent.owner, reason=reason, notice=notice,
@@ -184,8 +191,9 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
                 not window.is_open(connector, window.customer_at(conversation)):
             raise Conflict(f"not sent: {window.CLOSED}", window="closed")
         first, *more = fit(text, channel_limit(deployment, conversation))
+    workspace = deployment.workspace(agent.workspace_id)
     message = deployment.store.post(agent.workspace_id, conversation_id, "agent", first, agent_id=agent.id,
-                                    agent_name=agent.name, notice=f"{agent.name} joined the conversation.",
+                                    agent_name=agent.name, notice=every(workspace, "joined", name=agent.name),
                                     client_id=client_id, more=more, rich=rich)
     _taken(waited)
     if waited is not None:
@@ -228,7 +236,7 @@ def close(deployment: Deployment, agent: Agent, conversation_id: str, force: boo
     """Close the conversation; the customer's next message starts a fresh one with the AI."""
     workspace = deployment.workspace(agent.workspace_id)
     closed(deployment.store.close(agent.workspace_id, conversation_id, agent.owner, force=force,
-                                  assignment=assignment(workspace)))
+                                  assignment=assignment(workspace), notice=every(workspace, "closed")))
     log.info("conversation %s closed by %s", conversation_id, agent.owner,
              extra=_context(agent.workspace_id, conversation_id))
 
@@ -271,5 +279,6 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
             return
 
 
-def back_with_the_ai(workspace: WorkspaceConfig) -> str:
-    return f"You're chatting with {ai_name(workspace)} again."
+def back_with_the_ai(workspace: WorkspaceConfig) -> Said:
+    """"You're chatting with Lumi again.", in every language (the state script picks the conversation's)."""
+    return every(workspace, "back_with_ai", name=ai_name(workspace))

@@ -19,6 +19,8 @@
 --   delivers     1 when the channel sends messages out (an outbox), '' when it serves them from the history
 --   last_turn    "<lock>|<operation>" of the AI turn's commit that applied last (see TURNS)
 --   day, outcome the UTC day it started and its outcome so far, for the reports (see REPORT below); csat: its rating
+--   language     the customer's language as last read (en, es, fr, de, pt, it; absent: the workspace's), which picks
+--                what the customer is told where one operation speaks to many conversations (see LANGUAGE)
 --
 -- Transitions (operation: who, from → to):
 --   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
@@ -41,7 +43,8 @@
 -- commit applies only if the cursor is still `expect` (so a turn is committed once, whoever ran it), moves the
 -- cursor to `upto`, releases the turn's lock and clears the pending mark, or wakes a worker again when newer
 -- customer messages arrived meanwhile. A commit that applied records "<lock>|<operation>" as last_turn: the same commit
--- made again (its answer lost on the way back) answers {repeated = true} and changes nothing.
+-- made again (its answer lost on the way back) answers {repeated = true} and changes nothing. A stamp may carry the
+-- `language` the turn read from the customer's recent messages: it is stored on the conversation.
 --
 -- OUTBOX: every public message of a conversation whose channel sends (delivers = 1) is queued on its outbox and
 -- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
@@ -53,7 +56,8 @@
 -- operation not named here with unknown_operation. The codes are gateway/handover/store.py's RefusalCode; a test holds
 -- this list to the code.
 --   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
---           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms])
+--           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms], [language])
+--           `language`: the message's clear language, stored on a conversation that has none yet
 --           -> {duplicate, conversation, message, created, owner}
 --   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment])
 --           -> {handovers, assignee}
@@ -75,6 +79,8 @@
 --   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
 --   fire(text, [form], [limit], [resolved_text]) -> {fired = [{conversation, message, channel, late_ms}],
 --           resolved = [{conversation, channel}], now}   also resolves the AI conversations idle past their IDLE_TIMERS
+--           text, form and resolved_text: each a plain value or one per language (see LANGUAGE), like every
+--           notice, confirmation and goodbye here, and assignment.joined ("{name} joined the conversation.")
 --   capture(conversation, details, [summary], [confirmation], [turn]) -> {contact} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, no_form
 --   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment])
@@ -323,7 +329,19 @@ local function note(c, kind, text, data, visibility)
     data = data or {}})
 end
 
+-- LANGUAGE: what Baton says to the customer may come as one text, or as the same text in each language Baton speaks,
+-- {en = …, es = …, …, default = <the workspace's language>}: the conversation's own `language` (stored by the AI's
+-- turns, which read it from the customer's messages, or by inbound from a first clear message) picks it, else
+-- `default`. `{name}` in such a text becomes `name` (an agent's name, said by this script).
+local function say(c, text, name)
+  if type(text) ~= 'table' or text.default == nil then return text end
+  local said = text[c.language or ''] or text[text.default] or text.en
+  if name and type(said) == 'string' then said = string.gsub(said, '{name}', (string.gsub(name, '%%', '%%%%'))) end
+  return said
+end
+
 local function notice(c, text)
+  text = say(c, text)
   if text and text ~= '' then
     return append(c, {author = 'system', kind = 'notice', text = text})
   end
@@ -419,9 +437,9 @@ local function assignment(file)
   if type(file) ~= 'table' then return {mode = 'manual', capacity = 0} end
   local stored = redis.call('HMGET', key('ASSIGNMENT'), 'mode', 'capacity', 'file')
   if stored[1] and stored[3] == file.file then
-    return {mode = stored[1], capacity = tonumber(stored[2])}
+    return {mode = stored[1], capacity = tonumber(stored[2]), joined = file.joined}
   end
-  return {mode = file.mode, capacity = tonumber(file.capacity)}
+  return {mode = file.mode, capacity = tonumber(file.capacity), joined = file.joined}
 end
 
 local function load_of(agent_id) return redis.call('ZCARD', view_key('agent:' .. agent_id)) end
@@ -469,7 +487,7 @@ local function give(c, agent_id, rule)
   redis.call('HSET', key('ASSIGNMENT'), 'last', agent_id)
   set(c, 'assigned_at', now)
   note(c, 'assignment', '', {actor = 'auto', previous = previous, owner = c.owner, reason = rule.mode})
-  notice(c, name .. ' joined the conversation.')
+  notice(c, rule.joined and say(c, rule.joined, name) or (name .. ' joined the conversation.'))
   event('conversation.assigned', {conversation = c.id, owner = c.owner, previous = previous, actor = 'auto',
     reason = rule.mode, channel = c.channel, agent_name = name})
   notify(c, 'assigned', {agent = agent_id, agent_name = name, actor = 'auto', mode = rule.mode})
@@ -530,6 +548,7 @@ end
 
 -- `applied`: the commit did what it asked (not a refusal), so that the same commit made again is told apart.
 local function finish_turn(c, turn, applied)
+  if (turn.language or '') ~= '' and turn.language ~= c.language then set(c, 'language', turn.language) end
   if turn.upto and turn.upto ~= '' and id_after(turn.upto, c.ai_cursor or '') then set(c, 'ai_cursor', turn.upto) end
   if applied and (turn.lock or '') ~= '' then set(c, 'last_turn', turn.lock .. '|' .. op) end
   local lock = conv_part('TURN_LOCK', c.id)
@@ -661,7 +680,7 @@ local function shut(c, actor, notice_text, visibility)
   redis.call('ZADD', view_key('closed'), now, c.id)
   local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
   if redis.call('GET', active) == c.id then redis.call('DEL', active) end
-  append(c, {author = 'system', kind = 'closed', text = notice_text or 'This conversation was closed.',
+  append(c, {author = 'system', kind = 'closed', text = say(c, notice_text) or 'This conversation was closed.',
     data = {actor = actor}, visibility = visibility})
   event('conversation.closed', {conversation = c.id, actor = actor, channel = c.channel,
     handovers = tonumber(c.handovers or 0)})
@@ -701,6 +720,7 @@ function ops.inbound()
     set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
     find_contact(args)
   end
+  if (args.language or '') ~= '' and (c.language or '') == '' then set(c, 'language', args.language) end
   local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
   set(c, 'last_customer', mid)
   -- The reply window opens at the customer's message as the provider stamped it: a late webhook does not extend it.
@@ -726,7 +746,8 @@ function ops.hand_over()
     return fail('not_owner', {owner = c.owner})
   end
   set_owner(c, 'none', args.timeout_ms, args.route or 'model')
-  if (args.notice or '') ~= '' then append(c, {author = 'ai', text = args.notice, agent_name = args.agent_name}) end
+  local said = say(c, args.notice)
+  if (said or '') ~= '' then append(c, {author = 'ai', text = said, agent_name = args.agent_name}) end
   local count = redis.call('HINCRBY', conv_key(c.id), 'handovers', 1)
   set(c, 'handover_reason', args.reason, 'handover_summary', args.summary or '', 'handover_at', now, 'offer', 0)
   note(c, 'handover', args.reason, {reason = args.reason, summary = args.summary or '', route = args.route or ''})
@@ -872,8 +893,9 @@ function ops.close()
   if actor ~= 'ai' and is_agent(c.owner) and c.owner ~= actor and not args.force then
     return fail('conflict', {owner = c.owner})
   end
-  if (args.goodbye or '') ~= '' then
-    append(c, {author = actor == 'ai' and 'ai' or 'system', text = args.goodbye, agent_name = args.agent_name})
+  local goodbye = say(c, args.goodbye)
+  if (goodbye or '') ~= '' then
+    append(c, {author = actor == 'ai' and 'ai' or 'system', text = goodbye, agent_name = args.agent_name})
   end
   local before = shut(c, actor, args.notice)
   if is_agent(before) then drain(args.assignment, args.drain_limit) end -- a slot freed
@@ -947,7 +969,8 @@ function ops.fire()
     elseif due_now then
       set(c, 'form_state', 'sent', 'form_sent_at', now)
       redis.call('HDEL', conv_key(cid), 'noted_at')
-      local mid = append(c, {author = 'system', kind = 'contact_form', text = args.text, rich = args.form})
+      local mid = append(c, {author = 'system', kind = 'contact_form', text = say(c, args.text),
+        rich = say(c, args.form)})
       event('contact.form_sent', {conversation = cid, channel = c.channel})
       count(c, 'forms_sent')
       notify(c, 'contact_form_sent', {message = mid})

@@ -73,6 +73,7 @@ class Conversation(TypedDict, total=False):
     closed_by: str
     team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
+    language: str  # the customer's, as last read (absent: the workspace's); see LANGUAGE in state.lua
 
 
 class Message(TypedDict, total=False):
@@ -91,13 +92,20 @@ class Message(TypedDict, total=False):
     delivery_error: str  # why a delivery failed or is unknown
 
 
+#: What Baton says to a customer: one text, or one per language with the workspace's as "default"
+#: (gateway.texts.every), of which the state script picks the conversation's.
+Said = str | dict[str, str]
+
+
 @dataclass(frozen=True)
 class TurnStamp:
-    """The AI turn a commit comes from: the cursor it read, the newest customer message it read, its lock."""
+    """The AI turn a commit comes from: the cursor it read, the newest customer message it read, its lock, and the
+    customer's language it read (stored on the conversation by the commit: no round trip of its own)."""
 
     expect: str
     upto: str
     lock: str
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,7 @@ class CustomerMessage:
     assignment: dict[str, Any] | None = None  # the configured assignment (gateway.handover.lifecycle.assignment)
     team: str = ""  # the team its handovers go to ("" for every agent)
     sent_at_ms: int = 0  # when the customer sent it, by the provider's clock; 0: now
+    language: str = ""  # the message's language when it is clear: kept by a conversation that has none yet
 
 
 @dataclass(frozen=True)
@@ -366,7 +375,7 @@ class Store:
         return Recorded(**self.run("inbound", workspace_id, **_customer_payload(message)))
 
     def capture(self, workspace_id: str, conversation_id: str, details: dict[str, str], summary: str,
-                confirmation: str, turn: TurnStamp | None = None) -> str:
+                confirmation: Said, turn: TurnStamp | None = None) -> str:
         """Store contact details in Contacts (the form, or details a turn read in a text); the contact id."""
         answer = self.run("capture", workspace_id, conversation_id, details=details, summary=summary,
                           confirmation=confirmation, turn=_stamp(turn))
@@ -375,7 +384,7 @@ class Store:
     # --- the AI's turn -----------------------------------------------------------------------------------------
 
     def hand_over(self, workspace_id: str, conversation_id: str, turn: TurnStamp, reason: str, route: str, summary: str,
-                  notice: str, agent_name: str, timeout_ms: int, assignment: dict[str, Any] | None = None) -> int:
+                  notice: Said, agent_name: str, timeout_ms: int, assignment: dict[str, Any] | None = None) -> int:
         """The AI unassigns itself (and automatic assignment may hand the chat to an agent at once); the number of
         handovers of the conversation so far."""
         answer = self.run("hand_over", workspace_id, conversation_id, turn=_stamp(turn), reason=reason, route=route,
@@ -392,7 +401,7 @@ class Store:
     def post(self, workspace_id: str, conversation_id: str, author: Author, text: str, *, turn: TurnStamp | None = None,
              agent_id: str | None = None, agent_name: str | None = None, kind: str | None = None,
              visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
-             notice: str | None = None, published: bool | None = None, client_id: str | None = None,
+             notice: Said | None = None, published: bool | None = None, client_id: str | None = None,
              more: Sequence[str] = (), **fields: int | str) -> str:
         """Append a message (an agent's reply takes the conversation over), and `more` messages after it (the rest of
         a reply split to the channel's length); the first one's id ("" for a turn's commit made again). An agent's
@@ -427,7 +436,7 @@ class Store:
     # --- ownership ---------------------------------------------------------------------------------------------
 
     def assign(self, workspace_id: str, conversation_id: str, target: Owner, actor: Owner, *, reason: str,
-               notice: str = "", force: bool = False, published: bool = True,
+               notice: Said = "", force: bool = False, published: bool = True,
                timeout_ms: int | None = None, assignment: dict[str, Any] | None = None) -> dict[str, Any]:
         """Give the conversation to `target`; {"owner", "previous"} or {"unchanged": true}. A chat released to
         nobody goes to another free agent under automatic assignment ("owner" says who has it now)."""
@@ -436,15 +445,15 @@ class Store:
                         assignment=assignment)
 
     def close(self, workspace_id: str, conversation_id: str, actor: Owner, *, turn: TurnStamp | None = None,
-              goodbye: str = "", agent_name: str | None = None, force: bool = False,
-              assignment: dict[str, Any] | None = None) -> int:
+              goodbye: Said = "", agent_name: str | None = None, force: bool = False,
+              assignment: dict[str, Any] | None = None, notice: Said | None = None) -> int:
         """Close the conversation; how many times it was handed to humans (0: the AI resolved it alone)."""
         answer = self.run("close", workspace_id, conversation_id, actor=actor, turn=_stamp(turn), goodbye=goodbye,
-                          agent_name=agent_name, force=force or None, assignment=assignment)
+                          agent_name=agent_name, force=force or None, assignment=assignment, notice=notice)
         return int(answer.get("handovers", 0))
 
     def publish(self, workspace_id: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
-                announce: bool = True, limit: int = 200, notice: str = "",
+                announce: bool = True, limit: int = 200, notice: Said = "",
                 assignment: dict[str, Any] | None = None) -> dict[str, int]:
         """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations to the team, publishing
         gives back up to `limit` of those that wait only because it was unpublished (`notice` to a customer who
@@ -519,12 +528,15 @@ class Store:
 
     # --- the no-human fallback ---------------------------------------------------------------------------------
 
-    def fire(self, workspace_id: str, text: str, form: dict[str, Any] | None, limit: int = 200) -> list[dict[str, Any]]:
-        """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}]."""
+    def fire(self, workspace_id: str, text: Said, form: dict[str, Any] | None,
+             limit: int = 200) -> list[dict[str, Any]]:
+        """Send the contact form where a no-human wait is due: [{"conversation", "message", "channel", "late_ms"}].
+        `text` and `form` may each be given per language ({language: …, "default": language}): each conversation
+        gets its own language's (see LANGUAGE in state.lua)."""
         return self.timers(workspace_id, text, form, limit)[0]
 
-    def timers(self, workspace_id: str, text: str, form: dict[str, Any] | None, limit: int = 200,
-               resolved_text: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def timers(self, workspace_id: str, text: Said, form: dict[str, Any] | None, limit: int = 200,
+               resolved_text: Said | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every due timer: the contact forms sent (as `fire`), and the AI conversations resolved after their quiet
         time ([{"conversation", "channel"}])."""
         answer = self.run("fire", workspace_id, text=text, form=form, limit=limit, resolved_text=resolved_text)

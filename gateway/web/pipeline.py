@@ -12,6 +12,7 @@ import logging
 
 from gateway.connector import DeliveryStatus, Inbound, Media, WebhookConnector
 from gateway.deployment import Channel, Deployment
+from gateway.detection.language import detect as detect_language
 from gateway.handover import lifecycle
 from gateway.handover.store import AsyncStore, CustomerMessage, Recorded
 from gateway.logs import Throttled
@@ -19,6 +20,10 @@ from gateway.web.media import fetchable
 from gateway.web.media import url as media_url
 
 MAX_TEXT = 4096  # characters of one customer message that are kept (WhatsApp's own limit)
+# Characters of a message read for its language ("" when unclear): a conversation keeps the first clear one until a
+# turn reads the customer's recent messages together (gateway.work.turn), so one whose AI is unpublished, whose turns
+# do not run, still gets the contact form in the customer's language.
+LANGUAGE_SAMPLE = 500
 
 Item = Inbound | DeliveryStatus
 _unrouted = Throttled(logging.getLogger("baton.webhooks"), every=10.0)
@@ -39,7 +44,8 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
         published=lifecycle.configured_published(workspace), timeout_ms=lifecycle.no_human_timeout_ms(workspace),
         profile_name=message.profile_name, phone=message.phone,
         media=[_media(channel, m) for m in message.media], data=data, assignment=lifecycle.assignment(workspace),
-        team=lifecycle.team_of(workspace, channel.name), sent_at_ms=int(message.sent_at * 1000))
+        team=lifecycle.team_of(workspace, channel.name), sent_at_ms=int(message.sent_at * 1000),
+        language=detect_language([text[:LANGUAGE_SAMPLE]], default=""))
 
 
 def _media(channel: Channel, media: Media) -> dict[str, str]:

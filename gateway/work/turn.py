@@ -7,7 +7,9 @@ human took over meanwhile, or another turn already committed, the outcome is dro
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
 import logging
 import time
 import uuid
@@ -134,12 +136,12 @@ class Turn:
     def text(self) -> str:
         return "\n".join(self.texts).strip()
 
-    @property
+    @functools.cached_property
     def language(self) -> str:
-        """The customer's language over their recent messages (one short message does not flip it), else the
-        workspace's."""
+        """The customer's language over their recent messages (one short message does not flip it), else the one the
+        conversation had (from earlier messages), else the workspace's. The turn's commit stores it (its stamp)."""
         written = [m.get("text", "") for m in self.history if m["author"] == "customer" and m.get("text")]
-        return detect_language(written, default=self.workspace.language)
+        return detect_language(written, default=self.conversation.get("language") or self.workspace.language)
 
     def say(self, key: str) -> str:
         """What Baton says (gateway.texts), in the conversation's language and the workspace's wording."""
@@ -185,6 +187,7 @@ def _run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: st
         deployment.store.finish(workspace.id, conversation_id, stamp)
         return "nothing new"
     turn = Turn(deployment, workspace, conversation, history, new, stamp)
+    turn.stamp = dataclasses.replace(stamp, language=turn.language)  # stored by the commit, whichever it is
     action = choose(situation(turn), turn.texts, has_media=any(m.get("media") for m in new))
     return act(turn, action)
 
@@ -216,7 +219,8 @@ def act(turn: Turn, action: Action) -> str:
         return post(turn, turn.say("offer_declined"), offer=0, unknown_streak=0)
     if action is Action.CLOSE:
         lifecycle.closed(committed(turn, lambda: store.close(workspace_id, turn.conversation_id, "ai", turn=turn.stamp,
-                                                            goodbye=turn.say("goodbye"), agent_name=turn.agent.name)))
+                                                            goodbye=turn.say("goodbye"), agent_name=turn.agent.name,
+                                                            notice=turn.say("closed"))))
         log.info("conversation %s closed by the AI: the customer is done", turn.conversation_id,
                  extra={"workspace": workspace_id, "conversation": turn.conversation_id})
         return "closed"
