@@ -28,6 +28,9 @@ OUTBOX_LOCK = "baton:%(workspace_id)s:conv:%(conversation_id)s:outbox-lock"
 TURN_LOCK = "baton:%(workspace_id)s:conv:%(conversation_id)s:turn-lock"  # SET NX PX: one AI turn at a time
 # TTL key: a no-human fallback is pending
 AWAITING_HUMAN = "baton:%(workspace_id)s:conv:%(conversation_id)s:awaiting-human"
+# hash: what the conversation is indexed under for search, "m:<term>" → its latest message with the term, "c:<term>"
+# → 1 for the customer's own terms (gateway/handover/search.py)
+SEARCH_TERMS = "baton:%(workspace_id)s:conv:%(conversation_id)s:terms"
 
 # --- a workspace -----------------------------------------------------------------------------------
 CONVERSATION_SEQ = "baton:%(workspace_id)s:seq:conversation"
@@ -55,6 +58,10 @@ DEDUPE = "baton:%(workspace_id)s:dedupe:%(channel)s:%(provider_id)s"
 SENT = "baton:%(workspace_id)s:sent:%(channel)s:%(provider_id)s"
 # an agent's reply by its idempotency key → "<conversation id>|<message id>" (a day)
 REPLY = "baton:%(workspace_id)s:reply:%(agent)s:%(client_id)s"
+# zset conversation id → time of its latest message with the term (or the customer's own term): the search index
+SEARCH = "baton:%(workspace_id)s:search:%(term)s"
+# zset conversation id → when it was labelled
+LABELED = "baton:%(workspace_id)s:labeled:%(label)s"
 CONTACT = "baton:%(workspace_id)s:contact:%(contact)s"  # hash
 CONTACT_CONVERSATIONS = "baton:%(workspace_id)s:contact:%(contact)s:conversations"  # zset conversation id → started
 CONTACTS = "baton:%(workspace_id)s:contacts"  # zset contact → updated

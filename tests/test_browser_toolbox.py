@@ -22,7 +22,8 @@ from tests.test_browser import new_page as new_page  # noqa: PLC0414
 pytestmark = pytest.mark.browser
 CONVERSATIONS = 160
 NO_LIMITS = {"ip_sessions": {"count": 100_000, "seconds": 60}, "ip_messages": {"count": 100_000, "seconds": 60},
-             "agent_requests": {"count": 100_000, "seconds": 60}}
+             "agent_requests": {"count": 100_000, "seconds": 60},
+             "visitor_messages": {"count": 100_000, "seconds": 60}}
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +159,35 @@ def test_a_closed_conversation_is_reopened_and_written_to(server: Server, admin:
     widget.say("Great, thank you!")
     expect(inbox.timeline()).to_contain_text("Great, thank you!")  # the customer's next message comes here
     shot(inbox.page, "inbox-reopen.png")
+
+
+def test_a_search_opens_the_conversation_at_the_matching_message(server: Server, admin: str, customers: list[str],
+                                                                new_page: Callable[..., Any]) -> None:
+    # A long history: the matching message is older than the newest page the conversation opens with.
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        token = http.post("/webchat/chat/sessions").json()["token"]
+        said = [f"My order ZX-{n} has a problem" if n == 0 else f"Follow-up line {n}" for n in range(110)]
+        for n, text in enumerate(said):
+            sent = http.post("/webchat/chat/messages", json={"text": text, "client_id": f"s{n}"},
+                             headers={"Authorization": f"Bearer {token}"})
+            assert sent.status_code in (200, 201), sent.text
+        cid = str(sent.json()["conversation"])
+    inbox = inbox_page(new_page, admin)
+    inbox.go("#/inbox/all")
+    inbox.page.locator("#search-q").fill("order zx 0")
+    rows = inbox.page.locator("#conversation-list a.row")
+    expect(rows).to_have_count(1)
+    expect(inbox.page.locator("#list-count")).to_have_text("1 result")
+    expect(rows.first.locator(".row-match")).to_contain_text("My order ZX-0 has a problem")
+    rows.first.click()
+    match = inbox.timeline().locator(".msg.is-match")
+    expect(match).to_contain_text("My order ZX-0 has a problem")
+    expect(match).to_be_in_viewport()
+    assert inbox.page.url.endswith(f"/{cid}/{rows.first.get_attribute('href').rsplit('/', 1)[1]}")
+    shot(inbox.page, "inbox-search.png")
+    # A word of one of the 160 questions finds exactly that one; emptying the box gives the view back.
+    inbox.page.locator("#search-q").fill("number 42")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-conversation", customers[42])
+    inbox.page.locator("#search-q").fill("")
+    expect(inbox.page.locator("#list-title")).to_have_text("All")

@@ -50,13 +50,17 @@
 -- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
 -- next sender was possibly sent by a sender that died: it becomes `unknown`, never sent twice.
 
+-- SEARCH: `terms` (a message's, the customer's new details') are what search finds them by, computed by the caller
+-- (gateway/handover/search.py) and indexed in the same step as what they index; forget takes them out again.
+--
 -- OPERATIONS: op(arguments) -> answer | refusal codes. `conversation` is the conversation's id, `turn` an AI turn's
 -- stamp {expect, upto, lock} (see TURNS); an argument in [brackets] may be left out. Every answer is a JSON object with
 -- ok = true, or ok = false and error = the code. Any operation may also be refused with schema_mismatch (above), and an
 -- operation not named here with unknown_operation. The codes are gateway/handover/store.py's RefusalCode; a test holds
 -- this list to the code.
 --   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
---           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms], [language])
+--           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms], [language], [terms],
+--           [customer_terms])
 --           `language`: the message's clear language, stored on a conversation that has none yet
 --           -> {duplicate, conversation, message, created, owner}
 --   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment])
@@ -66,7 +70,8 @@
 --           [drain_limit])
 --           -> {owner, previous} | {unchanged} | not_found, closed, conflict, ai_unpublished
 --   post(conversation, author, text, [turn], [agent], [agent_name], [kind], [visibility], [rich], [data], [notice],
---           [published], [client_id], [more], [set], [resolve_ms]) -> {message} | {message, duplicate} | {repeated}
+--           [published], [client_id], [more], [set], [resolve_ms], [terms]) -> {message} | {message, duplicate}
+--           | {repeated}
 --           | not_settable, client_id_reused, not_found, closed, stale_turn, suppressed, conflict
 --   finish(conversation, turn, [set], [resolve_ms]) -> {owner} | {repeated} | not_settable, not_found, stale_turn
 --           `set` (post and finish): only offer, unknown_streak, form_name, noted_at, followed_up_at (SETTABLE), what
@@ -75,13 +80,13 @@
 --   close(conversation, actor, [turn], [goodbye], [agent_name], [force], [notice], [assignment], [drain_limit])
 --           -> {handovers} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, conflict
---   note(conversation, agent, agent_name, text, [mentions]) -> {message} | not_found
+--   note(conversation, agent, agent_name, text, [mentions], [terms]) -> {message} | not_found
 --   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
 --   fire(text, [form], [limit], [resolved_text]) -> {fired = [{conversation, message, channel, late_ms}],
 --           resolved = [{conversation, channel}], now}   also resolves the AI conversations idle past their IDLE_TIMERS
 --           text, form and resolved_text: each a plain value or one per language (see LANGUAGE), like every
 --           notice, confirmation and goodbye here, and assignment.joined ("{name} joined the conversation.")
---   capture(conversation, details, [summary], [confirmation], [turn]) -> {contact} | {repeated}
+--   capture(conversation, details, [summary], [confirmation], [turn], [terms]) -> {contact} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, no_form
 --   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment])
 --           -> {moved, remaining}
@@ -285,8 +290,75 @@ local function first_time(c, flag, metric, since)
   timed(c, metric, now - tonumber(since))
 end
 
--- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name.
--- Only what differs from the defaults is stored (kind message, visibility public); the time is the id's.
+-- --- the search index (gateway/handover/search.py: SEARCH per term, SEARCH_TERMS per conversation) -------------
+
+local function index_message(c, mid, terms)
+  local own = conv_part('SEARCH_TERMS', c.id)
+  for _, term in ipairs(terms or {}) do
+    redis.call('ZADD', key('SEARCH', {term = term}), now, c.id)
+    redis.call('HSET', own, 'm:' .. term, mid)
+  end
+end
+
+-- The customer's own terms (name, number, email) on one of their conversations: ranked by the conversation's start.
+local function index_customer(cid, terms)
+  local own = conv_part('SEARCH_TERMS', cid)
+  local score = redis.call('HGET', conv_key(cid), 'created_at') or now
+  for _, term in ipairs(terms or {}) do
+    redis.call('ZADD', key('SEARCH', {term = term}), 'NX', score, cid)
+    redis.call('HSET', own, 'c:' .. term, 1)
+  end
+end
+
+-- Customer terms no longer theirs (a contact edited): out of the index where no message holds them either.
+local function unindex_customer(cid, terms)
+  local own = conv_part('SEARCH_TERMS', cid)
+  for _, term in ipairs(terms or {}) do
+    redis.call('HDEL', own, 'c:' .. term)
+    if redis.call('HEXISTS', own, 'm:' .. term) == 0 then redis.call('ZREM', key('SEARCH', {term = term}), cid) end
+  end
+end
+
+local function unindex(cid)
+  local own = conv_part('SEARCH_TERMS', cid)
+  for _, field in ipairs(redis.call('HKEYS', own)) do
+    redis.call('ZREM', key('SEARCH', {term = string.sub(field, 3)}), cid)
+  end
+  redis.call('DEL', own)
+end
+
+local function contact_terms(contact_id)
+  local raw = redis.call('HGET', key('CONTACT', {contact = contact_id}), 'terms')
+  return raw and cjson.decode(raw) or {}
+end
+
+-- A contact's terms grow (details captured, a new profile name): stored on the contact, and indexed on each of
+-- their conversations. `replace`: the terms are the contact's whole set now (an edit), and the others leave.
+local function set_contact_terms(contact_id, terms, replace)
+  local before = contact_terms(contact_id)
+  local kept, seen, gone = {}, {}, {}
+  if not replace then
+    for _, term in ipairs(before) do if not seen[term] then seen[term] = true kept[#kept + 1] = term end end
+  end
+  local added = {}
+  for _, term in ipairs(terms or {}) do
+    if not seen[term] then seen[term] = true kept[#kept + 1] = term added[#added + 1] = term end
+  end
+  if replace then
+    for _, term in ipairs(before) do if not seen[term] then gone[#gone + 1] = term end end
+    added = kept
+  end
+  if #added == 0 and #gone == 0 then return end
+  redis.call('HSET', key('CONTACT', {contact = contact_id}), 'terms', cjson.encode(kept))
+  for _, cid in ipairs(redis.call('ZRANGE', key('CONTACT_CONVERSATIONS', {contact = contact_id}), 0, -1)) do
+    unindex_customer(cid, gone)
+    index_customer(cid, added)
+  end
+end
+
+-- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name,
+-- and the terms search finds it by (gateway/handover/search.py). Only what differs from the defaults is stored (kind
+-- message, visibility public); the time is the id's.
 local function append(c, m)
   local history = conv_part('MESSAGES', c.id)
   local mid = now .. '-' .. redis.call('LLEN', history)
@@ -300,6 +372,7 @@ local function append(c, m)
     if m[name] and next(m[name]) ~= nil then stored[name] = m[name] end
   end
   redis.call('RPUSH', history, cjson.encode(stored))
+  if m.terms then index_message(c, mid, m.terms) end
   local public = (m.visibility or 'public') == 'public'
   if public and m.author ~= 'system' then
     -- A short preview keeps the hash in Redis's compact encoding (values up to 64 bytes).
@@ -606,6 +679,7 @@ local function find_contact(m)
     redis.call('HSET', ck, 'name', m.profile_name, 'profile_name', m.profile_name)
   end
   if (m.phone or '') ~= '' then redis.call('HSET', ck, 'phone', m.phone) end
+  if m.customer_terms then redis.call('HSET', ck, 'terms', cjson.encode(m.customer_terms)) end
   redis.call('SET', by_identity, contact)
   redis.call('ZADD', key('CONTACTS'), now, contact)
   return contact
@@ -638,6 +712,8 @@ local function start_conversation(m)
   redis.call('SET', key('ACTIVE', identity), cid)
   redis.call('SET', key('LATEST', identity), cid)
   redis.call('ZADD', key('CONTACT_CONVERSATIONS', {contact = contact}), now, cid)
+  set_contact_terms(contact, m.customer_terms) -- a new profile name: theirs from now on, on every conversation
+  index_customer(cid, contact_terms(contact))
   redis.call('ZADD', view_key(view_of(c)), now, cid)
   redis.call('ZADD', view_key('open'), now, cid)
   event('conversation.created', {conversation = cid, channel = c.channel, sender = c.sender, owner = c.owner,
@@ -718,10 +794,11 @@ function ops.inbound()
     created = true
   elseif (args.profile_name or '') ~= '' and args.profile_name ~= (c.profile_name or '') then
     set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
-    find_contact(args)
+    set_contact_terms(find_contact(args), args.customer_terms)
   end
   if (args.language or '') ~= '' and (c.language or '') == '' then set(c, 'language', args.language) end
-  local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data})
+  local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data,
+    terms = args.terms})
   set(c, 'last_customer', mid)
   -- The reply window opens at the customer's message as the provider stamped it: a late webhook does not extend it.
   local sent_at = tonumber(args.sent_at_ms) or 0
@@ -852,7 +929,7 @@ function ops.post()
     end
   end
   local mid = append(c, {author = args.author, text = args.text, kind = args.kind, visibility = args.visibility,
-    data = args.data, rich = args.rich, agent = args.agent, agent_name = args.agent_name})
+    data = args.data, rich = args.rich, agent = args.agent, agent_name = args.agent_name, terms = args.terms})
   for _, text in ipairs(args.more or {}) do -- the rest of a reply longer than the channel takes, in order
     append(c, {author = args.author, text = text, kind = args.kind, visibility = args.visibility, agent = args.agent,
       agent_name = args.agent_name})
@@ -911,7 +988,7 @@ function ops.note()
   if not c then return fail('not_found') end
   local mentions = args.mentions or {}
   local mid = append(c, {author = 'agent', kind = 'note', visibility = 'internal', text = args.text, agent = args.agent,
-    agent_name = args.agent_name, data = #mentions > 0 and {mentions = mentions} or nil})
+    agent_name = args.agent_name, data = #mentions > 0 and {mentions = mentions} or nil, terms = args.terms})
   for _, agent_id in ipairs(mentions) do
     notify(c, 'mention', {agent = agent_id, actor = 'agent:' .. args.agent, agent_name = args.agent_name,
       message = mid, text = args.text})
@@ -1010,6 +1087,7 @@ function ops.capture()
   redis.call('HSET', ck, 'updated_at', now, 'captured_at', now, 'captured_in', c.id)
   redis.call('ZADD', key('CONTACTS'), now, c.contact)
   if c.form_state == 'sent' then count(c, 'forms_captured') end
+  set_contact_terms(c.contact, args.terms)
   set(c, 'form_state', 'done', 'captured_at', now)
   note(c, 'contact_captured', args.summary or '', args.details)
   notice(c, args.confirmation)
@@ -1323,8 +1401,9 @@ function ops.forget()
   local c = load(args.conversation)
   if not c then return ok({forgotten = false}) end
   if c.status ~= 'closed' then return fail('open') end
+  unindex(c.id)
   for _, name in ipairs({'CONVERSATION', 'MESSAGES', 'DELIVERY', 'OUTBOX', 'OUTBOX_LOCK', 'TURN_LOCK',
-                         'AWAITING_HUMAN'}) do
+                         'AWAITING_HUMAN', 'SEARCH_TERMS'}) do
     redis.call('DEL', conv_part(name, c.id))
   end
   redis.call('ZREM', view_key('closed'), c.id)

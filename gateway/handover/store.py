@@ -6,9 +6,11 @@ change raises `Refused` with the script's reason. Reads are plain Redis reads of
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 from gateway import keys, reports, schema
 from gateway.errors import BatonError, CommitUnknown, NotFound, Unavailable
+from gateway.handover import search
 from gateway.redis_server import describe_error
 
 log = logging.getLogger(__name__)
@@ -295,7 +298,20 @@ def _customer_payload(message: CustomerMessage) -> dict[str, Any]:
     payload = dict(vars(message))  # shallow: it is serialised at once (asdict's deep copy was 5% of a webhook)
     payload["media"] = payload["media"] or None
     payload["data"] = payload["data"] or None
+    payload["terms"] = search.terms(message.text) or None
+    payload["customer_terms"] = list(_customer_terms(message.customer, message.profile_name, message.phone,
+                                                     message.sender)) or None
     return payload
+
+
+@functools.lru_cache(maxsize=4096)
+def _customer_terms(customer: str, profile_name: str, phone: str, sender: str) -> tuple[str, ...]:
+    """A customer's terms, once per customer rather than once per message (most of a webhook's share of search)."""
+    number = sender if _PHONE.fullmatch(sender) else ""
+    return tuple(search.customer_terms(customer, profile_name, phone, number))
+
+
+_PHONE = re.compile(r"\+?[0-9]{6,15}")
 
 
 PAGE_SHA = hashlib.sha1(PAGE_SCRIPT.encode()).hexdigest()  # noqa: S324 - the name Redis gives the script
@@ -378,7 +394,8 @@ class Store:
                 confirmation: Said, turn: TurnStamp | None = None) -> str:
         """Store contact details in Contacts (the form, or details a turn read in a text); the contact id."""
         answer = self.run("capture", workspace_id, conversation_id, details=details, summary=summary,
-                          confirmation=confirmation, turn=_stamp(turn))
+                          confirmation=confirmation, turn=_stamp(turn),
+                          terms=search.customer_terms(*(details.get(k, "") for k in ("name", "email", "phone"))))
         return str(answer.get("contact", ""))
 
     # --- the AI's turn -----------------------------------------------------------------------------------------
@@ -406,10 +423,11 @@ class Store:
         """Append a message (an agent's reply takes the conversation over), and `more` messages after it (the rest of
         a reply split to the channel's length); the first one's id ("" for a turn's commit made again). An agent's
         reply with a `client_id` is recorded once: made again, it answers the first one's id."""
+        searched = author in ("ai", "agent") and (kind or "message") == "message"
         answer = self.run("post", workspace_id, conversation_id, author=author, text=text, turn=_stamp(turn),
                           agent=agent_id, agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
                           notice=notice, published=published, client_id=client_id, more=list(more) or None,
-                          set=fields or None)
+                          set=fields or None, terms=search.terms(" ".join([text, *more])) if searched else None)
         return str(answer.get("message", ""))
 
     def note(self, workspace_id: str, conversation_id: str, text: str, agent_id: str, agent_name: str,
@@ -417,7 +435,7 @@ class Store:
         """An agent's private note (never sent, never shown to the customer); each agent mentioned is notified. Its
         message id."""
         answer = self.run("note", workspace_id, conversation_id, text=text, agent=agent_id, agent_name=agent_name,
-                          mentions=list(mentions) or None)
+                          mentions=list(mentions) or None, terms=search.terms(text) or None)
         return str(answer["message"])
 
     def reopen(self, workspace_id: str, conversation_id: str, actor: Owner) -> None:

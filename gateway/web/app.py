@@ -26,7 +26,7 @@ from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
 from gateway.redis_server import connect_async
-from gateway.web import api, health, inbox, openapi, webchat, webhooks
+from gateway.web import api, health, inbox, openapi, toolbox, webchat, webhooks
 from gateway.web.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
 from gateway.web.session import SessionAuth
 from gateway.web.sse import Hub
@@ -83,6 +83,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/conversations/{id}/notes", api.post_note, methods=["POST"]),
             Route("/conversations/{id}/messages", resource(get=api.list_messages, post=api.post_message)),
             Route("/conversations/{id}/messages/{message}/resend", api.resend, methods=["POST"]),
+            Route("/search", toolbox.search_conversations, methods=["GET"]),
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),

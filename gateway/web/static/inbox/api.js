@@ -101,5 +101,7 @@ export const api = {
     { method: "POST", body: {} }),
   note: (id, text) => request(`/api/conversations/${encodeURIComponent(id)}/notes`, { method: "POST", body: { text } }),
   reopen: (id) => request(`/api/conversations/${encodeURIComponent(id)}/reopen`, { method: "POST", body: {} }),
+  search: (q, { status = "", cursor = "", label = "" } = {}) => request(`/api/search?q=${encodeURIComponent(q)}`
+    + `&status=${encodeURIComponent(status)}&label=${encodeURIComponent(label)}&cursor=${encodeURIComponent(cursor)}&limit=30`),
   contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

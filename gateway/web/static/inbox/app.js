@@ -182,8 +182,70 @@ async function readFirstPages() {
   renderList($("conversation-list"), $("list-empty"));
 }
 
+// --- search ---------------------------------------------------------------------------------------
+
+/** The search box: results replace the view's list while it holds words; emptied, the view is back. */
+function bindSearch() {
+  const field = $("search-q");
+  const changed = () => debounce("search", () => runSearch(field.value.trim(), $("search-status").value), 250);
+  field.addEventListener("input", changed);
+  $("search-status").addEventListener("change", changed);
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    runSearch(field.value.trim(), $("search-status").value);
+  });
+  field.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      field.value = "";
+      runSearch("", "");
+    }
+  });
+}
+
+let searches = 0;
+
+async function runSearch(query, status) {
+  const ticket = ++searches;
+  if (!query) {
+    store.search = null;
+    renderList($("conversation-list"), $("list-empty"));
+    refreshList();
+    return;
+  }
+  store.search = { query, status, results: [], nextCursor: null, error: "", loading: true };
+  renderList($("conversation-list"), $("list-empty"));
+  try {
+    const data = await api.search(query, { status });
+    if (ticket !== searches) return;
+    Object.assign(store.search, { results: data.results, nextCursor: data.next_cursor, loading: false });
+  } catch (error) {
+    if (ticket !== searches) return;
+    Object.assign(store.search, { error: error.message, loading: false });
+  }
+  renderList($("conversation-list"), $("list-empty"));
+}
+
+async function moreResults() {
+  const search = store.search;
+  if (!search.nextCursor || search.loading) return;
+  search.loading = true;
+  try {
+    const data = await api.search(search.query, { status: search.status, cursor: search.nextCursor });
+    if (search !== store.search) return;
+    const known = new Set(search.results.map((r) => r.conversation.id));
+    search.results = search.results.concat(data.results.filter((r) => !known.has(r.conversation.id)));
+    search.nextCursor = data.next_cursor;
+  } catch (error) {
+    search.error = error.message;
+  } finally {
+    search.loading = false;
+  }
+  if (search === store.search) renderList($("conversation-list"), $("list-empty"));
+}
+
 /** The view's next page (Load more, or the list scrolled to its end). */
 function loadMore() {
+  if (store.search) return moreResults();
   if (!store.nextCursor || store.loadingMore) return listing;
   store.loadingMore = true;
   return queued(readNextPage);
@@ -361,7 +423,7 @@ function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "settings" || parts[0] === "contacts") return { page: parts[0] };
   const view = VIEWS[parts[1]] ? parts[1] : "mine";
-  return { page: "inbox", view, id: parts[2] || null };
+  return { page: "inbox", view, id: parts[2] || null, message: parts[3] || null };
 }
 
 function navigate() {
@@ -381,13 +443,17 @@ function navigate() {
   }
   const viewChanged = route.view !== store.view;
   store.view = route.view;
+  if (viewChanged && store.search) { // another view chosen: its list, not the search's results
+    store.search = null;
+    $("search-q").value = "";
+  }
   if (viewChanged) {
     store.conversations = [];
     store.nextCursor = null;
     store.listed = null;
     renderList($("conversation-list"), $("list-empty"));
   }
-  pane.open(route.id).then(() => renderList($("conversation-list"), $("list-empty")));
+  pane.open(route.id, route.message).then(() => renderList($("conversation-list"), $("list-empty")));
   refreshList();
 }
 
@@ -403,6 +469,7 @@ async function boot() {
   });
   pane = new ConversationPane({ onError: showError, onChanged: refreshList });
   bindPaging($("conversation-list"), loadMore);
+  bindSearch();
   bindSettings({ onError: showError, onAiChanged: () => pane.conversation && pane.render() });
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);

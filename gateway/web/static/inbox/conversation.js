@@ -71,8 +71,12 @@ export class ConversationPane {
     return this.conversation && this.conversation.id;
   }
 
-  async open(id) {
-    if (id === store.openId && this.conversation) return this.refresh();
+  async open(id, messageId = null) {
+    if (id === store.openId && this.conversation) {
+      await this.refresh();
+      if (messageId) await this.focus(messageId);
+      return undefined;
+    }
     store.openId = id;
     this.conversation = null;
     this.earlierBefore = null;
@@ -82,6 +86,23 @@ export class ConversationPane {
     $("details").hidden = !id;
     $("composer-text").value = "";
     if (id) await this.refresh();
+    if (id && messageId) await this.focus(messageId);
+    return undefined;
+  }
+
+  /** Show a message (a search's match): earlier pages are read until it is among those shown, then it is
+   * scrolled to and marked. */
+  async focus(messageId) {
+    const id = store.openId;
+    for (let pages = 0; pages < 50 && !this.timeline.seen.has(messageId) && this.earlierBefore; pages += 1) {
+      await this.loadEarlier();
+      if (id !== store.openId) return;
+    }
+    const node = [...$("timeline").querySelectorAll("[data-id]")].find((el) => el.dataset.id === messageId);
+    if (!node) return;
+    for (const old of $("timeline").querySelectorAll(".is-match")) old.classList.remove("is-match");
+    node.classList.add("is-match");
+    node.scrollIntoView({ block: "center" });
   }
 
   async refresh() {

@@ -27,6 +27,10 @@ export function renderNav(route) {
 }
 
 export function renderList(list, empty) {
+  if (store.search) {
+    renderResults(list, empty);
+    return;
+  }
   const view = VIEWS[store.view];
   document.getElementById("list-title").textContent = view.title;
   const total = store.counts[store.view] || 0;
@@ -63,7 +67,23 @@ export function bindPaging(list, loadMore) {
   }, { rootMargin: "0px 0px 200px 0px" });
 }
 
-function row(conversation) {
+/** Search results in place of the view: each opens its conversation at the matching message. */
+function renderResults(list, empty) {
+  const { results, nextCursor, error, loading } = store.search;
+  document.getElementById("list-title").textContent = "Search";
+  const status = document.getElementById("list-count");
+  status.textContent = error ? `Couldn't search: ${error}` : loading ? "Searching…"
+    : `${results.length}${nextCursor ? "+" : ""} result${results.length === 1 ? "" : "s"}`;
+  status.classList.toggle("is-error", Boolean(error));
+  const next = nextCursor ? h("li", { class: "row-more" }, h("button", { type: "button", class: "btn btn-small",
+    id: "load-more" }, "More results")) : null;
+  fill(list, results.map((result) => row(result.conversation, result)), next);
+  if (next && nearEnd) nearEnd.observe(next);
+  empty.hidden = loading || results.length > 0 || Boolean(nextCursor);
+  document.getElementById("list-empty-text").textContent = "No conversation matches every word.";
+}
+
+function row(conversation, result = null) {
   const name = customerName(conversation);
   const open = conversation.id === store.openId;
   const owner = conversation.owner;
@@ -72,7 +92,7 @@ function row(conversation) {
   return h("li", { class: "row-item" },
     h("a", {
       class: `row${open ? " is-open" : ""}${waiting ? " is-waiting" : ""}`,
-      href: `#/inbox/${store.view}/${conversation.id}`,
+      href: `#/inbox/${store.view}/${conversation.id}${result && result.message_id ? `/${result.message_id}` : ""}`,
       "aria-current": open ? "true" : null,
       dataset: { conversation: conversation.id, owner },
     },
@@ -82,7 +102,9 @@ function row(conversation) {
         h("span", { class: "row-name", text: name }),
         h("time", { class: "row-time", dataset: { since: conversation.last_message_at || conversation.updated_at },
           text: ago(conversation.last_message_at || conversation.updated_at) })),
-      h("p", { class: "row-preview" },
+      result && result.message ? h("p", { class: "row-preview row-match" },
+        h("span", { class: "row-preview-who", text: `${whoWrote(result.message)}: ` }), result.message.text) : null,
+      result && result.message ? null : h("p", { class: "row-preview" },
         conversation.last_author && conversation.last_author !== "customer"
           ? h("span", { class: "row-preview-who", text: `${conversation.last_author === "ai" ? aiName() : "Team"}: ` }) : null,
         conversation.last_text || "No messages yet"),
@@ -93,6 +115,11 @@ function row(conversation) {
           conversation.status === "closed" ? "Closed" : ownerLabel(owner)),
         waiting ? h("span", { class: "chip chip-wait", title: "Waiting for a human since the handover" },
           "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null))));
+}
+
+function whoWrote(message) {
+  if (message.kind === "note") return "Note";
+  return { customer: "Customer", ai: aiName(), agent: "Team" }[message.author] || "System";
 }
 
 function channelChip(conversation) {

@@ -15,6 +15,8 @@ export const store = {
   listed: null, // the view `conversations` holds (null while its list is loading)
   listError: "", // why the list could not be read, while it is being tried again
   openId: null,
+  search: null, // {query, status, results: [{conversation, message_id, message}], nextCursor, error} while searching
+  focusMessage: null, // the message a search result opens the conversation at
 };
 
 export const VIEWS = {
