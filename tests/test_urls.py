@@ -280,6 +280,8 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/api/conversations/{id}/notes"): lambda site, method, path: needs(
         site, method, path.format(id=site.conversation()), site.agent, 201, json={"text": "A note for @alex"}),
     ("POST", "/api/conversations/{id}/reopen"): reopen,
+    # The README writes the query as "q=…" (no word: refused 400): searched with a word instead.
+    ("GET", "/api/search"): lambda site, method, path: needs(site, method, "/api/search?q=hello", site.agent, 200),
     ("GET", "/api/contacts"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("GET", "/api/contacts/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200),
