@@ -125,7 +125,8 @@ def search(client: redis.Redis, workspace_id: str, query: str, filters: Filters,
     label_key = keys.key(keys.LABELED, workspace_id=workspace_id, label=filters.label) if filters.label else ""
     prefix = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id="")
     after = parse_cursor(cursor) if cursor else None
-    argv: list[str | int] = [len(term_keys), prefix, json.dumps(wanted), after[0] if after else "", after[1] if after else "",
+    argv: list[str | int] = [
+            len(term_keys), prefix, json.dumps(wanted), after[0] if after else "", after[1] if after else "",
             after[2] if after else "", limit, SCAN_BUDGET, filters.status, filters.owner, filters.channel,
             "" if filters.since is None else filters.since, "" if filters.until is None else filters.until,
             keys.SEARCH_TERMS.removeprefix(keys.CONVERSATION), keys.MESSAGES.removeprefix(keys.CONVERSATION)]
