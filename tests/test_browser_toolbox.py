@@ -69,7 +69,9 @@ def test_the_inbox_pages_to_the_150th_conversation_and_beyond(server: Server, ad
     expect(rows).to_have_count(50)
     more = inbox.page.locator("#load-more")
     expect(more).to_have_text(f"Load more ({CONVERSATIONS - 50} more)")
-    more.click()
+    # The button's own click, without scrolling it into view: a real click scrolls first, so infinite scroll could
+    # load page 2 before the click lands, and Playwright, finding the button replaced, clicks the next one (page 3).
+    more.dispatch_event("click")
     expect(rows).to_have_count(100)
     # Scrolling to the end of the list loads the next page by itself (infinite scroll).
     expect(more).not_to_be_in_viewport()  # the next page waits until the end of the list comes into view
@@ -82,6 +84,8 @@ def test_the_inbox_pages_to_the_150th_conversation_and_beyond(server: Server, ad
         if not more.count():
             break
     expect(more).to_have_count(0)  # the last page: nothing more to load
+    # A row the AI answered while the agent paged moves above the cursor; the live refresh brings it in.
+    expect(rows).to_have_count(CONVERSATIONS)
     ids = rows.evaluate_all("rows => rows.map(row => row.dataset.conversation)")
     assert sorted(ids) == sorted(customers) and len(set(ids)) == CONVERSATIONS
     the_150th = rows.nth(149)
@@ -96,7 +100,8 @@ def test_the_inbox_pages_to_the_150th_conversation_and_beyond(server: Server, ad
 def conversation_of(server: Server, widget: Widget) -> str:
     """The widget's visitor's conversation, once the server has their message."""
     for _ in range(100):
-        found = widget.history(server)["conversation"]
+        stored = widget.page.evaluate("key => localStorage.getItem(key)", widget.storage_key)
+        found = stored and widget.history(server)["conversation"]  # the widget keeps its session once it has one
         if found:
             return str(found["id"])
         widget.page.wait_for_timeout(100)
@@ -136,6 +141,32 @@ def test_a_private_note_never_reaches_the_widget(server: Server, admin: str, new
     widget.expect_reply("we will replace it", author="agent")
     expect(widget.log).not_to_contain_text("VIP")
     shot(widget.page, "widget-no-note.png")
+
+
+def test_a_conversation_s_actions_wait_until_it_has_loaded(server: Server, admin: str,
+                                                          new_page: Callable[..., Any]) -> None:
+    """Clicking Close while the conversation was still loading once POSTed to /api/conversations/null/close (a 404,
+    and the chat stayed open): the actions are hidden until the conversation they act on is on screen."""
+    widget = Widget(new_page(viewport={"width": 1280, "height": 800})).open()
+    widget.say("Is the shop open on Sunday?")
+    cid = conversation_of(server, widget)
+    inbox = inbox_page(new_page, admin)
+    held: list[Any] = []
+    inbox.page.route(f"**/api/conversations/{cid}", lambda route: held.append(route))
+    inbox.go(f"#/inbox/all/{cid}")
+    for _ in range(100):
+        if held:
+            break
+        inbox.page.wait_for_timeout(50)
+    assert held, "the inbox never asked for the conversation"
+    expect(inbox.page.locator(".actions")).to_be_hidden()
+    expect(inbox.page.locator("#composer-text")).to_be_disabled()  # Enter would do nothing, silently
+    for route in held:
+        route.continue_()
+    inbox.page.unroute(f"**/api/conversations/{cid}")
+    expect(inbox.action("Close")).to_be_visible()
+    inbox.action("Close").click()
+    expect(inbox.page.locator("#conv-status")).to_have_text("Closed")
 
 
 def test_a_closed_conversation_is_reopened_and_written_to(server: Server, admin: str,

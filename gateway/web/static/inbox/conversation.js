@@ -84,6 +84,12 @@ export class ConversationPane {
     $("conversation-empty").hidden = Boolean(id);
     $("conversation-body").hidden = !id;
     $("details").hidden = !id;
+    // Until this conversation has loaded, its actions have nothing to act on: hidden, they cannot be clicked for
+    // the previous one (or for none, a POST to /api/conversations/null/…).
+    document.querySelector(".actions").hidden = true;
+    // Nor can anything be written to it: Enter would do nothing, silently (send() needs the conversation).
+    $("composer-text").disabled = true;
+    $("composer-send").disabled = true;
     $("composer-text").value = "";
     if (id) await this.refresh();
     if (id && messageId) await this.focus(messageId);
@@ -171,6 +177,7 @@ export class ConversationPane {
   renderActions() {
     const c = this.conversation;
     const can = possible(c);
+    document.querySelector(".actions").hidden = false;
     const assignMe = $("act-assign-me");
     assignMe.hidden = !can.assignMe;
     assignMe.lastChild.textContent = can.force ? "Take over" : c.owner === "ai" ? "Take over" : "Assign to me";
@@ -332,6 +339,7 @@ export class ConversationPane {
   }
 
   async act(action) {
+    if (!this.conversation) return;
     const buttons = document.querySelectorAll(".actions button, .actions select");
     buttons.forEach((b) => b.setAttribute("aria-busy", "true"));
     try {
