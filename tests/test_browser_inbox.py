@@ -202,3 +202,34 @@ def test_a_session_the_server_ends_signs_out_without_reconnecting(alex: str, new
         expect(page.locator("#app")).to_be_hidden()
     page.wait_for_timeout(800)  # a reconnecting loop would have come back every 100 ms
     assert len(streams) == 2
+
+
+# --- an agent's long paste: kept whole, counted, refused with the reason, sent in parts ---------------------------
+
+def test_a_10000_character_paste_in_the_composer_is_kept_whole_refused_with_the_reason_and_sent_in_parts(
+        server: Server, alex: str, new_page: Callable[..., Any]) -> None:
+    cid, token = webchat_conversation(server, "chat", "Can you explain the warranty in full?")
+    inbox = inbox_page(new_page, alex)
+    inbox.go(f"#/inbox/all/{cid}")
+    field = inbox.page.locator("#composer-text")
+    expect(field).to_be_enabled()
+    expect(field).not_to_have_attribute("maxlength", re.compile(".*"))  # it would cut a paste silently
+    paragraph = "Every lamp carries a two-year warranty covering parts and labour from the delivery date. " * 15
+    pasted = "\n\n".join([paragraph.strip()] * 8)  # 10,672 characters, pasted at once
+    assert len(pasted) > 10_000
+    field.fill(pasted)
+    assert field.input_value() == pasted  # nothing cut
+    expect(inbox.page.locator("#composer-count")).to_have_text(f"{len(pasted):,} / 4,096")
+    field.press("Enter")
+    note = inbox.page.locator("#composer-length")
+    expect(note).to_contain_text(f"This reply is {len(pasted):,} characters long; one reply can have at most 4,096, "
+                                 "so it is not sent as it is")
+    assert field.input_value() == pasted  # refused, kept
+    assert not [m for m in server.api(token, "GET", "/webchat/chat/messages")["messages"] if m["author"] == "agent"]
+    note.get_by_role("button", name="send it as 3 replies").click()
+    expect(field).to_have_value("")
+    expect(note).to_be_hidden()
+    sent = [m["text"] for m in server.api(token, "GET", "/webchat/chat/messages")["messages"] if m["author"] == "agent"]
+    assert len(sent) == 3 and all(len(text) <= 4096 for text in sent)
+    assert " ".join(" ".join(sent).split()) == " ".join(pasted.split())  # every word, in order
+

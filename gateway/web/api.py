@@ -186,6 +186,7 @@ def _detail(deployment: Deployment, workspace_id: str, conversation_id: str) -> 
     detail["contact"] = contact_view(deployment, deployment.store.contact(workspace_id, conversation["contact"]))
     channel = deployment.channels.get(conversation["channel"])
     detail["templates"] = [window.describe(t) for t in window.templates(channel.connector if channel else None)]
+    detail["limits"] = {"text": MAX_TEXT, "channel": lifecycle.channel_limit(deployment, conversation)}
     return {"conversation": detail}
 
 

@@ -223,6 +223,15 @@ schemas:
             type: array
             description: The templates the conversation's channel may send (outside its reply window too)
             items: {$ref: '#/components/schemas/Template'}
+          limits:
+            type: object
+            required: [text, channel]
+            description: What a reply may be
+            properties:
+              text: {type: integer, description: 'Characters of one reply or note (POST …/messages and …/notes)'}
+              channel:
+                type: integer
+                description: 'Characters of one message on the channel: a longer reply goes out as several'
   Template:
     type: object
     required: [key, name, language, body, params]

@@ -6,6 +6,10 @@ import {
   agentName, aiName, channelType, contactId, customerName, identityLabel, isMine, ownerLabel, store,
 } from "./store.js";
 import { Timeline } from "./timeline.js";
+import { splitText, textLength } from "../widget/split.js";
+
+// What one reply or note may be, and one message on the channel, until the conversation's own limits are loaded.
+const DEFAULT_LIMITS = { text: 4096, channel: 4096 };
 
 const $ = (id) => document.getElementById(id);
 
@@ -59,6 +63,7 @@ export class ConversationPane {
       event.preventDefault();
       this.send();
     });
+    $("composer-text").addEventListener("input", () => this.checkLength());
     $("composer-text").addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -249,6 +254,7 @@ export class ConversationPane {
   }
 
   renderComposer() {
+    this.checkLength();
     const c = this.conversation;
     const can = possible(c);
     const text = $("composer-text");
@@ -368,12 +374,79 @@ export class ConversationPane {
     if (id === store.openId) await this.refresh();
   }
 
+  /** The reply's length against what one reply (or note) may be and what one message on the channel may be. A long
+   * paste is kept whole and counted, never cut: past the channel's limit it is said how many messages it goes out as
+   * (the server splits it); past one reply's limit it cannot be sent as it is, says why, and offers to send it in
+   * parts, as the widget does for visitors. */
+  checkLength() {
+    const field = $("composer-text");
+    const count = $("composer-count");
+    const note = $("composer-length");
+    const limits = (this.conversation && this.conversation.limits) || DEFAULT_LIMITS;
+    const text = field.value.trim();
+    const length = textLength(text);
+    const what = this.noting ? "note" : "reply";
+    this.tooLong = length > limits.text;
+    const shown = !field.disabled && length > Math.min(limits.text, this.noting ? limits.text : limits.channel) * 0.8;
+    count.hidden = !shown;
+    count.textContent = `${length.toLocaleString("en")} / ${limits.text.toLocaleString("en")}`;
+    count.classList.toggle("is-over", this.tooLong);
+    note.classList.toggle("is-over", this.tooLong);
+    if (this.tooLong && !field.disabled) {
+      const parts = splitText(text, limits.text).length;
+      fill(note, `This ${what} is ${length.toLocaleString("en")} characters long; one ${what} can have at most `
+        + `${limits.text.toLocaleString("en")}, so it is not sent as it is. Shorten it, or `,
+        h("button", { id: "composer-split", type: "button", onclick: () => this.sendInParts() },
+          `send it as ${parts} ${this.noting ? "notes" : "replies"}`), ".");
+      note.hidden = false;
+    } else if (!this.noting && !field.disabled && length > limits.channel) {
+      const parts = splitText(text, limits.channel).length;
+      note.textContent = `Goes out as ${parts} messages: this channel takes at most `
+        + `${limits.channel.toLocaleString("en")} characters in one.`;
+      note.hidden = false;
+    } else {
+      note.hidden = true;
+    }
+  }
+
+  /** A reply (or note) longer than one may be, sent as several in order, each with its own idempotency key; what is
+   * not sent yet stays in the composer should one fail. */
+  async sendInParts() {
+    const field = $("composer-text");
+    const button = $("composer-send");
+    const limits = (this.conversation && this.conversation.limits) || DEFAULT_LIMITS;
+    const parts = splitText(field.value.trim(), limits.text);
+    if (!parts.length || button.disabled || !this.id) return;
+    const id = this.id;
+    const noting = this.noting;
+    button.disabled = true;
+    try {
+      for (let n = 0; n < parts.length; n += 1) {
+        const clientId = newClientId();
+        await withRetries(() => (noting ? api.note(id, parts[n]) : api.reply(id, parts[n], clientId)));
+        field.value = parts.slice(n + 1).join("\n\n");
+      }
+      await this.refresh();
+      this.onChanged();
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.renderComposer();
+      field.focus();
+    }
+  }
+
   async send() {
     if (!this.noting && this.conversation && windowClosed(this.conversation)) return this.sendTemplate();
     const field = $("composer-text");
     const text = field.value.trim();
     const button = $("composer-send");
     if (!text || button.disabled || !this.id) return;
+    if (this.tooLong || textLength(text) > ((this.conversation && this.conversation.limits) || DEFAULT_LIMITS).text) {
+      this.checkLength(); // says why it is not sent, and offers the parts
+      $("composer-length").scrollIntoView({ block: "nearest" });
+      return;
+    }
     if (this.noting) {
       await this.saveNote(field, text, button);
       return;
