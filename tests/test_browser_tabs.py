@@ -231,7 +231,6 @@ def test_a_widget_stream_that_cannot_open_says_so_and_messages_still_go(
     widget.expect_reply("Start a return from the order page within 30 days.")
 
 
-@pytest.mark.xfail(strict=False, reason="order-dependent: after other browser modules, no Last-Event-ID")
 def test_closing_the_leader_shop_tab_hands_the_widget_stream_over(server: Server,
                                                                    profile: Callable[..., Profile]) -> None:
     browser_profile = profile()

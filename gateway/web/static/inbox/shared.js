@@ -206,6 +206,12 @@ export class SharedStream {
     }
   }
 
+  /** Where the owner knows the stream stands without an event (e.g. from a history it read): a tab that never got
+   * an event on the stream (what it shows came with the history) still resumes from there when it takes over. */
+  saw(eventId) {
+    if (!this.lastEventId && eventId) this.lastEventId = eventId;
+  }
+
   /** A tab that just joined: where the stream stands, so it shows the same state and can take over from here. */
   welcome(to) {
     const [state, detail] = this.state;

@@ -209,6 +209,8 @@ export class Chat {
       const data = await this.call(() => this.api.history());
       if (!data.conversation) return;
       for (const message of data.messages) this.receive(data.conversation.id, message);
+      const newest = data.messages[data.messages.length - 1];
+      if (newest && this.stream) this.stream.saw(`${data.conversation.id}/${newest.id}`);
       this.showParty(data.conversation.with);
       if (this.earlier.conversation !== data.conversation.id) {
         this.offerEarlier(data.conversation.id, data.has_more ? data.next_before : null);
