@@ -32,6 +32,14 @@ class KnowledgeEntryConfig(Strict):
 class KnowledgeConfig(Strict):
     entries: list[KnowledgeEntryConfig] = []
     files: list[str] = []
+    #: The most tokens (about 4 characters each) of knowledge a turn puts into the model's prompt, whatever the
+    #: knowledge base's size: the best passages for the customer's question that fit.
+    prompt_tokens: int = Field(default=1000, ge=50, le=100_000)
+    #: …and at most this many passages.
+    max_passages: int = Field(default=4, ge=1, le=50)
+    #: The share of the question's (idf-weighted) terms a passage must hold to be offered at all: below it the AI
+    #: says it does not know rather than answer from the wrong article.
+    min_coverage: float = Field(default=0.5, gt=0, le=1)
 
 
 class BreakerConfig(Strict):

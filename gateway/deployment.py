@@ -25,6 +25,8 @@ from gateway.plugin_host import connector_types, notifier_types
 from gateway.plugin_host import failures as plugin_failures
 from gateway.queue import rq_queue
 from gateway.redis_server import connect
+from gateway.retrieval.base import Indexes, KnowledgeBase
+from gateway.retrieval.index import Index
 
 log = logging.getLogger("baton")
 
@@ -115,7 +117,28 @@ class Deployment:
         return channel
 
     def knowledge(self, workspace_id: str) -> list[KnowledgeEntry]:
+        """The config's knowledge (`ai_agent.knowledge`), as loaded at start-up; the knowledge base in Redis starts
+        from it (`sync_knowledge`)."""
         return self.knowledge_base.get(workspace_id, [])
+
+    @cached_property
+    def indexes(self) -> Indexes:
+        return Indexes()
+
+    def kb(self, workspace_id: str) -> KnowledgeBase:
+        return KnowledgeBase(self.redis, workspace_id)
+
+    def knowledge_index(self, workspace_id: str, version: str | None) -> Index:
+        """The workspace's knowledge index at `version` (read beside the conversation): this process's copy, rebuilt
+        from Redis only when the knowledge changed."""
+        return self.indexes.get(self.kb(workspace_id), version, self.knowledge(workspace_id))
+
+    def sync_knowledge(self) -> None:
+        """Write each workspace's config knowledge into its knowledge base, where it changed since last written."""
+        for workspace in self.config.workspaces:
+            if workspace.ai_agent is not None and self.kb(workspace.id).sync_config(self.knowledge(workspace.id)):
+                log.info("workspace %s: the config's knowledge (%d entries) was written into the knowledge base",
+                         workspace.id, len(self.knowledge(workspace.id)), extra={"workspace": workspace.id})
 
     def workspace(self, workspace_id: str) -> WorkspaceConfig:
         return self.config.workspace(workspace_id)

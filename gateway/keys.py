@@ -87,6 +87,11 @@ SESSION = "baton:%(workspace_id)s:session:%(digest)s"  # inbox session id digest
 AGENT_SESSIONS = "baton:%(workspace_id)s:agent:%(agent)s:sessions"  # set of the agent's session digests (for revoking)
 VISITOR = "baton:%(workspace_id)s:visitor:%(digest)s"  # webchat session id digest → "channel|visitor" (with its TTL)
 RATE = "baton:%(workspace_id)s:rate:%(scope)s:%(subject)s"  # a rate limit's counter for one window
+# --- the knowledge base (gateway/retrieval/base.py) ---
+KB_VERSION = "baton:%(workspace_id)s:kb:version"  # a token that changes with every change of the knowledge base
+KB_ARTICLES = "baton:%(workspace_id)s:kb:articles"  # hash article id → JSON (title, body, source, url, origin, …)
+KB_PASSAGES = "baton:%(workspace_id)s:kb:passages"  # hash passage id → JSON (its article, title, text and terms)
+KB_CONFIG = "baton:%(workspace_id)s:kb:config"  # digest of the config's knowledge last written into the base
 # hash data (base64), content_type: a customer's attachment downloaded from a provider that names media by id
 MEDIA = "baton:%(workspace_id)s:media:%(channel)s:%(media_id)s"
 

@@ -129,9 +129,14 @@ def strip_unknown(text: str) -> tuple[str, bool]:
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), True
 
 
-def instructions() -> str:
-    """The standard paragraph appended to every system prompt."""
+RANKED_NOTE = "The knowledge above holds the passages found for the customer's latest message, most relevant first."
+
+
+def instructions(ranked: bool = False) -> str:
+    """The standard paragraph appended to every system prompt; `ranked`: the knowledge is the passages retrieval
+    found for the customer's latest message, best first (RANKED_NOTE says so, for the offline model too)."""
     return (
+        (f"{RANKED_NOTE} " if ranked else "") +
         "Answer the customer only from the knowledge above; do not guess or invent facts, prices, "
         "dates or policies. Keep answers short and friendly, in the customer's language. When the "
         "knowledge does not answer the question, say briefly that you don't know and include the "

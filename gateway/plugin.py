@@ -32,9 +32,10 @@ from gateway.connector import (
     degrade_to_text,
 )
 from gateway.errors import BadRequest, BatonError, ConfigError, SendFailed, SignatureInvalid
-from gateway.knowledge import HANDOVER_TOOL, UNKNOWN_MARKER, KnowledgeEntry, parse_knowledge
+from gateway.knowledge import HANDOVER_TOOL, RANKED_NOTE, UNKNOWN_MARKER, KnowledgeEntry, parse_knowledge
 from gateway.llm import import_litellm
 from gateway.notify import Notifier, NotifierSettings
+from gateway.retrieval import rank_knowledge
 
 #: The version of this API: "<major>.<minor>".
 API_VERSION = "1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "API_VERSION",
     "DELIVERY_STATES",
     "HANDOVER_TOOL",
+    "RANKED_NOTE",
     "UNKNOWN_MARKER",
     "Acknowledgement",
     "BadRequest",
@@ -73,4 +75,5 @@ __all__ = [
     "hookimpl",
     "import_litellm",
     "parse_knowledge",
+    "rank_knowledge",
 ]

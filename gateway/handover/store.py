@@ -708,15 +708,23 @@ class Store:
                 message["delivery_error"] = delivery[f"{message['id']}:error"]
 
     def recent(self, workspace_id: str, conversation_id: str, count: int) -> tuple[Conversation, list[Message]]:
-        """The conversation and its latest `count` messages, oldest first: what an AI turn reads."""
+        """The conversation and its latest `count` messages, oldest first."""
+        conversation, history, _ = self.turn_view(workspace_id, conversation_id, count)
+        return conversation, history
+
+    def turn_view(self, workspace_id: str, conversation_id: str,
+                  count: int) -> tuple[Conversation, list[Message], str | None]:
+        """What an AI turn reads, in one round trip: the conversation, its latest `count` messages (oldest first) and
+        the workspace's knowledge-base version (the turn's index is rebuilt only when that changed)."""
         parts = {"workspace_id": workspace_id, "conversation_id": conversation_id}
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(keys.CONVERSATION % parts)
         pipe.lrange(keys.MESSAGES % parts, -count, -1)
-        data, entries = pipe.execute()
+        pipe.get(keys.KB_VERSION % parts)
+        data, entries, version = pipe.execute()
         if not data:
             raise Refused("not_found", conversation_id, {})
-        return decode_conversation(data), [decode_message(raw, {}) for raw in entries]
+        return decode_conversation(data), [decode_message(raw, {}) for raw in entries], version
 
     def message(self, workspace_id: str, conversation_id: str, mid: str) -> Message:
         history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)

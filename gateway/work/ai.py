@@ -103,14 +103,14 @@ def describe_failure(agent: AIAgentConfig, exc: Exception) -> str:
     return f"{type(exc).__name__}, HTTP {status}: {detail}" if status else f"{type(exc).__name__}: {detail}"
 
 
-def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry]) -> str:
-    return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions()])
+def system_prompt(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], ranked: bool = False) -> str:
+    return "\n\n".join([agent.system_prompt.strip(), render_knowledge(knowledge), instructions(ranked)])
 
 
 def chat_messages(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
-                  handed_back: bool) -> list[dict[str, str]]:
+                  handed_back: bool, ranked: bool = False) -> list[dict[str, str]]:
     """The model's view of the conversation: public customer, AI and human-agent messages."""
-    messages = [{"role": "system", "content": system_prompt(agent, knowledge)}]
+    messages = [{"role": "system", "content": system_prompt(agent, knowledge, ranked)}]
     for message in history[-agent.history_limit:]:
         if message["visibility"] != "public" or message["author"] == "system":
             continue
@@ -173,7 +173,7 @@ def retryable(exc: Exception) -> bool:
 
 
 def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequence[Message],
-            handed_back: bool = False, max_text: int = 4096) -> Reply:
+            handed_back: bool = False, max_text: int = 4096, ranked: bool = False) -> Reply:
     """The model's answer to the conversation so far, within the agent's timeout and retry budget, its length capped
     for a channel that takes `max_text` characters a message. Raises ModelNotConfigured without calling a model
     whose key is missing (litellm would raise a different error for each provider), NoAnswer for a completion with
@@ -181,7 +181,8 @@ def respond(agent: AIAgentConfig, knowledge: list[KnowledgeEntry], history: Sequ
     if missing := missing_keys(agent):
         raise ModelNotConfigured(f"the model {agent.model} needs {', '.join(missing)}")
     cap = min(max_tokens(max_text), int(agent.litellm_params.get("max_tokens") or max_tokens(max_text)))
-    response = complete_within_budget(agent, chat_messages(agent, knowledge, history, handed_back), max_tokens=cap)
+    response = complete_within_budget(agent, chat_messages(agent, knowledge, history, handed_back, ranked),
+                                    max_tokens=cap)
     choices = getattr(response, "choices", None) or []
     if not choices:
         raise NoAnswer(f"the model {agent.model} answered with no choices")

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from gateway import detection, keys, texts
+from gateway import detection, keys, retrieval, texts
 from gateway.breaker import Breaker
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
@@ -119,6 +119,7 @@ class Turn:
     history: list[Message]  # the latest messages, oldest first (a bounded window)
     new: list[Message]  # the customer messages since the AI's cursor, at most TEXT_WINDOW
     stamp: TurnStamp
+    knowledge_version: str | None = None  # the knowledge base's, read beside the conversation
     agent: AIAgentConfig = field(init=False)
 
     def __post_init__(self) -> None:
@@ -179,14 +180,15 @@ def run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str
 
 def _run(deployment: Deployment, workspace: WorkspaceConfig, conversation_id: str, token: str) -> str:
     agent = workspace.ai_agent or AIAgentConfig()
-    conversation, history = deployment.store.recent(workspace.id, conversation_id, max(agent.history_limit, 30))
+    conversation, history, version = deployment.store.turn_view(workspace.id, conversation_id,
+                                                                max(agent.history_limit, 30))
     cursor = conversation.get("ai_cursor", "")
     new = [m for m in history if m["author"] == "customer" and message_after(m["id"], cursor)][-TEXT_WINDOW:]
     stamp = TurnStamp(expect=cursor, upto=new[-1]["id"] if new else cursor, lock=token)
     if not new or conversation["status"] != "open":
         deployment.store.finish(workspace.id, conversation_id, stamp)
         return "nothing new"
-    turn = Turn(deployment, workspace, conversation, history, new, stamp)
+    turn = Turn(deployment, workspace, conversation, history, new, stamp, version)
     turn.stamp = dataclasses.replace(stamp, language=turn.language)  # stored by the commit, whichever it is
     action = choose(situation(turn), turn.texts, has_media=any(m.get("media") for m in new))
     return act(turn, action)
@@ -233,8 +235,18 @@ def act(turn: Turn, action: Action) -> str:
     return answer(turn)
 
 
+def passages(turn: Turn) -> list[retrieval.Hit]:
+    """The knowledge for this turn: the passages that answer the customer's new messages (a short follow-up is read
+    with the question before it), within the agent's token budget."""
+    index = turn.deployment.knowledge_index(turn.workspace.id, turn.knowledge_version)
+    new_ids = {m["id"] for m in turn.new}
+    earlier = [m.get("text", "") for m in turn.history
+               if m["author"] == "customer" and m["id"] not in new_ids and m.get("text")]
+    return retrieval.retrieve(index, turn.text, earlier[-1] if earlier else "", turn.agent.knowledge)
+
+
 def answer(turn: Turn) -> str:
-    knowledge = turn.deployment.knowledge(turn.workspace.id)
+    knowledge = retrieval.entries(passages(turn))
     handed_back = bool(turn.conversation.get("handed_back_at"))
     breaker = None if ai.is_offline(turn.agent) else Breaker(turn.deployment.redis, turn.workspace.id, turn.agent)
     if breaker is not None and not breaker.allow():
@@ -243,7 +255,7 @@ def answer(turn: Turn) -> str:
                                f"({state.last_error}), so it was not asked", route="error", model_ok=False)
     limit = lifecycle.channel_limit(turn.deployment, turn.conversation)
     try:
-        reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back, max_text=limit)
+        reply = ai.respond(turn.agent, knowledge, turn.history, handed_back=handed_back, max_text=limit, ranked=True)
     except Exception as exc:  # noqa: BLE001 - any provider failure: hand over rather than go silent
         ai.log_failure(turn.agent, turn.conversation_id, exc)
         if breaker is not None and not isinstance(exc, ModelNotConfigured):

@@ -70,6 +70,10 @@ def warm_up(deployment: Deployment) -> None:
             channel.connector.warm_up()
         except Exception:  # noqa: BLE001 - a slow first send beats a worker that will not start
             log.exception("warming up channel %s failed", channel.name, extra={"channel": channel.name})
+    try:
+        deployment.sync_knowledge()  # the config's knowledge into the shared base, where it changed
+    except Exception:  # noqa: BLE001 - the first turn writes it then
+        log.exception("writing the config's knowledge into the knowledge base failed")
     for workspace in deployment.config.workspaces:
         agent = workspace.ai_agent
         if agent is None:
