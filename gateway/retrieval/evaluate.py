@@ -42,7 +42,7 @@ _FINISHES = ["black", "white", "brass", "oak", "walnut", "sage green", "terracot
 
 def product_names(count: int) -> list[tuple[str, str]]:
     """(name, type) of `count` products, the same first ones whatever the count."""
-    names = []
+    names: list[tuple[str, str]] = []
     for edition in ("", " Mini", " Max", " Duo"):
         for variant in _VARIANTS:
             for family in _FAMILIES:
