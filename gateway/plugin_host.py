@@ -8,6 +8,8 @@ says what failed once at start-up and goes on.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -72,6 +74,21 @@ def plugin_manager() -> pluggy.PluginManager:
             _load_entry_points(manager)
             _manager = manager
         return _manager
+
+
+def call_hook(name: str, **kwargs: Any) -> list[Any]:
+    """Call every implementation of hook `name` and await those that return an awaitable (datasette's
+    await_me_maybe), all of them, before returning their results in the order pluggy gave them."""
+    results = list(getattr(plugin_manager().hook, name)(**kwargs))
+    pending = [(n, result) for n, result in enumerate(results) if inspect.isawaitable(result)]
+    if pending:
+        for (n, _), value in zip(pending, asyncio.run(_gather([result for _, result in pending])), strict=True):
+            results[n] = value
+    return results
+
+
+async def _gather(awaitables: list[Any]) -> list[Any]:
+    return list(await asyncio.gather(*awaitables))
 
 
 def failures() -> list[PluginFailure]:

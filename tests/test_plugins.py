@@ -3,6 +3,7 @@ inline plugin registered for the test and unregistered afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from gateway.plugin import (
     WebhookRequest,
     hookimpl,
 )
-from gateway.plugin_host import connector_types, plugin_manager
+from gateway.plugin_host import call_hook, connector_types, plugin_manager
 from gateway.web.app import create_app
 from tests.conftest import Visitor, chat_channel, run_jobs
 
@@ -212,3 +213,36 @@ def test_hook_baton_archive(registered: list[object], make_deployment: Any) -> N
     [(where, conversation)] = archived
     assert where == workspace and conversation["id"] == cid
     assert [m["text"] for m in conversation["messages"] if m["author"] == "customer"] == ["thanks, bye"]
+
+
+def test_call_hook_awaits_what_returns_an_awaitable_and_keeps_every_result(registered: list[object]) -> None:
+    """One helper calls a hook for every caller (notify jobs, the archive): a sync implementation, an `async def`
+    and one returning an awaitable each give their result, all awaited before the call returns."""
+    seen: list[str] = []
+
+    class Sync:
+        @hookimpl
+        def baton_archive(self, workspace: str, conversation: dict[str, Any]) -> str:
+            seen.append("sync")
+            return f"sync:{workspace}:{conversation['id']}"
+
+    class Async:
+        @hookimpl
+        async def baton_archive(self, workspace: str, conversation: dict[str, Any]) -> str:
+            await asyncio.sleep(0)
+            seen.append("async")
+            return "async"
+
+    class Awaitable:
+        @hookimpl
+        def baton_archive(self, workspace: str, conversation: dict[str, Any]) -> Any:
+            async def later() -> str:
+                seen.append("awaitable")
+                return "awaitable"
+            return later()
+
+    for plugin in (Sync(), Async(), Awaitable()):
+        register(registered, plugin)
+    results = call_hook("baton_archive", workspace="w1", conversation={"id": "7"})
+    assert sorted(results) == ["async", "awaitable", "sync:w1:7"]
+    assert sorted(seen) == ["async", "awaitable", "sync"]

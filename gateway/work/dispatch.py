@@ -35,6 +35,11 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
+def release_lease(client: redis.Redis, key: str, token: str) -> None:
+    """Let go of a lease (or a plain lock) this holder set with `token`; one set by someone else since is kept."""
+    client.eval(_RELEASE, 1, key, token)
+
+
 class Leases:
     """The per-conversation locks this process holds, renewed together until released."""
 
@@ -63,7 +68,7 @@ class Leases:
             if self._held.get(key) == token:
                 del self._held[key]
         with contextlib.suppress(redis.RedisError):  # else it lapses within LEASE_MS
-            self.redis.eval(_RELEASE, 1, key, token)
+            release_lease(self.redis, key, token)
 
     def renew(self) -> None:
         with self._lock:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 from typing import Any
 
-from gateway.plugin_host import plugin_manager
+from gateway.plugin_host import call_hook
 from gateway.work import runtime
 
 log = logging.getLogger("baton.jobs")
 
 
 def notify_hook(workspace_id: str, notification: dict[str, Any]) -> None:
-    """Call every `baton_notify` implementation; await those that return an awaitable (datasette's
-    await_me_maybe), all of them, before the job ends."""
-    results = plugin_manager().hook.baton_notify(workspace=workspace_id, notification=notification)
-    pending = [result for result in results if inspect.isawaitable(result)]
-    if pending:
-        asyncio.run(_gather(pending))
-
-
-async def _gather(awaitables: list[Any]) -> None:
-    await asyncio.gather(*awaitables)
+    """Call every `baton_notify` implementation, awaiting those that return an awaitable, before the job ends."""
+    call_hook("baton_notify", workspace=workspace_id, notification=notification)
 
 
 def notify(workspace_id: str, index: int, notification: dict[str, Any]) -> None:

@@ -3,8 +3,6 @@ in the archive directory, and the `baton_archive` hook), then deleted from Redis
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import logging
 import time
@@ -13,7 +11,7 @@ from typing import Any
 
 from gateway import keys
 from gateway.deployment import Deployment
-from gateway.plugin_host import plugin_manager
+from gateway.plugin_host import call_hook
 
 log = logging.getLogger("baton.retention")
 
@@ -45,7 +43,7 @@ def forget(deployment: Deployment, workspace_id: str, conversation_id: str) -> i
     record["messages"] = deployment.store.messages(workspace_id, conversation_id, limit=1_000_000)
     try:
         _write(deployment, workspace_id, record)
-        _call_hook(workspace_id, record)
+        call_hook("baton_archive", workspace=workspace_id, conversation=record)
     except Exception:  # noqa: BLE001 - the chore's boundary: keep the conversation, try again next time
         log.exception("archiving conversation %s/%s failed; it is kept", workspace_id, conversation_id,
                       extra={"workspace": workspace_id, "conversation": conversation_id})
@@ -69,12 +67,3 @@ def _write(deployment: Deployment, workspace_id: str, record: dict[str, Any]) ->
         archive.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def _call_hook(workspace_id: str, record: dict[str, Any]) -> None:
-    results = plugin_manager().hook.baton_archive(workspace=workspace_id, conversation=record)
-    pending = [result for result in results if inspect.isawaitable(result)]
-    if pending:
-        asyncio.run(_gather(pending))
-
-
-async def _gather(awaitables: list[Any]) -> None:
-    await asyncio.gather(*awaitables)

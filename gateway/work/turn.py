@@ -31,6 +31,7 @@ from gateway.logs import Throttled
 from gateway.redis_server import describe_error, passing
 from gateway.text import fit
 from gateway.work import ai
+from gateway.work.dispatch import release_lease
 
 log = logging.getLogger("baton.turn")
 
@@ -45,7 +46,6 @@ TEXT_WINDOW = 20  # the newest customer messages of a flood that the AI reads as
 COMMIT_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)  # s between tries of a commit Redis refused or lost, the answer kept
 T = TypeVar("T")
 _commit_errors = Throttled(log, every=5.0)
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class Action(enum.Enum):
@@ -160,7 +160,7 @@ def take_turn(deployment: Deployment, workspace_id: str, conversation_id: str, w
     try:
         return run(deployment, workspace, conversation_id, token)
     finally:
-        deployment.redis.eval(_RELEASE, 1, lock, token)
+        release_lease(deployment.redis, lock, token)
 
 
 def turn_lock_ms(workspace: WorkspaceConfig) -> int:
