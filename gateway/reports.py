@@ -47,8 +47,8 @@ class Range:
 def parse_range(start: str | None, end: str | None, today: date) -> Range:
     """`from` and `to` (YYYY-MM-DD, both included; by default the last 30 days to `today`), or ValueError saying
     what is wrong."""
-    last = _day(end, "to") if end else today
-    first = _day(start, "from") if start else last - timedelta(days=29)
+    last = _day(end, "to") if end is not None else today
+    first = _day(start, "from") if start is not None else last - timedelta(days=29)
     if first > last:
         raise ValueError(f"'from' ({first}) is after 'to' ({last})")
     if (last - first).days + 1 > MAX_DAYS:
@@ -146,15 +146,17 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shares(counts: dict[str, int]) -> dict[str, float]:
-    """The outcomes as shares of the conversations, summing to exactly 1 (0 for all when there are none): the
-    last share takes the rounding's remainder."""
+    """The outcomes as shares of the conversations in millionths that add up to exactly a million (largest
+    remainders get the rounding's leftover units, ties in OUTCOMES' order); all 0 when there are none."""
     total = sum(counts[name] for name in OUTCOMES)
     if not total:
         return dict.fromkeys(OUTCOMES, 0.0)
-    shares = {name: round(counts[name] / total, 6) for name in OUTCOMES}
-    biggest = max(OUTCOMES, key=lambda name: counts[name])
-    shares[biggest] = round(1.0 - sum(v for k, v in shares.items() if k != biggest), 6)
-    return shares
+    units = {name: counts[name] * 1_000_000 // total for name in OUTCOMES}
+    leftover = 1_000_000 - sum(units.values())
+    by_remainder = sorted(OUTCOMES, key=lambda name: -(counts[name] * 1_000_000 % total))
+    for name in by_remainder[:leftover]:
+        units[name] += 1
+    return {name: units[name] / 1_000_000 for name in OUTCOMES}
 
 
 def report(client: Any, workspace_id: str, span: Range, channel_name: str | None = None) -> dict[str, Any]:
@@ -167,7 +169,9 @@ def report(client: Any, workspace_id: str, span: Range, channel_name: str | None
         _add(one, fields, channel_name)
         _add(total, fields, channel_name)
         series.append({"day": day.isoformat(), **_summary(one)})
+    seen = sorted({field.rpartition("|")[2] for fields in stored for field in fields})
     return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel_name,
+            "channels_seen": seen,
             "buckets": list(BUCKETS), **_summary(total), "series": series}
 
 

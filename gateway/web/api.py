@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, window
+from gateway import keys, reports, window
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
@@ -629,6 +630,59 @@ async def list_team(request: Request) -> Response:
     me = next((a for a in agents if a["id"] == agent.id), {})
     return JSONResponse({"me": {**agent.public(), "presence": me.get("presence", "offline")},
                          "workspace": agent.workspace_id, "workspace_name": name, "agents": agents})
+
+
+async def get_reports(request: Request) -> Response:
+    """
+    summary: The team's reports over a range of days (UTC), from counters kept as things happen
+    description: 'Every figure is about the conversations started in the range. Each has one outcome, so
+      `shares` (ai_resolved, handed_over, abandoned, open) add up to 1 (all 0 without conversations). Times are
+      from fixed buckets (`buckets`, seconds): a p50 or p90 is the upper bound of its bucket, null without data
+      or past the last bound. Any agent of the workspace may read them (team figures, no one''s own).
+      `format=csv` answers one row per day and a `total` row.'
+    security: [{agentToken: []}]
+    parameters:
+      - {name: from, in: query, schema: {type: string, format: date}, description: 'first day (YYYY-MM-DD); by
+          default 29 days before `to`'}
+      - {name: to, in: query, schema: {type: string, format: date}, description: 'last day, included; today by
+          default'}
+      - {name: channel, in: query, schema: {type: string}, description: 'one channel''s figures (its name: a
+          configured channel, or one in the range''s figures)'}
+      - {name: format, in: query, schema: {type: string, enum: [json, csv], default: json}}
+    responses:
+      200:
+        description: The figures of the range and the same figures day by day (`series`)
+        content:
+          application/json: {schema: {$ref: '#/components/schemas/Report'}}
+          text/csv: {schema: {type: string}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    deployment = deployment_of(request)
+    query = request.query_params
+    answer_format = query.get("format", "json")
+    if answer_format not in ("json", "csv"):
+        raise BadRequest("'format' must be json or csv")
+    today = datetime.datetime.fromtimestamp(time.time(), datetime.UTC).date()
+    try:
+        span = reports.parse_range(query.get("from"), query.get("to"), today)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    channel_name = query.get("channel")
+    answer = await run_in_threadpool(reports.report, deployment.redis, agent.workspace_id, span, channel_name)
+    names = sorted({channel.name for channel in deployment.workspace(agent.workspace_id).channels}
+                   | set(answer["channels_seen"]))
+    if channel_name is not None and channel_name not in names:
+        raise BadRequest(f"no channel {channel_name[:40]!r} in this workspace or its figures of the range; expected "
+                         f"one of {', '.join(names)}")
+    answer["channels_seen"] = names
+    if answer_format == "csv":
+        name = f"baton-report-{span.first}-{span.last}{'-' + channel_name if channel_name else ''}.csv"
+        return Response(reports.as_csv(answer), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return JSONResponse(answer)
 
 
 def team_with_presence(deployment: Deployment, workspace_id: str) -> list[dict[str, Any]]:

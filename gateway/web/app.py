@@ -87,6 +87,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", api.get_contact, methods=["GET"]),
             Route("/team", api.list_team, methods=["GET"]),
+            Route("/reports", api.get_reports, methods=["GET"]),
             Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),
             Route("/me/presence", api.set_presence, methods=["PUT"]),
             Route("/assignment", resource(get=api.get_assignment, put=api.set_assignment)),

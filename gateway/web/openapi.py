@@ -110,6 +110,78 @@ schemas:
           presence: {type: string, enum: [online, away, offline]}
           presence_since: {type: integer, description: ms; 0 when never set}
           open: {type: integer, description: open chats the agent holds}
+  ReportFigures:
+    type: object
+    required: [conversations, shares, counts, channels, ai_resolution_rate, durable_resolution_rate, durable,
+      handover_rate, handover_reasons, times, csat, forms]
+    properties:
+      conversations: {type: integer, description: conversations started}
+      shares:
+        type: object
+        description: each outcome's share of `conversations`; they add up to 1
+        required: [ai_resolved, handed_over, abandoned, open]
+        properties:
+          ai_resolved: {type: number}
+          handed_over: {type: number}
+          abandoned: {type: number}
+          open: {type: number}
+      counts:
+        type: object
+        description: conversations, the four outcomes, auto_resolved, returned, forms_sent, forms_captured
+        additionalProperties: {type: integer}
+      channels: {type: object, description: conversations started by channel, additionalProperties: {type: integer}}
+      ai_resolution_rate: {type: number}
+      durable_resolution_rate: {type: number, description: 'AI resolved and the customer not back within
+          reports.durable_days, of conversations'}
+      durable: {type: integer}
+      handover_rate: {type: number}
+      handover_reasons: {type: object, description: handovers by route, additionalProperties: {type: integer}}
+      times:
+        type: object
+        description: first_response, to_assignment, to_human_reply, resolution
+        additionalProperties:
+          type: object
+          required: [p50, p90, count, buckets]
+          properties:
+            p50: {type: number, nullable: true, description: seconds}
+            p90: {type: number, nullable: true, description: seconds}
+            count: {type: integer}
+            buckets: {type: array, items: {type: integer}}
+      csat:
+        type: object
+        description: the ratings of conversations the AI resolved (ai) and the people resolved (human)
+        additionalProperties:
+          type: object
+          required: [responses, average, satisfied, ratings]
+          properties:
+            responses: {type: integer}
+            average: {type: number, nullable: true}
+            satisfied: {type: number, description: share of 4 and 5}
+            ratings: {type: array, items: {type: integer}, description: 'how many 1, 2, 3, 4 and 5'}
+      forms:
+        type: object
+        required: [sent, captured]
+        properties:
+          sent: {type: integer}
+          captured: {type: integer}
+  Report:
+    allOf:
+      - {$ref: '#/components/schemas/ReportFigures'}
+      - type: object
+        required: [from, to, channel, channels_seen, buckets, series]
+        properties:
+          channels_seen: {type: array, items: {type: string}, description: the configured channels and those in
+              the range's figures}
+          from: {type: string, format: date}
+          to: {type: string, format: date}
+          channel: {type: string, nullable: true}
+          buckets: {type: array, items: {type: integer}, description: upper bounds (seconds) of the time buckets}
+          series:
+            type: array
+            items:
+              allOf:
+                - {$ref: '#/components/schemas/ReportFigures'}
+                - {type: object, required: [day], properties: {day: {type: string, format: date}}}
   AssignmentAnswer:
     type: object
     required: [assignment]
