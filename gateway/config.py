@@ -114,6 +114,19 @@ class AssignmentConfig(Strict):
         return f"{self.mode}|{self.capacity}"
 
 
+class SLAConfig(Strict):
+    """Response targets: how soon a human answers a customer who waits for one, counted in business hours only. A
+    target left out is not tracked."""
+
+    #: Seconds from a handover to the first human reply.
+    first_response: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    #: Seconds from a customer's message to the next human reply, once a human has answered.
+    next_response: float | None = Field(default=None, gt=0, le=30 * 86_400)
+    #: A missed target: `requeue` takes the chat from its assignee back to the queue (or to the next free agent) and
+    #: tells the team; `notify` only tells the team.
+    on_breach: Literal["requeue", "notify"] = "requeue"
+
+
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 
 
@@ -230,6 +243,7 @@ class WorkspaceConfig(Strict):
     assignment: AssignmentConfig = AssignmentConfig()
     business_hours: BusinessHoursConfig | None = None
     reports: ReportsConfig = ReportsConfig()
+    sla: SLAConfig | None = None
     #: The team the workspace's handovers go to, unless their channel names its own; "" for every agent.
     team: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9._-]{0,39})?$")
     #: The language Baton speaks to a customer until their own is clear (one of gateway.texts.LANGUAGES).

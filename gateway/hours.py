@@ -65,6 +65,41 @@ def next_opening(hours: BusinessHoursConfig | None, moment: datetime) -> datetim
     return None
 
 
+def after_open_time(hours: BusinessHoursConfig | None, moment: datetime, seconds: float) -> datetime | None:
+    """The instant `seconds` of opening hours after `moment` (a response target's deadline: the clock stops while the
+    team is out); None when the team is never in within a year. Without hours, simply `seconds` later."""
+    if hours is None:
+        return moment + timedelta(seconds=seconds)
+    left = timedelta(seconds=seconds)
+    at = moment.astimezone(UTC)
+    for _ in range(_LOOK_AHEAD_DAYS * 4):  # each step crosses one opening range
+        opening = next_opening(hours, at)
+        if opening is None:
+            return None
+        start = max(at, opening.astimezone(UTC))
+        closing = _closing(hours, opening)
+        if start + left <= closing:
+            return start + left
+        left -= closing - start
+        at = closing
+    return None
+
+
+def _closing(hours: BusinessHoursConfig, opening: datetime) -> datetime:
+    """The end (in UTC) of the opening range that `opening` (an instant while open) falls in."""
+    zone = ZoneInfo(hours.timezone)
+    local = _local(hours, opening)
+    wall = local.time().replace(tzinfo=None)
+    for start, end in _ranges(hours, local.date()):
+        if start <= wall and (end is None or wall < end):
+            if end is None:
+                ends = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+            else:
+                ends = datetime.combine(local.date(), end, tzinfo=zone)
+            return ends.astimezone(UTC)
+    return opening.astimezone(UTC)
+
+
 # How each language says when the team is back: soon, today at, tomorrow at, on <weekday> <day> <month> at.
 _WHEN: dict[str, tuple[str, str, str, str]] = {
     "en": ("soon", "today at {at}", "tomorrow at {at}", "on {weekday} {day} {month} at {at}"),

@@ -36,7 +36,8 @@ SEARCH_TERMS = "baton:%(workspace_id)s:conv:%(conversation_id)s:terms"
 CONVERSATION_SEQ = "baton:%(workspace_id)s:seq:conversation"
 ACTIVE = "baton:%(workspace_id)s:active:%(channel)s:%(sender)s"  # the customer's open conversation id
 LATEST = "baton:%(workspace_id)s:latest:%(channel)s:%(sender)s"  # the customer's latest conversation id
-# zset conversation id → last activity; view = ai | waiting | agent:<id> | closed | open
+# zset conversation id → last activity; view = ai | waiting | agent:<id> | closed | open;
+# overdue: conversation id → 10^13 - the deadline of the response target it missed (the most overdue first)
 VIEW = "baton:%(workspace_id)s:view:%(view)s"
 EVENTS = "baton:%(workspace_id)s:events"  # stream: the inbox's real-time events (and the visitors', by conversation)
 NOTIFICATIONS = "baton:%(workspace_id)s:notifications"  # stream with a consumer group: what agents are told elsewhere
@@ -52,6 +53,8 @@ IDLE_TIMERS = "baton:%(workspace_id)s:timers:idle"
 # hash "<metric>|<channel>" → count, about the conversations started that UTC day (YYYY-MM-DD; gateway/reports.py)
 REPORT = "baton:%(workspace_id)s:report:%(day)s"
 REPORT_TOTALS = "baton:%(workspace_id)s:report-totals"  # hash: the same counters for all time, only incremented
+# zset "<conversation id>|<target>" → deadline: response targets (sla:) still to be met
+SLA_TIMERS = "baton:%(workspace_id)s:timers:sla"
 # a provider message id seen → "<conversation id>|<message id>"
 DEDUPE = "baton:%(workspace_id)s:dedupe:%(channel)s:%(provider_id)s"
 # a message Baton sent, by the provider's id → "<conversation id>|<message id>"

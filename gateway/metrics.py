@@ -42,6 +42,10 @@ MODEL = Histogram("baton_model_seconds", "Model calls", ["model"], buckets=SLOW)
 HANDOVERS = Counter("baton_handovers_total", "Conversations handed to humans, by route", ["route"])
 ASSIGNED_AFTER = Histogram("baton_time_to_assignment_seconds", "From a handover to a human taking the conversation",
                            buckets=WAITS)
+HUMAN_REPLY_AFTER = Histogram("baton_time_to_human_reply_seconds", "From the start of a response target (a handover: "
+                              "first; a customer's message to a chat a human answers: next) to the human's reply, by "
+                              "target and assignment mode", ["target", "mode"], buckets=WAITS)
+SLA_BREACHES = Counter("baton_sla_breaches_total", "Response targets missed, by target (first, next)", ["target"])
 FORMS = Counter("baton_contact_forms_total", "Contact forms sent, and details captured", ["event"])
 RESOLVED = Counter("baton_conversations_closed_total", "Closed conversations: resolved by the AI alone, or handed over",
                    ["by"])
@@ -65,7 +69,7 @@ class QueueCollector(Collector):
         client, now = self.deployment.redis, time.time() * 1000
         for workspace in self.deployment.config.workspaces:
             for name, template in (("turns", keys.PENDING_TURNS), ("outboxes", keys.OUTBOXES),
-                                   ("no_human_timers", keys.FALLBACK_TIMERS)):
+                                   ("no_human_timers", keys.FALLBACK_TIMERS), ("sla_timers", keys.SLA_TIMERS)):
                 zset = keys.key(template, workspace_id=workspace.id)
                 oldest = client.zrange(zset, 0, 0, withscores=True)
                 depth.add_metric([workspace.id, name], client.zcard(zset))
@@ -75,6 +79,20 @@ class QueueCollector(Collector):
         age.add_metric(["", "rq"], _oldest_job_age(jobs, now / 1000))
         yield depth
         yield age
+        yield self._conversations(client)
+
+    def _conversations(self, client: Any) -> GaugeMetricFamily:
+        chats = GaugeMetricFamily("baton_open_conversations", "Open conversations by who has them: ai, waiting (for a "
+                                  "human), assigned (to an agent); overdue: past a response target (sla:)",
+                                  labels=["workspace", "state"])
+        for workspace in self.deployment.config.workspaces:
+            sizes = {view: client.zcard(keys.key(keys.VIEW, workspace_id=workspace.id, view=view))
+                     for view in ("open", "ai", "waiting", "overdue")}
+            chats.add_metric([workspace.id, "ai"], sizes["ai"])
+            chats.add_metric([workspace.id, "waiting"], sizes["waiting"])
+            chats.add_metric([workspace.id, "assigned"], max(0, sizes["open"] - sizes["ai"] - sizes["waiting"]))
+            chats.add_metric([workspace.id, "overdue"], sizes["overdue"])
+        return chats
 
 
 def _oldest_job_age(queue: Any, now: float) -> float:

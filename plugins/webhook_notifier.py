@@ -23,7 +23,8 @@ class WebhookSettings(NotifierSettings):
     secret: str = Field(min_length=16, description="shared HMAC key; at least 16 characters")
     timeout: float = Field(5.0, gt=0, le=30)
     events: list[str] = Field(default_factory=lambda: ["handover", "contact_captured", "contact_form_sent",
-                                                       "no_human_in_time", "assigned", "taken_over"])
+                                                       "no_human_in_time", "assigned", "taken_over",
+                                                       "sla_breached"])
 
     @field_validator("url")
     @classmethod

@@ -101,7 +101,7 @@ def config_tree(workspace: str, **overrides: Any) -> dict[str, Any]:
     for name, value in overrides.items():
         target = tree["workspaces"][0] if name in ("channels", "ai_agent", "handover", "notifiers", "presence",
                                                   "assignment", "team", "language", "texts",
-                                                  "business_hours") else tree
+                                                  "business_hours", "sla") else tree
         if isinstance(value, dict) and isinstance(target.get(name), dict):
             target[name] = {**target[name], **value}
         else:

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.config import BusinessHoursConfig, ConfigError, WorkspaceConfig, parse_config
 from gateway.handover import fallback, lifecycle
-from gateway.hours import describe, is_open, next_opening
+from gateway.hours import after_open_time, describe, is_open, next_opening
 from gateway.work.turn import Action, Situation, choose
 
 MADRID = BusinessHoursConfig.model_validate({
@@ -140,3 +140,54 @@ def test_outside_hours_a_handover_gets_the_form_at_once_saying_when_the_team_is_
         assert len(fallback.fire_due(deployment)) == 1
         forms = [m for m in visitor.history()["messages"] if m.get("kind") == "contact_form"]
         assert len(forms) == 1 and f"back {expected}" in forms[0]["text"]
+
+
+# --- response targets count business hours only ------------------------------------------------------------------
+
+# start (UTC), target in seconds → its deadline (UTC)
+@pytest.mark.parametrize(("start", "seconds", "due"), [
+    (utc(2026, 3, 23, 8, 0), 300, utc(2026, 3, 23, 8, 5)),  # Monday 09:00 Madrid: 09:05
+    (utc(2026, 3, 23, 11, 58), 300, utc(2026, 3, 23, 14, 3)),  # 12:58: two minutes before lunch, three after it
+    (utc(2026, 3, 23, 20, 0), 300, utc(2026, 3, 24, 8, 5)),  # after hours: from the next opening
+    # Friday 17:58 winter time, two minutes left; Monday is summer time (09:00 = 07:00 UTC): 09:03.
+    (utc(2026, 3, 27, 16, 58), 300, utc(2026, 3, 30, 7, 3)),
+    (utc(2026, 4, 2, 16, 0), 7200, utc(2026, 4, 6, 9, 0)),  # Thursday 18:00 before Good Friday: Monday 11:00
+    (utc(2026, 10, 23, 15, 0), 4 * 3600, utc(2026, 10, 26, 11, 0)),  # 1 h on Friday, 3 h on Monday in winter: 12:00
+])
+def test_a_deadline_counts_business_hours_across_dst_and_a_holiday(start: datetime, seconds: int,
+                                                                    due: datetime) -> None:
+    assert after_open_time(MADRID, start, seconds) == due
+
+
+def test_a_deadline_across_midnight_of_a_night_shift() -> None:
+    # Saturday 23:50 Madrid, 20 minutes: the range to 24:00 then the one from 00:00 → Sunday 00:10.
+    assert after_open_time(NIGHT_SHIFT, utc(2026, 3, 7, 22, 50), 1200) == utc(2026, 3, 7, 23, 10)
+
+
+def test_the_state_scripts_targets_are_offsets_in_business_time() -> None:
+    workspace = WorkspaceConfig.model_validate({
+        "id": "shop", "business_hours": MADRID.model_dump(mode="json"),
+        "sla": {"first_response": 300, "next_response": 120, "on_breach": "notify"}})
+    friday_evening = utc(2026, 3, 27, 16, 58)
+    targets = lifecycle.sla(workspace, friday_evening)
+    assert targets == {"on_breach": "notify", "first_ms": int((utc(2026, 3, 30, 7, 3) - friday_evening)
+                                                                .total_seconds() * 1000),
+                       "next_ms": 120_000}
+    assert lifecycle.sla(WorkspaceConfig(id="plain")) is None
+    never = WorkspaceConfig.model_validate({"id": "shut", "sla": {"first_response": 60}, "business_hours": {
+        "timezone": "UTC", "weekly": {}}})
+    assert lifecycle.sla(never, friday_evening) == {"on_breach": "requeue"}  # never open: no deadline to keep
+
+
+@pytest.mark.parametrize(("sla", "path"), [
+    ({"first_response": 0}, "workspaces[0].sla.first_response"),
+    ({"next_response": "soon"}, "workspaces[0].sla.next_response"),
+    ({"on_breach": "ignore"}, "workspaces[0].sla.on_breach"),
+    ({"first": 60}, "workspaces[0].sla.first"),
+])
+def test_bad_targets_are_config_errors_naming_the_path(sla: dict[str, Any], path: str) -> None:
+    import yaml
+
+    with pytest.raises(ConfigError) as raised:
+        parse_config(yaml.safe_dump({"workspaces": [{"id": "shop", "sla": sla}]}))
+    assert path in str(raised.value)

@@ -16,6 +16,7 @@ from gateway import hours, metrics, texts
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest
+from gateway.handover import lifecycle
 from gateway.handover.store import Conversation, Message, Said, TurnStamp
 
 log = logging.getLogger("baton.fallback")
@@ -116,13 +117,15 @@ def forms(workspace: WorkspaceConfig) -> dict[str, Any]:
 
 def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
     """Send the contact form wherever a no-human wait is due (every worker runs this; each wait fires once). In a
-    workspace without the form, a due wait only tells the agents again."""
+    workspace without the form, a due wait only tells the agents again. Response targets missed meanwhile are
+    marked, counted and told in the same step (each once)."""
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
         form = forms(workspace) if workspace.handover.contact_form else None
-        sent, resolved = deployment.store.timers(workspace.id, text=form_texts(workspace), form=form, limit=500,
-                                                 resolved_text=texts.every("closed", workspace.language,
-                                                                           workspace.texts))
+        sent, resolved, missed = deployment.store.fire_timers(
+            workspace.id, text=form_texts(workspace), form=form, limit=500,
+            resolved_text=texts.every("closed", workspace.language, workspace.texts), sla=lifecycle.sla(workspace),
+            assignment=lifecycle.assignment(workspace))
         for item in resolved:
             metrics.RESOLVED.labels("ai").inc()
             metrics.AUTO_RESOLVED.inc()
@@ -134,6 +137,12 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
             metrics.FORMS.labels("sent").inc()
             log.info("conversation %s: no human took it in %g s; the contact form was sent", item["conversation"],
                      workspace.handover.no_human_timeout,
+                     extra={"workspace": workspace.id, "conversation": item["conversation"]})
+        for item in missed:
+            metrics.SLA_BREACHES.labels(item["kind"]).inc()
+            after = f"; back to {item['now_owner']}" if item.get("requeued") else ""
+            log.info("conversation %s: the %s response target was missed (owner %s)%s", item["conversation"],
+                     item["kind"], item["owner"], after,
                      extra={"workspace": workspace.id, "conversation": item["conversation"]})
     return fired
 

@@ -18,7 +18,7 @@ from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
 from gateway.handover.store import Conversation, Owner, Said, TurnStamp
-from gateway.hours import is_open
+from gateway.hours import after_open_time, is_open
 from gateway.team import Agent, agent_by_id, list_agents
 from gateway.text import fit
 
@@ -47,6 +47,22 @@ def no_human_timeout_ms(workspace: WorkspaceConfig) -> int:
 def team_in(workspace: WorkspaceConfig, moment: datetime | None = None) -> bool:
     """Within the workspace's business hours (always, when it sets none)."""
     return is_open(workspace.business_hours, moment or datetime.now(UTC))
+
+
+def sla(workspace: WorkspaceConfig, moment: datetime | None = None) -> dict[str, Any] | None:
+    """The workspace's response targets as the state script takes them: {first_ms, next_ms, on_breach}, each target
+    the time from now to its deadline counting business hours only (so a chat handed over at closing time is due
+    when the team is back); None when the workspace sets none."""
+    targets = workspace.sla
+    if targets is None:
+        return None
+    start = moment or datetime.now(UTC)
+    found: dict[str, Any] = {"on_breach": targets.on_breach}
+    for name, seconds in (("first_ms", targets.first_response), ("next_ms", targets.next_response)):
+        due = after_open_time(workspace.business_hours, start, seconds) if seconds else None
+        if due is not None:
+            found[name] = max(1, int((due - start).total_seconds() * 1000))
+    return found
 
 
 def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:
@@ -99,7 +115,8 @@ def hand_over(deployment: Deployment, workspace: WorkspaceConfig, conversation_i
     wait starts. Refused (stale_turn, not_owner) when the conversation moved on meanwhile."""
     count = deployment.store.hand_over(
         workspace.id, conversation_id, turn, reason=reason, route=route, summary=summary, notice=notice,
-        agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace), assignment=assignment(workspace))
+        agent_name=ai_name(workspace), timeout_ms=no_human_timeout_ms(workspace), assignment=assignment(workspace),
+        sla=sla(workspace))
     metrics.HANDOVERS.labels(route).inc()
     log.info("conversation %s handed over to the team (%s): %s", conversation_id, route, reason,
              extra=_context(workspace.id, conversation_id))
@@ -192,14 +209,23 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
             raise Conflict(f"not sent: {window.CLOSED}", window="closed")
         first, *more = fit(text, channel_limit(deployment, conversation))
     workspace = deployment.workspace(agent.workspace_id)
+    answer: dict[str, Any] = {}
     message = deployment.store.post(agent.workspace_id, conversation_id, "agent", first, agent_id=agent.id,
                                     agent_name=agent.name, notice=every(workspace, "joined", name=agent.name),
-                                    client_id=client_id, more=more, rich=rich)
+                                    client_id=client_id, more=more, rich=rich, answer=answer)
     _taken(waited)
+    _responded(deployment, agent.workspace_id, answer.get("responded"))
     if waited is not None:
         log.info("conversation %s: none → %s (took it by replying)", conversation_id, agent.owner,
                  extra=_context(agent.workspace_id, conversation_id))
     return message
+
+
+def _responded(deployment: Deployment, workspace_id: str, met: Any) -> None:
+    """A reply met a response target: how long the customer waited for it, by target and assignment mode."""
+    if isinstance(met, dict):
+        mode = assignment_in_force(deployment, deployment.workspace(workspace_id))["mode"]
+        metrics.HUMAN_REPLY_AFTER.labels(met["kind"], mode).observe(met["ms"] / 1000)
 
 
 _MENTION = re.compile(r"(?<![\w.@])@([a-z0-9][a-z0-9._-]{0,39})", re.IGNORECASE)
@@ -267,7 +293,7 @@ def set_published(deployment: Deployment, agent: Agent, published: bool) -> None
         moved = deployment.store.publish(workspace.id, published, agent.owner, reason=reason,
                                          timeout_ms=no_human_timeout_ms(workspace), announce=announce,
                                          limit=UNPUBLISH_BATCH, notice=back_with_the_ai(workspace),
-                                         assignment=assignment(workspace))
+                                         assignment=assignment(workspace), sla=sla(workspace))
         announce = False
         if not published:
             metrics.HANDOVERS.labels("unpublished").inc(moved["moved"])

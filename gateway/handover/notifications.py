@@ -28,7 +28,7 @@ RECLAIM_AFTER_MS = 60_000  # read by a worker that died before handing it out: a
 class Notification(TypedDict, total=False):
     id: str  # the stream entry id, unique per workspace: deduplicate on (workspace, id)
     type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time", "assigned", "taken_over",
-                  "mention"]
+                  "mention", "sla_breached"]
     workspace: str
     conversation: str
     channel: str
@@ -47,7 +47,9 @@ class Notification(TypedDict, total=False):
     actor: str  # assigned, taken_over, mention: who did it ("auto" for automatic assignment, else agent:<id>)
     text: str  # mention: the private note that mentions them
     mode: str  # assigned automatically: round_robin or balanced
-    owner: str  # taken_over: who has it now
+    owner: str  # taken_over: who has it now; sla_breached: who had it when the target was missed
+    kind: str  # sla_breached: the target missed, first (after a handover) or next (after a customer's message)
+    due: int  # sla_breached: its deadline (ms)
 
 
 def decode(workspace_id: str, entry_id: str, fields: dict[str, str]) -> Notification:

@@ -21,6 +21,8 @@
 --   day, outcome the UTC day it started and its outcome so far, for the reports (see REPORT below); csat: its rating
 --   language     the customer's language as last read (en, es, fr, de, pt, it; absent: the workspace's), which picks
 --                what the customer is told where one operation speaks to many conversations (see LANGUAGE)
+--   sla_due      while a response target runs: its deadline (ms), sla_kind first | next, sla_since when it started,
+--                sla_target how many were armed, sla_breached when it was missed; answered_at: a human's last reply
 --
 -- Transitions (operation: who, from → to):
 --   inbound     a customer   nothing or closed → open, owned by the AI (or by none, armed, when it is unpublished)
@@ -46,6 +48,14 @@
 -- made again (its answer lost on the way back) answers {repeated = true} and changes nothing. A stamp may carry the
 -- `language` the turn read from the customer's recent messages: it is stored on the conversation.
 --
+-- RESPONSE TARGETS (sla): while a customer waits for a human's answer, one target runs: `first` from a handover,
+-- `next` from a customer's message to a chat a human has answered since. Its deadline is in SLA_TIMERS as
+-- "<id>|<sla_target>" (a stale timer is told apart). An agent's public reply meets it (post answers `responded`);
+-- the AI taking the chat back or a close ends it. fire marks a missed one (sla_breached, the overdue view, an event
+-- and a notification) and, with on_breach = requeue, takes the chat from its assignee back to the queue or to the
+-- next free agent: no new no-human wait, never a second contact form. The caller's `sla` argument is {first_ms,
+-- next_ms, on_breach}: the targets as offsets from now that count business hours only (left out: no targets).
+--
 -- OUTBOX: every public message of a conversation whose channel sends (delivers = 1) is queued on its outbox and
 -- delivered in order by whoever holds the outbox lock (outbox_next, outbox_done). A message found `sending` by the
 -- next sender was possibly sent by a sender that died: it becomes `unknown`, never sent twice.
@@ -60,17 +70,18 @@
 -- this list to the code.
 --   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
 --           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms], [language], [terms],
---           [customer_terms])
+--           [customer_terms], [sla])
 --           `language`: the message's clear language, stored on a conversation that has none yet
 --           -> {duplicate, conversation, message, created, owner}
---   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment])
+--   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment], [sla])
 --           -> {handovers, assignee}
 --           | not_found, stale_turn, not_owner
 --   assign(conversation, target, actor, [reason], [notice], [force], published, [timeout_ms], [assignment],
 --           [drain_limit])
 --           -> {owner, previous} | {unchanged} | not_found, closed, conflict, ai_unpublished
 --   post(conversation, author, text, [turn], [agent], [agent_name], [kind], [visibility], [rich], [data], [notice],
---           [published], [client_id], [more], [set], [resolve_ms], [terms]) -> {message} | {message, duplicate}
+--           [published], [client_id], [more], [set], [resolve_ms], [terms]) -> {message, [responded]}
+--           | {message, duplicate}
 --           | {repeated}
 --           | not_settable, client_id_reused, not_found, closed, stale_turn, suppressed, conflict
 --   finish(conversation, turn, [set], [resolve_ms]) -> {owner} | {repeated} | not_settable, not_found, stale_turn
@@ -82,13 +93,15 @@
 --           | not_found, closed, stale_turn, not_owner, conflict
 --   note(conversation, agent, agent_name, text, [mentions], [terms]) -> {message} | not_found
 --   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
---   fire(text, [form], [limit], [resolved_text]) -> {fired = [{conversation, message, channel, late_ms}],
---           resolved = [{conversation, channel}], now}   also resolves the AI conversations idle past their IDLE_TIMERS
+--   fire(text, [form], [limit], [resolved_text], [sla], [assignment]) -> {fired = [{conversation, message, channel,
+--           late_ms}], resolved = [{conversation, channel}], breached = [{conversation, kind, owner, due, channel,
+--           [requeued], [now_owner]}], now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
+--           marks the response targets missed (see RESPONSE TARGETS)
 --           text, form and resolved_text: each a plain value or one per language (see LANGUAGE), like every
 --           notice, confirmation and goodbye here, and assignment.joined ("{name} joined the conversation.")
 --   capture(conversation, details, [summary], [confirmation], [turn], [terms]) -> {contact} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, no_form
---   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment])
+--   publish(published, actor, reason, [timeout_ms], [announce], [limit], [notice], [assignment], [sla])
 --           -> {moved, remaining}
 --   presence(agent, status, [assignment], [drain_limit]) -> {status, given} | no_agent
 --   stream_open(agent, token, lease_ms, [assignment], [drain_limit]) -> {status, given} | no_agent
@@ -438,6 +451,34 @@ local function arm(c, timeout_ms)
   redis.call('SET', conv_part('AWAITING_HUMAN', c.id), waits, 'PX', math.floor(timeout_ms))
 end
 
+-- The overdue view's score: lists show the highest first, and the earliest deadline should come first.
+local OVERDUE_ORDER = 10000000000000 -- ms: the year 2286
+
+-- A response target starts (see RESPONSE TARGETS), unless one runs already; `sla`: the caller's targets.
+local function sla_start(c, kind, sla)
+  if type(sla) ~= 'table' or (c.sla_due or '') ~= '' then return end
+  local offset = tonumber(sla[kind .. '_ms'])
+  if not offset then return end
+  local target = tonumber(c.sla_target or 0) + 1
+  local due = now + math.max(1, math.floor(offset))
+  set(c, 'sla_target', target, 'sla_kind', kind, 'sla_due', due, 'sla_since', now)
+  redis.call('ZADD', key('SLA_TIMERS'), due, c.id .. '|' .. target)
+end
+
+-- The running target ends: met by a human's reply (the answer: {kind, ms, breached}), or dropped (nil).
+local function sla_stop(c, met)
+  if (c.sla_due or '') == '' then return nil end
+  local answer = nil
+  if met then
+    answer = {kind = c.sla_kind, ms = now - tonumber(c.sla_since or now), breached = (c.sla_breached or '') ~= ''}
+  end
+  redis.call('ZREM', key('SLA_TIMERS'), c.id .. '|' .. (c.sla_target or ''))
+  redis.call('ZREM', view_key('overdue'), c.id)
+  redis.call('HDEL', conv_key(c.id), 'sla_kind', 'sla_due', 'sla_since', 'sla_breached')
+  c.sla_kind, c.sla_due, c.sla_since, c.sla_breached = nil, nil, nil, nil
+  return answer
+end
+
 -- Move the conversation to a new owner; the caller has checked that the move is allowed.
 -- `route`: how a conversation leaving the AI was handed over (the report's reason), an agent's action when nil.
 local function set_owner(c, owner, timeout_ms, route)
@@ -455,6 +496,7 @@ local function set_owner(c, owner, timeout_ms, route)
     redis.call('ZREM', key('IDLE_TIMERS'), c.id)
   end
   if string.sub(owner, 1, 6) == 'agent:' then first_time(c, 'assigned', 'to_assignment', c.handed_at) end
+  if owner == 'ai' then sla_stop(c) end -- the AI answers now: no human owes a reply
   if owner == 'none' then
     arm(c, timeout_ms)
   else
@@ -747,6 +789,7 @@ end
 local function shut(c, actor, notice_text, visibility)
   local before = view_of(c)
   disarm(c)
+  sla_stop(c)
   c.status = 'closed'
   set(c, 'status', 'closed', 'closed_at', now, 'closed_by', actor, 'updated_at', now, 'offer', 0)
   redis.call('ZREM', view_key(before), c.id)
@@ -811,6 +854,10 @@ function ops.inbound()
   elseif c.owner == 'none' and (c.waiting_since or '') == '' then
     wait_for_human(c, 'AI agent is unpublished', args.timeout_ms, args.text, args.assignment)
   end
+  if c.owner ~= 'ai' then -- a human owes this customer an answer
+    local answered = (c.answered_at or '') ~= '' and tonumber(c.answered_at) >= tonumber(c.handover_at or 0)
+    sla_start(c, answered and 'next' or 'first', args.sla)
+  end
   return ok({duplicate = false, conversation = c.id, message = mid, created = created, owner = c.owner})
 end
 
@@ -832,6 +879,7 @@ function ops.hand_over()
     summary = args.summary or '', customer = c.customer, route = args.route or '', handovers = count,
     team = c.team or ''})
   notify(c, 'handover', {reason = args.reason, summary = args.summary or '', route = args.route or ''})
+  sla_start(c, 'first', args.sla)
   local assignee = hand_out(c, nil, args.assignment)
   finish_turn(c, args.turn, true)
   return ok({handovers = count, assignee = assignee})
@@ -916,6 +964,7 @@ function ops.post()
     finish_turn(c, args.turn) -- the fallback's notice to a customer waiting for a human: one came meanwhile
     return fail('suppressed', {owner = c.owner})
   end
+  local responded = nil
   if args.author == 'agent' then
     local me = 'agent:' .. args.agent
     if c.owner ~= me then
@@ -934,13 +983,17 @@ function ops.post()
     append(c, {author = args.author, text = text, kind = args.kind, visibility = args.visibility, agent = args.agent,
       agent_name = args.agent_name})
   end
+  if args.author == 'agent' and (args.visibility or 'public') == 'public' then
+    responded = sla_stop(c, true) -- the customer has a human's answer
+    set(c, 'answered_at', now)
+  end
   if reply then redis.call('SET', reply, c.id .. '|' .. mid, 'EX', 86400) end
   if args.set then
     for name, value in pairs(args.set) do set(c, name, value) end
   end
   if args.author == 'ai' and (args.visibility or 'public') == 'public' then arm_idle(c, args.resolve_ms) end
   if args.turn then finish_turn(c, args.turn, true) end
-  return ok({message = mid, owner = c.owner})
+  return ok({message = mid, owner = c.owner, responded = responded})
 end
 
 -- The AI's turn ends with nothing to say (the conversation moved on, or the message needs no answer).
@@ -1029,7 +1082,35 @@ function ops.reopen()
   return ok({owner = c.owner})
 end
 
--- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment.
+-- A response target was missed (see RESPONSE TARGETS): flagged, listed as overdue, told; with on_breach = requeue
+-- the assignee loses the chat to the queue (or the next free agent; never straight back to them).
+local function sla_breach(c, sla, file)
+  local owner, due = c.owner, tonumber(c.sla_due)
+  set(c, 'sla_breached', now)
+  redis.call('ZADD', view_key('overdue'), OVERDUE_ORDER - due, c.id) -- listed highest first: the most overdue
+  local missed = {conversation = c.id, kind = c.sla_kind, owner = owner, due = due, channel = c.channel}
+  note(c, 'sla_breached', '', {kind = c.sla_kind, owner = owner, due = due})
+  event('conversation.sla_breached', {conversation = c.id, kind = c.sla_kind, owner = owner, due = due,
+    channel = c.channel, team = c.team or ''})
+  notify(c, 'sla_breached', {kind = c.sla_kind, owner = owner, due = due})
+  if is_agent(owner) and type(sla) == 'table' and sla.on_breach == 'requeue' then
+    local agent_id = string.sub(owner, 7)
+    set_owner(c, 'none') -- no timeout: no new no-human wait, so never a second contact form
+    set(c, 'waiting_since', now) -- waiting for a human with no wait armed (the customer writing arms none)
+    note(c, 'assignment', '', {actor = 'sla', previous = owner, owner = 'none', reason = 'missed the response target'})
+    event('conversation.assigned', {conversation = c.id, owner = 'none', previous = owner, actor = 'sla',
+      reason = 'missed the response target', channel = c.channel})
+    notify(c, 'taken_over', {agent = agent_id, actor = 'sla', owner = 'none'})
+    hand_out(c, agent_id, file)
+    drain(file)
+    missed.requeued = true
+    missed.now_owner = c.owner
+  end
+  return missed
+end
+
+-- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment; then every
+-- missed response target.
 function ops.fire()
   local timers = key('FALLBACK_TIMERS')
   local due = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'WITHSCORES', 'LIMIT', 0, args.limit or 200)
@@ -1066,7 +1147,19 @@ function ops.fire()
       resolved[#resolved + 1] = {conversation = cid, channel = c.channel}
     end
   end
-  return ok({fired = fired, resolved = resolved, now = now})
+  local breached = {}
+  local sla_timers = key('SLA_TIMERS')
+  local late = redis.call('ZRANGEBYSCORE', sla_timers, '-inf', now, 'LIMIT', 0, args.limit or 200)
+  for _, member in ipairs(late) do
+    redis.call('ZREM', sla_timers, member)
+    local cid, target = string.match(member, '^(.*)|(%d+)$')
+    local c = load(cid)
+    if c and c.status == 'open' and c.sla_target == target and (c.sla_due or '') ~= ''
+        and (c.sla_breached or '') == '' then
+      breached[#breached + 1] = sla_breach(c, args.sla, args.assignment)
+    end
+  end
+  return ok({fired = fired, resolved = resolved, breached = breached, now = now})
 end
 
 -- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.
@@ -1150,6 +1243,7 @@ function ops.publish()
       event('conversation.handover', {conversation = cid, channel = c.channel, reason = args.reason, summary = '',
         customer = c.customer, route = 'unpublished', waiting = waiting ~= false, team = c.team or ''})
       notify(c, 'handover', {reason = args.reason, summary = '', route = 'unpublished', waiting = waiting ~= false})
+      if waiting then sla_start(c, 'first', args.sla) end
       hand_out(c, nil, args.assignment)
       moved = moved + 1
     else
@@ -1409,6 +1503,7 @@ function ops.forget()
   redis.call('ZREM', view_key('closed'), c.id)
   redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
   redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
+  redis.call('ZREM', view_key('overdue'), c.id)
   redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})

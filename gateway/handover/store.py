@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import redis
 import redis.asyncio as aioredis
@@ -34,7 +34,8 @@ RefusalCode = Literal["not_found", "closed", "conflict", "stale_turn", "not_owne
                       "client_id_reused", "not_settable", "no_form", "no_agent", "busy", "not_holder", "not_resendable",
                       "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open"]
 Owner = str  # "ai" | "none" | "agent:<id>"
-VIEWS = ("mine", "waiting", "ai", "all", "closed")
+#: overdue: the open chats past a response target, the most overdue first
+VIEWS = ("mine", "waiting", "ai", "all", "closed", "overdue")
 
 
 class Conversation(TypedDict, total=False):
@@ -77,6 +78,12 @@ class Conversation(TypedDict, total=False):
     team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
     language: str  # the customer's, as last read (absent: the workspace's); see LANGUAGE in state.lua
+    answered_at: int  # a human's latest public reply
+    sla_kind: Literal["first", "next"]  # the response target that runs (sla:), with its deadline and its start
+    sla_due: int
+    sla_since: int
+    sla_target: int
+    sla_breached: int  # when the running target was missed
 
 
 class Message(TypedDict, total=False):
@@ -132,6 +139,15 @@ class CustomerMessage:
     team: str = ""  # the team its handovers go to ("" for every agent)
     sent_at_ms: int = 0  # when the customer sent it, by the provider's clock; 0: now
     language: str = ""  # the message's language when it is clear: kept by a conversation that has none yet
+    sla: dict[str, Any] | None = None  # the response targets (gateway.handover.lifecycle.sla)
+
+
+class Due(NamedTuple):
+    """What the timers did: contact forms sent, AI conversations resolved, response targets missed."""
+
+    fired: list[dict[str, Any]]
+    resolved: list[dict[str, Any]]
+    breached: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -401,12 +417,13 @@ class Store:
     # --- the AI's turn -----------------------------------------------------------------------------------------
 
     def hand_over(self, workspace_id: str, conversation_id: str, turn: TurnStamp, reason: str, route: str, summary: str,
-                  notice: Said, agent_name: str, timeout_ms: int, assignment: dict[str, Any] | None = None) -> int:
+                  notice: Said, agent_name: str, timeout_ms: int, assignment: dict[str, Any] | None = None,
+                  sla: dict[str, Any] | None = None) -> int:
         """The AI unassigns itself (and automatic assignment may hand the chat to an agent at once); the number of
         handovers of the conversation so far."""
         answer = self.run("hand_over", workspace_id, conversation_id, turn=_stamp(turn), reason=reason, route=route,
                           summary=summary, notice=notice, agent_name=agent_name, timeout_ms=timeout_ms,
-                          assignment=assignment)
+                          assignment=assignment, sla=sla)
         return int(answer.get("handovers", 0))
 
     def finish(self, workspace_id: str, conversation_id: str, turn: TurnStamp, **fields: int) -> None:
@@ -419,16 +436,19 @@ class Store:
              agent_id: str | None = None, agent_name: str | None = None, kind: str | None = None,
              visibility: str | None = None, rich: dict[str, Any] | None = None, data: dict[str, Any] | None = None,
              notice: Said | None = None, published: bool | None = None, client_id: str | None = None,
-             more: Sequence[str] = (), **fields: int | str) -> str:
+             more: Sequence[str] = (), answer: dict[str, Any] | None = None, **fields: int | str) -> str:
         """Append a message (an agent's reply takes the conversation over), and `more` messages after it (the rest of
         a reply split to the channel's length); the first one's id ("" for a turn's commit made again). An agent's
-        reply with a `client_id` is recorded once: made again, it answers the first one's id."""
+        reply with a `client_id` is recorded once: made again, it answers the first one's id. `answer`, when
+        given, receives the whole answer (`responded`: the response target the reply met, {kind, ms, breached})."""
         searched = author in ("ai", "agent") and (kind or "message") == "message"
-        answer = self.run("post", workspace_id, conversation_id, author=author, text=text, turn=_stamp(turn),
-                          agent=agent_id, agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
-                          notice=notice, published=published, client_id=client_id, more=list(more) or None,
-                          set=fields or None, terms=search.terms(" ".join([text, *more])) if searched else None)
-        return str(answer.get("message", ""))
+        found = self.run("post", workspace_id, conversation_id, author=author, text=text, turn=_stamp(turn),
+                         agent=agent_id, agent_name=agent_name, kind=kind, visibility=visibility, rich=rich, data=data,
+                         notice=notice, published=published, client_id=client_id, more=list(more) or None,
+                         set=fields or None, terms=search.terms(" ".join([text, *more])) if searched else None)
+        if answer is not None:
+            answer.update(found)
+        return str(found.get("message", ""))
 
     def note(self, workspace_id: str, conversation_id: str, text: str, agent_id: str, agent_name: str,
              mentions: Sequence[str] = ()) -> str:
@@ -472,12 +492,12 @@ class Store:
 
     def publish(self, workspace_id: str, published: bool, actor: Owner, reason: str, timeout_ms: int,
                 announce: bool = True, limit: int = 200, notice: Said = "",
-                assignment: dict[str, Any] | None = None) -> dict[str, int]:
+                assignment: dict[str, Any] | None = None, sla: dict[str, Any] | None = None) -> dict[str, int]:
         """Set the AI agent's publication; unpublishing moves up to `limit` AI conversations to the team, publishing
         gives back up to `limit` of those that wait only because it was unpublished (`notice` to a customer who
         waits). {"moved", "remaining"}."""
         return self.run("publish", workspace_id, published=published, actor=actor, reason=reason, timeout_ms=timeout_ms,
-                        announce=announce or None, limit=limit, notice=notice, assignment=assignment)
+                        announce=announce or None, limit=limit, notice=notice, assignment=assignment, sla=sla)
 
     # --- presence and automatic assignment -----------------------------------------------------------------------
 
@@ -557,8 +577,18 @@ class Store:
                resolved_text: Said | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Every due timer: the contact forms sent (as `fire`), and the AI conversations resolved after their quiet
         time ([{"conversation", "channel"}])."""
-        answer = self.run("fire", workspace_id, text=text, form=form, limit=limit, resolved_text=resolved_text)
-        return answer["fired"] or [], answer.get("resolved") or []  # cjson encodes an empty Lua table as {}
+        due = self.fire_timers(workspace_id, text, form, limit, resolved_text)
+        return due.fired, due.resolved
+
+    def fire_timers(self, workspace_id: str, text: Said, form: dict[str, Any] | None, limit: int = 200,
+                    resolved_text: Said | None = None, sla: dict[str, Any] | None = None,
+                    assignment: dict[str, Any] | None = None) -> Due:
+        """Every due timer, as `timers`, and the response targets missed: [{"conversation", "kind", "owner", "due",
+        "channel", "requeued", "now_owner"}] (`sla`'s on_breach says what becomes of them)."""
+        answer = self.run("fire", workspace_id, text=text, form=form, limit=limit, resolved_text=resolved_text,
+                          sla=sla, assignment=assignment)
+        # cjson encodes an empty Lua table as {}
+        return Due(answer["fired"] or [], answer.get("resolved") or [], answer.get("breached") or [])
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
@@ -878,14 +908,15 @@ def view_key(view: str, agent_id: str = "") -> str:
         return f"agent:{agent_id}"
     if view == "all":
         return "open"
-    if view in ("waiting", "ai", "closed"):
+    if view in ("waiting", "ai", "closed", "overdue"):
         return view
     raise NotFound(f"no view {view!r}; expected one of {', '.join(VIEWS)}")
 
 
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
-             "followed_up_at", "noted_at", "assigned_at", "customer_at")
+             "followed_up_at", "noted_at", "assigned_at", "customer_at", "answered_at", "sla_due", "sla_since",
+             "sla_target", "sla_breached")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

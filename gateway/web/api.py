@@ -81,14 +81,15 @@ async def list_conversations(request: Request) -> Response:
     summary: The inbox views
     security: [{agentToken: []}]
     parameters:
-      - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed]}}
+      - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed, overdue]},
+         description: 'overdue: the open chats past a response target (sla:), the most overdue first'}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
       - {$ref: '#/components/parameters/Cursor'}
       - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200, default: 50}}
     responses:
       200:
-        description: A page of the view's conversations, latest activity first, and the size of every view; the
-          pages of a view hold every conversation it counts, each once
+        description: A page of the view's conversations, latest activity first (overdue, the most overdue first), and
+          the size of every view; the pages of a view hold every conversation it counts, each once
         content:
           application/json:
             schema:
@@ -99,7 +100,7 @@ async def list_conversations(request: Request) -> Response:
                 next_cursor: {$ref: '#/components/schemas/NextCursor'}
                 counts:
                   type: object
-                  required: [mine, waiting, ai, all, closed]
+                  required: [mine, waiting, ai, all, closed, overdue]
                   additionalProperties: {type: integer}
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}
@@ -133,7 +134,8 @@ def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: i
 
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "team", "profile_name", "created_at",
                   "updated_at", "last_text", "last_author", "last_message_at", "waiting_since",
-                  "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state")
+                  "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state",
+                  "sla_kind", "sla_due", "sla_breached")
 
 
 def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any]:

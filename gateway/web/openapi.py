@@ -261,6 +261,10 @@ schemas:
       closed_at: {type: integer}
       previous: {type: string, description: The customer's conversation before this one}
       form_state: {type: string, enum: [sent, done], description: The no-human contact form's state}
+      sla_kind: {type: string, enum: [first, next], description: 'The response target that runs (sla:): the first
+          human reply after a handover, or the next one after the customer wrote'}
+      sla_due: {type: integer, description: 'When that target is due, unix ms (counting business hours only)'}
+      sla_breached: {type: integer, description: 'When it was missed, unix ms (then the chat is in the overdue view)'}
       window_closes_at:
         type: integer
         description: 'Channels with a reply window (24 hours after the customer''s last message on WhatsApp, as the

@@ -45,7 +45,7 @@ def customer_message(channel: Channel, message: Inbound) -> CustomerMessage:
         profile_name=message.profile_name, phone=message.phone,
         media=[_media(channel, m) for m in message.media], data=data, assignment=lifecycle.assignment(workspace),
         team=lifecycle.team_of(workspace, channel.name), sent_at_ms=int(message.sent_at * 1000),
-        language=detect_language([text[:LANGUAGE_SAMPLE]], default=""))
+        language=detect_language([text[:LANGUAGE_SAMPLE]], default=""), sla=lifecycle.sla(workspace))
 
 
 def _media(channel: Channel, media: Media) -> dict[str, str]:

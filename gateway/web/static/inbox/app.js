@@ -294,6 +294,7 @@ function onEvent(event) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }
   if (event.type === "contact.captured") notifyContact(event);
+  if (event.type === "conversation.sla_breached") notifyOverdue(event);
   if (event.type === "conversation.assigned") notifyAssigned(event);
   if (event.type === "agent.presence") {
     const agent = store.team.get(event.agent);
@@ -369,6 +370,21 @@ async function notifyAssigned(event) {
     toast($("toasts"), { title: `${agentName(event.owner.slice(6))} took over ${who}`,
       body: "The conversation is no longer yours.", timeout: 15000 });
   }
+}
+
+/** A response target was missed: told to the admins, to whoever had the chat, and (a waiting chat) to its team. */
+async function notifyOverdue(event) {
+  const mine = event.owner === `agent:${store.me.id}`;
+  if (!mine && !store.me.admin && !(event.owner === "none" && mayTake(event.team))) return;
+  const who = await customerOf(event.conversation);
+  const open = () => { location.hash = `#/inbox/overdue/${event.conversation}`; };
+  const owner = event.owner.startsWith("agent:") ? agentName(event.owner.slice(6)) : "nobody";
+  const body = mine ? "You missed the response target: the chat may go to someone else."
+    : `The response target was missed (${owner} had it).`;
+  toast($("toasts"), { title: `${who} waits past the target`, body, tone: "handover", action: { label: "Open", run: open },
+    timeout: 15000 });
+  chime();
+  desktop(`${who} waits past the target`, body, `overdue-${event.conversation}`, open);
 }
 
 async function notifyMention(event) {

@@ -114,7 +114,26 @@ function row(conversation, result = null) {
           icon(owner === "ai" ? "sparkles" : owner === "none" ? "clock" : "user"),
           conversation.status === "closed" ? "Closed" : ownerLabel(owner)),
         waiting ? h("span", { class: "chip chip-wait", title: "Waiting for a human since the handover" },
-          "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null))));
+          "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null,
+        slaChip(conversation)))));
+}
+
+/** The response target that runs (sla:): the time left to answer, or how far past it the chat is. */
+function slaChip(conversation) {
+  if (conversation.status !== "open" || !conversation.sla_due) return null;
+  const due = conversation.sla_due;
+  const what = conversation.sla_kind === "next" ? "the customer's next answer" : "the first human answer";
+  const chip = h("span", { class: "chip chip-sla", dataset: { due, breached: conversation.sla_breached ? "1" : "" },
+    title: `Response target for ${what}: due ${new Date(due).toLocaleString()}` });
+  renderDue(chip);
+  return chip;
+}
+
+function renderDue(chip, now = Date.now()) {
+  const due = Number(chip.dataset.due);
+  const late = chip.dataset.breached === "1" || now >= due;
+  chip.classList.toggle("is-late", late);
+  chip.textContent = late ? `Overdue ${waited(due, now)}` : `Reply in ${waited(now - (due - now), now)}`;
 }
 
 function whoWrote(message) {
@@ -133,4 +152,5 @@ function channelChip(conversation) {
 export function tickTimes(root = document) {
   for (const el of root.querySelectorAll("[data-since]")) el.textContent = ago(Number(el.dataset.since));
   for (const el of root.querySelectorAll("[data-waited]")) el.textContent = waited(Number(el.dataset.waited));
+  for (const el of root.querySelectorAll(".chip-sla[data-due]")) renderDue(el);
 }

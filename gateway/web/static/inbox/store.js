@@ -8,7 +8,7 @@ export const store = {
   assignment: null, // {mode, capacity, source, file, queued}
   ai: null, // {name, model, published} or null when the workspace has none
   contacts: new Map(), // contact id -> contact
-  counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0 },
+  counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0, overdue: 0 },
   view: "mine",
   conversations: [],
   nextCursor: null, // the view's next page, when there is one (Load more)
@@ -25,6 +25,7 @@ export const VIEWS = {
   ai: { title: "AI", empty: "The AI isn't handling any conversation right now." },
   all: { title: "All", empty: "No open conversations." },
   closed: { title: "Closed", empty: "No closed conversations yet." },
+  overdue: { title: "Past target", empty: "No customer is waiting past a response target." },
 };
 
 export function aiName() {

@@ -192,6 +192,12 @@ export class Timeline {
         return h("li", { ...base, class: "card-event card-muted" },
           h("div", { class: "card-event-head" }, icon("sparkles"), h("strong", { text: "AI reply not sent: a human holds the conversation" }), internal, time),
           m.text ? h("p", { class: "quote", text: m.text }) : null);
+      case "sla_breached": {
+        const what = data.kind === "next" ? "next answer" : "first answer";
+        const had = data.owner && data.owner.startsWith("agent:") ? ` (${this.people.ownerLabel(data.owner)} had it)` : "";
+        return h("li", { ...base, class: "event event-sla" }, icon("alert"),
+          h("span", { text: `Response target for the ${what} missed${had}` }), time);
+      }
       case "delivery_failed":
         return h("li", { ...base, class: "card-event card-error" },
           h("div", { class: "card-event-head" }, icon("alert"), h("strong", { text: "Delivery failed" }), time),
@@ -206,6 +212,7 @@ export class Timeline {
     const owner = this.people.ownerLabel(data.owner || "");
     const previous = this.people.ownerLabel(data.previous || "");
     if (data.reason === "replied") return `${owner} replied and took over from ${previous}`;
+    if (data.actor === "sla") return `${previous} missed the response target: back to the queue`;
     if (data.owner === "none") return `${previous} unassigned by ${actor}: waiting for a human`;
     if (data.owner === "ai") return `Handed back to ${owner} by ${actor}`;
     if (data.actor === data.owner) return `${owner} assigned the conversation to themselves`;
