@@ -133,9 +133,8 @@ SOON = {"first_ms": 1, "next_ms": 1}
 
 def fire(kit: Kit, on_breach: str, assignment: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     time.sleep(0.01)
-    _, breached = kit.store.fire_timers(kit.ws, text="form", form={"type": "contact_form"},
-                                        sla={**SOON, "on_breach": on_breach}, assignment=assignment)
-    return breached
+    return kit.store.fire_timers(kit.ws, text="form", form={"type": "contact_form"},
+                                 sla={**SOON, "on_breach": on_breach}, assignment=assignment).breached
 
 
 # on_breach, the owner when it is missed, who else is online (round robin) → the owner afterwards
