@@ -273,7 +273,7 @@ class TwilioWhatsApp(WebhookConnector):
         if STATES[status] == "failed":
             reason = f"Twilio error {code}: {_words(code) or 'see the Twilio console'}" if code \
                 else "Twilio reported the message failed, without saying why"
-        return [DeliveryStatus(self.name, sid, STATES[status], code, reason=reason)]
+        return [DeliveryStatus(self.name, sid, STATES[status], code, reason=reason, final=_final(code))]
 
     def _inbound(self, fields: dict[str, str], headers: dict[str, str]) -> Inbound:
         extra = {key: fields[name] for name, key in _EXTRA_FIELDS.items() if name in fields}
@@ -388,6 +388,13 @@ CODE_WORDS = {
     20429: "too many requests to Twilio", 20003: "Twilio refused the credentials (account_sid, auth_token)",
     30003: "the customer's phone is unreachable", 30005: "unknown number", 30008: "the carrier could not deliver it",
 }
+#: Failures that sending the same message again cannot mend: the window (a template can), not on WhatsApp, blocked,
+#: opted out, not a number. The inbox offers "Send again" for the others (rate limits, unreachable, Twilio down).
+FINAL_CODES = {63016, 63003, 63024, 63032, 21211, 21610, 30005}
+
+
+def _final(code: int | str | None) -> bool:
+    return str(code or "").isdigit() and int(str(code)) in FINAL_CODES
 
 
 def _words(code: int | str | None) -> str:
@@ -403,7 +410,7 @@ def _rest_failure(exc: TwilioRestException | TwilioServiceException) -> SendFail
     words = _words(exc.code)
     reason = f"Twilio error {exc.code}: {words}" if words else \
         f"Twilio error {exc.code} (HTTP {exc.status}): {str(detail)[:200]}"
-    return SendFailed(reason, retryable=retryable, status=exc.status, code=exc.code)
+    return SendFailed(reason, retryable=retryable, final=_final(exc.code), status=exc.status, code=exc.code)
 
 
 @hookimpl

@@ -62,6 +62,9 @@ CODE_WORDS = {
     131031: "the business account is locked",
     190: "the access token is invalid or expired",
 }
+#: Failures that sending the same message again cannot mend (the window: a template can; not on WhatsApp; a type or
+#: template that does not fit). The inbox offers "Send again" for the others (rates, Meta down, the token fixed).
+FINAL_CODES = {131047, 131026, 131051, 132000, 132001}
 _DIGITS = re.compile(r"^\d{5,20}$")
 _INTERACTIVE_TITLE = 20  # characters of a reply button's title
 _DEFAULT_BASE = "https://graph.facebook.com/v21.0"
@@ -285,7 +288,8 @@ class WhatsAppCloud(WebhookConnector):
         elif word == "failed":
             reason = "WhatsApp reported the message failed, without saying why"
         return DeliveryStatus(self.name, _field(status, "id", where), STATES[word], code, account,
-                              reason if word == "failed" else "")
+                              reason if word == "failed" else "", final=word == "failed" and code.isdigit()
+                              and int(code) in FINAL_CODES)
 
     def fetch_media(self, media: Media) -> MediaContent:
         """The attachment's bytes: its URL from the media endpoint, then the URL itself, both with the token (the URL
@@ -334,7 +338,7 @@ class WhatsAppCloud(WebhookConnector):
                     raise
                 # The first parts reached Meta: sending them again would double them.
                 raise SendFailed(f"part {n + 1} of {len(bodies)}: {exc.reason}", retryable=False, maybe_sent=True,
-                                 **exc.details) from exc
+                                 status=exc.details.get("status"), code=exc.details.get("code")) from exc
             wamid = str(((answer.get("messages") or [{}])[0]).get("id") or "")
             if not wamid:
                 raise SendFailed("the Graph API accepted the message but gave no id", retryable=False,
@@ -404,7 +408,8 @@ class WhatsAppCloud(WebhookConnector):
         if detail and code not in CODE_WORDS:
             reason += f" ({str(detail)[:200]})"
         retryable = answer.status_code == 429 or answer.status_code >= 500 or code in RETRYABLE_CODES
-        raise SendFailed(reason, retryable=retryable, status=answer.status_code, code=code or "")
+        raise SendFailed(reason, retryable=retryable, final=code in FINAL_CODES, status=answer.status_code,
+                         code=code or "")
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.settings.access_token}"}

@@ -60,6 +60,7 @@ class DeliveryStatus:
     error_code: str = ""
     account: str = ""  # as for Inbound
     reason: str = ""  # why it failed, in words an agent understands
+    final: bool = False  # failed for good: sending the same message again cannot help (not on WhatsApp, blocked…)
 
 
 @dataclass(frozen=True)

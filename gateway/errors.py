@@ -92,9 +92,13 @@ class ChannelUnavailable(BatonError):
 
 class SendFailed(BatonError):
     """An outbound message could not be delivered. `retryable`: it was not sent and may be tried again;
-    `maybe_sent`: the provider may have taken it (a read timeout), so Baton will not send it again by itself."""
+    `maybe_sent`: the provider may have taken it (a read timeout), so Baton will not send it again by itself;
+    `final`: sending the same message again cannot help (not on WhatsApp, blocked, the window closed), so the
+    inbox does not offer "Send again"."""
 
-    def __init__(self, reason: str, *, retryable: bool, maybe_sent: bool = False, **details: object) -> None:
+    def __init__(self, reason: str, *, retryable: bool, maybe_sent: bool = False, final: bool = False,
+                 **details: object) -> None:
         super().__init__(reason, **details)
         self.retryable = retryable
         self.maybe_sent = maybe_sent
+        self.final = final

@@ -129,7 +129,8 @@ def test_a_reply_of_unknown_delivery_can_be_sent_again(server: Server, alex: str
             if message["author"] == "ai":
                 message["delivery"] = ai_delivery[0]
             elif message["author"] == "agent":
-                message.update(delivery="failed", delivery_error="Twilio 63016: outside the 24-hour window")
+                message.update(delivery="failed", delivery_error="Twilio 63016: outside the 24-hour window",
+                               delivery_final=True)
         route.fulfill(response=response, json=body)
 
     def resend(route: Any) -> None:
@@ -147,13 +148,68 @@ def test_a_reply_of_unknown_delivery_can_be_sent_again(server: Server, alex: str
     expect(reply.locator(".delivery")).to_contain_text("May not have been delivered")
     failed = inbox.timeline().locator(".msg-agent .delivery")
     expect(failed).to_have_text("Not delivered: Twilio 63016: outside the 24-hour window")
-    expect(failed.get_by_role("button")).to_have_count(0)  # only an unknown outcome is sent again
+    expect(failed.get_by_role("button")).to_have_count(0)  # failed for good: sending again cannot help
 
     reply.get_by_role("button", name="Send again").click()
     expect(reply.locator(".delivery")).to_have_text("Sending")  # the same bubble, updated in place
     assert [r.url.rsplit("/", 3)[-3:] for r in resent] == [["messages", ai_message["id"], "resend"]]
     assert resent[0].headers["x-csrf-token"]
     expect(reply).to_have_count(1)
+
+
+
+def _twilio_post(server: Server, form: dict[str, str]) -> None:
+    url = f"{server.url}/webhooks/support"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    assert httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+
+
+def _created(server: Server, body: str, count: int) -> list[str]:
+    """The sids of the messages with this body the fake Twilio created, once there are `count` of them."""
+    assert server.twilio is not None
+    deadline = time.monotonic() + 10
+    while len(sids := [sid for form, sid in server.twilio.created if form["Body"] == [body]]) < count:
+        assert time.monotonic() < deadline, server.twilio.created
+        time.sleep(0.05)
+    return sids
+
+
+@pytest.mark.slow
+def test_a_failed_delivery_says_why_and_is_sent_again_unless_that_cannot_help(
+        server: Server, alex: str, new_page: Callable[..., Any]) -> None:
+    """The real path: the agent's reply reaches the fake Twilio, whose signed status callback says it was
+    undelivered; the inbox shows why, live, and its Send again makes Twilio create the message once more. A second
+    failure, for a customer who blocked the number, is shown without Send again."""
+    sender = "+34612345099"
+    _twilio_post(server, {"MessageSid": "SM" + "e" * 32, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{sender}",
+                          "To": WHATSAPP_FROM, "Body": "Do you ship to Spain?", "NumMedia": "0",
+                          "ProfileName": "Marta", "WaId": sender.lstrip("+")})
+    listed = server.api(alex, "GET", "/api/conversations?view=all&limit=200")["conversations"]
+    [cid] = [c["id"] for c in listed if c["channel"] == "support" and c.get("address") == sender]
+    server.api(alex, "POST", f"/api/conversations/{cid}/assign", json={"assignee": "me"})
+    reply = server.api(alex, "POST", f"/api/conversations/{cid}/messages", json={"text": "Yes, in three days."})
+    [sid] = _created(server, "Yes, in three days.", 1)
+
+    inbox = Inbox(new_page(viewport={"width": 1440, "height": 900}), alex)
+    inbox.go(f"#/inbox/all/{cid}")
+    bubble = inbox.timeline().locator(f'[data-id="{reply["id"]}"]')
+    expect(bubble.locator(".delivery")).to_have_text(re.compile("^(Queued|Sent)$"))
+    _twilio_post(server, {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "MessageStatus": "undelivered",
+                          "ErrorCode": "30003", "To": f"whatsapp:{sender}", "From": WHATSAPP_FROM})
+    line = bubble.locator(".delivery")
+    expect(line.locator(".delivery-reason")).to_have_text(
+        "Not delivered: Twilio error 30003: the customer's phone is unreachable")  # live, from the status event
+    line.get_by_role("button", name="Send again").click()
+    [_, again] = _created(server, "Yes, in three days.", 2)
+    expect(line).to_have_text(re.compile("^(Queued|Sending|Sent)$"))
+    expect(bubble).to_have_count(1)  # the same message, sent again: not a second bubble
+
+    _twilio_post(server, {"MessageSid": again, "AccountSid": ACCOUNT_SID, "MessageStatus": "undelivered",
+                          "ErrorCode": "63032", "To": f"whatsapp:{sender}", "From": WHATSAPP_FROM})
+    expect(line.locator(".delivery-reason")).to_have_text(
+        "Not delivered: Twilio error 63032: the customer cannot receive this message (blocked, or not on WhatsApp)")
+    expect(line).to_have_attribute("data-final", "yes")
+    expect(line.get_by_role("button")).to_have_count(0)
 
 
 def test_a_rate_limited_reply_is_said_and_tried_once_more(server: Server, alex: str,

@@ -217,7 +217,8 @@ def test_parse_status_callback() -> None:
     form = [("MessageSid", MESSAGE_SID), ("MessageStatus", "undelivered"), ("ErrorCode", "63016")]
     assert connector().parse(webhook(form)) == [DeliveryStatus(
         "whatsapp", MESSAGE_SID, "failed", "63016",
-        reason="Twilio error 63016: the customer's 24-hour window is closed: only an approved template can reach them")]
+        reason="Twilio error 63016: the customer's 24-hour window is closed: only an approved template can reach them",
+        final=True)]
 
 
 @pytest.mark.parametrize(("twilio_status", "state"), [

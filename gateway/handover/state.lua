@@ -111,11 +111,12 @@
 --           `assignment` (here and above): config.yaml's {mode, capacity, file}, which an admin's choice overrides
 --           while the file says what it said then (see ASSIGNMENT)
 --   outbox_next(conversation, token, [lock_ms]) -> {message, recipient, channel} | {} | not_found, busy
---   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [retry_ms],
---           [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
+--   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [final],
+--           [retry_ms], [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
 --           | not_found, not_holder
+--           `final`: the failure is for good (sending again cannot help): kept as `<message>:final`
 --   resend(conversation, message, actor) -> {} | not_found, closed, not_resendable
---   status(channel, provider_id, status, [error_code], [reason]) -> {applied, status}
+--   status(channel, provider_id, status, [error_code], [reason], [final]) -> {applied, status}
 --   forget(conversation) -> {forgotten} | open
 
 local TEMPLATES = {} -- rendered from gateway/keys.py
@@ -1361,10 +1362,12 @@ local function outbox_release(c)
   redis.call('ZREM', key('OUTBOXES'), c.id)
 end
 
-local function delivery_state(c, mid, state, error_code, reason)
+local function delivery_state(c, mid, state, error_code, reason, final)
   redis.call('HSET', conv_part('DELIVERY', c.id), mid, state)
   if reason and reason ~= '' then redis.call('HSET', conv_part('DELIVERY', c.id), mid .. ':error', reason) end
-  event('message.status', {conversation = c.id, message = mid, status = state, error_code = error_code or ''})
+  if final and state == 'failed' then redis.call('HSET', conv_part('DELIVERY', c.id), mid .. ':final', '1') end
+  event('message.status', {conversation = c.id, message = mid, status = state, error_code = error_code or '',
+    reason = reason or '', final = (final and state == 'failed') and true or false})
 end
 
 -- The next message to send, marked `sending`; a message already `sending` was left by a sender that died and
@@ -1438,7 +1441,7 @@ function ops.outbox_done()
     end
     delivery_state(c, mid, args.status or 'sent')
   else
-    delivery_state(c, mid, outcome, args.error_code, args.reason)
+    delivery_state(c, mid, outcome, args.error_code, args.reason, args.final)
     local text = outcome == 'failed' and ('Delivery failed: ' .. (args.reason or ''))
       or ('Delivery unknown: ' .. (args.reason or 'the channel may not have received this message'))
     note(c, 'delivery_' .. outcome, text, {message = mid, reason = args.reason or ''})
@@ -1454,11 +1457,15 @@ end
 function ops.resend()
   local c, err = open_conversation(args.conversation)
   if not c then return err end
-  local state = redis.call('HGET', conv_part('DELIVERY', c.id), args.message)
+  local delivery = conv_part('DELIVERY', c.id)
+  local state = redis.call('HGET', delivery, args.message)
   if state ~= 'unknown' and state ~= 'failed' and state ~= 'undelivered' then
     return fail('not_resendable', {status = state or ''})
   end
-  redis.call('HDEL', conv_part('DELIVERY', c.id), args.message .. ':error')
+  if redis.call('HGET', delivery, args.message .. ':final') then -- sending it again cannot help: say why
+    return fail('not_resendable', {status = state, failure = redis.call('HGET', delivery, args.message .. ':error')})
+  end
+  redis.call('HDEL', delivery, args.message .. ':error')
   queue_delivery(c, args.message)
   note(c, 'resend', '', {message = args.message, actor = args.actor})
   delivery_state(c, args.message, 'pending')
@@ -1483,8 +1490,10 @@ function ops.status()
   if args.status == 'failed' and (args.reason or '') ~= '' then
     redis.call('HSET', conv_part('DELIVERY', cid), mid .. ':error', args.reason)
   end
+  local final = args.status == 'failed' and args.final == true
+  if final then redis.call('HSET', conv_part('DELIVERY', cid), mid .. ':final', '1') end
   event('message.status', {conversation = cid, message = mid, status = args.status,
-    error_code = args.error_code or ''})
+    error_code = args.error_code or '', reason = args.status == 'failed' and (args.reason or '') or '', final = final})
   return ok({applied = true, status = args.status})
 end
 

@@ -100,6 +100,7 @@ class Message(TypedDict, total=False):
     rich: dict[str, Any]
     delivery: str  # for outgoing messages on channels that send: pending, sending, sent, delivered, unknown…
     delivery_error: str  # why a delivery failed or is unknown
+    delivery_final: bool  # failed for good: sending it again cannot help
 
 
 #: What Baton says to a customer: one text, or one per language with the workspace's as "default"
@@ -189,7 +190,10 @@ class Refused(BatonError):
         self.status = 404 if code == "not_found" else 409
         owner = answer.get("owner", "")
         details = {k: v for k, v in answer.items() if k != "error" and v not in ("", None)}
-        super().__init__(_reason(code, conversation_id, owner), **details)
+        reason = _reason(code, conversation_id, owner)
+        if code == "not_resendable" and details.get("failure"):
+            reason = f"this message failed for good, sending it again cannot help ({details['failure']})"
+        super().__init__(reason, **details)
 
 
 def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
@@ -199,7 +203,8 @@ def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
         "conflict": f"conversation {conversation_id} is assigned to {owner}",
         "ai_unpublished": "the AI agent is unpublished; publish it before handing conversations back to it",
         "no_form": "no contact form is pending in this conversation",
-        "not_resendable": "only a message whose delivery failed or is unknown can be sent again",
+        "not_resendable": "only a message whose delivery failed or is unknown can be sent again, and not one that "
+                          "failed for good (sending it again cannot help)",
         "client_id_reused": "this client_id was already used for a reply in another conversation",
         "not_closed": f"conversation {conversation_id} is not closed",
         "newer_open": "the customer has started another conversation since, which is open: continue there",
@@ -602,24 +607,25 @@ class Store:
 
     def outbox_done(self, workspace_id: str, conversation_id: str, token: str, message: str,
                     outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
-                    status: str = "", reason: str = "", error_code: str = "",
+                    status: str = "", reason: str = "", error_code: str = "", final: bool = False,
                     retry_ms: Sequence[int] = (1000,), grace_ms: int = 0, lock_ms: int = 120_000) -> Outgoing | None:
         """Record what became of the message being sent; the next one to send, or None (also after a retry, which
         releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last)."""
         answer = self.run("outbox_done", workspace_id, conversation_id, token=token, message=message, outcome=outcome,
                           provider_id=provider_id or None, status=status or None, reason=reason or None,
-                          error_code=error_code or None, retry_ms=list(retry_ms), grace_ms=grace_ms, lock_ms=lock_ms)
+                          error_code=error_code or None, final=final or None, retry_ms=list(retry_ms),
+                          grace_ms=grace_ms, lock_ms=lock_ms)
         return _outgoing(answer)
 
     def resend(self, workspace_id: str, conversation_id: str, message: str, actor: Owner) -> None:
         self.run("resend", workspace_id, conversation_id, message=message, actor=actor)
 
     def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
-               error_code: str = "", reason: str = "") -> bool:
-        """A provider's delivery report (`reason`: why it failed, in words); whether it changed the message's status.
-        A failed message stays failed."""
+               error_code: str = "", reason: str = "", final: bool = False) -> bool:
+        """A provider's delivery report (`reason`: why it failed, in words; `final`: sending again cannot help);
+        whether it changed the message's status. A failed message stays failed."""
         answer = self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
-                          error_code=error_code, reason=reason)
+                          error_code=error_code, reason=reason, final=final)
         return bool(answer["applied"])
 
     def forget(self, workspace_id: str, conversation_id: str) -> bool:
@@ -727,7 +733,7 @@ class Store:
         outgoing = [m["id"] for m in messages if m["author"] != "customer"]
         if not outgoing:
             return
-        fields = [name for mid in outgoing for name in (mid, f"{mid}:error")]
+        fields = [name for mid in outgoing for name in (mid, f"{mid}:error", f"{mid}:final")]
         key = keys.key(keys.DELIVERY, workspace_id=workspace_id, conversation_id=conversation_id)
         states: Any = self.redis.hmget(key, fields)
         delivery = {name: value for name, value in zip(fields, states, strict=True) if value is not None}
@@ -736,6 +742,8 @@ class Store:
                 message["delivery"] = delivery[message["id"]]
             if f"{message['id']}:error" in delivery:
                 message["delivery_error"] = delivery[f"{message['id']}:error"]
+            if f"{message['id']}:final" in delivery:
+                message["delivery_final"] = True
 
     def recent(self, workspace_id: str, conversation_id: str, count: int) -> tuple[Conversation, list[Message]]:
         """The conversation and its latest `count` messages, oldest first."""
@@ -871,9 +879,9 @@ class AsyncStore:
         return Recorded(**await self.run("inbound", workspace_id, durable=True, **_customer_payload(message)))
 
     async def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
-                     error_code: str = "", reason: str = "") -> bool:
+                     error_code: str = "", reason: str = "", final: bool = False) -> bool:
         answer = await self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
-                                error_code=error_code, reason=reason)
+                                error_code=error_code, reason=reason, final=final)
         return bool(answer["applied"])
 
 
@@ -953,4 +961,6 @@ def _with_defaults(message: dict[str, Any], delivery: dict[str, str]) -> Message
         message["delivery"] = delivery[message["id"]]
         if f"{message['id']}:error" in delivery:
             message["delivery_error"] = delivery[f"{message['id']}:error"]
+        if f"{message['id']}:final" in delivery:
+            message["delivery_final"] = True
     return message  # type: ignore[return-value]

@@ -510,7 +510,8 @@ async def resend(request: Request) -> Response:
         description: No such conversation or message
         content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
       409:
-        description: The message was delivered (or is being sent), or the conversation is closed
+        description: The message was delivered (or is being sent), failed for good (`delivery_final`), or the
+          conversation is closed
         content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
       429: {$ref: '#/components/responses/RateLimited'}
     """

@@ -348,6 +348,8 @@ schemas:
       rich: {type: object}
       delivery: {type: string, description: 'Channels that send: pending, sending, sent, delivered, failed, unknown…'}
       delivery_error: {type: string, description: 'Why a delivery failed or is unknown, in words'}
+      delivery_final: {type: boolean, description: 'The delivery failed for good (not on WhatsApp, blocked, the window
+          closed): sending it again cannot help, and POST …/resend answers 409'}
   MessageId:
     type: object
     required: [id]

@@ -92,6 +92,6 @@ async def record(store: AsyncStore, items: list[tuple[Channel, Item]]) -> list[R
             recorded.append(await store.inbound(workspace_id, customer_message(channel, item)))
         else:
             recorded.append(await store.status(workspace_id, channel.name, item.provider_id, item.status,
-                                               item.error_code, item.reason))
+                                               item.error_code, item.reason, item.final))
     return recorded
 

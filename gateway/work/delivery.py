@@ -85,11 +85,12 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
     if rich and rich.get("type") == "template":
         found = window.template(channel.connector, str(rich.get("key", "")))
         if found is None:
-            return {"outcome": "failed", "error_code": "template",
+            return {"outcome": "failed", "error_code": "template", "final": True,
                     "reason": f"not sent: the channel has no template {rich.get('key')!r} any more"}
     elif not window.is_open(channel.connector, outgoing.customer_at):
         # Free text outside WhatsApp's window fails at the provider anyway (and may count against the number).
-        return {"outcome": "failed", "error_code": "window_closed", "reason": f"not sent: {window.CLOSED}"}
+        return {"outcome": "failed", "error_code": "window_closed", "final": True,
+                "reason": f"not sent: {window.CLOSED}"}
     outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
                         message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
                         template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
@@ -101,7 +102,7 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
         if exc.maybe_sent:
             return {"outcome": "unknown", "reason": exc.reason}
         return {"outcome": "retry" if exc.retryable else "failed", "reason": exc.reason,
-                "error_code": str(exc.details.get("code", ""))}
+                "error_code": str(exc.details.get("code", "")), "final": exc.final}
     except Exception as exc:  # noqa: BLE001 - a connector bug: it may or may not have sent
         log.exception("conversation %s: the %s connector failed sending %s", conversation_id, channel.connector.type,
                       message["id"], extra={"conversation": conversation_id, "channel": outgoing.channel_name})

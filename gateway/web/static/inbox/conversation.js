@@ -363,7 +363,7 @@ export class ConversationPane {
     }
   }
 
-  /** Send again a message whose delivery is unknown (Baton cannot tell whether the provider got it). */
+  /** Send again a message whose delivery is unknown or failed, but not for good (it may reach the customer twice). */
   async resend(messageId) {
     const id = this.id;
     try {

@@ -122,23 +122,26 @@ export class Timeline {
         : avatar(who, m.agent || who, "avatar-sm")) : null);
   }
 
-  /** Where a message of the team stands with the provider; an unknown outcome can be sent again. */
+  /** Where a message of the team stands with the provider. An unknown outcome can be sent again, and so can a failure
+   * that is not for good (rate limited, unreachable, the provider down), with its reason said. */
   delivery(m) {
     if (!m.delivery) return null;
     const reason = m.delivery_error || this.reasons.get(m.id) || "";
-    this.deliveries.set(m.id, { shown: `${m.delivery}|${reason}` });
+    this.deliveries.set(m.id, { shown: `${m.delivery}|${reason}|${m.delivery_final ? 1 : 0}` });
     const base = { class: `delivery delivery-${m.delivery}`, dataset: { delivery: m.delivery } };
+    const again = () => h("button", { class: "btn btn-small", type: "button", onclick: async (event) => {
+      const button = event.currentTarget;
+      button.disabled = true;
+      await this.people.resend(m.id);
+      button.disabled = false;
+    } }, "Send again");
     if (m.delivery === "unknown") {
-      return h("span", { ...base, role: "status" }, icon("alert"), "May not have been delivered",
-        h("button", { class: "btn btn-small", type: "button", onclick: async (event) => {
-          const button = event.currentTarget;
-          button.disabled = true;
-          await this.people.resend(m.id);
-          button.disabled = false;
-        } }, "Send again"));
+      return h("span", { ...base, role: "status" }, icon("alert"), "May not have been delivered", again());
     }
     if (m.delivery === "failed" || m.delivery === "undelivered") {
-      return h("span", base, icon("alert"), reason ? `Not delivered: ${reason}` : "Not delivered");
+      return h("span", { ...base, dataset: { delivery: m.delivery, final: m.delivery_final ? "yes" : "no" } },
+        icon("alert"), h("span", { class: "delivery-reason", text: reason ? `Not delivered: ${reason}` : "Not delivered" }),
+        m.delivery_final ? null : again());
     }
     return h("span", { ...base, text: DELIVERY[m.delivery] || m.delivery });
   }
@@ -146,7 +149,7 @@ export class Timeline {
   updateDelivery(m) {
     const reason = m.delivery_error || this.reasons.get(m.id) || "";
     const before = this.deliveries.get(m.id);
-    if (!m.delivery || (before && before.shown === `${m.delivery}|${reason}`)) return;
+    if (!m.delivery || (before && before.shown === `${m.delivery}|${reason}|${m.delivery_final ? 1 : 0}`)) return;
     const node = this.list.querySelector(`[data-id="${CSS.escape(m.id)}"] .msg-body`);
     if (!node) return;
     const line = this.delivery(m);
@@ -225,7 +228,7 @@ function closedBy(actor, people) {
   return actor === "ai" ? ` by ${people.aiName()} (AI)` : ` by ${people.ownerLabel(actor)}`;
 }
 
-const DELIVERY = { queued: "Queued", accepted: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered",
+const DELIVERY = { pending: "Queued", queued: "Queued", accepted: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered",
   read: "Read" };
 
 /** Why each message could not be delivered, from the internal "Delivery failed" events of the history. */
