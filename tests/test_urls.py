@@ -74,8 +74,9 @@ class Site:
         return visitor
 
     def failed_delivery(self) -> tuple[str, str]:
-        """A WhatsApp conversation whose reply Twilio refused: (conversation, message) to send again."""
-        self.twilio.fail_next(400, 63016, "Failed to send freeform message outside the window")
+        """A WhatsApp conversation whose reply Twilio refused for a reason that may pass (the customer's phone
+        unreachable, not a closed window, which sending again cannot mend): (conversation, message) to send again."""
+        self.twilio.fail_next(400, 30003, "Unreachable destination handset")
         customer = f"whatsapp:+346{uuid.uuid4().int % 10**8:08d}"
         assert self.webhook({"MessageSid": "SM" + uuid.uuid4().hex, "From": customer, "To": "whatsapp:+14155238886",
                              "Body": "What are your opening hours?"}).status_code == 200
