@@ -201,6 +201,33 @@ def test_the_door_is_where_this_test_looks() -> None:
     assert store_calls(ROOT / "tests" / "store_kit.py", "inbound"), "the test does not see a store's inbound call"
 
 
+#: The keys that hold conversations, their histories and deliveries, and how customers find them: the state the
+#: state script keeps consistent. Only the store's modules name them.
+STATE_KEYS = ("CONVERSATION", "MESSAGES", "DELIVERY", "OUTBOX", "AWAITING_HUMAN", "ACTIVE", "LATEST", "VIEW",
+              "CONTACT", "CONTACT_CONVERSATIONS", "CONTACTS", "CONTACT_BY_IDENTITY")
+STORE_MODULES = ("gateway.handover.store", "gateway.handover.search", "gateway.keys")
+
+
+def state_key_uses(path: Path) -> list[str]:
+    return [f"keys.{node.attr} (line {node.lineno})" for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "keys"
+            and node.attr in STATE_KEYS]
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) | set(EXTENSIONS)))
+def test_every_read_of_the_conversations_state_goes_through_the_store(name: str) -> None:
+    """The event streams, deliveries, retention and metrics read conversations, histories, outboxes and views with
+    the store's readers (Store, AsyncStore), so a change of how they are stored is made in one place."""
+    path = MODULES.get(name) or EXTENSIONS[name]
+    if name in STORE_MODULES:
+        return
+    assert not state_key_uses(path), f"{name} reads the state itself: {', '.join(state_key_uses(path))}"
+
+
+def test_the_state_key_rule_sees_the_store() -> None:
+    assert state_key_uses(MODULES["gateway.handover.store"]), "the rule no longer sees keys.CONVERSATION uses"
+
+
 def baton_imports(path: Path) -> set[str]:
     """Every module of Baton's own packages a file imports (gateway…, connectors…, plugins…)."""
     found: set[str] = set()

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import keys, metrics, texts, window
+from gateway import metrics, texts, window
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
@@ -173,8 +173,7 @@ def _assign(deployment: Deployment, agent: Agent, conversation_id: str, target: 
 
 def _waiting(deployment: Deployment, workspace_id: str, conversation_id: str) -> float | None:
     """Seconds since the handover, if the conversation waits for a human (for the time-to-assignment metric)."""
-    conversation = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
-    owner, handover_at = deployment.redis.hmget(conversation, ["owner", "handover_at"])
+    owner, handover_at = deployment.store.fields(workspace_id, conversation_id, "owner", "handover_at")
     if owner != "none" or not handover_at:
         return None
     return max(0.0, (deployment.store.now_ms() - int(handover_at)) / 1000)

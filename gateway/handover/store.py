@@ -804,6 +804,26 @@ class Store:
         ids: Any = self.redis.zrevrange(zset, offset, offset + limit - 1) if limit else []
         return ids
 
+    def latest(self, workspace_id: str, channel_name: str, sender: str) -> str:
+        """The sender's newest conversation on the channel ("" when they have none)."""
+        key = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel_name, sender=sender)
+        return str(self.redis.get(key) or "")
+
+    def fields(self, workspace_id: str, conversation_id: str, *names: str) -> list[str | None]:
+        """Some of a conversation's stored fields, as stored (None where unset): one HMGET."""
+        key = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
+        return [None if value is None else str(value) for value in self.redis.hmget(key, list(names))]
+
+    def outbox_head(self, workspace_id: str, conversation_id: str) -> str:
+        """The id of the message first in the conversation's outbox ("" when it is empty)."""
+        head = self.redis.lindex(keys.key(keys.OUTBOX, workspace_id=workspace_id, conversation_id=conversation_id), 0)
+        return str(head or "")
+
+    def closed_before(self, workspace_id: str, before_ms: int, limit: int) -> list[str]:
+        """Up to `limit` conversations closed before `before_ms`, oldest first."""
+        closed = keys.key(keys.VIEW, workspace_id=workspace_id, view="closed")
+        return [str(c) for c in self.redis.zrangebyscore(closed, "-inf", before_ms, start=0, num=limit)]
+
     def now_ms(self) -> int:
         """The Redis server's clock, which every timestamp of the state script uses."""
         seconds, micros = self.redis.time()
@@ -883,6 +903,29 @@ class AsyncStore:
         answer = await self.run("status", workspace_id, channel=channel_name, provider_id=provider_id, status=status,
                                 error_code=error_code, reason=reason, final=final)
         return bool(answer["applied"])
+
+    # --- reads of the request path (the event streams) ---
+
+    async def latest(self, workspace_id: str, channel_name: str, sender: str) -> str:
+        """The sender's newest conversation on the channel ("" when they have none)."""
+        key = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel_name, sender=sender)
+        return str(await self.redis.get(key) or "")
+
+    async def belongs_to(self, workspace_id: str, conversation_id: str, channel_name: str, sender: str) -> bool:
+        """The conversation is this sender's, on this channel."""
+        key = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
+        return bool(await self.redis.hmget(key, ["channel", "sender"]) == [channel_name, sender])
+
+    async def newest_message_id(self, workspace_id: str, conversation_id: str) -> str:
+        """The id of the conversation's last message ("" when it has none)."""
+        newest = await self.redis.lindex(keys.key(keys.MESSAGES, workspace_id=workspace_id,
+                                                  conversation_id=conversation_id), -1)
+        return str(json.loads(newest)["id"]) if newest else ""
+
+    async def messages_after(self, workspace_id: str, conversation_id: str, after: str) -> list[Message]:
+        """The conversation's messages after message `after` ("" for all), from the history (never trimmed)."""
+        history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)
+        return [decode_message(str(raw), {}) for raw in await self.redis.lrange(history, place(after) + 1, -1)]
 
 
 def _sha(script: str) -> str:

@@ -3,7 +3,6 @@ conversations), record or read, respond. HTTP only."""
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -21,7 +20,7 @@ from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
-from gateway.handover.store import Conversation, Message, Recorded, decode_message, message_after, place
+from gateway.handover.store import Conversation, Message, Recorded, message_after, place
 from gateway.web import ratelimit, sse
 from gateway.web.auth import bearer, open_visitor, visitor_of
 from gateway.web.http import json_body
@@ -201,8 +200,7 @@ def visitor_view(message: Message | dict[str, Any]) -> dict[str, Any]:
 
 def _history(deployment: Deployment, channel: Channel, visitor: str, before: str, limit: int) -> dict[str, Any]:
     workspace_id = channel.workspace.id
-    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
-    conversation_id = str(deployment.redis.get(latest) or "")
+    conversation_id = deployment.store.latest(workspace_id, channel.name, visitor)
     if not conversation_id:
         return {"conversation": None, "messages": [], "has_more": False, "next_before": None}
     conversation = deployment.store.conversation(workspace_id, conversation_id)
@@ -308,8 +306,7 @@ async def post_contact(request: Request) -> Response:
 
 def _capture(deployment: Deployment, channel: Channel, visitor: str, details: dict[str, str]) -> str:
     workspace_id = channel.workspace.id
-    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
-    conversation_id = str(deployment.redis.get(latest) or "")
+    conversation_id = deployment.store.latest(workspace_id, channel.name, visitor)
     if not conversation_id:
         raise Conflict("no contact form is pending in this conversation")
     return fallback.capture(deployment, workspace_id, conversation_id, details)
@@ -339,7 +336,8 @@ async def events(request: Request) -> Response:
     _, channel = _channel(request)
     visitor = await _visitor(request, channel)
     conversation_id, _, position = sse.last_event_id(request, _check_event_id).partition("/")
-    if conversation_id and not await _is_visitors(request.app.state.aredis, channel, visitor, conversation_id):
+    if conversation_id and not await request.app.state.astore.belongs_to(channel.workspace.id, conversation_id,
+                                                                         channel.name, visitor):
         conversation_id, position = "", ""  # another visitor's conversation: nothing of it is caught up, nor followed
     return sse.response(_visitor_events(request, channel, visitor, conversation_id, position))
 
@@ -350,36 +348,28 @@ def _check_event_id(value: str) -> None:
         raise BadRequest("Last-Event-ID must be '<conversation>/<message id>'")
 
 
-async def _is_visitors(client: Any, channel: Channel, visitor: str, conversation_id: str) -> bool:
-    key = keys.key(keys.CONVERSATION, workspace_id=channel.workspace.id, conversation_id=conversation_id)
-    return await client.hmget(key, ["channel", "sender"]) == [channel.name, visitor]
-
-
 async def _visitor_events(request: Request, channel: Channel, visitor: str, conversation_id: str,
                           position: str) -> AsyncIterator[str]:
     """Follow the visitor's latest conversation, switching to a new one when it starts."""
-    client, hub = request.app.state.aredis, request.app.state.hub
+    store, hub = request.app.state.astore, request.app.state.hub
     workspace_id = channel.workspace.id
-    latest_key = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
     if not conversation_id:  # no catch-up asked for: new messages of the current conversation, and all of a later one
-        conversation_id = await client.get(latest_key) or ""
-        position = await _newest(client, workspace_id, conversation_id) if conversation_id else ""
+        conversation_id = await store.latest(workspace_id, channel.name, visitor)
+        position = await store.newest_message_id(workspace_id, conversation_id) if conversation_id else ""
     following = {"conversation": conversation_id, "sent": position}
     subscriber = hub.subscribe(workspace_id, f"visitor:{channel.name}:{visitor}")
 
     async def catch_up() -> AsyncIterator[str]:
         """The public messages not sent yet, from the history (never trimmed): of the conversation followed, and of
         the visitor's latest one when it is another."""
-        latest = await sse.patiently(client.get, latest_key) or ""
+        latest = await sse.patiently(store.latest, workspace_id, channel.name, visitor)
         for followed_id in dict.fromkeys([following["conversation"], latest]):
             if not followed_id:
                 continue
             if followed_id != following["conversation"]:
                 following.update(conversation=followed_id, sent="")
             hub.listen(subscriber, f"conversation:{followed_id}")
-            history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=followed_id)
-            for raw in await sse.patiently(client.lrange, history, place(following["sent"]) + 1, -1):
-                message = decode_message(raw, {})
+            for message in await sse.patiently(store.messages_after, workspace_id, followed_id, following["sent"]):
                 following["sent"] = message["id"]
                 if message["visibility"] == "public":
                     yield sse.frame(f"{followed_id}/{message['id']}", "message", {"conversation": followed_id,
@@ -405,9 +395,3 @@ async def _visitor_events(request: Request, channel: Channel, visitor: str, conv
             yield text
     finally:
         hub.unsubscribe(subscriber)
-
-
-async def _newest(client: Any, workspace_id: str, conversation_id: str) -> str:
-    history = keys.key(keys.MESSAGES, workspace_id=workspace_id, conversation_id=conversation_id)
-    newest = await client.lindex(history, -1)
-    return str(json.loads(newest)["id"]) if newest else ""

@@ -67,9 +67,9 @@ def drain(deployment: Deployment, workspace_id: str, conversation_id: str, worke
 def _retry_first(deployment: Deployment, workspace_id: str, conversation_id: str, token: str, reason: str,
                  lock_ms: int) -> None:
     """Put back the message just taken (marked sending, not sent) and release the outbox."""
-    head = deployment.redis.lindex(keys.key(keys.OUTBOX, workspace_id=workspace_id, conversation_id=conversation_id), 0)
+    head = deployment.store.outbox_head(workspace_id, conversation_id)
     if head:
-        deployment.store.outbox_done(workspace_id, conversation_id, token, str(head), "retry", reason=reason,
+        deployment.store.outbox_done(workspace_id, conversation_id, token, head, "retry", reason=reason,
                                      retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms)
 
 

@@ -31,9 +31,8 @@ def sweep(deployment: Deployment, worker: str, now_ms: int | None = None) -> int
     cutoff = now_ms - int(days * 86_400_000)
     count = 0
     for workspace in deployment.config.workspaces:
-        closed = keys.key(keys.VIEW, workspace_id=workspace.id, view="closed")
-        for conversation_id in deployment.redis.zrangebyscore(closed, "-inf", cutoff, start=0, num=BATCH):
-            count += forget(deployment, workspace.id, str(conversation_id))
+        for conversation_id in deployment.store.closed_before(workspace.id, cutoff, BATCH):
+            count += forget(deployment, workspace.id, conversation_id)
     return count
 
 
