@@ -79,15 +79,14 @@ class QueueCollector(Collector):
         age.add_metric(["", "rq"], _oldest_job_age(jobs, now / 1000))
         yield depth
         yield age
-        yield self._conversations(client)
+        yield self._conversations()
 
-    def _conversations(self, client: Any) -> GaugeMetricFamily:
+    def _conversations(self) -> GaugeMetricFamily:
         chats = GaugeMetricFamily("baton_open_conversations", "Open conversations by who has them: ai, waiting (for a "
                                   "human), assigned (to an agent); overdue: past a response target (sla:)",
                                   labels=["workspace", "state"])
         for workspace in self.deployment.config.workspaces:
-            sizes = {view: client.zcard(keys.key(keys.VIEW, workspace_id=workspace.id, view=view))
-                     for view in ("open", "ai", "waiting", "overdue")}
+            sizes = self.deployment.store.view_sizes(workspace.id, ("open", "ai", "waiting", "overdue"))
             chats.add_metric([workspace.id, "ai"], sizes["ai"])
             chats.add_metric([workspace.id, "waiting"], sizes["waiting"])
             chats.add_metric([workspace.id, "assigned"], max(0, sizes["open"] - sizes["ai"] - sizes["waiting"]))

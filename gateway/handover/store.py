@@ -814,6 +814,13 @@ class Store:
         key = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id=conversation_id)
         return [None if value is None else str(value) for value in self.redis.hmget(key, list(names))]
 
+    def view_sizes(self, workspace_id: str, views: Sequence[str]) -> dict[str, int]:
+        """How many conversations each view's zset holds ("open", "ai", "waiting", …): one pipelined round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for view in views:
+            pipe.zcard(keys.key(keys.VIEW, workspace_id=workspace_id, view=view))
+        return dict(zip(views, (int(size) for size in pipe.execute()), strict=True))
+
     def outbox_head(self, workspace_id: str, conversation_id: str) -> str:
         """The id of the message first in the conversation's outbox ("" when it is empty)."""
         head = self.redis.lindex(keys.key(keys.OUTBOX, workspace_id=workspace_id, conversation_id=conversation_id), 0)
