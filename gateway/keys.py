@@ -63,8 +63,10 @@ SENT = "baton:%(workspace_id)s:sent:%(channel)s:%(provider_id)s"
 REPLY = "baton:%(workspace_id)s:reply:%(agent)s:%(client_id)s"
 # zset conversation id → time of its latest message with the term (or the customer's own term): the search index
 SEARCH = "baton:%(workspace_id)s:search:%(term)s"
-# zset conversation id → when it was labelled
+# zset conversation id → its last activity: the conversations with the label (its view; search's filter)
 LABELED = "baton:%(workspace_id)s:labeled:%(label)s"
+LABELS = "baton:%(workspace_id)s:labels"  # hash label → JSON {name, color, created_at, by}: the workspace's labels
+CANNED = "baton:%(workspace_id)s:canned"  # hash shortcut → JSON {shortcut, text, updated_at, by}: canned replies
 CONTACT = "baton:%(workspace_id)s:contact:%(contact)s"  # hash
 CONTACT_CONVERSATIONS = "baton:%(workspace_id)s:contact:%(contact)s:conversations"  # zset conversation id → started
 CONTACTS = "baton:%(workspace_id)s:contacts"  # zset contact → updated

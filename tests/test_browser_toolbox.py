@@ -7,6 +7,7 @@ conversations than a page, so that the other browser modules' counts are not dis
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -222,3 +223,49 @@ def test_a_search_opens_the_conversation_at_the_matching_message(server: Server,
     expect(rows.first).to_have_attribute("data-conversation", customers[42])
     inbox.page.locator("#search-q").fill("")
     expect(inbox.page.locator("#list-title")).to_have_text("All")
+
+
+def test_an_admin_defines_a_label_and_a_canned_reply_that_agents_then_use(
+        server: Server, admin: str, new_page: Callable[..., Any]) -> None:
+    widget = Widget(new_page(viewport={"width": 1280, "height": 800})).open()
+    widget.say("Hello, my name is Jane and the blender is broken")
+    cid = conversation_of(server, widget)
+    inbox = inbox_page(new_page, admin)
+    inbox.go("#/settings")
+    inbox.page.locator("#label-name").fill("warranty")
+    inbox.page.locator("#label-color").select_option("green")
+    inbox.page.get_by_role("button", name="Add label").click()
+    expect(inbox.page.locator("#labels-list")).to_contain_text("warranty")
+    inbox.page.locator("#canned-shortcut").fill("thanks")
+    inbox.page.locator("#canned-text").fill("Hi {{customer.first_name}}, {{agent.name}} here: we will sort it out.")
+    inbox.page.get_by_role("button", name="Save reply").click()
+    expect(inbox.page.locator("#canned-list")).to_contain_text("/thanks")
+
+    inbox.go(f"#/inbox/all/{cid}")
+    expect(inbox.timeline()).to_contain_text("the blender is broken")
+    inbox.page.locator("#act-label").select_option("warranty")
+    expect(inbox.page.locator("#conv-labels")).to_contain_text("warranty")
+    composer = inbox.page.locator("#composer-text")
+    composer.fill("")
+    composer.type("/th")
+    menu = inbox.page.locator("#canned-menu")
+    expect(menu).to_be_visible()
+    expect(menu.locator(".canned-item")).to_have_count(1)
+    shot(inbox.page, "inbox-canned.png")
+    composer.press("Enter")  # inserts the reply; it is not sent yet
+    expect(composer).to_have_value(re.compile(r"^Hi .+, Alex Rivera here: we will sort it out\.$"))
+    expect(menu).to_be_hidden()
+    composer.press("Enter")
+    widget.expect_reply("we will sort it out", author="agent")
+
+    # The label's view in the sidebar lists the conversation; taking the label off empties it.
+    inbox.page.locator("#nav-labels a", has_text="warranty").click()
+    expect(inbox.page.locator("#list-title")).to_have_text("Label: warranty")
+    rows = inbox.page.locator("#conversation-list a.row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-conversation", cid)
+    shot(inbox.page, "inbox-label.png")
+    rows.first.click()
+    inbox.page.get_by_role("button", name="Remove label warranty").click()
+    expect(inbox.page.locator("#conv-labels")).not_to_contain_text("warranty")
+    expect(rows).to_have_count(0)

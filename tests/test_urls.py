@@ -229,6 +229,28 @@ def reopen(site: Site, method: str, path: str) -> None:
     assert site.detail(cid)["status"] == "open"
 
 
+def labels(site: Site, method: str, path: str) -> None:
+    """An admin defines a label, puts it on a conversation, takes it off and deletes it (each URL its own step)."""
+    cid = site.conversation()
+    site.http.put("/api/labels/urls", json={"color": "red"}, headers=site.agent)
+    if method == "PUT":
+        needs(site, method, "/api/labels/urls", site.agent, 200, json={"color": "red"})
+    elif method == "POST":
+        needs(site, method, path.format(id=cid), site.agent, 200, json={"label": "urls"})
+    elif "/conversations/" in path:
+        needs(site, method, path.format(id=cid, name="urls"), site.agent, 200)
+    else:
+        needs(site, method, "/api/labels/urls", site.agent, 200)
+
+
+def canned(site: Site, method: str, path: str) -> None:
+    site.http.put("/api/canned/urls", json={"text": "Thanks {{customer.name}}"}, headers=site.agent)
+    if method == "PUT":
+        needs(site, method, "/api/canned/urls", site.agent, 200, json={"text": "Thanks {{customer.name}}"})
+    else:
+        needs(site, method, "/api/canned/urls", site.agent, 200)
+
+
 def metrics(site: Site) -> None:
     """From this machine (the test runs on it), the Prometheus text with Baton's metrics."""
     response = site.http.get("/metrics")
@@ -283,6 +305,14 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/api/conversations/{id}/reopen"): reopen,
     # The README writes the query as "q=…" (no word: refused 400): searched with a word instead.
     ("GET", "/api/search"): lambda site, method, path: needs(site, method, "/api/search?q=hello", site.agent, 200),
+    ("GET", "/api/labels"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    ("PUT", "/api/labels/{name}"): labels,
+    ("DELETE", "/api/labels/{name}"): labels,
+    ("POST", "/api/conversations/{id}/labels"): labels,
+    ("DELETE", "/api/conversations/{id}/labels/{name}"): labels,
+    ("GET", "/api/canned"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    ("PUT", "/api/canned/{shortcut}"): canned,
+    ("DELETE", "/api/canned/{shortcut}"): canned,
     ("GET", "/api/contacts"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("GET", "/api/contacts/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200),

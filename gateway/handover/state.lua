@@ -93,6 +93,9 @@
 --           | not_found, closed, stale_turn, not_owner, conflict
 --   note(conversation, agent, agent_name, text, [mentions], [terms]) -> {message} | not_found
 --   reopen(conversation, actor) -> {owner} | not_found, not_closed, newer_open
+--   label(conversation, label, [add], actor) -> {labels} | {labels, unchanged} | not_found, no_label,
+--           too_many_labels
+--   label_delete(label, actor, [limit]) -> {remaining}
 --   fire(text, [form], [limit], [resolved_text], [sla], [assignment]) -> {fired = [{conversation, message, channel,
 --           late_ms}], resolved = [{conversation, channel}], breached = [{conversation, kind, owner, due, channel,
 --           [requeued], [now_owner]}], now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
@@ -370,6 +373,18 @@ local function set_contact_terms(contact_id, terms, replace)
   end
 end
 
+-- --- labels ---------------------------------------------------------------------------------------------------
+--
+-- LABELS holds the workspace's labels (admins define them); a conversation's `labels` field is a JSON list of its
+-- own, and LABELED one zset per label of its conversations by last activity (a label's view, and search's filter).
+
+local MAX_LABELS = 10 -- on one conversation
+
+local function labels_of(c)
+  if (c.labels or '') == '' then return {} end
+  return cjson.decode(c.labels)
+end
+
 -- Append to the history. `m` holds author, text and optional kind, visibility, data, media, rich, agent, agent_name,
 -- and the terms search finds it by (gateway/handover/search.py). Only what differs from the defaults is stored (kind
 -- message, visibility public); the time is the id's.
@@ -394,6 +409,7 @@ local function append(c, m)
       'updated_at', now)
     redis.call('ZADD', view_key(view_of(c)), now, c.id)
     if c.status == 'open' then redis.call('ZADD', view_key('open'), now, c.id) end
+    for _, label in ipairs(labels_of(c)) do redis.call('ZADD', key('LABELED', {label = label}), 'XX', now, c.id) end
   end
   if public and m.author ~= 'customer' and c.delivers == '1' then queue_delivery(c, mid) end
   if public and (m.author == 'ai' or m.author == 'agent') then
@@ -1083,6 +1099,48 @@ function ops.reopen()
   return ok({owner = c.owner})
 end
 
+-- An agent puts a label of the workspace's on a conversation (`add`), or takes one off.
+function ops.label()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  local labels, found = labels_of(c), nil
+  for i, label in ipairs(labels) do if label == args.label then found = i end end
+  if args.add then
+    if found then return ok({labels = labels, unchanged = true}) end
+    if redis.call('HEXISTS', key('LABELS'), args.label) == 0 then return fail('no_label', {label = args.label}) end
+    if #labels >= MAX_LABELS then return fail('too_many_labels', {labels = labels}) end
+    labels[#labels + 1] = args.label
+    redis.call('ZADD', key('LABELED', {label = args.label}), tonumber(c.last_message_at or c.created_at or now), c.id)
+  else
+    if not found then return ok({labels = labels, unchanged = true}) end
+    table.remove(labels, found)
+    redis.call('ZREM', key('LABELED', {label = args.label}), c.id)
+  end
+  if #labels == 0 then redis.call('HDEL', conv_key(c.id), 'labels') else set(c, 'labels', cjson.encode(labels)) end
+  event('conversation.labeled', {conversation = c.id, labels = labels, label = args.label, add = args.add == true,
+    actor = args.actor, channel = c.channel})
+  return ok({labels = labels})
+end
+
+-- An admin deletes a label: off the workspace's list at once, then off its conversations, `limit` at a time
+-- (the caller repeats while some remain).
+function ops.label_delete()
+  redis.call('HDEL', key('LABELS'), args.label)
+  local zset = key('LABELED', {label = args.label})
+  for _, cid in ipairs(redis.call('ZRANGE', zset, 0, (args.limit or 1000) - 1)) do
+    redis.call('ZREM', zset, cid)
+    local c = load(cid)
+    if c then
+      local kept = {}
+      for _, label in ipairs(labels_of(c)) do if label ~= args.label then kept[#kept + 1] = label end end
+      if #kept == 0 then redis.call('HDEL', conv_key(cid), 'labels') else set(c, 'labels', cjson.encode(kept)) end
+    end
+  end
+  local remaining = redis.call('ZCARD', zset)
+  if remaining == 0 then event('label.deleted', {label = args.label, actor = args.actor}) end
+  return ok({remaining = remaining})
+end
+
 -- A response target was missed (see RESPONSE TARGETS): flagged, listed as overdue, told; with on_breach = requeue
 -- the assignee loses the chat to the queue (or the next free agent; never straight back to them).
 local function sla_breach(c, sla, file)
@@ -1505,6 +1563,7 @@ function ops.forget()
   if not c then return ok({forgotten = false}) end
   if c.status ~= 'closed' then return fail('open') end
   unindex(c.id)
+  for _, label in ipairs(labels_of(c)) do redis.call('ZREM', key('LABELED', {label = label}), c.id) end
   for _, name in ipairs({'CONVERSATION', 'MESSAGES', 'DELIVERY', 'OUTBOX', 'OUTBOX_LOCK', 'TURN_LOCK',
                          'AWAITING_HUMAN', 'SEARCH_TERMS'}) do
     redis.call('DEL', conv_part(name, c.id))

@@ -32,7 +32,8 @@ Author = Literal["customer", "ai", "agent", "system"]
 #: Why the state script refused an operation (its header lists which operation answers which; a test holds both).
 RefusalCode = Literal["not_found", "closed", "conflict", "stale_turn", "not_owner", "suppressed", "ai_unpublished",
                       "client_id_reused", "not_settable", "no_form", "no_agent", "busy", "not_holder", "not_resendable",
-                      "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open"]
+                      "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open", "no_label",
+                      "too_many_labels"]
 Owner = str  # "ai" | "none" | "agent:<id>"
 #: overdue: the open chats past a response target, the most overdue first
 VIEWS = ("mine", "waiting", "ai", "all", "closed", "overdue")
@@ -77,6 +78,7 @@ class Conversation(TypedDict, total=False):
     closed_by: str
     team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
+    labels: str  # JSON list of its labels (gateway/handover/labels.py)
     language: str  # the customer's, as last read (absent: the workspace's); see LANGUAGE in state.lua
     answered_at: int  # a human's latest public reply
     sla_kind: Literal["first", "next"]  # the response target that runs (sla:), with its deadline and its start
@@ -209,6 +211,8 @@ def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
         "not_closed": f"conversation {conversation_id} is not closed",
         "newer_open": "the customer has started another conversation since, which is open: continue there",
         "not_settable": "the operation may not set that field of a conversation",
+        "no_label": "no such label in this workspace: an admin adds labels in Settings",
+        "too_many_labels": f"conversation {conversation_id} has as many labels as it may hold",
     }
     return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
 
@@ -648,14 +652,20 @@ class Store:
         return ids
 
     def view_page(self, workspace_id: str, view: str, agent_id: str = "", cursor: str = "",
-                  limit: int = 50) -> tuple[list[Conversation], str, dict[str, int]]:
-        """A page of an inbox view, latest activity first, continuing after `cursor`; the next page's cursor ("" at
-        the end) and the size of every view. One round trip whatever the view's size (page.lua)."""
+                  limit: int = 50, label: str = "") -> tuple[list[Conversation], str, dict[str, int]]:
+        """A page of an inbox view (or of a label's conversations), latest activity first, continuing after `cursor`;
+        the next page's cursor ("" at the end) and the size of every view (and the label's). One round trip whatever
+        the view's size (page.lua)."""
         zset = keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(view, agent_id))
         counted = [keys.key(keys.VIEW, workspace_id=workspace_id, view=view_key(v, agent_id)) for v in VIEWS]
+        names: tuple[str, ...] = VIEWS
+        if label:
+            zset = keys.key(keys.LABELED, workspace_id=workspace_id, label=label)
+            counted.append(zset)
+            names = (*VIEWS, "label")
         prefix = keys.key(keys.CONVERSATION, workspace_id=workspace_id, conversation_id="")
         rows, next_cursor, sizes = self._page(zset, counted, prefix, cursor, limit)
-        return [decode_conversation(row[2]) for row in rows if row[2]], next_cursor, dict(zip(VIEWS, sizes,
+        return [decode_conversation(row[2]) for row in rows if row[2]], next_cursor, dict(zip(names, sizes,
                                                                                               strict=True))
 
     def _page(self, zset: str, counted: Sequence[str], prefix: str, cursor: str, limit: int,

@@ -37,6 +37,7 @@ LEASE_BEATS = 3  # keep-alive periods an open stream's lease outlasts its last r
 MESSAGE_PAGE = 100  # messages in a conversation's detail; older ones are paged back (GET …/messages?before=)
 _MESSAGE_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,100}")
+_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,29}")
 
 
 def deployment_of(request: Request) -> Deployment:
@@ -84,6 +85,9 @@ async def list_conversations(request: Request) -> Response:
       - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed, overdue]},
          description: 'overdue: the open chats past a response target (sla:), the most overdue first'}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
+      - {name: label, in: query, schema: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'}, example: vip,
+         description: 'The label''s view instead: its conversations, open and closed, latest activity first (counts
+           then hold `label` too)'}
       - {$ref: '#/components/parameters/Cursor'}
       - {name: limit, in: query, schema: {type: integer, minimum: 0, maximum: 200, default: 50}}
     responses:
@@ -115,7 +119,10 @@ async def list_conversations(request: Request) -> Response:
         raise BadRequest(f"'view' must be one of {', '.join(VIEWS)}")
     view = "closed" if status == "closed" else view
     cursor, limit = list_cursor(request), _limit(request, "limit", 50, 200)
-    return JSONResponse(await run_in_threadpool(_list, deployment_of(request), agent, view, cursor, limit))
+    label = request.query_params.get("label", "")
+    if label and not _LABEL.fullmatch(label):
+        raise BadRequest("'label' must be a label's name: lower-case letters, digits, '-' or '_'")
+    return JSONResponse(await run_in_threadpool(_list, deployment_of(request), agent, view, cursor, limit, label))
 
 
 def list_cursor(request: Request) -> str:
@@ -126,8 +133,8 @@ def list_cursor(request: Request) -> str:
     return cursor
 
 
-def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: int) -> dict[str, Any]:
-    found, next_cursor, counts = deployment.store.view_page(agent.workspace_id, view, agent.id, cursor, limit)
+def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: int, label: str = "") -> dict[str, Any]:
+    found, next_cursor, counts = deployment.store.view_page(agent.workspace_id, view, agent.id, cursor, limit, label)
     return {"conversations": [summary(deployment, c) for c in found], "next_cursor": next_cursor or None,
             "counts": counts}
 
@@ -144,7 +151,9 @@ def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any
     address = identity(deployment, conversation["channel"], conversation["sender"])
     channel = deployment.channels.get(conversation["channel"])
     closing = window.closes_at(channel.connector if channel else None, window.customer_at(conversation))
-    extra = {"window_closes_at": closing} if closing is not None else {}
+    extra: dict[str, Any] = {"window_closes_at": closing} if closing is not None else {}
+    if conversation.get("labels"):
+        extra["labels"] = json.loads(conversation["labels"])
     return {**found, **address, **extra, "customer": conversation.get("profile_name") or address["address"]}
 
 

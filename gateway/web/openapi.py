@@ -40,6 +40,12 @@ parameters:
      description: A webchat channel's name in the config}
   ConversationId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
   ContactId: {name: id, in: path, required: true, schema: {type: string}, example: '1'}
+  LabelName:
+    {name: name, in: path, required: true, schema: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'},
+     example: vip}
+  Shortcut:
+    {name: shortcut, in: path, required: true, schema: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'},
+     example: thanks}
   Before:
     {name: before, in: query, schema: {type: string, pattern: '^([0-9]{1,19}-[0-9]{1,19})?$'},
      example: '1717171717171-42',
@@ -89,6 +95,27 @@ schemas:
         additionalProperties: {type: string}
         description: The problem with each invalid field (contact form)
 
+  Label:
+    type: object
+    required: [name, color]
+    properties:
+      name: {type: string}
+      color: {type: string}
+      updated_at: {type: integer, description: ms}
+      by: {type: string, description: the admin who defined it}
+      conversations: {type: integer, description: how many conversations carry it}
+  LabelsAnswer:
+    type: object
+    required: [labels]
+    properties: {labels: {type: array, items: {type: string}}}
+  CannedReply:
+    type: object
+    required: [shortcut, text]
+    properties:
+      shortcut: {type: string}
+      text: {type: string}
+      updated_at: {type: integer, description: ms}
+      by: {type: string}
   NextCursor:
     type: string
     nullable: true
@@ -249,6 +276,7 @@ schemas:
       owner: {type: string, description: '"ai", "none" (waiting for a human) or "agent:<id>"'}
       team: {type: string, description: The team its handovers go to (its channel's or the workspace's)}
       profile_name: {type: string}
+      labels: {type: array, items: {type: string}, description: Its labels (left out when none)}
       created_at: {type: integer, description: unix ms}
       updated_at: {type: integer}
       last_text: {type: string}

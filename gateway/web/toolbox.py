@@ -1,4 +1,4 @@
-"""The agent's toolbox on the agent API: search over conversations, messages and contacts."""
+"""The agent's toolbox on the agent API: search over conversations, messages and contacts; labels; canned replies."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.errors import BadRequest
-from gateway.handover import search
+from gateway.handover import labels, search
 from gateway.handover.search import Filters
 from gateway.handover.store import decode_conversation
-from gateway.web.api import _limit, current_agent, deployment_of, summary
+from gateway.web.api import _conversation_id, _limit, current_agent, deployment_of, summary
+from gateway.web.auth import require_admin
+from gateway.web.http import json_body
 
 MAX_QUERY = 200  # characters
 
@@ -113,3 +115,247 @@ def _time(request: Request, name: str) -> int | None:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 16):
         raise BadRequest(f"'{name}' must be a time in milliseconds since 1970")
     return int(raw)
+
+
+# --- labels -----------------------------------------------------------------------------------------------------
+
+async def list_labels(request: Request) -> Response:
+    """
+    summary: The workspace's labels, each with how many conversations carry it
+    security: [{agentToken: []}]
+    responses:
+      200:
+        description: The labels, by name
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [labels]
+              properties: {labels: {type: array, items: {$ref: '#/components/schemas/Label'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    store = deployment_of(request).store
+    return JSONResponse({"labels": await run_in_threadpool(labels.labels, store, agent.workspace_id)})
+
+
+async def put_label(request: Request) -> Response:
+    """
+    summary: Add a label to the workspace, or change its colour (admins)
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/LabelName'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              color: {type: string, enum: [grey, red, orange, yellow, green, teal, blue, purple, pink], default: grey}
+    responses:
+      200:
+        description: The label as it is now
+        content:
+          application/json:
+            schema: {type: object, required: [label], properties: {label: {$ref: '#/components/schemas/Label'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    name = labels.label_name(request.path_params["name"], "name")
+    body = await json_body(request)
+    color = body.get("color", "grey")
+    store = deployment_of(request).store
+    label = await run_in_threadpool(labels.define_label, store, agent.workspace_id, name, color, agent.id)
+    return JSONResponse({"label": label})
+
+
+async def delete_label(request: Request) -> Response:
+    """
+    summary: Delete a label (admins); it comes off every conversation that carries it
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/LabelName'}]
+    responses:
+      200:
+        description: Deleted
+        content:
+          application/json: {schema: {type: object, required: [deleted], properties: {deleted: {type: string}}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404:
+        description: No such label
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    name = labels.label_name(request.path_params["name"], "name")
+    await run_in_threadpool(labels.delete_label, deployment_of(request).store, agent.workspace_id, name, agent.id)
+    return JSONResponse({"deleted": name})
+
+
+async def label_conversation(request: Request) -> Response:
+    """
+    summary: Put one of the workspace's labels on a conversation
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [label]
+            properties: {label: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'}}
+    responses:
+      200:
+        description: The conversation's labels now
+        content: {application/json: {schema: {$ref: '#/components/schemas/LabelsAnswer'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: No such label in the workspace, or the conversation holds 10 already
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    body = await json_body(request)
+    name = labels.label_name(body.get("label"))
+    conversation_id = _conversation_id(request)
+    found = await run_in_threadpool(labels.put_label, deployment_of(request).store, agent.workspace_id,
+                                    conversation_id, name, True, agent.owner)
+    return JSONResponse({"labels": found})
+
+
+async def unlabel_conversation(request: Request) -> Response:
+    """
+    summary: Take a label off a conversation
+    security: [{agentToken: []}]
+    parameters:
+      - {$ref: '#/components/parameters/ConversationId'}
+      - {$ref: '#/components/parameters/LabelName'}
+    responses:
+      200:
+        description: The conversation's labels now
+        content: {application/json: {schema: {$ref: '#/components/schemas/LabelsAnswer'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    name = labels.label_name(request.path_params["name"], "name")
+    conversation_id = _conversation_id(request)
+    found = await run_in_threadpool(labels.put_label, deployment_of(request).store, agent.workspace_id,
+                                    conversation_id, name, False, agent.owner)
+    return JSONResponse({"labels": found})
+
+
+# --- canned replies -----------------------------------------------------------------------------------------------
+
+async def list_canned(request: Request) -> Response:
+    """
+    summary: The workspace's canned replies, by shortcut
+    security: [{agentToken: []}]
+    responses:
+      200:
+        description: The canned replies
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [canned_replies]
+              properties: {canned_replies: {type: array, items: {$ref: '#/components/schemas/CannedReply'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    store = deployment_of(request).store
+    return JSONResponse({"canned_replies": await run_in_threadpool(labels.canned_replies, store, agent.workspace_id)})
+
+
+async def put_canned(request: Request) -> Response:
+    """
+    summary: Add or change a canned reply (admins)
+    description: '{{customer.name}}, {{customer.first_name}} and {{agent.name}} in the text are filled in when an
+      agent inserts it.'
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/Shortcut'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [text]
+            properties: {text: {type: string, minLength: 1, maxLength: 4096, pattern: '\\S'}}
+    responses:
+      200:
+        description: The canned reply as it is now
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [canned_reply]
+              properties: {canned_reply: {$ref: '#/components/schemas/CannedReply'}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    shortcut = _shortcut(request)
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest("'text' must be a non-empty string")
+    if len(text) > labels.MAX_CANNED_TEXT:
+        raise BadRequest(f"'text' is longer than {labels.MAX_CANNED_TEXT} characters")
+    reply = await run_in_threadpool(labels.save_canned, deployment_of(request).store, agent.workspace_id, shortcut,
+                                    text, agent.id)
+    return JSONResponse({"canned_reply": reply})
+
+
+async def delete_canned(request: Request) -> Response:
+    """
+    summary: Delete a canned reply (admins)
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/Shortcut'}]
+    responses:
+      200:
+        description: Deleted
+        content:
+          application/json: {schema: {type: object, required: [deleted], properties: {deleted: {type: string}}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404:
+        description: No such canned reply
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    shortcut = _shortcut(request)
+    await run_in_threadpool(labels.delete_canned, deployment_of(request).store, agent.workspace_id, shortcut)
+    return JSONResponse({"deleted": shortcut})
+
+
+def _shortcut(request: Request) -> str:
+    shortcut = request.path_params["shortcut"]
+    if not labels.SHORTCUT.fullmatch(shortcut):
+        raise BadRequest("a shortcut is 1 to 30 lower-case letters, digits, '-' or '_', starting with a letter or "
+                         "digit")
+    return str(shortcut)

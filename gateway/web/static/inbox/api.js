@@ -83,8 +83,9 @@ export const api = {
     { method: "PUT", body: mode ? { mode, capacity } : { mode: null } }),
   aiAgent: () => request("/api/ai-agent"),
   setPublished: (published) => request("/api/ai-agent", { method: "PATCH", body: { published } }),
-  conversations: (view, { cursor = "", limit = 50 } = {}) => request(
-    `/api/conversations?view=${encodeURIComponent(view)}&limit=${limit}&cursor=${encodeURIComponent(cursor)}`),
+  conversations: (view, { cursor = "", limit = 50, label = "" } = {}) => request(
+    `/api/conversations?view=${encodeURIComponent(view)}&limit=${limit}&cursor=${encodeURIComponent(cursor)}`
+    + (label ? `&label=${encodeURIComponent(label)}` : "")),
   conversation: (id) => request(`/api/conversations/${encodeURIComponent(id)}`),
   messages: (id, before) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages?before=${encodeURIComponent(before)}&limit=100`),
@@ -103,5 +104,14 @@ export const api = {
   reopen: (id) => request(`/api/conversations/${encodeURIComponent(id)}/reopen`, { method: "POST", body: {} }),
   search: (q, { status = "", cursor = "", label = "" } = {}) => request(`/api/search?q=${encodeURIComponent(q)}`
     + `&status=${encodeURIComponent(status)}&label=${encodeURIComponent(label)}&cursor=${encodeURIComponent(cursor)}&limit=30`),
+  labels: () => request("/api/labels"),
+  defineLabel: (name, color) => request(`/api/labels/${encodeURIComponent(name)}`, { method: "PUT", body: { color } }),
+  deleteLabel: (name) => request(`/api/labels/${encodeURIComponent(name)}`, { method: "DELETE" }),
+  label: (id, label) => request(`/api/conversations/${encodeURIComponent(id)}/labels`, { method: "POST", body: { label } }),
+  unlabel: (id, label) => request(`/api/conversations/${encodeURIComponent(id)}/labels/${encodeURIComponent(label)}`,
+    { method: "DELETE" }),
+  canned: () => request("/api/canned"),
+  saveCanned: (shortcut, text) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "PUT", body: { text } }),
+  deleteCanned: (shortcut) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "DELETE" }),
   contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

@@ -3,12 +3,15 @@
 import { api, ApiError, configure } from "./api.js";
 import { hydrateIcons } from "./dom.js";
 import { ConversationPane } from "./conversation.js";
-import { bindPaging, renderCounts, renderList, renderNav, tickTimes } from "./list.js";
+import { bindPaging, listKey, renderCounts, renderList, renderNav, tickTimes } from "./list.js";
 import { chime, desktop, titleBadge, toast, unlockAudio } from "./notify.js";
 import {
   bindSettings, renderAiState, renderAssignment, renderContacts, renderMyPresence, renderSettings, renderTeam,
 } from "./pages.js";
 import { Live } from "./live.js";
+import {
+  bindToolbox, loadCanned, loadLabels, renderCannedSettings, renderLabelSettings, renderNavLabels,
+} from "./toolbox.js";
 import { agentName, customerName, store, VIEWS } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -86,7 +89,7 @@ async function start(session) {
   $("me-name").textContent = store.me.name;
   $("me-role").textContent = store.me.admin ? "Admin" : "Agent";
   $("me-avatar").textContent = store.me.name.slice(0, 1).toUpperCase();
-  await Promise.all([loadTeam(), loadAi(), loadContacts(), loadAssignment()]);
+  await Promise.all([loadTeam(), loadAi(), loadContacts(), loadAssignment(), loadLabels()]);
   renderMyPresence();
   $("workspace-name").textContent = store.workspaceName;
   if (live) live.close();
@@ -158,23 +161,24 @@ const LIST_RETRY_MS = 5000;
 
 async function readFirstPages() {
   const view = store.view;
+  const key = listKey();
   const shown = store.conversations.length;
   clearTimeout(timers["list-retry"]);
   try {
     const limit = Math.min(200, Math.max(50, shown));
-    const data = await api.conversations(view, { limit });
-    if (view !== store.view) return;
+    const data = await api.conversations(view, { limit, label: store.label || "" });
+    if (key !== listKey()) return;
     const fresh = new Set(data.conversations.map((c) => c.id));
     const beyond = shown > limit && data.next_cursor ? store.conversations.slice(limit).filter((c) => !fresh.has(c.id)) : [];
     store.conversations = data.conversations.concat(beyond);
     if (!beyond.length) store.nextCursor = data.next_cursor;
-    store.listed = view;
+    store.listed = key;
     store.listError = "";
     store.counts = data.counts;
     renderCounts(data.counts);
     titleBadge(data.counts.waiting);
   } catch (error) {
-    if (error.status === 401 || view !== store.view) return;
+    if (error.status === 401 || key !== listKey()) return;
     // Said where the list is, and tried again: not a toast every few seconds.
     store.listError = String(error.message || error).replace(/\.?$/, ".");
     timers["list-retry"] = setTimeout(refreshList, LIST_RETRY_MS);
@@ -253,11 +257,12 @@ function loadMore() {
 
 async function readNextPage() {
   const view = store.view;
+  const key = listKey();
   const cursor = store.nextCursor;
   try {
     if (!cursor) return;
-    const data = await api.conversations(view, { cursor });
-    if (view !== store.view) return;
+    const data = await api.conversations(view, { cursor, label: store.label || "" });
+    if (key !== listKey()) return;
     const known = new Set(store.conversations.map((c) => c.id));
     store.conversations = store.conversations.concat(data.conversations.filter((c) => !known.has(c.id)));
     store.nextCursor = data.next_cursor;
@@ -307,6 +312,7 @@ function onEvent(event) {
     }
   }
   if (event.type === "assignment.updated") loadAssignment().catch(showError);
+  if (event.type === "conversation.labeled" || event.type === "label.deleted") debounce("labels", () => loadLabels().catch(showError), 300);
   if (event.type === "conversation.assigned" || event.type === "conversation.closed") debounce("team", refreshTeam, 500);
   const named = (event.owner || "").startsWith("agent:") ? event.owner.slice(6) : "";
   if (named && !store.team.has(named)) debounce("team", refreshTeam);
@@ -438,6 +444,9 @@ function showLiveStatus(state, detail) {
 function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "settings" || parts[0] === "contacts") return { page: parts[0] };
+  if (parts[0] === "labels" && parts[1]) {
+    return { page: "inbox", view: "all", label: parts[1], id: parts[2] || null, message: parts[3] || null };
+  }
   const view = VIEWS[parts[1]] ? parts[1] : "mine";
   return { page: "inbox", view, id: parts[2] || null, message: parts[3] || null };
 }
@@ -445,20 +454,26 @@ function parseRoute() {
 function navigate() {
   if (!store.me) return;
   route = parseRoute();
+  renderNavLabels(route);
   renderNav(route);
   $("inbox-page").hidden = route.page !== "inbox";
   $("settings-page").hidden = route.page !== "settings";
   $("contacts-page").hidden = route.page !== "contacts";
   if (route.page === "settings") {
     renderSettings();
+    renderLabelSettings();
+    renderCannedSettings();
+    loadCanned().then(renderCannedSettings).catch(showError);
     return;
   }
   if (route.page === "contacts") {
     renderContacts().catch(showError);
     return;
   }
-  const viewChanged = route.view !== store.view;
+  const before = listKey();
   store.view = route.view;
+  store.label = route.label || null;
+  const viewChanged = listKey() !== before;
   if (viewChanged && store.search) { // another view chosen: its list, not the search's results
     store.search = null;
     $("search-q").value = "";
@@ -486,6 +501,7 @@ async function boot() {
   pane = new ConversationPane({ onError: showError, onChanged: refreshList });
   bindPaging($("conversation-list"), loadMore);
   bindSearch();
+  bindToolbox({ onError: showError, onLabelsChanged: () => { refreshList(); if (pane.conversation) pane.refresh(); } });
   bindSettings({ onError: showError, onAiChanged: () => pane.conversation && pane.render() });
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);

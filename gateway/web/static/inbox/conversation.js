@@ -7,6 +7,7 @@ import {
 } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { splitText, textLength } from "../widget/split.js";
+import { bindCannedMenu, renderConversationLabels } from "./toolbox.js";
 
 // What one reply or note may be, and one message on the channel, until the conversation's own limits are loaded.
 const DEFAULT_LIMITS = { text: 4096, channel: 4096 };
@@ -39,6 +40,7 @@ export class ConversationPane {
     this.onChanged = onChanged;
     this.conversation = null;
     this.loading = 0;
+    bindCannedMenu($("composer-text"), () => this.conversation); // before the composer's Enter sends
     this.timeline = new Timeline($("timeline"), {
       ownerLabel, agentName, aiName,
       customerName: () => (this.conversation ? customerName(this.conversation) : "Customer"),
@@ -170,6 +172,7 @@ export class ConversationPane {
     $("conv-owner").className = `chip${c.owner === "ai" ? " chip-ai" : c.owner === "none" ? " chip-wait" : isMine(c.owner) ? " chip-mine" : ""}`;
     $("conv-status").textContent = c.status === "closed" ? "Closed" : "Open";
     $("conv-status").className = `chip ${c.status === "closed" ? "chip-closed" : "chip-open"}`;
+    renderConversationLabels(c, () => { this.refresh(); this.onChanged(); });
     this.renderWindow();
     this.renderActions();
     this.renderHandover();

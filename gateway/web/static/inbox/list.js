@@ -18,9 +18,15 @@ export function renderCounts(counts) {
   }
 }
 
+/** What the list holds: a view, or a label's view. */
+export function listKey() {
+  return store.label ? `label:${store.label}` : store.view;
+}
+
 export function renderNav(route) {
   for (const item of document.querySelectorAll(".nav-item")) {
-    const current = route.page === "inbox" ? item.dataset.view === route.view : item.dataset.page === route.page;
+    const current = route.label ? item.dataset.label === route.label
+      : route.page === "inbox" ? item.dataset.view === route.view : item.dataset.page === route.page;
     if (current) item.setAttribute("aria-current", "page");
     else item.removeAttribute("aria-current");
   }
@@ -31,10 +37,11 @@ export function renderList(list, empty) {
     renderResults(list, empty);
     return;
   }
-  const view = VIEWS[store.view];
+  const view = store.label ? { title: `Label: ${store.label}`, empty: "No conversation has this label." }
+    : VIEWS[store.view];
   document.getElementById("list-title").textContent = view.title;
-  const total = store.counts[store.view] || 0;
-  const loaded = store.listed === store.view;
+  const total = (store.label ? store.counts.label : store.counts[store.view]) || 0;
+  const loaded = store.listed === listKey();
   // A count is shown only above the list it counts: never "5 conversations" above a list still loading.
   let count = loaded ? `${total} conversation${total === 1 ? "" : "s"}` : "Loading…";
   if (store.listError) count = `${loaded ? "Not up to date" : "Couldn't load"}: ${store.listError} Retrying…`;
@@ -50,7 +57,7 @@ export function renderList(list, empty) {
 }
 
 function more() {
-  const left = (store.counts[store.view] || 0) - store.conversations.length;
+  const left = ((store.label ? store.counts.label : store.counts[store.view]) || 0) - store.conversations.length;
   return h("li", { class: "row-more" }, h("button", { type: "button", class: "btn btn-small", id: "load-more" },
     left > 0 ? `Load more (${left} more)` : "Load more"));
 }
@@ -92,7 +99,8 @@ function row(conversation, result = null) {
   return h("li", { class: "row-item" },
     h("a", {
       class: `row${open ? " is-open" : ""}${waiting ? " is-waiting" : ""}`,
-      href: `#/inbox/${store.view}/${conversation.id}${result && result.message_id ? `/${result.message_id}` : ""}`,
+      href: `${store.label ? `#/labels/${store.label}` : `#/inbox/${store.view}`}/${conversation.id}`
+        + `${result && result.message_id ? `/${result.message_id}` : ""}`,
       "aria-current": open ? "true" : null,
       dataset: { conversation: conversation.id, owner },
     },

@@ -16,7 +16,10 @@ export const store = {
   listError: "", // why the list could not be read, while it is being tried again
   openId: null,
   search: null, // {query, status, results: [{conversation, message_id, message}], nextCursor, error} while searching
-  focusMessage: null, // the message a search result opens the conversation at
+  label: null, // the label whose view is shown (a view of its own), else null
+  labels: [], // the workspace's labels: [{name, color, conversations}]
+  canned: [], // canned replies: [{shortcut, text}]
+  cannedLoaded: false,
 };
 
 export const VIEWS = {
