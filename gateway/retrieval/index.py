@@ -123,7 +123,7 @@ class Index:
         for number, passage in enumerate(self.passages):
             for term, count in passage.terms.items():
                 self.postings.setdefault(term, []).append((number, count))
-            gram_counts = Counter(grams([t for t, c in passage.terms.items() for _ in range(c)]))
+            gram_counts = Counter(grams([t for t, c in passage.terms.items() if t[0] != "=" for _ in range(c)]))
             for gram, count in gram_counts.items():
                 self.gram_postings.setdefault(gram, []).append((number, count))
             self.lengths.append(sum(passage.terms.values()))
@@ -162,7 +162,7 @@ class Index:
             for number, count in postings:
                 norm = _K1 * (1 - _B + _B * self.lengths[number] / self.average)
                 scores[number] = scores.get(number, 0.0) + weight * idf * count * (_K1 + 1) / (count + norm)
-        query_grams = Counter(grams(list(weights)))
+        query_grams = Counter(grams([term for term in weights if term[0] != "="]))  # a concept has no spelling
         gram_scores: dict[int, float] = {}
         for gram, weight in query_grams.items():
             postings = self.gram_postings.get(gram, ())
@@ -177,6 +177,7 @@ class Index:
                 scores[number] = scores.get(number, 0.0) + GRAM_WEIGHT * best_term * value / top
         ranked = sorted(scores.items(), key=lambda item: -item[1])[: max(limit * 4, 16)]
         hits = [Hit(self.passages[n], s, self.coverage(asked, self.passages[n])) for n, s in ranked]
+        hits.sort(key=lambda hit: (-round(hit.score, 6), -hit.coverage))  # a tie goes to the passage covering more
         return hits[:limit]
 
     def coverage(self, asked: list[str], passage: Passage) -> float:
@@ -190,7 +191,7 @@ class Index:
                 held += idf
             elif not term.startswith("="):
                 if own is None:
-                    own = set(grams(passage.terms))
+                    own = set(grams([t for t in passage.terms if t[0] != "="]))
                 term_grams = set(grams([term]))
                 share = len(term_grams & own) / len(term_grams) if term_grams else 0.0
                 if share >= PARTIAL_GRAMS:

@@ -42,11 +42,16 @@ erhalten kriege obtenho obter receber ottengo ottenere ricevere
 serai sera seront será serán wird werde werden sarà saro sarò vai vou non não nao euer eure ihr
 cuanto cuanta cuantos quanto quanta quantos combien wieviel viel
 outra outro otra otro autre altro altra doesn isn didn won wont aren
+meus minhas teus seus estao here aqui aquí ici hier qui many now ahora maintenant jetzt agora adesso ora type tipo typ faut necesito
+brauche brauchen preciso serve bisogno vos votre notre nuestro nuestra vuestro vuestra unser unsere vosso vossa
+nosso nossa vostro vostra vostre vostri nostro nostra put poner mettre stellen colocar mettere usano usan utilisent
+benutzen nutzen usam selbst myself moi-meme mismo misma mesmo mesma stesso dall dalla della nell
+write escribir écrire schreiben escrever scrivere leave dejar laisser hinterlassen deixar lasciare
 do make hacer hago faire fais machen mache fazer faço fare faccio
 """))
 
 CONCEPTS = """
-ship shipping deliver delivery delivered dispatch dispatched postage envio envío enviar enviado entrega entregar
+ship shipping deliver delivery delivered dispatch dispatched postage envio envío enviar enviam enviado entrega entregar
   livraison livrer livré expédition expédier expedier versand versenden versandt lieferung liefern liefert
   geliefert zustellung
   envio entrega entregue spedizione spedire spedite spedito consegna consegnare consegnato
@@ -57,16 +62,16 @@ cost price prices fee fees charge charges expensive cheap costs much coste costo
   prix coûte tarif frais kosten kostet preis gebühr custo preço custa taxa costo prezzo costa tariffa spese
 track tracking trace follow where-is seguimiento rastrear rastreo localizar suivre suivi tracer sendungsverfolgung
   verfolgen nachverfolgen rastreamento rastrear acompanhar tracciare tracciamento seguire
-order orders purchase pedido pedidos compra commande commandes achat bestellung bestellungen bestellt kauf
+order orders purchase bought buy compré acheté gekauft comprei comprato pedido pedidos compra commande commandes achat bestellung bestellungen bestellt kauf
   encomenda encomendas ordine ordini acquisto
 parcel package packet paquete paquet colis paket sendung pacote encomenda pacco
-bulb bulbs light-bulb lightbulb bombilla bombillas ampoule ampoules glühbirne birne leuchtmittel lâmpada lâmpadas
+bulb bulbs light-bulb lightbulb bombilla bombillas ampoule ampoules glühbirne birne leuchtmittel 
   lampadina lampadine
 lamp lamps light lights lámpara lámparas lampe lampes leuchte leuchten luminária candeeiro lampada lampade
 warranty guarantee guaranteed garantía garantia garantie gewährleistung garanzia
 smart smart-home alexa google-home homekit inteligente domótica connecté connectée intelligent vernetzt
   inteligente intelligente domotica
-open opening opens hours horario horarios abierto abren abre heures horaires ouvert ouvrez ouvre öffnungszeiten
+open opening opens ouverture apertura abertura hours horario horarios abierto abren abre heures horaires ouvert ouvrez ouvre öffnungszeiten
   geöffnet offen erreichbar horário aberto abrem orario orari aperto aprite
 weekend weekends saturday sunday sábado domingo fin-de-semana samedi dimanche week-end wochenende samstag sonntag
   sábado domingo fim-de-semana sabato domenica fine-settimana
@@ -102,7 +107,7 @@ clean cleaning limpio limpiar limpieza pulisco pulisci nettoyer nettoyage reinig
   limpeza pulire pulizia
 dimmable dimmer dim intensity intensidad intensité intensidade intensità regular regulable atenuable dimmable
   variateur dimmbar dimmer regulável dimerizável dimmerabile
-reset restart factory-reset restablecer reiniciar réinitialiser redémarrer zurücksetzen neustarten repor reiniciar
+reset restart setze factory-reset restablecer reiniciar réinitialiser redémarrer zurücksetzen neustarten repor reiniciar
   resettare ripristinare riavviare
 connect pair pairing wifi wi-fi network conectar emparejar red connecter appairer réseau verbinden koppeln netzwerk
   wlan conectar emparelhar rede connettere collegare associare rete
@@ -114,14 +119,14 @@ spare part parts replacement repuesto recambio pièce pièces rechange ersatztei
   ricambio ricambi
 energy power watt watts consumption energía consumo potencia énergie consommation puissance energie verbrauch
   leistung energia consumo potência potenza
-battery batteries rechargeable cordless batería pila recargable batterie rechargeable akku batterie aufladbar
+battery batteries rechargeable cordless wireless kabellos kabellose sans-fil inalámbrica inalámbrico batería pila recargable batterie rechargeable akku batterie aufladbar
   bateria recarregável batteria ricaricabile
 outdoor outdoors garden exterior jardín extérieur dehors jardin außen draußen garten exterior jardim esterno giardino
 waterproof water rain ip44 ip65 impermeable agua lluvia étanche eau pluie wasserdicht wasser regen
   impermeável água chuva impermeabile acqua pioggia
-long lange take takes taking tarda tardan tardar demora demoram demorar dauert dauern dauer délai temps tempo vuole
+long lange prend prende leva lleva take takes taking tarda tardan tardar demora demoram demorar dauert dauern dauer délai temps tempo vuole
   ci-vuole
-arrive arrived arrival arrives llegar llegó llega llegará arriver arrivé arrivée arrive ankommen angekommen kommt
+arrive arrived arrival arrives kam llegar llegó llega llegará arriver arrivé arrivée arrive ankommen angekommen kommt
   chegar chegou chega chegará arrivare arrivato arrivata arriva arrivo
 weight weigh weighs heavy peso pesa pesan poids pèse pesant gewicht wiegt wiegen schwer pesam pesare
 height tall high altura alto alta hauteur haut haute höhe hoch groß altezza
@@ -140,10 +145,21 @@ electricity électricité electricidad strom electricidade elettricità
 switzerland suisse suiza schweiz suíça suica svizzera
 eu ue europe europa european européenne europäische
 outside fuera hors außerhalb fora fuori
-floor pie lampadaire stehlampe stehleuchte piantana
+floor pie pe lampadaire stehlampe stehleuchte piantana
 work works working funktionieren funktioniert funcionan funciona fonctionne fonctionnent funzionano funziona
   funcionam
-newsletter subscribe unsubscribe boletín suscribir darse-de-baja abonner désabonner désinscrire abonnieren
+instalment instalments installment installments plazos cuotas fois raten ratenzahlung prestações parcelas rate
+express urgent urgente exprés expresso schnell eilig
+review reviews rating reseña reseñas opinión avis évaluation bewertung rezension avaliação opinião recensione
+  recensioni
+collect pick-up pickup recoger retirer abholen recolher levantar ritirare
+data datos données daten dados dati personal personales personnelles persönliche pessoais personali privacy
+  privacidad confidentialité datenschutz privacidade
+safe safety secure seguro seguros sûr sûres sécurité sicher sicherheit segurança sicuro sicure sicurezza
+children child kids niños enfants kinder crianças bambini cameretta kinderzimmer
+stock out-of-stock sold-out agotado épuisé rupture ausverkauft esgotado esaurito esaurita available disponible
+  disponibles verfügbar disponível disponibile restock restocked
+newsletter subscribe unsubscribe baja boletín suscribir darse-de-baja abonner désabonner désinscrire abonnieren
   abmelden inscrever cancelar-subscrição iscriversi disiscriversi
 """.strip()
 
@@ -154,4 +170,7 @@ PHRASES = {
         |ou en est mon|wo ist meine|wo ist mein|wo bleibt meine|wo bleibt mein|onde esta a minha|onde esta o meu
         |onde esta minha|onde esta meu|dov'e il mio|dov'e la mia|dove il mio|dove la mia""",
     "=password": "mot de passe|palavra passe",
+    "=return": "money back|dinero de vuelta|argent en retour|geld zuruck|dinheiro de volta|soldi indietro",
+    "=arrive": "shown up|show up|turned up",
+    "=long": "when will|when do i get|when can i expect",
 }
