@@ -42,7 +42,8 @@ erhalten kriege obtenho obter receber ottengo ottenere ricevere
 serai sera seront será serán wird werde werden sarà saro sarò vai vou non não nao euer eure ihr
 cuanto cuanta cuantos quanto quanta quantos combien wieviel viel
 outra outro otra otro autre altro altra doesn isn didn won wont aren
-meus minhas teus seus estao here aqui aquí ici hier qui many now ahora maintenant jetzt agora adesso ora type tipo typ faut necesito
+meus minhas teus seus estao here aqui aquí ici hier qui many now ahora maintenant jetzt agora adesso ora type
+  tipo typ faut necesito
 brauche brauchen preciso serve bisogno vos votre notre nuestro nuestra vuestro vuestra unser unsere vosso vossa
 nosso nossa vostro vostra vostre vostri nostro nostra put poner mettre stellen colocar mettere usano usan utilisent
 benutzen nutzen usam selbst myself moi-meme mismo misma mesmo mesma stesso dall dalla della nell
@@ -51,7 +52,8 @@ do make hacer hago faire fais machen mache fazer faço fare faccio
 """))
 
 CONCEPTS = """
-ship shipping deliver delivery delivered dispatch dispatched postage envio envío enviar enviam enviado entrega entregar
+ship shipping deliver delivery delivered dispatch dispatched postage envio envío enviar enviam enviado entrega
+  entregar
   livraison livrer livré expédition expédier expedier versand versenden versandt lieferung liefern liefert
   geliefert zustellung
   envio entrega entregue spedizione spedire spedite spedito consegna consegnare consegnato
@@ -62,16 +64,18 @@ cost price prices fee fees charge charges expensive cheap costs much coste costo
   prix coûte tarif frais kosten kostet preis gebühr custo preço custa taxa costo prezzo costa tariffa spese
 track tracking trace follow where-is seguimiento rastrear rastreo localizar suivre suivi tracer sendungsverfolgung
   verfolgen nachverfolgen rastreamento rastrear acompanhar tracciare tracciamento seguire
-order orders purchase bought buy compré acheté gekauft comprei comprato pedido pedidos compra commande commandes achat bestellung bestellungen bestellt kauf
+order orders purchase bought buy compré acheté gekauft comprei comprato pedido pedidos compra commande
+  commandes achat bestellung bestellungen bestellt kauf
   encomenda encomendas ordine ordini acquisto
 parcel package packet paquete paquet colis paket sendung pacote encomenda pacco
-bulb bulbs light-bulb lightbulb bombilla bombillas ampoule ampoules glühbirne birne leuchtmittel 
+bulb bulbs light-bulb lightbulb bombilla bombillas ampoule ampoules glühbirne birne leuchtmittel
   lampadina lampadine
 lamp lamps light lights lámpara lámparas lampe lampes leuchte leuchten luminária candeeiro lampada lampade
 warranty guarantee guaranteed garantía garantia garantie gewährleistung garanzia
 smart smart-home alexa google-home homekit inteligente domótica connecté connectée intelligent vernetzt
   inteligente intelligente domotica
-open opening opens ouverture apertura abertura hours horario horarios abierto abren abre heures horaires ouvert ouvrez ouvre öffnungszeiten
+open opening opens ouverture apertura abertura hours horario horarios abierto abren abre heures horaires
+  ouvert ouvrez ouvre öffnungszeiten
   geöffnet offen erreichbar horário aberto abrem orario orari aperto aprite
 weekend weekends saturday sunday sábado domingo fin-de-semana samedi dimanche week-end wochenende samstag sonntag
   sábado domingo fim-de-semana sabato domenica fine-settimana
@@ -107,7 +111,8 @@ clean cleaning limpio limpiar limpieza pulisco pulisci nettoyer nettoyage reinig
   limpeza pulire pulizia
 dimmable dimmer dim intensity intensidad intensité intensidade intensità regular regulable atenuable dimmable
   variateur dimmbar dimmer regulável dimerizável dimmerabile
-reset restart setze factory-reset restablecer reiniciar réinitialiser redémarrer zurücksetzen neustarten repor reiniciar
+reset restart setze factory-reset restablecer reiniciar réinitialiser redémarrer zurücksetzen neustarten repor
+  reiniciar
   resettare ripristinare riavviare
 connect pair pairing wifi wi-fi network conectar emparejar red connecter appairer réseau verbinden koppeln netzwerk
   wlan conectar emparelhar rede connettere collegare associare rete
@@ -119,12 +124,14 @@ spare part parts replacement repuesto recambio pièce pièces rechange ersatztei
   ricambio ricambi
 energy power watt watts consumption energía consumo potencia énergie consommation puissance energie verbrauch
   leistung energia consumo potência potenza
-battery batteries rechargeable cordless wireless kabellos kabellose sans-fil inalámbrica inalámbrico batería pila recargable batterie rechargeable akku batterie aufladbar
+battery batteries rechargeable cordless wireless kabellos kabellose sans-fil inalámbrica inalámbrico batería
+  pila recargable batterie rechargeable akku batterie aufladbar
   bateria recarregável batteria ricaricabile
 outdoor outdoors garden exterior jardín extérieur dehors jardin außen draußen garten exterior jardim esterno giardino
 waterproof water rain ip44 ip65 impermeable agua lluvia étanche eau pluie wasserdicht wasser regen
   impermeável água chuva impermeabile acqua pioggia
-long lange prend prende leva lleva take takes taking tarda tardan tardar demora demoram demorar dauert dauern dauer délai temps tempo vuole
+long lange prend prende leva lleva take takes taking tarda tardan tardar demora demoram demorar dauert dauern
+  dauer délai temps tempo vuole
   ci-vuole
 arrive arrived arrival arrives kam llegar llegó llega llegará arriver arrivé arrivée arrive ankommen angekommen kommt
   chegar chegou chega chegará arrivare arrivato arrivata arriva arrivo
