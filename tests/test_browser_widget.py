@@ -303,3 +303,30 @@ def test_a_10000_character_paste_is_not_cut_the_visitor_is_told_and_may_send_it_
     assert len(sent) == 3 and all(len(text) <= 4096 for text in sent)
     assert " ".join(" ".join(sent).split()) == " ".join(pasted.split())  # every word, in order
     assert all(text.endswith(".") for text in sent[:-1])  # broken between paragraphs, not mid-word
+
+
+# --- the widget speaks the conversation's language ------------------------------------------------------------
+
+def test_a_spanish_speaking_visitor_gets_the_contact_form_and_the_widget_s_own_words_in_spanish(
+        server: Server, new_page: Callable[..., Any]) -> None:
+    """The help workspace is English by default; the visitor writes Spanish. The handover notice, the timer's form (its
+    text, labels, title, button, the browser's own check and the thanks), its confirmation and the widget's own
+    words (header, placeholder) follow the language the server read."""
+    widget = Widget(new_page(viewport={"width": 1280, "height": 800}), channel="help").open()
+    expect(widget.input).to_have_attribute("placeholder", "Write a message…")  # the workspace's language: English
+    widget.say("Quiero hablar con una persona, por favor")
+    widget.expect_reply("Te estoy pasando con una persona de nuestro equipo")
+    form = widget.page.locator(".bw-form")
+    expect(form).to_be_visible()  # after the 1.5 s timeout, fired by the worker's timer loop
+    expect(form.locator(".bw-form-title")).to_have_text("Déjanos tus datos")
+    expect(form.locator(".bw-form-intro")).to_contain_text("Perdona la espera")
+    expect(widget.input).to_have_attribute("placeholder", "Escribe un mensaje…")
+    expect(widget.page.locator(".bw-sub")).to_have_text(re.compile(r"^(Respondemos en segundos|Enseguida te atiende)"))
+    form.get_by_label("Correo electrónico").fill("no-es-un-correo")
+    form.get_by_role("button", name="Enviar mis datos").click()
+    expect(form.locator(".bw-field-error").filter(has_text="tu@ejemplo.com")).to_be_visible()
+    expect(form.locator(".bw-form-status")).to_have_text("Revisa los campos marcados.")
+    form.get_by_label("Correo electrónico").fill("lucia@example.com")
+    form.get_by_role("button", name="Enviar mis datos").click()
+    expect(widget.page.locator(".bw-form-done")).to_contain_text("Gracias, ya tenemos tus datos.")
+    widget.expect_notice("¡Gracias! Te contactaremos en lucia@example.com.")

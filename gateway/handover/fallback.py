@@ -103,9 +103,10 @@ def form_texts(workspace: WorkspaceConfig, moment: datetime | None = None) -> di
 
 
 def form_in(language: str) -> dict[str, Any]:
-    """The contact form with its labels in `language`."""
-    return {**FORM, "fields": [{**field, "label": texts.LABELS[field["name"]].get(language, field["label"])}
-                               for field in FORM["fields"]]}
+    """The contact form with its labels in `language`, which it names (the widget speaks it on the form)."""
+    return {**FORM, "language": language,
+            "fields": [{**field, "label": texts.LABELS[field["name"]].get(language, field["label"])}
+                       for field in FORM["fields"]]}
 
 
 def forms(workspace: WorkspaceConfig) -> dict[str, Any]:

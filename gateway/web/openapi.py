@@ -414,7 +414,15 @@ schemas:
       team_back:
         type: string
         description: Outside business hours only, when the team is back, as the customer reads it ("tomorrow at
-          09:00")
+          09:00"), in the workspace's language
+      team_back_in:
+        type: object
+        additionalProperties: {type: string}
+        description: 'Outside business hours only, team_back in each of the six languages (es: "mañana a las 09:00")'
+      language:
+        type: string
+        enum: [en, es, fr, de, pt, it]
+        description: The workspace's language, which the widget speaks until the conversation's is known
       limits:
         type: object
         required: [text]

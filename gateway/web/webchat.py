@@ -57,12 +57,15 @@ def widget_config(channel: Channel, replies: str = "ai") -> dict[str, Any]:
     widget = channel.connector.widget()
     agent = channel.workspace.ai_agent
     config = {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
+              "language": channel.workspace.language,
               "ai_name": agent.name if agent else "", "replies": replies, "limits": {"text": MAX_TEXT},
               "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
     business_hours = channel.workspace.business_hours
     now = datetime.now(UTC)
     if not hours.is_open(business_hours, now):
-        config["team_back"] = hours.describe(hours.next_opening(business_hours, now), now)
+        opening = hours.next_opening(business_hours, now)
+        config["team_back"] = hours.describe(opening, now, channel.workspace.language)
+        config["team_back_in"] = {language: hours.describe(opening, now, language) for language in hours.LANGUAGES}
     return config
 
 
@@ -206,7 +209,8 @@ def _history(deployment: Deployment, channel: Channel, visitor: str, before: str
     conversation = deployment.store.conversation(workspace_id, conversation_id)
     page = deployment.store.page(workspace_id, conversation_id, before, limit, public_only=True)
     return {"conversation": {"id": conversation_id, "status": conversation["status"], "with": party(conversation),
-                             "form_pending": conversation.get("form_state") == "sent"},
+                             "form_pending": conversation.get("form_state") == "sent",
+                             "language": conversation.get("language", "")},
             "messages": [visitor_view(m) for m in page.messages], "has_more": page.has_more,
             "next_before": page.next_before or None}
 
@@ -241,6 +245,9 @@ async def get_messages(request: Request) -> Response:
                     status: {type: string, enum: [open, closed]}
                     with: {$ref: '#/components/schemas/Party'}
                     form_pending: {type: boolean, description: The contact form awaits the visitor's details}
+                    language:
+                      type: string
+                      description: The customer's language as Baton read it ("" until it has); the widget speaks it
                 messages: {type: array, items: {$ref: '#/components/schemas/VisitorMessage'}}
       400: {$ref: '#/components/responses/BadRequest'}
       401: {$ref: '#/components/responses/Unauthorized'}

@@ -10,19 +10,15 @@ import { SharedStream } from "../inbox/shared.js";
 import { RequestFailed, VisitorApi } from "./api.js";
 import { formFields, renderForm, retireForm } from "./form.js";
 import { greeting, newConversationDivider, renderMessage, renderNotice } from "./messages.js";
+import { number, setLanguage, t } from "./i18n.js";
 import { Outbox } from "./outbox.js";
 import { storage } from "./storage.js";
 import { splitText, textLength } from "./split.js";
-import { buildView, resizeInput, scrollDown, scrollToTop, showConnection } from "./view.js";
+import { buildView, relabel, resizeInput, scrollDown, scrollToTop, showConnection } from "./view.js";
 
 // The header's promise, by who answers: the AI at once, a person the visitor waits for, a person who is here; a
 // visitor without an open conversation hears who would answer a new one (the channel's `replies`).
-const WHO_REPLIES = {
-  ai: "We reply in seconds. Ask for a person any time.",
-  waiting: "A member of our team will reply here as soon as they can.",
-  agent: "You're chatting with our team.",
-  team: "Our team replies here as soon as they can.",
-};
+const WHO_REPLIES = { ai: "who_ai", waiting: "who_waiting", agent: "who_agent", team: "who_team" }; // i18n.js
 
 const TYPING_MAX_MS = 45000; // the dots' longest wait: the AI answers or hands over within its timeout plus 10 s
 
@@ -48,6 +44,7 @@ export class Chat {
     this.formPending = false;
     this.textLimit = 0; // characters of one message the server takes (its /config's limits.text)
     this.party = ""; // who the open conversation is with: ai, waiting, agent ("" or closed: none is open)
+    this.language = ""; // the conversation's, as the server read it ("": the workspace's, from /config)
     this.isOpen = false;
     this.unread = 0;
     this.lastReplyAuthor = "";
@@ -88,7 +85,8 @@ export class Chat {
 
   applyConfig(config) {
     this.config = config;
-    this.view.title.textContent = config.title || "Chat with us";
+    this.speak(this.language || config.language);
+    this.view.title.textContent = config.title || t("title");
     // No maxlength: it would cut a long paste without a word. checkLength says so and offers to send it in parts.
     this.textLimit = (config.limits && config.limits.text) || 0;
     const { log } = this.view;
@@ -96,22 +94,32 @@ export class Chat {
     this.showParty(this.party);
   }
 
+  /** Speak the server's language: the conversation's once it has read the customer's, else the workspace's. */
+  speak(language) {
+    if (!language) return;
+    this.language = language;
+    if (!setLanguage(language)) return;
+    relabel(this.view, this.config && this.config.title, this.isOpen);
+    if (this.config) this.showParty(this.party);
+  }
+
   /** Say in the header who answers now; a contact form is moot once someone has the chat. */
   showParty(party) {
     this.party = party || "";
     const open = this.party && this.party !== "closed";
     const replies = (this.config && this.config.replies) || "ai";
-    const away = this.config && this.config.team_back; // outside business hours: when the team is back
+    // Outside business hours: when the team is back, in the language spoken (the workspace's as a fallback).
+    const away = this.config && ((this.config.team_back_in || {})[this.language] || this.config.team_back);
     const who = open ? this.party : replies;
     this.view.sub.textContent = away && who !== "agent"
-      ? (who === "ai" ? `We reply in seconds. Our team is back ${away}.` : `Our team is away and back ${away}.`)
-      : WHO_REPLIES[who] || WHO_REPLIES.ai;
+      ? t(who === "ai" ? "away_ai" : "away_team", { back: away })
+      : t(WHO_REPLIES[who] || WHO_REPLIES.ai);
     if (open && this.party !== "waiting" && this.activeForm) this.retireForm();
   }
 
   names() {
     const ai = (this.config && this.config.ai_name) || "AI agent";
-    return { ai: (message) => message.agent_name || ai, agent: (message) => message.agent_name || "Support" };
+    return { ai: (message) => message.agent_name || ai, agent: (message) => message.agent_name || t("support") };
   }
 
   // --- the session -----------------------------------------------------------------------------
@@ -183,11 +191,11 @@ export class Chat {
       },
       onStatus: (status, detail) => {
         if (status === "live") showConnection(this.view, "");
-        else if (status === "reconnecting") showConnection(this.view, "Reconnecting…");
-        else if (status === "offline") showConnection(this.view, "You're offline. Retrying…");
+        else if (status === "reconnecting") showConnection(this.view, t("reconnecting"));
+        else if (status === "offline") showConnection(this.view, t("offline"));
         else if (status === "error") {
-          const when = detail && detail.retryIn ? `Retrying in ${detail.retryIn} s.` : "Still trying.";
-          showConnection(this.view, `Can't receive replies live right now. ${when} Your messages are still sent.`);
+          const when = detail && detail.retryIn ? t("retry_in", { s: detail.retryIn }) : t("still_trying");
+          showConnection(this.view, t("not_live", { when }));
           // Replies come with the conversation's history meanwhile, read at each failed attempt.
           if (detail && detail.retryIn) this.loadHistory();
         }
@@ -208,6 +216,7 @@ export class Chat {
     try {
       const data = await this.call(() => this.api.history());
       if (!data.conversation) return;
+      this.speak(data.conversation.language);
       for (const message of data.messages) this.receive(data.conversation.id, message);
       const newest = data.messages[data.messages.length - 1];
       if (newest && this.stream) this.stream.saw(`${data.conversation.id}/${newest.id}`);
@@ -235,7 +244,7 @@ export class Chat {
     }
     if (this.earlier.node) return;
     const button = h("button", { class: "bw-earlier-button", type: "button", onclick: () => this.loadEarlier(button) },
-      "Earlier messages");
+      t("earlier"));
     this.earlier.node = h("li", { class: "bw-earlier" }, button);
     const { log } = this.view;
     const first = log.querySelector(".bw-greeting");
@@ -299,6 +308,7 @@ export class Chat {
     if (message.author !== "system") return renderMessage(message, this.names(), this.origin);
     if (message.kind !== "contact_form") return renderNotice(message);
     this.formPending = true;
+    this.speak(message.rich && message.rich.language); // the form comes in the conversation's language
     const item = renderForm(message, {
       fields: formFields(message, this.config && this.config.contact_form),
       oneOf: (this.config && this.config.contact_form && this.config.contact_form.require_one_of) || [],
@@ -379,7 +389,7 @@ export class Chat {
     view.panel.hidden = false;
     view.root.classList.add("bw-is-open");
     view.launcher.setAttribute("aria-expanded", "true");
-    view.launcher.setAttribute("aria-label", "Close chat");
+    view.launcher.setAttribute("aria-label", t("close_chat"));
     this.unread = 0;
     this.showUnread();
     scrollDown(view);
@@ -389,7 +399,7 @@ export class Chat {
       this.unreachable = false;
     }, () => {
       this.unreachable = true;
-      showConnection(view, "Can't reach the chat right now. We'll keep trying.");
+      showConnection(view, t("unreachable"));
     });
   }
 
@@ -400,7 +410,7 @@ export class Chat {
     view.panel.hidden = true;
     view.root.classList.remove("bw-is-open");
     view.launcher.setAttribute("aria-expanded", "false");
-    view.launcher.setAttribute("aria-label", "Open chat");
+    view.launcher.setAttribute("aria-label", t("open_chat"));
     view.launcher.focus();
   }
 
@@ -422,11 +432,9 @@ export class Chat {
       return true;
     }
     const parts = splitText(text, this.textLimit);
-    fill(lengthNote,
-      `Your message is ${length.toLocaleString("en")} characters long; one message can have at most `
-      + `${this.textLimit.toLocaleString("en")}. Shorten it, or `,
+    fill(lengthNote, t("too_long", { length: number(length), limit: number(this.textLimit) }),
       h("button", { class: "bw-length-send", type: "button", onclick: () => this.sendInParts() },
-        `send it as ${parts.length} messages`), ".");
+        t("in_parts", { n: parts.length })), ".");
     lengthNote.hidden = false;
     return false;
   }

@@ -4,17 +4,22 @@
 // its answer, field by field, is shown the same way.
 
 import { fill, h } from "../inbox/dom.js";
+import { t } from "./i18n.js";
 import { bwIcon } from "./view.js";
 
 const PLACEHOLDERS = { tel: "+44 20 7946 0958", email: "you@example.com" };
 const AUTOCOMPLETE = { name: "name", tel: "tel", email: "email" };
-const TYPE_PROBLEMS = { email: "Enter an email address like you@example.com", url: "Enter a web address" };
+const TYPE_PROBLEMS = { email: "bad_email", url: "bad_url" }; // the widget's words (i18n.js)
 
-/** The form's fields: as the message sent them, with the channel's current settings on top. */
+/** The form's fields: as the message sent them, with the channel's current settings on top, but the labels the
+ * message gave (they are in the conversation's language; the channel's are the workspace's). */
 export function formFields(message, config) {
   const current = new Map(((config && config.fields) || []).map((field) => [field.name, field]));
   const sent = (message.rich && message.rich.fields) || (config && config.fields) || [];
-  return sent.filter((field) => field && field.name).map((field) => ({ ...field, ...current.get(field.name) }));
+  return sent.filter((field) => field && field.name).map((field) => {
+    const merged = { ...field, ...current.get(field.name) };
+    return field.label ? { ...merged, label: field.label } : merged;
+  });
 }
 
 /** submit(values) posts them; live() says whether the form still waits for an answer. */
@@ -23,10 +28,10 @@ export function renderForm(message, { fields, oneOf = [], submit, live }) {
   const controls = {};
   const errors = {};
   const status = h("p", { class: "bw-form-status", role: "alert" });
-  const button = h("button", { class: "bw-button", type: "submit", text: "Send my details" });
+  const button = h("button", { class: "bw-button", type: "submit", text: t("form_send") });
   const labels = fields.filter((field) => oneOf.includes(field.name)).map((field) => field.label || field.name);
   const form = h("form", { class: "bw-form", novalidate: true, "aria-labelledby": `${formId}-title` },
-    h("p", { class: "bw-form-title", id: `${formId}-title`, text: "Leave your details" }),
+    h("p", { class: "bw-form-title", id: `${formId}-title`, text: t("form_title") }),
     h("p", { class: "bw-form-intro", text: message.text || "" }),
     fields.map((field) => {
       const id = `${formId}-${field.name}`;
@@ -37,28 +42,29 @@ export function renderForm(message, { fields, oneOf = [], submit, live }) {
       return h("div", { class: "bw-field" },
         h("label", { for: id, text: field.label || field.name }), control, errors[field.name]);
     }),
-    labels.length > 1 ? h("p", { class: "bw-form-hint", text: `${labels.join(" or ")}: one is enough.` }) : null,
+    labels.length > 1
+      ? h("p", { class: "bw-form-hint", text: t("one_is_enough", { labels: labels.join(` ${t("or")} `) }) }) : null,
     status, button);
   const item = h("li", { class: "bw-card", dataset: { id: message.id, kind: "contact_form" } }, form);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!live()) {
-      status.textContent = "This form is no longer needed: a member of our team is with you.";
+      status.textContent = t("form_moot");
       return;
     }
     const values = {};
     for (const [name, control] of Object.entries(controls)) values[name] = control.value.trim();
     if (!showProblems(check(fields, controls, values, oneOf), controls, errors, status)) return;
     button.disabled = true;
-    button.textContent = "Sending…";
+    button.textContent = t("sending");
     try {
       await submit(values);
       fill(item, h("div", { class: "bw-form-done", role: "status" }, bwIcon("check"),
-        h("div", {}, h("strong", { text: "Thanks, we have your details." }),
+        h("div", {}, h("strong", { text: t("form_thanks") }),
           h("p", { text: fields.map((field) => values[field.name]).filter(Boolean).slice(0, 3).join(" · ") }))));
     } catch (error) {
       button.disabled = false;
-      button.textContent = "Send my details";
+      button.textContent = t("form_send");
       if (error.status === 400 && error.body.fields) showProblems(error.body.fields, controls, errors, status);
       else status.textContent = failure(error);
     }
@@ -70,8 +76,8 @@ export function renderForm(message, { fields, oneOf = [], submit, live }) {
 export function retireForm(item) {
   const intro = item.querySelector(".bw-form-intro");
   fill(item, h("div", { class: "bw-form-done bw-form-retired" },
-    h("p", { text: intro ? intro.textContent : "Contact form" }),
-    h("p", { class: "bw-divider-sub", text: "This form is closed." })));
+    h("p", { text: intro ? intro.textContent : t("form_name") }),
+    h("p", { class: "bw-divider-sub", text: t("form_closed") })));
 }
 
 function renderControl(field, id) {
@@ -90,16 +96,18 @@ function check(fields, controls, values, oneOf) {
   for (const field of fields) {
     const value = values[field.name];
     const label = field.label || field.name;
-    if (field.required && !value) problems[field.name] = `${label} is required`;
+    if (field.required && !value) problems[field.name] = t("required", { label });
     else if (field.max_length && value.length > field.max_length) {
-      problems[field.name] = `At most ${field.max_length} characters`;
+      problems[field.name] = t("at_most", { n: field.max_length });
     } else if (value && controls[field.name].validity && controls[field.name].validity.typeMismatch) {
-      problems[field.name] = TYPE_PROBLEMS[field.type] || `Check the ${label.toLowerCase()}`;
+      problems[field.name] = TYPE_PROBLEMS[field.type] ? t(TYPE_PROBLEMS[field.type])
+        : t("check", { label: label.toLowerCase() });
     }
   }
   const named = fields.filter((field) => oneOf.includes(field.name));
   if (named.length && named.every((field) => !values[field.name])) {
-    const text = `Leave ${named.map((field) => (field.label || field.name).toLowerCase()).join(" or ")}`;
+    const labels = named.map((field) => (field.label || field.name).toLowerCase()).join(` ${t("or")} `);
+    const text = t("leave", { labels });
     for (const field of named) problems[field.name] = problems[field.name] || text;
   }
   return problems;
@@ -118,7 +126,7 @@ function showProblems(problems, controls, errors, status) {
     }
   }
   const valid = !first && !Object.keys(problems).length;
-  status.textContent = valid ? "" : "Please check the highlighted fields.";
+  status.textContent = valid ? "" : t("check_fields");
   if (first) first.focus();
   return valid;
 }
@@ -131,10 +139,10 @@ function clearProblem(control, error, controls, status) {
 }
 
 function failure(error) {
-  if (error.status === 409) return "This form is no longer needed: just keep chatting here.";
-  if (error.status === 401) return "This chat has ended. Send a message to start a new one.";
-  if (error.status === 429) return `Sending too fast. Try again in ${error.retryAfter ?? 5} s.`;
-  if (error.retryable) return "Couldn't send your details. Check your connection and try again.";
+  if (error.status === 409) return t("form_gone");
+  if (error.status === 401) return t("chat_ended");
+  if (error.status === 429) return t("too_fast", { s: error.retryAfter ?? 5 });
+  if (error.retryable) return t("form_failed");
   return sentence(error.message);
 }
 

@@ -1,6 +1,7 @@
 // How one message of the conversation looks to the visitor. Every text goes in as text, never as HTML.
 
 import { clock, h } from "../inbox/dom.js";
+import { t } from "./i18n.js";
 
 /** names: {ai(message), agent(message)}: who the team member behind a message is. */
 export function renderMessage(message, names, origin) {
@@ -20,8 +21,8 @@ export function renderMessage(message, names, origin) {
 export function renderNotice(message) {
   if (message.kind === "closed") {
     return h("li", { class: "bw-divider bw-closed", dataset: { id: message.id } },
-      h("span", { text: message.text || "This conversation was closed." }),
-      h("span", { class: "bw-divider-sub", text: "Send a message any time to start a new one." }));
+      h("span", { text: message.text || t("closed") }),
+      h("span", { class: "bw-divider-sub", text: t("start_new") }));
   }
   return h("li", { class: "bw-notice", dataset: { id: message.id }, text: message.text || "" });
 }
@@ -31,7 +32,7 @@ export function greeting(text) {
 }
 
 export function newConversationDivider() {
-  return h("li", { class: "bw-divider bw-new" }, h("span", { text: "New conversation" }));
+  return h("li", { class: "bw-divider bw-new" }, h("span", { text: t("new_conversation") }));
 }
 
 /** A message the visitor typed, shown at once and marked as pending until the server has it. */
@@ -46,7 +47,7 @@ function media(items, origin) {
     // Relative to Baton, not to the page the widget is embedded in (h() then allows http(s) only).
     const url = absolute(item.url, origin);
     return h("a", { href: url, target: "_blank", rel: "noopener noreferrer" },
-      String(item.content_type || "").startsWith("image/") ? h("img", { src: url, alt: "Image attachment" })
+      String(item.content_type || "").startsWith("image/") ? h("img", { src: url, alt: t("image") })
         : String(item.url || "attachment").split("/").pop());
   }));
 }

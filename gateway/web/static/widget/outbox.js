@@ -3,6 +3,7 @@
 // storage and sent again after a reload.
 
 import { fill, h } from "../inbox/dom.js";
+import { t } from "./i18n.js";
 import { pendingBubble } from "./messages.js";
 
 const RETRY_DELAYS = [1000, 2000, 4000]; // ms, for a network failure or a server error
@@ -38,7 +39,7 @@ export class Outbox {
       this.saved.set("outbox", [...this.stored, { client_id: item.client_id, text }]);
     }
     this.place(item.node);
-    this.status(item, "Sending…");
+    this.status(item, t("sending"));
     this.pump();
   }
 
@@ -60,7 +61,7 @@ export class Outbox {
       item.tries = 0;
       item.node.classList.remove("bw-failed");
       item.node.classList.add("bw-pending");
-      this.status(item, "Sending…");
+      this.status(item, t("sending"));
     }
     this.pump();
   }
@@ -106,10 +107,10 @@ export class Outbox {
   /** Rate limited: the message stays queued, and says calmly when it will go. */
   async waitOut(item, seconds) {
     for (let left = Math.max(1, Math.ceil(seconds)); left > 0 && !item.id; left -= 1) {
-      this.status(item, `Sending too fast, retrying in ${left} s`);
+      this.status(item, t("too_fast_retry", { s: left }));
       await sleep(1000);
     }
-    if (!item.id) this.status(item, "Sending…");
+    if (!item.id) this.status(item, t("sending"));
   }
 
   /** The network is gone: every queued message waits for the visitor (or the browser going online). */
@@ -117,7 +118,7 @@ export class Outbox {
     for (const item of this.items) {
       item.node.classList.remove("bw-pending");
       item.node.classList.add("bw-failed");
-      this.status(item, "Not sent.", true);
+      this.status(item, t("not_sent"), true);
     }
   }
 
@@ -126,12 +127,12 @@ export class Outbox {
     this.done(item, null);
     item.node.classList.remove("bw-pending");
     item.node.classList.add("bw-failed");
-    this.status(item, `Not sent: ${error.message}`);
+    this.status(item, t("not_sent_why", { why: error.message }));
   }
 
   status(item, text, retry = false) {
     fill(item.node.querySelector(".bw-status"), text,
-      retry ? [" ", h("button", { class: "bw-retry", type: "button", text: "Retry", onclick: () => this.retry() })]
+      retry ? [" ", h("button", { class: "bw-retry", type: "button", text: t("retry"), onclick: () => this.retry() })]
         : null);
   }
 

@@ -2,6 +2,7 @@
 // the host page and the widget cannot restyle each other.
 
 import { append, h, icon } from "../inbox/dom.js";
+import { t } from "./i18n.js";
 
 export function bwIcon(name) {
   return icon(name, "bw-icon");
@@ -21,24 +22,24 @@ export function buildView(origin, channel) {
   const view = {
     host,
     badge: h("span", { class: "bw-badge", hidden: true, "aria-hidden": "true" }),
-    title: h("h2", { class: "bw-title", id: "bw-title", text: "Chat with us" }),
+    title: h("h2", { class: "bw-title", id: "bw-title", text: t("title") }),
     sub: h("p", { class: "bw-sub", "aria-live": "polite" }),
-    closeButton: h("button", { class: "bw-icon-btn", type: "button", "aria-label": "Close chat" }, bwIcon("x")),
-    log: h("ol", { class: "bw-log", role: "log", "aria-live": "polite", "aria-label": "Messages", tabindex: "0" }),
+    closeButton: h("button", { class: "bw-icon-btn", type: "button", "aria-label": t("close_chat") }, bwIcon("x")),
+    log: h("ol", { class: "bw-log", role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0" }),
     typing: h("li", { class: "bw-typing", hidden: true, "aria-hidden": "true" }, h("span"), h("span"), h("span")),
     connection: h("p", { class: "bw-connection", role: "status", hidden: true }),
     lengthNote: h("p", { class: "bw-length", role: "alert", hidden: true }),
     input: h("textarea", {
-      id: "bw-input", class: "bw-input", rows: "1", placeholder: "Write a message…", autocomplete: "off",
+      id: "bw-input", class: "bw-input", rows: "1", placeholder: t("placeholder"), autocomplete: "off",
     }),
   };
   view.launcher = h("button", {
-    class: "bw-launcher", type: "button", "aria-label": "Open chat", "aria-expanded": "false",
+    class: "bw-launcher", type: "button", "aria-label": t("open_chat"), "aria-expanded": "false",
     "aria-controls": "bw-panel",
   }, bwIcon("message"), bwIcon("x"), view.badge);
   view.composer = h("form", { class: "bw-composer" },
-    h("label", { class: "bw-sr", for: "bw-input", text: "Message" }), view.input,
-    h("button", { class: "bw-send", type: "submit", "aria-label": "Send message" }, bwIcon("send")));
+    view.inputLabel = h("label", { class: "bw-sr", for: "bw-input", text: t("message") }), view.input,
+    view.sendButton = h("button", { class: "bw-send", type: "submit", "aria-label": t("send_message") }, bwIcon("send")));
   view.panel = h("div", {
     class: "bw-panel", id: "bw-panel", role: "dialog", "aria-labelledby": "bw-title", hidden: true,
   },
@@ -74,4 +75,15 @@ export function scrollToTop(view, node) {
 export function resizeInput(view) {
   view.input.style.height = "auto";
   view.input.style.height = `${Math.min(view.input.scrollHeight, 120)}px`;
+}
+
+/** Say the view's own words again in the language now in force (the server told it after the view was built). */
+export function relabel(view, title, open) {
+  view.title.textContent = title || t("title");
+  view.closeButton.setAttribute("aria-label", t("close_chat"));
+  view.log.setAttribute("aria-label", t("messages"));
+  view.input.setAttribute("placeholder", t("placeholder"));
+  view.inputLabel.textContent = t("message");
+  view.sendButton.setAttribute("aria-label", t("send_message"));
+  view.launcher.setAttribute("aria-label", open ? t("close_chat") : t("open_chat"));
 }
