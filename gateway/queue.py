@@ -25,12 +25,15 @@ def rq_queue(connection: Redis, name: str) -> Queue:
 
 
 def enqueue_notification(queue: Queue, workspace_id: str, notification: dict[str, Any], notifiers: int,
-                         pipeline: Pipeline | None = None) -> None:
-    """One job for the `baton_notify` hook and one per notifier, so a failing one is retried alone."""
+                         pipeline: Pipeline | None = None, hook: bool = True) -> None:
+    """One job for the `baton_notify` hook (when a plugin implements it) and one per notifier, so a failing one is
+    retried alone."""
     common: dict[str, Any] = {"retry": NOTIFY_RETRY, "job_timeout": NOTIFY_TIMEOUT, "result_ttl": 0,
                               "pipeline": pipeline}
     what = f"{notification.get('type')} {workspace_id}/{notification.get('conversation')}"
-    queue.enqueue(f"{JOBS}.notify_hook", workspace_id, notification, description=f"notify hook: {what}", **common)
+    if hook:
+        queue.enqueue(f"{JOBS}.notify_hook", workspace_id, notification, description=f"notify hook: {what}",
+                      **common)
     for index in range(notifiers):
         queue.enqueue(f"{JOBS}.notify", workspace_id, index, notification, description=f"notifier #{index}: {what}",
                       **common)

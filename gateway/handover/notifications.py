@@ -17,6 +17,7 @@ import redis
 
 from gateway import keys
 from gateway.deployment import Deployment
+from gateway.plugin_host import plugin_manager
 from gateway.queue import enqueue_notification
 
 log = logging.getLogger("baton.notifications")
@@ -104,10 +105,14 @@ def reclaim(deployment: Deployment, consumer: str) -> int:
 def _hand_out(deployment: Deployment, stream: str, entries: list[tuple[str, dict[str, str]]]) -> int:
     workspace_id = stream.split(":")[1]
     notifiers = len(deployment.notifiers.get(workspace_id, []))
+    # A job costs a worker ~4.5 ms of CPU and Redis ~1 ms: none for a hook no plugin implements (issue 26).
+    hook = bool(plugin_manager().hook.baton_notify.get_hookimpls())
     with deployment.rq_redis.pipeline(transaction=True) as pipe:
         for entry_id, fields in entries:
+            if not (hook or notifiers):
+                break
             notification = dict(decode(workspace_id, entry_id, fields))
-            enqueue_notification(deployment.queue, workspace_id, notification, notifiers, pipeline=pipe)
+            enqueue_notification(deployment.queue, workspace_id, notification, notifiers, pipeline=pipe, hook=hook)
         ids = [entry_id for entry_id, _ in entries]
         if ids:
             pipe.xack(stream, GROUP, *ids)
