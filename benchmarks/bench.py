@@ -149,10 +149,34 @@ def wait_for(condition: Any, what: str, timeout: float = 60, every: float = 0.5)
         time.sleep(every)
 
 
+def descendants(root: int | None = None) -> set[int]:
+    """The pids of this benchmark's process tree (what it started, and what those started): only they are counted,
+    so other processes on a shared machine with the same command line (another session's `baton serve`) are not."""
+    root = os.getpid() if root is None else root
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _ours() -> list[Path]:
+    return [Path("/proc") / str(pid) / "cmdline" for pid in sorted(descendants())]
+
+
 def children_rss(pattern: str) -> list[float]:
-    """RSS in MB of the processes whose command line holds `pattern`."""
+    """RSS in MB of this benchmark's processes whose command line holds `pattern`."""
     found = []
-    for status in Path("/proc").glob("[0-9]*/cmdline"):
+    for status in _ours():
         try:
             if pattern in status.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
                 for line in (status.parent / "status").read_text().splitlines():
@@ -171,7 +195,7 @@ def cpu_seconds() -> dict[str, float]:
     """CPU seconds (user + system) used so far by each role's processes, and by this benchmark (the customers)."""
     used = dict.fromkeys(ROLES, 0.0)
     tick = os.sysconf("SC_CLK_TCK")
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for cmdline in _ours():
         try:
             command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
             role = next((name for name, pattern in ROLES.items() if pattern in command), None)
