@@ -93,6 +93,10 @@ class HandoverConfig(Strict):
     contact_form: bool = True
     #: The business's own words for "I want a person" (e.g. a team's name), honoured without retraining.
     phrases: list[str] = []
+    #: Seconds between reminders to the team while a handed-over chat waits with nobody taking it (0: none).
+    remind_every: float = Field(default=0, ge=0, le=86_400)
+    #: Reminders before the chat is escalated to the admins (0: escalated at the first one's time).
+    reminders: int = Field(default=2, ge=0, le=100)
 
 
 class PresenceConfig(Strict):

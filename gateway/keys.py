@@ -55,6 +55,8 @@ REPORT = "baton:%(workspace_id)s:report:%(day)s"
 REPORT_TOTALS = "baton:%(workspace_id)s:report-totals"  # hash: the same counters for all time, only incremented
 # zset "<conversation id>|<target>" → deadline: response targets (sla:) still to be met
 SLA_TIMERS = "baton:%(workspace_id)s:timers:sla"
+# zset conversation id → when to remind the team again that nobody took it (handover.remind_every)
+REMIND_TIMERS = "baton:%(workspace_id)s:timers:remind"
 # a provider message id seen → "<conversation id>|<message id>"
 DEDUPE = "baton:%(workspace_id)s:dedupe:%(channel)s:%(provider_id)s"
 # a message Baton sent, by the provider's id → "<conversation id>|<message id>"

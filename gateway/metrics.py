@@ -45,6 +45,8 @@ ASSIGNED_AFTER = Histogram("baton_time_to_assignment_seconds", "From a handover 
 HUMAN_REPLY_AFTER = Histogram("baton_time_to_human_reply_seconds", "From the start of a response target (a handover: "
                               "first; a customer's message to a chat a human answers: next) to the human's reply, by "
                               "target and assignment mode", ["target", "mode"], buckets=WAITS)
+REMINDERS = Counter("baton_waiting_reminders_total", "Reminders that a handed-over chat still waits for someone to "
+                    "take it, and escalations to the admins", ["kind"])
 SLA_BREACHES = Counter("baton_sla_breaches_total", "Response targets missed, by target (first, next)", ["target"])
 FORMS = Counter("baton_contact_forms_total", "Contact forms sent, and details captured", ["event"])
 RESOLVED = Counter("baton_conversations_closed_total", "Closed conversations: resolved by the AI alone, or handed over",

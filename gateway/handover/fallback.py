@@ -123,7 +123,7 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
     fired: list[dict[str, Any]] = []
     for workspace in deployment.config.workspaces:
         form = forms(workspace) if workspace.handover.contact_form else None
-        sent, resolved, missed = deployment.store.fire_timers(
+        sent, resolved, missed, reminded = deployment.store.fire_timers(
             workspace.id, text=form_texts(workspace), form=form, limit=500,
             resolved_text=texts.every("closed", workspace.language, workspace.texts), sla=lifecycle.sla(workspace),
             assignment=lifecycle.assignment(workspace))
@@ -138,6 +138,11 @@ def fire_due(deployment: Deployment) -> list[dict[str, Any]]:
             metrics.FORMS.labels("sent").inc()
             log.info("conversation %s: no human took it in %g s; the contact form was sent", item["conversation"],
                      workspace.handover.no_human_timeout,
+                     extra={"workspace": workspace.id, "conversation": item["conversation"]})
+        for item in reminded:
+            metrics.REMINDERS.labels("escalated" if item.get("escalated") else "reminder").inc()
+            log.info("conversation %s: nobody took it; %s", item["conversation"],
+                     "escalated to the admins" if item.get("escalated") else f"reminder {item.get('reminder')}",
                      extra={"workspace": workspace.id, "conversation": item["conversation"]})
         for item in missed:
             metrics.SLA_BREACHES.labels(item["kind"]).inc()

@@ -68,9 +68,12 @@ def sla(workspace: WorkspaceConfig, moment: datetime | None = None) -> dict[str,
 def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:
     """The configured assignment as the state script takes it; an admin's choice in Settings wins while `file` (the
     file's value it overrode) is still what the file says."""
-    rule = workspace.assignment
-    return {"mode": rule.mode, "capacity": rule.capacity, "file": rule.fingerprint(),
-            "joined": texts.every("joined", workspace.language, workspace.texts)}  # {name}: the agent given the chat
+    rule, handover = workspace.assignment, workspace.handover
+    found: dict[str, Any] = {"mode": rule.mode, "capacity": rule.capacity, "file": rule.fingerprint(),
+                             "joined": texts.every("joined", workspace.language, workspace.texts)}  # {name}: the agent
+    if handover.remind_every:  # reminders ride along: every step that may leave a chat waiting arms them
+        found.update(remind_ms=int(handover.remind_every * 1000), remind_limit=handover.reminders)
+    return found
 
 
 def every(workspace: WorkspaceConfig, key: str, **values: str) -> Said:

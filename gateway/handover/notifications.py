@@ -29,7 +29,7 @@ RECLAIM_AFTER_MS = 60_000  # read by a worker that died before handing it out: a
 class Notification(TypedDict, total=False):
     id: str  # the stream entry id, unique per workspace: deduplicate on (workspace, id)
     type: Literal["handover", "contact_form_sent", "contact_captured", "no_human_in_time", "assigned", "taken_over",
-                  "mention", "sla_breached"]
+                  "mention", "sla_breached", "reminder", "escalated"]
     workspace: str
     conversation: str
     channel: str
@@ -51,6 +51,9 @@ class Notification(TypedDict, total=False):
     owner: str  # taken_over: who has it now; sla_breached: who had it when the target was missed
     kind: str  # sla_breached: the target missed, first (after a handover) or next (after a customer's message)
     due: int  # sla_breached: its deadline (ms)
+    reminder: int  # reminder: the how-manyth (nobody has taken the chat since the handover)
+    reminders: int  # escalated: the reminders sent before it
+    waited_ms: int  # no_human_in_time, reminder, escalated: since the handover
 
 
 def decode(workspace_id: str, entry_id: str, fields: dict[str, str]) -> Notification:

@@ -98,8 +98,9 @@
 --   label_delete(label, actor, [limit]) -> {remaining}
 --   fire(text, [form], [limit], [resolved_text], [sla], [assignment]) -> {fired = [{conversation, message, channel,
 --           late_ms}], resolved = [{conversation, channel}], breached = [{conversation, kind, owner, due, channel,
---           [requeued], [now_owner]}], now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
---           marks the response targets missed (see RESPONSE TARGETS)
+--           [requeued], [now_owner]}], reminded, now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
+--           marks the response targets missed (see RESPONSE TARGETS) and reminds of the chats nobody took, then
+--           escalates them (see REMINDERS): reminded = [{conversation, reminder | escalated}]
 --           text, form and resolved_text: each a plain value or one per language (see LANGUAGE), like every
 --           notice, confirmation and goodbye here, and assignment.joined ("{name} joined the conversation.")
 --   capture(conversation, details, [summary], [confirmation], [turn], [terms]) -> {contact} | {repeated}
@@ -111,8 +112,8 @@
 --   stream_lease(agent, token, lease_ms) -> {}
 --   presence_sweep([limit]) -> {offline}
 --   set_assignment([mode], [capacity], assignment, actor, [drain_limit]) -> {mode, capacity, given}
---           `assignment` (here and above): config.yaml's {mode, capacity, file}, which an admin's choice overrides
---           while the file says what it said then (see ASSIGNMENT)
+--           `assignment` (here and above): config.yaml's {mode, capacity, file, [remind_ms], [remind_limit]}, whose
+--           mode and capacity an admin's choice overrides while the file says what it said then (see ASSIGNMENT)
 --   outbox_next(conversation, token, [lock_ms]) -> {message, recipient, channel} | {} | not_found, busy
 --   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [final],
 --           [retry_ms], [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
@@ -519,6 +520,7 @@ local function set_owner(c, owner, timeout_ms, route)
   else
     redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id) -- someone has it now: publishing again leaves it alone
     redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
+    redis.call('ZREM', key('REMIND_TIMERS'), c.id)
     disarm(c)
     if (c.form_state or '') ~= '' then set(c, 'form_state', '') end -- someone has the chat: the form is moot
   end
@@ -635,6 +637,11 @@ local function hand_out(c, exclude, file)
     return agent_id
   end
   redis.call('ZADD', key('ASSIGN_QUEUE'), 'NX', now, c.id) -- queued in manual mode too, should it change
+  -- Nobody took it: the team is reminded every remind_ms, then the admins are told (see REMINDERS).
+  if type(file) == 'table' and tonumber(file.remind_ms) then
+    set(c, 'reminders', 0)
+    redis.call('ZADD', key('REMIND_TIMERS'), now + tonumber(file.remind_ms), c.id)
+  end
   return nil
 end
 
@@ -813,6 +820,7 @@ local function shut(c, actor, notice_text, visibility)
   redis.call('ZREM', view_key('open'), c.id)
   redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
   redis.call('ZREM', key('IDLE_TIMERS'), c.id)
+  redis.call('ZREM', key('REMIND_TIMERS'), c.id)
   redis.call('ZADD', view_key('closed'), now, c.id)
   local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
   if redis.call('GET', active) == c.id then redis.call('DEL', active) end
@@ -1168,6 +1176,38 @@ local function sla_breach(c, sla, file)
   return missed
 end
 
+-- REMINDERS: a chat that waits for a human with nobody taking it (hand_out queued it) reminds the team every
+-- `remind_ms` (the assignment argument's, from handover.remind_every), up to `remind_limit` times (a `reminder`
+-- notification each), then is escalated to the admins once (an `escalated` notification and a
+-- conversation.escalated event). Anyone taking the chat, or its close, ends them.
+local function remind(file, limit)
+  local timers = key('REMIND_TIMERS')
+  local due = redis.call('ZRANGEBYSCORE', timers, '-inf', now, 'LIMIT', 0, limit or 200)
+  local told = {}
+  if type(file) ~= 'table' then file = {} end
+  local every, most = tonumber(file.remind_ms), tonumber(file.remind_limit) or 0
+  for _, cid in ipairs(due) do
+    redis.call('ZREM', timers, cid)
+    local c = load(cid)
+    if c and c.status == 'open' and c.owner == 'none' then
+      local n = redis.call('HINCRBY', conv_key(cid), 'reminders', 1)
+      local waited = now - tonumber(c.handover_at or c.waiting_since or now)
+      if n <= most then
+        notify(c, 'reminder', {reminder = n, waited_ms = waited})
+        if every then redis.call('ZADD', timers, now + every, cid) end
+        told[#told + 1] = {conversation = cid, reminder = n}
+      else
+        set(c, 'escalated_at', now)
+        notify(c, 'escalated', {reminders = n - 1, waited_ms = waited})
+        event('conversation.escalated', {conversation = cid, channel = c.channel, team = c.team or '',
+          waited_ms = waited, customer = c.customer})
+        told[#told + 1] = {conversation = cid, escalated = true}
+      end
+    end
+  end
+  return told
+end
+
 -- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment; then every
 -- missed response target.
 function ops.fire()
@@ -1218,7 +1258,8 @@ function ops.fire()
       breached[#breached + 1] = sla_breach(c, args.sla, args.assignment)
     end
   end
-  return ok({fired = fired, resolved = resolved, breached = breached, now = now})
+  local reminded = remind(args.assignment, args.limit)
+  return ok({fired = fired, resolved = resolved, breached = breached, reminded = reminded, now = now})
 end
 
 -- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.
@@ -1572,6 +1613,7 @@ function ops.forget()
   redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id)
   redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
   redis.call('ZREM', view_key('overdue'), c.id)
+  redis.call('ZREM', key('REMIND_TIMERS'), c.id)
   redis.call('ZREM', key('OUTBOXES'), c.id) -- messages still queued (a channel down): else the sweep wakes it forever
   redis.call('ZREM', key('CONTACT_CONVERSATIONS', {contact = c.contact}), c.id)
   local latest = key('LATEST', {channel = c.channel, sender = c.sender})

@@ -151,6 +151,7 @@ class Due(NamedTuple):
     fired: list[dict[str, Any]]
     resolved: list[dict[str, Any]]
     breached: list[dict[str, Any]]
+    reminded: list[dict[str, Any]]  # [{"conversation", "reminder": n} | {"conversation", "escalated": true}]
 
 
 @dataclass(frozen=True)
@@ -597,7 +598,8 @@ class Store:
         answer = self.run("fire", workspace_id, text=text, form=form, limit=limit, resolved_text=resolved_text,
                           sla=sla, assignment=assignment)
         # cjson encodes an empty Lua table as {}
-        return Due(answer["fired"] or [], answer.get("resolved") or [], answer.get("breached") or [])
+        return Due(answer["fired"] or [], answer.get("resolved") or [], answer.get("breached") or [],
+                   answer.get("reminded") or [])
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
