@@ -234,6 +234,10 @@ class ReportsConfig(Strict):
     resolve_after: float = Field(default=86_400.0, ge=0)
     #: A customer back (a new conversation) within this many days of an AI resolution makes it not durable.
     durable_days: float = Field(default=7.0, ge=0, le=366)
+    #: Ask the customer for a rating (1-5) after a close: the widget shows stars; on WhatsApp a message asks while
+    #: the reply window is open, and a lone "1"-"5" within csat_reply_hours of it is the answer.
+    csat: bool = True
+    csat_reply_hours: float = Field(default=24.0, gt=0, le=168)
 
 
 class WorkspaceConfig(Strict):

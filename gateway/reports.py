@@ -209,9 +209,21 @@ def as_csv(answer: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def settings(workspace: Any) -> dict[str, dict[str, int]]:
-    """What the state script's operations are given from `reports` in config.yaml, by operation."""
-    resolve_ms = int(workspace.reports.resolve_after * 1000)
-    durable_ms = int(workspace.reports.durable_days * 86_400_000)
-    return {"inbound": {"durable_ms": durable_ms}, "post": {"resolve_ms": resolve_ms},
-            "finish": {"resolve_ms": resolve_ms}}
+def settings(workspace: Any) -> dict[str, dict[str, Any]]:
+    """What the state script's operations are given from config.yaml (`reports`, the texts), by operation."""
+    from gateway import texts
+
+    own = workspace.reports
+    resolve_ms = int(own.resolve_after * 1000)
+    found: dict[str, dict[str, Any]] = {
+        "inbound": {"durable_ms": int(own.durable_days * 86_400_000)},
+        "post": {"resolve_ms": resolve_ms}, "finish": {"resolve_ms": resolve_ms}}
+    if own.csat:
+        found["inbound"].update(csat_ms=int(own.csat_reply_hours * 3_600_000),
+                                csat_thanks=texts.every("csat_thanks", workspace.language, workspace.texts))
+        found["close"] = {"csat_question": texts.every("csat_question", workspace.language, workspace.texts),
+                          "window_ms": WINDOW_MS}
+    return found
+
+
+WINDOW_MS = 24 * 3600 * 1000  # WhatsApp's customer service window: a free-form question only inside it

@@ -203,6 +203,22 @@ TEXTS: dict[str, dict[str, str]] = {  # key -> language -> wording, for every la
         "pt": "Obrigado, adicionamos isso ao seu pedido. Nossa equipe entrará em contato pelos dados que você deixou.",
         "it": "Grazie, l'abbiamo aggiunto alla tua richiesta. Il nostro team ti ricontatterà ai recapiti lasciati.",
     },
+    "csat_question": {
+        "en": "How did we do? Reply with a number from 1 (bad) to 5 (great).",
+        "es": "¿Qué tal lo hemos hecho? Responde con un número del 1 (mal) al 5 (genial).",
+        "fr": "Comment avons-nous été ? Répondez par un chiffre de 1 (mauvais) à 5 (excellent).",
+        "de": "Wie waren wir? Antworten Sie mit einer Zahl von 1 (schlecht) bis 5 (sehr gut).",
+        "pt": "Como nos saímos? Responda com um número de 1 (ruim) a 5 (ótimo).",
+        "it": "Come siamo andati? Rispondi con un numero da 1 (male) a 5 (ottimo).",
+    },
+    "csat_thanks": {
+        "en": "Thank you for your rating!",
+        "es": "¡Gracias por tu valoración!",
+        "fr": "Merci pour votre note !",
+        "de": "Danke für Ihre Bewertung!",
+        "pt": "Obrigado pela sua avaliação!",
+        "it": "Grazie per la tua valutazione!",
+    },
 }
 #: What Baton fills into a text: a name (the customer's, the agent's or the AI's), how the team will reach the
 #: customer, when the team is back.

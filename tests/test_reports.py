@@ -171,3 +171,37 @@ def test_reports_need_an_agent(client: TestClient, seeded: Deployment) -> None:
 def test_parse_range_defaults_to_the_last_30_days() -> None:
     span = reports.parse_range(None, None, date(2026, 3, 1))
     assert (span.first, span.last, len(span.days)) == (date(2026, 1, 31), date(2026, 3, 1), 30)
+
+
+# --- the widget's rating -----------------------------------------------------------------------------------------
+
+def test_a_visitor_rates_their_closed_conversation(client: TestClient, deployment: Deployment, visitor: Visitor,
+                                                  alex: dict[str, str]) -> None:
+    channel = chat_channel(deployment)
+    cid = visitor.say("What are your opening hours?")["conversation"]
+    run_jobs(deployment)
+    early = client.post(f"/webchat/{channel}/rating", json={"rating": 5}, headers=visitor.headers)
+    assert early.status_code == 409 and "still open" in early.json()["error"]
+    assert client.post(f"/api/conversations/{cid}/close", headers=alex).status_code == 200
+    rated = client.post(f"/webchat/{channel}/rating", json={"rating": 4, "comment": " Quick! "},
+                        headers=visitor.headers)
+    assert rated.status_code == 200 and rated.json() == {"conversation": cid, "rating": 4}
+    shown = client.get(f"/api/conversations/{cid}", headers=alex).json()["conversation"]
+    assert shown["csat"] == 4 and shown["csat_by"] == "ai" and shown["csat_comment"] == "Quick!"
+    assert get(client, alex)["csat"]["ai"] == {"responses": 1, "average": 4.0, "satisfied": 1.0,
+                                               "ratings": [0, 0, 0, 1, 0]}
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"rating": 0}, "from 1 to 5"), ({"rating": 6}, "from 1 to 5"), ({"rating": "5"}, "from 1 to 5"),
+    ({"rating": True}, "from 1 to 5"), ({"rating": 3, "comment": "x" * 1001}, "1,000 characters"),
+    ({"rating": 3, "stars": 3}, "unknown field"),
+])
+def test_a_bad_rating_is_400(client: TestClient, deployment: Deployment, visitor: Visitor, body: dict[str, Any],
+                             reason: str) -> None:
+    response = client.post(f"/webchat/{chat_channel(deployment)}/rating", json=body, headers=visitor.headers)
+    assert response.status_code == 400 and reason in response.json()["error"]
+
+
+def test_a_rating_needs_the_visitor_s_session(client: TestClient, deployment: Deployment) -> None:
+    assert client.post(f"/webchat/{chat_channel(deployment)}/rating", json={"rating": 5}).status_code == 401

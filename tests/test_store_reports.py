@@ -196,3 +196,89 @@ def test_the_rendered_buckets_are_exactly_gateway_reports(kit: Kit) -> None:
 
     [table] = re.findall(r"^local BUCKETS = .*$", SCRIPT, flags=re.MULTILINE)
     assert json.loads(str(kit.redis.eval(f"{table}\nreturn cjson.encode(BUCKETS)", 0))) == list(reports.BUCKETS)
+
+
+# --- the customer's verdict ------------------------------------------------------------------------------------
+
+QUESTION = {"en": "How did we do? Reply 1-5", "es": "¿Qué tal? Responde 1-5", "default": "en"}
+
+
+def test_rate_attributes_an_ai_resolution_to_the_ai_and_a_new_rating_replaces_it(kit: Kit) -> None:
+    cid = answered(kit)
+    with pytest.raises(Refused) as still_open:
+        kit.store.rate(kit.ws, cid, 5)
+    assert still_open.value.code == "not_closed"
+    kit.store.close(kit.ws, cid, "ai")
+    assert kit.store.rate(kit.ws, cid, 5, "Quick and right", via="widget") == "ai"
+    assert kit.store.rate(kit.ws, cid, 3) == "ai"
+    found = counters(kit)
+    assert found["csat:ai:3|web"] == 1 and "csat:ai:5|web" not in found
+    stored = kit.conversation(cid)
+    assert stored["csat"] == 3 and stored["csat_by"] == "ai" and stored["csat_comment"] == ""
+    assert [m["kind"] for m in kit.history(cid)][-2:] == ["csat", "csat"]  # notes for the team
+    assert kit.events("conversation.rated")[-1]["rating"] == 3
+
+
+def test_rate_attributes_a_handed_over_conversation_to_the_agent_who_held_it(kit: Kit) -> None:
+    cid = kit.handed_over()
+    kit.store.post(kit.ws, cid, "agent", "Done", agent_id="alex", agent_name="Alex")
+    kit.store.close(kit.ws, cid, "agent:alex")
+    assert kit.store.rate(kit.ws, cid, 2, "Slow") == "human"
+    assert counters(kit)["csat:human:2|web"] == 1
+    assert kit.raw(cid)["csat_agent"] == "alex" and kit.raw(cid)["csat_comment"] == "Slow"
+    with pytest.raises(Refused) as missing:
+        kit.store.rate(kit.ws, "999999", 2)
+    assert missing.value.code == "not_found"
+
+
+def whatsapp_closed(kit: Kit, sender: str = "+34600000001") -> str:
+    cid = kit.customer("Hola", channel="whatsapp", sender=sender, delivers=True).conversation
+    kit.store.post(kit.ws, cid, "ai", "Respuesta", turn=kit.turn(cid), published=True)
+    kit.store.settings[kit.ws] = {"close": {"csat_question": QUESTION, "window_ms": 86_400_000},
+                                  "inbound": {"csat_ms": 3_600_000, "csat_thanks": {"en": "Thanks!", "default": "en"}}}
+    kit.store.close(kit.ws, cid, "ai")
+    return cid
+
+
+def test_close_asks_a_whatsapp_customer_for_a_rating_inside_the_window(kit: Kit) -> None:
+    cid = whatsapp_closed(kit)
+    asked = kit.last(cid)
+    assert asked["kind"] == "csat_question" and asked["text"] == "How did we do? Reply 1-5"
+    assert asked["id"] in kit.outbox(cid) and kit.raw(cid)["csat_asked"]
+
+
+def test_close_outside_the_window_asks_nothing(kit: Kit) -> None:
+    cid = kit.customer("Hola", channel="whatsapp", delivers=True, sent_at_ms=1).conversation
+    kit.redis.hset(kit.key(keys.CONVERSATION, conversation_id=cid), "customer_at", kit.store.now_ms() - 86_400_001)
+    kit.store.settings[kit.ws] = {"close": {"csat_question": QUESTION, "window_ms": 86_400_000}}
+    kit.store.close(kit.ws, cid, "agent:alex")
+    assert "csat_asked" not in kit.raw(cid) and kit.last(cid)["kind"] == "closed"
+
+
+def test_inbound_of_a_lone_digit_after_the_question_rates_the_last_conversation(kit: Kit) -> None:
+    cid = whatsapp_closed(kit)
+    recorded = kit.customer(" 4 ", channel="whatsapp", sender="+34600000001", delivers=True)
+    assert recorded.conversation == cid and recorded.rated == 4 and not recorded.created
+    assert kit.conversation(cid)["status"] == "closed" and kit.conversation(cid)["csat"] == 4
+    assert kit.conversation(cid)["csat_via"] == "reply"  # type: ignore[typeddict-item]
+    assert kit.last(cid)["text"] == "Thanks!" and kit.last(cid)["id"] in kit.outbox(cid)
+    assert counters(kit)["csat:ai:4|whatsapp"] == 1 and counters(kit)["conversations|whatsapp"] == 1
+    assert kit.pending() == []
+    # rated: the next "5" is a message, and starts a new conversation
+    again = kit.customer("5", channel="whatsapp", sender="+34600000001", delivers=True)
+    assert again.created and again.conversation != cid and again.rated == 0
+
+
+def test_inbound_of_words_after_the_question_starts_a_new_conversation(kit: Kit) -> None:
+    cid = whatsapp_closed(kit)
+    recorded = kit.customer("4 more questions", channel="whatsapp", sender="+34600000001", delivers=True)
+    assert recorded.created and recorded.conversation != cid
+    assert "csat" not in kit.raw(cid)
+
+
+def test_inbound_of_a_digit_where_nothing_was_asked_is_a_message(kit: Kit) -> None:
+    cid = answered(kit)
+    kit.store.settings[kit.ws] = {"inbound": {"csat_ms": 3_600_000}}
+    kit.store.close(kit.ws, cid, "ai")  # web chat: the widget asks, not a message
+    recorded = kit.customer("5")
+    assert recorded.created and recorded.rated == 0

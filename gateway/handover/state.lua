@@ -70,9 +70,10 @@
 -- this list to the code.
 --   inbound(channel, sender, [provider_id], text, customer, delivers, published, timeout_ms, [profile_name], [phone],
 --           [media], [data], [dedupe_ttl], [team], [sent_at_ms], [assignment], [durable_ms], [language], [terms],
---           [customer_terms], [sla])
+--           [customer_terms], [sla], [csat_ms], [csat_thanks])
 --           `language`: the message's clear language, stored on a conversation that has none yet
---           -> {duplicate, conversation, message, created, owner}
+--           -> {duplicate, conversation, message, created, owner, [rated]}   a lone "1"-"5" within csat_ms of the
+--           rating question of the customer's last conversation (closed) rates it instead of starting a new one
 --   hand_over(conversation, turn, reason, route, [summary], [notice], [agent_name], timeout_ms, [assignment], [sla])
 --           -> {handovers, assignee}
 --           | not_found, stale_turn, not_owner
@@ -88,7 +89,8 @@
 --           `set` (post and finish): only offer, unknown_streak, form_name, noted_at, followed_up_at (SETTABLE), what
 --           the AI's turn and the no-human fallback keep between turns; owner, status, timers and views change only
 --           through the operations that keep them together
---   close(conversation, actor, [turn], [goodbye], [agent_name], [force], [notice], [assignment], [drain_limit])
+--   close(conversation, actor, [turn], [goodbye], [agent_name], [force], [notice], [assignment], [drain_limit],
+--           [csat_question], [window_ms])
 --           -> {handovers} | {repeated}
 --           | not_found, closed, stale_turn, not_owner, conflict
 --   note(conversation, agent, agent_name, text, [mentions], [terms]) -> {message} | not_found
@@ -96,6 +98,7 @@
 --   label(conversation, label, [add], actor) -> {labels} | {labels, unchanged} | not_found, no_label,
 --           too_many_labels
 --   label_delete(label, actor, [limit]) -> {remaining}
+--   rate(conversation, rating, [comment], [via]) -> {rating, by} | not_found, not_closed
 --   fire(text, [form], [limit], [resolved_text], [sla], [assignment]) -> {fired = [{conversation, message, channel,
 --           late_ms}], resolved = [{conversation, channel}], breached = [{conversation, kind, owner, due, channel,
 --           [requeued], [now_owner]}], reminded, now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
@@ -840,6 +843,21 @@ local function shut(c, actor, notice_text, visibility)
   return before
 end
 
+-- The customer's rating (1-5) of a closed conversation, attributed to who resolved it: the AI (never handed
+-- over) or the people (`csat_agent`: the agent who held it last). A new rating replaces the previous one.
+local function rate(c, rating, comment, via)
+  local by = c.outcome == 'handed_over' and 'human' or 'ai'
+  if (c.outcome or '') == '' then by = is_agent(c.owner) and 'human' or 'ai' end
+  if (c.csat or '') ~= '' then count(c, 'csat:' .. (c.csat_by or by) .. ':' .. c.csat, -1) end
+  count(c, 'csat:' .. by .. ':' .. rating)
+  set(c, 'csat', rating, 'csat_by', by, 'csat_agent', is_agent(c.owner) and string.sub(c.owner, 7) or '',
+    'csat_comment', comment or '', 'csat_at', now, 'csat_via', via or '')
+  note(c, 'csat', comment or '', {rating = rating, by = by, via = via or ''})
+  event('conversation.rated', {conversation = c.id, channel = c.channel, rating = rating, by = by,
+    comment = comment or ''})
+  return by
+end
+
 local ops = {}
 
 -- A customer message arrived: dedupe, find or start the conversation, append, and wake the AI if it is needed.
@@ -857,6 +875,20 @@ function ops.inbound()
   end
   local c = load(redis.call('GET', key('ACTIVE', {channel = args.channel, sender = args.sender})))
   local created = false
+  local rating = string.match(args.text or '', '^%s*([1-5])%s*$')
+  if (not c or c.status ~= 'open') and rating and args.csat_ms then
+    -- The answer to the rating question of their last conversation: recorded there, no new conversation.
+    local asked = load(redis.call('GET', key('LATEST', {channel = args.channel, sender = args.sender})))
+    if asked and asked.status == 'closed' and (asked.csat_asked or '') ~= '' and (asked.csat or '') == ''
+        and now - tonumber(asked.csat_asked) <= tonumber(args.csat_ms) then
+      local mid = append(asked, {author = 'customer', text = args.text, kind = 'csat'})
+      rate(asked, tonumber(rating), '', 'reply')
+      notice(asked, args.csat_thanks)
+      if dedupe then redis.call('SET', dedupe, asked.id .. '|' .. mid, 'EX', args.dedupe_ttl or 604800) end
+      return ok({duplicate = false, conversation = asked.id, message = mid, created = false, owner = asked.owner,
+        rated = tonumber(rating)})
+    end
+  end
   if not c or c.status ~= 'open' then
     c = start_conversation(args)
     created = true
@@ -1053,9 +1085,25 @@ function ops.close()
     append(c, {author = actor == 'ai' and 'ai' or 'system', text = goodbye, agent_name = args.agent_name})
   end
   local before = shut(c, actor, args.notice)
+  -- On a channel that sends (WhatsApp), the rating is asked in a message while the reply window is open; the
+  -- customer's "1"-"5" comes back to this conversation (inbound). The widget asks on its own.
+  local question = say(c, args.csat_question)
+  if (question or '') ~= '' and c.delivers == '1'
+      and now - tonumber(c.customer_at or 0) < tonumber(args.window_ms or 86400000) then
+    append(c, {author = 'system', kind = 'csat_question', text = question})
+    set(c, 'csat_asked', now)
+  end
   if is_agent(before) then drain(args.assignment, args.drain_limit) end -- a slot freed
   if args.turn then finish_turn(c, args.turn, true) else redis.call('ZREM', key('PENDING_TURNS'), c.id) end
   return ok({handovers = tonumber(c.handovers or 0)})
+end
+
+-- The customer rates a closed conversation (the widget's stars and comment).
+function ops.rate()
+  local c = load(args.conversation)
+  if not c then return fail('not_found') end
+  if c.status ~= 'closed' then return fail('not_closed', {status = c.status}) end
+  return ok({rating = args.rating, by = rate(c, args.rating, args.comment, args.via)})
 end
 
 -- An agent's private note: in the history for the team only (internal: never sent, never in the widget, no preview in

@@ -79,6 +79,14 @@ class Conversation(TypedDict, total=False):
     team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
     labels: str  # JSON list of its labels (gateway/handover/labels.py)
+    day: str  # the UTC day it started (YYYY-MM-DD), for the reports; "" before they were kept
+    outcome: Literal["open", "ai_resolved", "handed_over", "abandoned"]  # see gateway/reports.py
+    csat: int  # the customer's rating, 1-5
+    csat_by: Literal["ai", "human"]  # who it is attributed to
+    csat_agent: str  # the agent who held the conversation when it was rated
+    csat_comment: str
+    csat_at: int
+    csat_asked: int  # when the rating question was sent (WhatsApp)
     language: str  # the customer's, as last read (absent: the workspace's); see LANGUAGE in state.lua
     answered_at: int  # a human's latest public reply
     sla_kind: Literal["first", "next"]  # the response target that runs (sla:), with its deadline and its start
@@ -161,6 +169,7 @@ class Recorded:
     message: str
     created: bool = False
     owner: Owner = ""
+    rated: int = 0  # the customer's answer to a rating question (1-5), recorded on their last conversation
 
 
 @dataclass(frozen=True)
@@ -459,6 +468,12 @@ class Store:
         if answer is not None:
             answer.update(found)
         return str(found.get("message", ""))
+
+    def rate(self, workspace_id: str, conversation_id: str, rating: int, comment: str = "", via: str = "") -> str:
+        """The customer's rating of a closed conversation (a new one replaces it); who it is attributed to, "ai" or
+        "human". Refused not_found, not_closed."""
+        answer = self.run("rate", workspace_id, conversation_id, rating=rating, comment=comment, via=via)
+        return str(answer["by"])
 
     def note(self, workspace_id: str, conversation_id: str, text: str, agent_id: str, agent_name: str,
              mentions: Sequence[str] = ()) -> str:
@@ -986,7 +1001,7 @@ def view_key(view: str, agent_id: str = "") -> str:
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
              "followed_up_at", "noted_at", "assigned_at", "customer_at", "answered_at", "sla_due", "sla_since",
-             "sla_target", "sla_breached")
+             "sla_target", "sla_breached", "csat", "csat_at", "csat_asked")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

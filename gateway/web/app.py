@@ -71,6 +71,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/{channel}/sessions", webchat.create_session, methods=["POST"]),
             Route("/{channel}/messages", resource(get=webchat.get_messages, post=webchat.post_message)),
             Route("/{channel}/contact", webchat.post_contact, methods=["POST"]),
+            Route("/{channel}/rating", webchat.post_rating, methods=["POST"]),
             Route("/{channel}/events", webchat.events, methods=["GET"]),
         ], middleware=[Middleware(ChannelCORS, deployment=deployment)]),
         Mount("/api", routes=[

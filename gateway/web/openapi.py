@@ -293,6 +293,11 @@ schemas:
           human reply after a handover, or the next one after the customer wrote'}
       sla_due: {type: integer, description: 'When that target is due, unix ms (counting business hours only)'}
       sla_breached: {type: integer, description: 'When it was missed, unix ms (then the chat is in the overdue view)'}
+      outcome: {type: string, enum: [open, ai_resolved, handed_over, abandoned], description: 'for the reports
+          (see GET /api/reports)'}
+      csat: {type: integer, minimum: 1, maximum: 5, description: the customer's rating after the close}
+      csat_by: {type: string, enum: [ai, human], description: who the rating is attributed to}
+      csat_comment: {type: string}
       window_closes_at:
         type: integer
         description: 'Channels with a reply window (24 hours after the customer''s last message on WhatsApp, as the
@@ -427,6 +432,7 @@ schemas:
         type: object
         required: [text]
         properties: {text: {type: integer, description: The longest message a visitor may send}}
+      csat: {type: boolean, description: the widget asks for a rating (1-5) when a conversation closes}
       contact_form:
         type: object
         required: [fields]

@@ -20,7 +20,7 @@ from gateway.connector import Inbound, WidgetConnector
 from gateway.deployment import Channel, Deployment
 from gateway.errors import BadRequest, Conflict, UnknownChannel
 from gateway.handover import fallback
-from gateway.handover.store import Conversation, Message, Recorded, message_after, place
+from gateway.handover.store import Conversation, Message, Recorded, Refused, message_after, place
 from gateway.web import ratelimit, sse
 from gateway.web.auth import bearer, open_visitor, visitor_of
 from gateway.web.http import json_body
@@ -59,7 +59,8 @@ def widget_config(channel: Channel, replies: str = "ai") -> dict[str, Any]:
     config = {"channel": channel.name, "title": widget.title, "greeting": widget.greeting,
               "language": channel.workspace.language,
               "ai_name": agent.name if agent else "", "replies": replies, "limits": {"text": MAX_TEXT},
-              "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]}}
+              "contact_form": {"fields": fallback.FORM["fields"], "require_one_of": ["phone", "email"]},
+              "csat": channel.workspace.reports.csat}
     business_hours = channel.workspace.business_hours
     now = datetime.now(UTC)
     if not hours.is_open(business_hours, now):
@@ -317,6 +318,74 @@ def _capture(deployment: Deployment, channel: Channel, visitor: str, details: di
     if not conversation_id:
         raise Conflict("no contact form is pending in this conversation")
     return fallback.capture(deployment, workspace_id, conversation_id, details)
+
+
+async def post_rating(request: Request) -> Response:
+    """
+    summary: Rate the visitor's last conversation, once it is closed (a new rating replaces the previous one)
+    security: [{visitorToken: []}]
+    parameters: [{$ref: '#/components/parameters/Channel'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            additionalProperties: false
+            required: [rating]
+            properties:
+              rating: {type: integer, minimum: 1, maximum: 5}
+              comment: {type: string, maxLength: 1000}
+    responses:
+      200:
+        description: Recorded, and attributed to the AI or to the people who resolved the conversation
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [conversation, rating]
+              properties:
+                conversation: {type: string}
+                rating: {type: integer}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: The visitor session belongs to another channel
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404: {$ref: '#/components/responses/UnknownChannel'}
+      409:
+        description: The visitor has no closed conversation to rate
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+    """
+    deployment, channel = _channel(request)
+    visitor = await _visitor(request, channel)
+    body = await json_body(request)
+    rating, comment = body.get("rating"), body.get("comment", "")
+    if type(rating) is not int or not 1 <= rating <= 5:
+        raise BadRequest("'rating' must be a whole number from 1 to 5")
+    if not isinstance(comment, str) or len(comment) > 1000:
+        raise BadRequest("'comment' must be text of at most 1,000 characters")
+    unknown = sorted(set(body) - {"rating", "comment"})
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)}")
+    conversation_id = await run_in_threadpool(_rate, deployment, channel, visitor, rating, comment.strip())
+    return JSONResponse({"conversation": conversation_id, "rating": rating})
+
+
+def _rate(deployment: Deployment, channel: Channel, visitor: str, rating: int, comment: str) -> str:
+    workspace_id = channel.workspace.id
+    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
+    conversation_id = str(deployment.redis.get(latest) or "")
+    if not conversation_id:
+        raise Conflict("there is no conversation to rate yet")
+    try:
+        deployment.store.rate(workspace_id, conversation_id, rating, comment, via="widget")
+    except Refused as exc:
+        if exc.code == "not_closed":
+            raise Conflict("the conversation is still open: it can be rated once it is closed") from exc
+        raise
+    return conversation_id
 
 
 async def events(request: Request) -> Response:

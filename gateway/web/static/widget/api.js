@@ -80,4 +80,9 @@ export class VisitorApi {
   contact(values) {
     return this.call("POST", "/contact", values);
   }
+
+  /** Rate the visitor's last conversation (closed): 1 to 5, and an optional comment. */
+  rate(rating, comment) {
+    return this.call("POST", "/rating", comment ? { rating, comment } : { rating });
+  }
 }

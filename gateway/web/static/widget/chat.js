@@ -9,6 +9,7 @@ import { fill, h } from "../inbox/dom.js";
 import { SharedStream } from "../inbox/shared.js";
 import { RequestFailed, VisitorApi } from "./api.js";
 import { formFields, renderForm, retireForm } from "./form.js";
+import { renderRating } from "./rating.js";
 import { greeting, newConversationDivider, renderMessage, renderNotice } from "./messages.js";
 import { number, setLanguage, t } from "./i18n.js";
 import { Outbox } from "./outbox.js";
@@ -290,7 +291,10 @@ export class Chat {
     this.follow(conversation);
     const node = this.render(message);
     this.place(node);
-    if (message.kind === "closed") this.retireForm();
+    if (message.kind === "closed") {
+      this.retireForm();
+      this.offerRating(conversation);
+    }
     if (message.author !== "customer") {
       this.replies += 1;
       if (message.author !== "system") this.lastReplyAuthor = message.author;
@@ -350,6 +354,19 @@ export class Chat {
   place(node) {
     const pending = this.outbox.items.find((item) => item.node.isConnected && item.node !== node);
     this.view.log.insertBefore(node, pending ? pending.node : this.view.typing);
+  }
+
+  /** Ask for a rating of the conversation that just closed (unless this browser rated it already). */
+  offerRating(conversation) {
+    if (this.ratingCard) this.ratingCard.remove();
+    this.ratingCard = null;
+    const rated = this.saved.get("rated", []);
+    if (!this.config || this.config.csat === false || rated.includes(conversation)) return;
+    this.ratingCard = renderRating(async (rating, comment) => {
+      await this.call(() => this.api.rate(rating, comment));
+      this.saved.set("rated", [...this.saved.get("rated", []), conversation].slice(-20));
+    });
+    this.place(this.ratingCard);
   }
 
   retireForm() {
@@ -417,6 +434,8 @@ export class Chat {
   submit() {
     const text = this.view.input.value.trim();
     if (!text || !this.checkLength()) return;
+    if (this.ratingCard && !this.ratingCard.classList.contains("bw-rated")) this.ratingCard.remove();
+    this.ratingCard = null;
     this.view.input.value = "";
     resizeInput(this.view);
     this.outbox.add(text);
