@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from gateway import keys
+from gateway import keys, texts
 
 #: Upper bounds (seconds) of the time histograms' buckets; a last bucket holds everything longer.
 BUCKETS = (10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800)
@@ -211,8 +211,6 @@ def as_csv(answer: dict[str, Any]) -> str:
 
 def settings(workspace: Any) -> dict[str, dict[str, Any]]:
     """What the state script's operations are given from config.yaml (`reports`, the texts), by operation."""
-    from gateway import texts
-
     own = workspace.reports
     resolve_ms = int(own.resolve_after * 1000)
     found: dict[str, dict[str, Any]] = {

@@ -375,8 +375,7 @@ async def post_rating(request: Request) -> Response:
 
 def _rate(deployment: Deployment, channel: Channel, visitor: str, rating: int, comment: str) -> str:
     workspace_id = channel.workspace.id
-    latest = keys.key(keys.LATEST, workspace_id=workspace_id, channel=channel.name, sender=visitor)
-    conversation_id = str(deployment.redis.get(latest) or "")
+    conversation_id = deployment.store.latest(workspace_id, channel.name, visitor)
     if not conversation_id:
         raise Conflict("there is no conversation to rate yet")
     try:
