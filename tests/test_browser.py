@@ -124,6 +124,8 @@ def workspaces(twilio: FakeTwilio) -> list[dict[str, Any]]:
         {"id": "help", "channels": [{"name": "help", "type": "webchat"}],
          "ai_agent": ai_agent(), "handover": {"no_human_timeout": 1.5}},
         {"id": "opal", "name": "Opal Lighting", "ai_agent": ai_agent("Opal"), "handover": {"no_human_timeout": 120},
+         # Response targets for test_browser_presence's countdown (only told when missed: nothing moves).
+         "sla": {"first_response": 3600, "next_response": 2, "on_breach": "notify"},
          "channels": [{"name": "opal-chat", "type": "webchat", "title": OPAL_TITLE, "greeting": OPAL_GREETING}]},
     ]
 

@@ -83,3 +83,71 @@ def test_a_handover_is_assigned_automatically_to_the_online_agent_and_lands_in_t
     expect(inbox.page.locator("#toasts")).to_contain_text("is yours now")
     expect(inbox.page.locator("#toasts")).to_contain_text("Assigned to you automatically")
     expect(inbox.count("mine")).to_have_text("1")
+
+
+def handed_over(server: Server, client_id: str) -> tuple[str, str]:
+    """A customer of opal asks for a person: (their token, the conversation)."""
+    token = httpx.post(f"{server.url}/webchat/opal-chat/sessions").json()["token"]
+    sent = server.api(token, "POST", "/webchat/opal-chat/messages", json={"text": "transfer to agent",
+                                                                         "client_id": client_id})
+    return token, str(sent["conversation"])
+
+
+def owner_of(server: Server, token: str, cid: str) -> str:
+    return str(server.api(token, "GET", f"/api/conversations/{cid}")["conversation"]["owner"])
+
+
+def test_an_admin_taking_over_a_colleagues_chat_is_asked_first(server: Server, pia: str,
+                                                               new_page: Callable[..., Any]) -> None:
+    tess = server.agent("opal", "tess", "Tess Lund")
+    _, cid = handed_over(server, "takeover-1")
+    deadline = time.monotonic() + 30
+    while owner_of(server, pia, cid) != "none":  # the AI's turn hands it over
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    server.api(tess, "POST", f"/api/conversations/{cid}/assign", json={"assignee": "me"})
+    colleague = inbox_page(new_page, tess)
+    admin = inbox_page(new_page, pia)
+    admin.go(f"#/inbox/all/{cid}")
+    take = admin.action("Take over")
+    dialog = admin.page.locator("#takeover-dialog")
+
+    take.click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Tess Lund has this chat")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert owner_of(server, pia, cid) == "agent:tess"  # nothing happened
+    take.click()
+    admin.page.keyboard.press("Escape")  # Escape says no too
+    expect(dialog).to_be_hidden()
+    assert owner_of(server, pia, cid) == "agent:tess"
+
+    take.click()
+    dialog.get_by_role("button", name="Take over").click()
+    expect(admin.page.locator("#conv-owner")).to_contain_text("Pia Novak", timeout=10_000)
+    expect(take).to_be_hidden()
+    assert owner_of(server, pia, cid) == "agent:pia"
+    expect(colleague.page.locator("#toasts")).to_contain_text("took over")
+
+
+def test_the_response_target_counts_down_then_shows_the_chat_overdue(server: Server, pia: str,
+                                                                      new_page: Callable[..., Any]) -> None:
+    customer, cid = handed_over(server, "sla-1")
+    admin = inbox_page(new_page, pia)
+    admin.go("#/inbox/all")
+    chip = admin.conversation_row(cid).locator(".chip-sla")
+    expect(chip).to_contain_text("Reply in 59m", timeout=30_000)  # first_response: an hour
+    server.api(pia, "POST", f"/api/conversations/{cid}/messages", json={"text": "Hi, I'm Pia."})
+    expect(chip).to_have_count(0)  # answered: no target runs
+    server.api(customer, "POST", "/webchat/opal-chat/messages", json={"text": "Is the lamp in stock?",
+                                                                      "client_id": "sla-2"})
+    expect(chip).to_contain_text("Reply in")  # next_response: 2 s
+    expect(chip).to_contain_text("Overdue", timeout=15_000)
+    expect(chip).to_have_class("chip chip-sla is-late")
+    expect(admin.count("overdue")).to_have_text("1")
+    admin.go("#/inbox/overdue")
+    expect(admin.conversation_row(cid)).to_be_visible()
+    expect(admin.page.locator("#toasts")).to_contain_text("waits past the target")
+    server.api(pia, "POST", f"/api/conversations/{cid}/messages", json={"text": "Yes, it is."})
+    expect(admin.count("overdue")).to_have_text("0")

@@ -34,6 +34,19 @@ export function possible(conversation) {
   };
 }
 
+/** An admin is about to take over a colleague's chat: yes or no, in a modal dialog (Escape says no). */
+export function confirmTakeover(owner) {
+  const dialog = $("takeover-dialog");
+  $("takeover-text").textContent = `${owner} has this chat. If you take it over, they can no longer reply in it `
+    + "and are told it is yours now.";
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("takeover-confirm").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+  });
+}
+
 export class ConversationPane {
   constructor({ onError, onChanged }) {
     this.onError = onError;
@@ -47,8 +60,12 @@ export class ConversationPane {
       customerSeed: () => (this.conversation ? contactId(this.conversation) || this.conversation.id : "customer"),
       resend: (messageId) => this.resend(messageId),
     });
-    $("act-assign-me").addEventListener("click", () => this.act(() =>
-      api.assign(this.id, "me", possible(this.conversation).force)));
+    $("act-assign-me").addEventListener("click", async () => {
+      const can = possible(this.conversation);
+      // Taking a colleague's chat (an admin may) is asked first: they are in the middle of it, and are told.
+      if (can.force && !(await confirmTakeover(ownerLabel(this.conversation.owner)))) return;
+      this.act(() => api.assign(this.id, "me", can.force));
+    });
     $("act-unassign").addEventListener("click", () => this.act(() => api.unassign(this.id)));
     $("act-hand-back").addEventListener("click", () => this.act(() => api.assign(this.id, "ai")));
     $("act-close").addEventListener("click", () => this.act(() => api.close(this.id)));
