@@ -194,3 +194,27 @@ def test_the_knowledge_keys_are_the_workspaces(deployment: Deployment) -> None:
     base = KnowledgeBase(deployment.redis, "w1")
     assert base.version_key == keys.KB_VERSION % {"workspace_id": "w1"}
     assert base.version() is None
+
+
+# --- the sources of an answer -----------------------------------------------------------------------------------
+
+
+def test_an_ai_answer_records_the_passage_it_came_from_and_the_api_returns_it(deployment: Deployment) -> None:
+    from tests.conftest import agent_token
+
+    workspace = workspace_of(deployment)
+    with TestClient(create_app(deployment)) as client:
+        visitor = Visitor(client, chat_channel(deployment))
+        cid = visitor.say("How long does shipping take?")["conversation"]
+        run_jobs(deployment)
+        visitor.say("Do you sell gift cards?")
+        run_jobs(deployment)
+        headers = agent_token(deployment)
+        body = client.get(f"/api/conversations/{cid}", headers=headers).json()["conversation"]
+    answers = [m for m in body["messages"] if m["author"] == "ai"]
+    assert answers[0]["text"] == "Delivery takes 2-4 business days."
+    [source] = answers[0]["data"]["sources"]
+    article = deployment.kb(workspace).article(source["article"])
+    assert (source["title"], article.title) == ("How long does shipping take?", "How long does shipping take?")
+    assert source["passage"] == f"{article.id}#0"
+    assert "sources" not in (answers[1].get("data") or {})  # "I don't know" used nothing

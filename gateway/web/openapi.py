@@ -376,7 +376,11 @@ schemas:
       visibility: {type: string, enum: [public, internal], description: internal notes are for agents only}
       agent: {type: string}
       agent_name: {type: string}
-      data: {type: object}
+      data:
+        type: object
+        description: >-
+          Extra facts about the message; on an AI answer, `sources`: the knowledge passages it used
+          ({article, passage, title, url})
       media: {type: array, items: {type: object}}
       rich: {type: object}
       delivery: {type: string, description: 'Channels that send: pending, sending, sent, delivered, failed, unknown…'}

@@ -245,8 +245,19 @@ def passages(turn: Turn) -> list[retrieval.Hit]:
     return retrieval.retrieve(index, turn.text, earlier[-1] if earlier else "", turn.agent.knowledge)
 
 
+def sources(hits: Sequence[retrieval.Hit], reply: ai.Reply, offline: bool) -> list[dict[str, str]]:
+    """The passages an answer used, recorded on the AI's message: the offline model answers from the first passage
+    given; a hosted model may have used any of them. None for an answer that says it does not know."""
+    if reply.unknown or not hits:
+        return []
+    used = hits[:1] if offline else hits
+    return [{"article": hit.passage.article, "passage": hit.passage.id, "title": hit.passage.title.split(" — ")[0],
+             **({"url": hit.passage.url} if hit.passage.url else {})} for hit in used]
+
+
 def answer(turn: Turn) -> str:
-    knowledge = retrieval.entries(passages(turn))
+    hits = passages(turn)
+    knowledge = retrieval.entries(hits)
     handed_back = bool(turn.conversation.get("handed_back_at"))
     breaker = None if ai.is_offline(turn.agent) else Breaker(turn.deployment.redis, turn.workspace.id, turn.agent)
     if breaker is not None and not breaker.allow():
@@ -269,9 +280,11 @@ def answer(turn: Turn) -> str:
     text = reply.text
     if any(m.get("media") for m in turn.new):  # a photo with a caption: the answer is the caption's, and says so
         text = f"{turn.say('text_only')}\n\n{text}".strip()
+    used = sources(hits, reply, ai.is_offline(turn.agent))
+    data = {"sources": used} if used else None
     if should_offer(turn, streak):
-        return post(turn, f"{text}\n\n{turn.say('offer')}".strip(), offer=1, unknown_streak=streak)
-    return post(turn, text, offer=0, unknown_streak=streak)
+        return post(turn, f"{text}\n\n{turn.say('offer')}".strip(), data=data, offer=1, unknown_streak=streak)
+    return post(turn, text, data=data, offer=0, unknown_streak=streak)
 
 
 def should_offer(turn: Turn, streak: int) -> bool:
@@ -312,13 +325,14 @@ def committed(turn: Turn, commit: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def post(turn: Turn, text: str, **fields: Any) -> str:
-    """Post the AI's reply, split into as many messages as the channel needs (a model may answer past its cap)."""
+def post(turn: Turn, text: str, data: dict[str, Any] | None = None, **fields: Any) -> str:
+    """Post the AI's reply, split into as many messages as the channel needs (a model may answer past its cap);
+    `data` goes with its first message (the sources of an answer)."""
     first, *more = fit(text, lifecycle.channel_limit(turn.deployment, turn.conversation))
     try:
         committed(turn, lambda: turn.deployment.store.post(
             turn.workspace.id, turn.conversation_id, "ai", first, turn=turn.stamp, agent_name=turn.agent.name,
-            published=lifecycle.configured_published(turn.workspace), more=more, **fields))
+            data=data, published=lifecycle.configured_published(turn.workspace), more=more, **fields))
     except Refused as refused:
         log.info("conversation %s: AI reply dropped (%s)", turn.conversation_id, refused.reason,
                  extra={"workspace": turn.workspace.id, "conversation": turn.conversation_id})

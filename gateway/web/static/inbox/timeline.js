@@ -117,6 +117,7 @@ export class Timeline {
           h("time", { class: "msg-time", datetime: new Date(m.created_at).toISOString(), text: clock(m.created_at) })),
         m.text ? h("div", { class: "bubble", text: m.text }) : null,
         media(m.media),
+        sources(m),
         this.delivery(m)),
       m.author !== "customer" ? (m.author === "ai" ? h("span", { class: "avatar avatar-sm avatar-ai", "aria-hidden": "true" }, icon("sparkles"))
         : avatar(who, m.agent || who, "avatar-sm")) : null);
@@ -240,6 +241,14 @@ function failureReasons(messages) {
     }
   }
   return reasons;
+}
+
+/** "answered from: Returns policy": the knowledge an AI answer used (its message's data.sources), as text. */
+function sources(m) {
+  const used = (m.author === "ai" && m.data && Array.isArray(m.data.sources)) ? m.data.sources : [];
+  const titles = [...new Set(used.map((s) => String(s.title || s.article || "")).filter(Boolean))];
+  if (!titles.length) return null;
+  return h("div", { class: "msg-sources", text: `answered from: ${titles.join(", ")}` });
 }
 
 function media(items) {
