@@ -138,8 +138,22 @@ def test_sweep_wakes_at_most_limit_per_kind_and_workspace(deployment: Deployment
         pending_turn(deployment, sender=f"+1555010{n}")
     later = deployment.store.now_ms() + GRACE_MS
     assert sweep(deployment, later, limit=2) == 2
-    assert sweep(deployment, later + GRACE_MS, limit=2) == 2  # the oldest first: the third, then one of the two
-    assert len(wakeups(deployment, keys.TURNS)) == 4
+    # The oldest first: the third; the two woken before still wait in the wake-up list, so they are not woken twice.
+    assert sweep(deployment, later + GRACE_MS, limit=2) == 1
+    assert len(wakeups(deployment, keys.TURNS)) == 3
+
+
+def test_sweep_under_overload_leaves_turns_that_wait_in_the_wake_up_list(deployment: Deployment) -> None:
+    """Workers far behind: every pending turn is older than its grace but still queued. Waking them again doubled
+    the list (1,776 re-queued in one 2,000-customer wave, issue 26); only a wake-up really lost is given again."""
+    ws = workspace_of(deployment)
+    queued = [deployment.store.inbound(ws, message("Hello", f"+1555020{n:02d}")).conversation for n in range(30)]
+    lost, _ = pending_turn(deployment, sender="+15550399")  # its wake-up (and, here, every other's) deleted ...
+    deployment.redis.rpush(keys.key(keys.TURNS, workspace_id=ws), *queued)  # ... the others' put back: waiting
+    later = deployment.store.now_ms() + GRACE_MS
+    assert sweep(deployment, later) == 1
+    assert wakeups(deployment, keys.TURNS) == [*queued, lost]
+    assert sweep(deployment, later + GRACE_MS) == 0  # all of them are in the list now
 
 
 def queued_reply(deployment: Deployment) -> str:
@@ -308,3 +322,19 @@ def test_the_runner_rides_out_a_redis_outage(deployment: Deployment, valkey: Val
     wait_for(lambda: work.done == ["1", "2"], "the item pushed after the outage")
     assert runner.is_alive()
     client.close()
+
+
+def test_sweep_adds_nothing_to_a_wake_up_list_longer_than_it_reads(deployment: Deployment,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.work import dispatch
+
+    monkeypatch.setattr(dispatch, "QUEUED_SCAN", 5)
+    ws = workspace_of(deployment)
+    queued = [deployment.store.inbound(ws, message("Hello", f"+1555030{n:02d}")).conversation for n in range(8)]
+    lost, _ = pending_turn(deployment, sender="+15550499")
+    deployment.redis.rpush(keys.key(keys.TURNS, workspace_id=ws), *queued)
+    later = deployment.store.now_ms() + GRACE_MS
+    assert sweep(deployment, later) == 0  # 8 waiting, 5 read: the workers are far behind
+    deployment.redis.delete(keys.key(keys.TURNS, workspace_id=ws))  # drained (by workers that then died)
+    assert sweep(deployment, later) == 9
+    assert sorted(wakeups(deployment, keys.TURNS)) == sorted([*queued, lost])

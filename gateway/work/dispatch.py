@@ -31,6 +31,7 @@ log = logging.getLogger("baton.dispatch")
 LEASE_MS = 15_000  # a turn's hold on its conversation, renewed every RENEW_EVERY while the turn runs
 RENEW_EVERY = 5.0
 GRACE_MS = 3_000  # a record older than this with no lease on it has lost its wake-up: wake it again
+QUEUED_SCAN = 10_000  # the longest wake-up list the sweep reads to tell a lost wake-up from a waiting one
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -160,8 +161,8 @@ class Runner(threading.Thread):
 
 
 def sweep(deployment: Deployment, now_ms: int, limit: int = 200) -> int:
-    """Wake again every pending turn and due outbox that nobody holds and nobody has taken for GRACE_MS (its
-    wake-up was lost with a worker, or a retry is due); how many were woken."""
+    """Wake again every pending turn and due outbox that nobody holds, nobody has taken for GRACE_MS and that is not
+    waiting in its wake-up list (its wake-up was lost with a worker, or a retry is due); how many were woken."""
     client = deployment.redis
     woken = 0
     for workspace in deployment.config.workspaces:
@@ -171,15 +172,22 @@ def sweep(deployment: Deployment, now_ms: int, limit: int = 200) -> int:
             stale: Any = client.zrangebyscore(zset, "-inf", now_ms - GRACE_MS, start=0, num=limit)
             if not stale:
                 continue
+            queue = keys.key(wakeups, workspace_id=workspace.id)
             pipe = client.pipeline(transaction=False)
             for conversation in stale:
                 pipe.exists(keys.key(lock, workspace_id=workspace.id, conversation_id=conversation))
-            held = pipe.execute()
-            lost = [c for c, is_held in zip(stale, held, strict=True) if not is_held]
+            pipe.llen(queue)
+            pipe.lrange(queue, 0, QUEUED_SCAN - 1)
+            *held, queued_length, queued = pipe.execute()
+            # One still in the wake-up list is not lost, only waiting for a free worker: waking it again under
+            # overload doubled the list and fed the overload (issue 26). A list longer than what is read means
+            # the workers are far behind: nothing is added to it until it is shorter.
+            waiting = set(queued) if queued_length <= QUEUED_SCAN else set(stale)
+            lost = [c for c, is_held in zip(stale, held, strict=True) if not is_held and c not in waiting]
             if lost:
                 pipe = client.pipeline(transaction=False)
                 pipe.zadd(zset, dict.fromkeys(lost, now_ms), xx=True)
-                pipe.rpush(keys.key(wakeups, workspace_id=workspace.id), *lost)
+                pipe.rpush(queue, *lost)
                 pipe.execute()
                 log.info("woke %d %s again: %s", len(lost), record.split(":")[-1], ", ".join(lost[:10]))
                 woken += len(lost)
