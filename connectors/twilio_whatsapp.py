@@ -193,6 +193,9 @@ class TwilioWhatsApp(WebhookConnector):
         self._validator = RequestValidator(settings.auth_token)
         self._local = threading.local()  # a REST client (and its kept-alive connection) per sending thread
 
+    def statuses_need_webhook_url(self) -> bool:
+        return self.settings.status_callback
+
     def disabled_reason(self) -> str | None:
         if self.settings.enabled is False:
             return "disabled in settings (enabled: false)"

@@ -97,6 +97,10 @@ class HandoverConfig(Strict):
     remind_every: float = Field(default=0, ge=0, le=86_400)
     #: Reminders before the chat is escalated to the admins (0: escalated at the first one's time).
     reminders: int = Field(default=2, ge=0, le=100)
+    #: The key of a channel template Baton sends by itself in place of the contact form when the customer's
+    #: 24-hour WhatsApp window has closed by the time it goes out ("" for none: the form is then recorded as not
+    #: sent, with why). Its parameters may be named `name` (the customer's name) or `business` (the workspace's).
+    window_template: str = "follow_up"
 
 
 class PresenceConfig(Strict):

@@ -226,6 +226,12 @@ class WebhookConnector(Connector):
     #: provider can post delivery statuses).
     webhook_url: str | None = None
 
+    def statuses_need_webhook_url(self) -> bool:
+        """Whether the provider posts delivery statuses only to a URL given with each message (`webhook_url`, as
+        Twilio's StatusCallback): without `public_url` none come back, and Baton says so (`baton check`, start-up,
+        the inbox). False (the default) for a provider whose statuses go to a URL configured on its side (Meta)."""
+        return False
+
     @abc.abstractmethod
     def verify(self, request: WebhookRequest) -> None:
         """Raise gateway.errors.SignatureInvalid unless the request is authentic."""

@@ -166,8 +166,21 @@ def build_channels(config: BatonConfig, quiet: bool = False) -> dict[str, Channe
                             extra={"channel": channel.name})
             if config.public_url and isinstance(connector, WebhookConnector):
                 connector.webhook_url = f"{config.public_url}/webhooks/{channel.name}"
-            channels[channel.name] = Channel(workspace, connector, disabled)
+            built = channels[channel.name] = Channel(workspace, connector, disabled)
+            if not disabled and not quiet and (missing := no_statuses(built)):
+                log.warning("channel %r (%s): %s", channel.name, channel.type, missing, extra={"channel": channel.name})
     return channels
+
+
+def no_statuses(channel: Channel) -> str | None:
+    """Why the channel's provider cannot report what became of a message Baton sent (public_url unset), or None."""
+    connector = channel.connector
+    if isinstance(connector, WebhookConnector) and connector.sends and connector.statuses_need_webhook_url() \
+            and not connector.webhook_url:
+        return ("public_url is not set, so the provider cannot post delivery statuses back: sent messages show "
+                "'Sent' and never 'Delivered', 'Read' or 'Failed'; set public_url (BATON_PUBLIC_URL) to the URL the "
+                "provider reaches Baton at")
+    return None
 
 
 def load_knowledge_bases(config: BatonConfig) -> dict[str, list[KnowledgeEntry]]:

@@ -310,6 +310,7 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
     """The banner: where Baton listens and every URL a user is pointed at (the embedded Valkey's with its password
     redacted, and the file that holds it)."""
     from gateway.connector import WidgetConnector
+    from gateway.deployment import no_statuses
     from gateway.redis_server import redact
 
     listening = f"http://{_url_host(host)}:{port}"
@@ -325,7 +326,8 @@ def print_urls(deployment: Any, host: str, port: int, url: str, gateways: int, w
         if isinstance(channel.connector, WidgetConnector):
             lines.append(f"  Webchat demo: {base}/demo?channel={channel.name}")
         else:
-            state = "  (disabled: see above)" if channel.disabled else ""
+            state = "  (disabled: see above)" if channel.disabled else \
+                "  (no delivery statuses: public_url is not set)" if no_statuses(channel) else ""
             lines.append(f"  Webhook:      {base}/webhooks/{channel.name}  [{channel.connector.type}]{state}")
     print("\n".join(lines), flush=True)
 
@@ -355,7 +357,7 @@ def worker(args: argparse.Namespace, config: BatonConfig) -> int:
 
 
 def check(args: argparse.Namespace, config: BatonConfig) -> int:
-    from gateway.deployment import Deployment
+    from gateway.deployment import Deployment, no_statuses
     from gateway.plugin_host import failures as plugin_failures
     from gateway.redis_server import redact
 
@@ -368,6 +370,8 @@ def check(args: argparse.Namespace, config: BatonConfig) -> int:
         for channel in deployment.channels.values():
             status = f"disabled: {channel.disabled} (a warning: the other channels work)" if channel.disabled \
                 else "ready"
+            if not channel.disabled and (missing := no_statuses(channel)):
+                status += f"; a warning: {missing}"
             print(f"channel {channel.name} ({channel.connector.type}): {status}")
         for failure in plugin_failures():
             print(f"{failure.describe()} (a warning: the configuration uses nothing it would provide)")

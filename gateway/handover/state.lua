@@ -121,7 +121,8 @@
 --   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [final],
 --           [retry_ms], [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
 --           | not_found, not_holder
---           `final`: the failure is for good (sending again cannot help): kept as `<message>:final`
+--           `final`: the failure is for good (sending again cannot help): kept as `<message>:final`;
+--           `reason` with `sent`: how it went (as a template, in place of the text), an internal note
 --   resend(conversation, message, actor) -> {} | not_found, closed, not_resendable
 --   status(channel, provider_id, status, [error_code], [reason], [final]) -> {applied, status}
 --   forget(conversation) -> {forgotten} | open
@@ -1587,6 +1588,7 @@ function ops.outbox_done()
         'EX', 2592000)
     end
     delivery_state(c, mid, args.status or 'sent')
+    if (args.reason or '') ~= '' then note(c, 'delivery_note', args.reason, {message = mid}) end -- e.g. as a template
   else
     delivery_state(c, mid, outcome, args.error_code, args.reason, args.final)
     local text = outcome == 'failed' and ('Delivery failed: ' .. (args.reason or ''))

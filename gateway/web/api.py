@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway import keys, reports, window
 from gateway.breaker import Breaker
-from gateway.deployment import Deployment
+from gateway.deployment import Deployment, no_statuses
 from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
 from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation, Page, parse_cursor
@@ -154,6 +154,8 @@ def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any
     extra: dict[str, Any] = {"window_closes_at": closing} if closing is not None else {}
     if conversation.get("labels"):
         extra["labels"] = json.loads(conversation["labels"])
+    if channel is not None and no_statuses(channel):
+        extra["delivery_reports"] = False  # public_url is not set: the provider cannot say what became of a reply
     return {**found, **address, **extra, "customer": conversation.get("profile_name") or address["address"]}
 
 

@@ -302,6 +302,10 @@ schemas:
         type: integer
         description: 'Channels with a reply window (24 hours after the customer''s last message on WhatsApp, as the
           provider stamped it): when it closes, unix ms. After it, only a template reaches the customer.'
+      delivery_reports:
+        type: boolean
+        description: 'false where the channel cannot report what became of a reply (Twilio with public_url unset: no
+          status callbacks); absent otherwise'
   Conversation:
     description: A conversation as the inbox lists it; empty fields are left out
     allOf:

@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 from gateway import keys, metrics, window
-from gateway.connector import Outbound
+from gateway.connector import Outbound, Template
 from gateway.deployment import Deployment
 from gateway.errors import SendFailed, Unavailable
-from gateway.handover.store import Outgoing, Refused
+from gateway.handover.store import Message, Outgoing, Refused
 from gateway.work.dispatch import GRACE_MS, LEASE_MS, Leases
 
 log = logging.getLogger("baton.delivery")
@@ -88,9 +88,13 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
             return {"outcome": "failed", "error_code": "template", "final": True,
                     "reason": f"not sent: the channel has no template {rich.get('key')!r} any more"}
     elif not window.is_open(channel.connector, outgoing.customer_at):
-        # Free text outside WhatsApp's window fails at the provider anyway (and may count against the number).
-        return {"outcome": "failed", "error_code": "window_closed", "final": True,
-                "reason": f"not sent: {window.CLOSED}"}
+        # Free text outside WhatsApp's window fails at the provider anyway (and may count against the number); the
+        # no-human follow-up goes as the workspace's template instead, where the channel has it.
+        instead = _in_place(deployment, channel, conversation_id, message)
+        if isinstance(instead, str):
+            return {"outcome": "failed", "error_code": "window_closed", "final": True, "reason": instead}
+        found, params = instead
+        rich = {"params": list(params)}
     outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
                         message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
                         template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
@@ -107,4 +111,42 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
         log.exception("conversation %s: the %s connector failed sending %s", conversation_id, channel.connector.type,
                       message["id"], extra={"conversation": conversation_id, "channel": outgoing.channel_name})
         return {"outcome": "unknown", "reason": f"the connector failed: {type(exc).__name__}"}
-    return {"outcome": "sent", "provider_id": result.provider_id, "status": result.status}
+    done: dict[str, Any] = {"outcome": "sent", "provider_id": result.provider_id, "status": result.status}
+    if found is not None and (message.get("rich") or {}).get("type") != "template":
+        done["reason"] = f"sent as the template {found.key!r}: the customer's 24-hour window had closed"
+    return done
+
+
+#: What Baton says by itself that may go as a template once the window has closed: the no-human contact form.
+SWITCHES = ("contact_form",)
+_FILLS = {"name": "name", "customer": "name", "customer_name": "name", "business": "business",
+          "company": "business", "workspace": "business"}
+
+
+def _in_place(deployment: Deployment, channel: Any, conversation_id: str,
+              message: Message) -> tuple[Template, tuple[str, ...]] | str:
+    """The template (and its parameters) to send instead of `message` outside the window, or why there is none."""
+    closed = f"not sent: {window.CLOSED}"
+    if message.get("author") != "system" or message.get("kind") not in SWITCHES:
+        return closed
+    workspace = channel.workspace
+    key = workspace.handover.window_template
+    found = window.template(channel.connector, key) if key else None
+    if found is None:
+        where = f"no template {key!r} on channel {channel.name}" if key else "handover.window_template is empty"
+        return f"{closed} ({where}, so Baton's follow-up could not go as a template)"
+    names = list(found.params) or [f"{{{{{n}}}}}" for n in range(1, (window.expected_params(found) or 0) + 1)]
+    values: list[str] = []
+    for name in names:
+        fill = _FILLS.get(name.strip().lower())
+        value = ""
+        if fill == "business":
+            value = workspace.name or workspace.id
+        elif fill == "name":
+            conversation = deployment.store.conversation(workspace.id, conversation_id)
+            value = str(conversation.get("profile_name") or "")
+        if not value:
+            return (f"{closed} (the template {key!r} needs {name!r}, which Baton cannot fill by itself: name its "
+                    "parameters name or business)")
+        values.append(value)
+    return found, tuple(values)

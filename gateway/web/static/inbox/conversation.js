@@ -191,6 +191,8 @@ export class ConversationPane {
     $("conv-status").className = `chip ${c.status === "closed" ? "chip-closed" : "chip-open"}`;
     renderConversationLabels(c, () => { this.refresh(); this.onChanged(); });
     this.renderWindow();
+    $("conv-reports").hidden = c.delivery_reports !== false;
+    this.timeline.noReports = c.delivery_reports === false;
     this.renderActions();
     this.renderHandover();
     this.renderComposer();

@@ -144,6 +144,10 @@ export class Timeline {
         icon("alert"), h("span", { class: "delivery-reason", text: reason ? `Not delivered: ${reason}` : "Not delivered" }),
         m.delivery_final ? null : again());
     }
+    if (this.noReports && ["queued", "accepted", "sent"].includes(m.delivery)) { // public_url unset: no news will come
+      return h("span", { ...base, text: "Sent (no delivery reports)",
+        title: "public_url is not set: the provider cannot say whether it was delivered" });
+    }
     return h("span", { ...base, text: DELIVERY[m.delivery] || m.delivery });
   }
 
