@@ -59,3 +59,24 @@ def test_canned_replies_are_for_every_agent_and_changed_by_admins(client: TestCl
     assert client.delete("/api/canned/thanks", headers=admin).status_code == 200
     assert client.delete("/api/canned/thanks", headers=admin).status_code == 404
     assert client.get("/api/canned", headers=agent).json() == {"canned_replies": []}
+
+
+def test_an_agent_edits_a_contact_and_bad_details_are_refused_by_field(client: TestClient, deployment: Deployment,
+                                                                       visitor: Visitor) -> None:
+    agent = agent_token(deployment, "alex")
+    cid = visitor.say("hello there")["conversation"]
+    contact_id = client.get(f"/api/conversations/{cid}", headers=agent).json()["conversation"]["contact"]["id"]
+    answer = client.patch(f"/api/contacts/{contact_id}", json={"name": "Lena Fischer", "phone": "+34 612 345 678"},
+                          headers=agent)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["contact"]["name"] == "Lena Fischer" and "terms" not in answer.json()["contact"]
+    assert [r["conversation"]["id"] for r in client.get("/api/search", params={"q": "fischer"},
+                                                         headers=agent).json()["results"]] == [cid]
+    for body, field in [({"email": "not-an-email"}, "email"), ({"name": 3}, "name"), ({"name": "x" * 121}, "name")]:
+        refused = client.patch(f"/api/contacts/{contact_id}", json=body, headers=agent)
+        assert refused.status_code == 400 and field in refused.json()["fields"], refused.text
+    for body in ({}, {"notes": "x"}):
+        assert client.patch(f"/api/contacts/{contact_id}", json=body, headers=agent).status_code == 400
+    assert client.patch("/api/contacts/999999", json={"name": "A"}, headers=agent).status_code == 404
+    assert client.patch("/api/contacts/abc", json={"name": "A"}, headers=agent).status_code == 404
+    assert client.patch(f"/api/contacts/{contact_id}", json={"name": "A"}).status_code == 401

@@ -314,6 +314,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("PUT", "/api/canned/{shortcut}"): canned,
     ("DELETE", "/api/canned/{shortcut}"): canned,
     ("GET", "/api/contacts"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    ("PATCH", "/api/contacts/{id}"): lambda site, method, path: needs(
+        site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200,
+        json={"name": "Edited Name"}),
     ("GET", "/api/contacts/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.detail(site.conversation())["contact"]["id"]), site.agent, 200),
     ("GET", "/api/team"): lambda site, method, path: needs(site, method, path, site.agent, 200),

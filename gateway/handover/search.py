@@ -31,7 +31,7 @@ from gateway import keys
 MAX_TERMS = 200  # distinct terms one text is indexed under (a pasted log is not indexed whole)
 MAX_TERM = 40  # characters; a longer "word" is no word anyone types
 MAX_QUERY_TERMS = 8
-SCAN_BUDGET = 5_000  # candidates one query call looks at before it answers with what it found and a cursor
+SCAN_BUDGET = 2_000  # candidates one query call looks at before it answers with what it found and a cursor
 _WORD = re.compile(r"[^\W_]+")
 _EMAIL = re.compile(r"[^\s@<>()\"',;]+@[^\s@<>()\"',;]+\.[^\s@<>()\"',;]+")
 _NUMBER = re.compile(r"\+?[\d][\d\s().-]{4,}\d")

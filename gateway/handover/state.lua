@@ -99,6 +99,9 @@
 --           too_many_labels
 --   label_delete(label, actor, [limit]) -> {remaining}
 --   rate(conversation, rating, [comment], [via]) -> {rating, by} | not_found, not_closed
+--   contact_update(contact, fields, terms, actor, [expect]) -> {contact} | no_contact, contact_changed
+--           `fields`: name, email, phone, each a value or '' to clear it; `terms`: the contact's search terms now;
+--           `expect`: its updated_at as the caller read it
 --   fire(text, [form], [limit], [resolved_text], [sla], [assignment]) -> {fired = [{conversation, message, channel,
 --           late_ms}], resolved = [{conversation, channel}], breached = [{conversation, kind, owner, due, channel,
 --           [requeued], [now_owner]}], reminded, now}   also resolves the AI conversations idle past their IDLE_TIMERS, and
@@ -1177,6 +1180,24 @@ function ops.label()
   event('conversation.labeled', {conversation = c.id, labels = labels, label = args.label, add = args.add == true,
     actor = args.actor, channel = c.channel})
   return ok({labels = labels})
+end
+
+-- An agent edits a contact's details: stored, and what search finds their conversations by replaced in the same step.
+-- Refused when the contact changed since the caller read it (a capture meanwhile), so that no detail is lost unseen.
+function ops.contact_update()
+  local ck = key('CONTACT', {contact = args.contact})
+  local updated = redis.call('HGET', ck, 'updated_at')
+  if not updated then return fail('no_contact') end
+  if args.expect and tostring(args.expect) ~= updated then return fail('contact_changed', {updated_at = updated}) end
+  for _, field in ipairs({'name', 'email', 'phone'}) do
+    local value = args.fields[field]
+    if value == '' then redis.call('HDEL', ck, field) elseif value then redis.call('HSET', ck, field, value) end
+  end
+  redis.call('HSET', ck, 'updated_at', now, 'edited_by', args.actor)
+  redis.call('ZADD', key('CONTACTS'), now, args.contact)
+  set_contact_terms(args.contact, args.terms, true)
+  event('contact.updated', {contact = args.contact, actor = args.actor})
+  return ok({contact = args.contact})
 end
 
 -- An admin deletes a label: off the workspace's list at once, then off its conversations, `limit` at a time

@@ -33,7 +33,7 @@ Author = Literal["customer", "ai", "agent", "system"]
 RefusalCode = Literal["not_found", "closed", "conflict", "stale_turn", "not_owner", "suppressed", "ai_unpublished",
                       "client_id_reused", "not_settable", "no_form", "no_agent", "busy", "not_holder", "not_resendable",
                       "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open", "no_label",
-                      "too_many_labels"]
+                      "too_many_labels", "no_contact", "contact_changed"]
 Owner = str  # "ai" | "none" | "agent:<id>"
 #: overdue: the open chats past a response target, the most overdue first
 VIEWS = ("mine", "waiting", "ai", "all", "closed", "overdue")
@@ -199,7 +199,7 @@ class Refused(BatonError):
 
     def __init__(self, code: RefusalCode, conversation_id: str, answer: dict[str, Any]) -> None:
         self.code: RefusalCode = code
-        self.status = 404 if code == "not_found" else 409
+        self.status = 404 if code in ("not_found", "no_contact") else 409
         owner = answer.get("owner", "")
         details = {k: v for k, v in answer.items() if k != "error" and v not in ("", None)}
         reason = _reason(code, conversation_id, owner)
@@ -223,6 +223,8 @@ def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
         "not_settable": "the operation may not set that field of a conversation",
         "no_label": "no such label in this workspace: an admin adds labels in Settings",
         "too_many_labels": f"conversation {conversation_id} has as many labels as it may hold",
+        "no_contact": "no such contact",
+        "contact_changed": "the contact changed since it was read (details left meanwhile?): read it again",
     }
     return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
 
@@ -805,6 +807,7 @@ class Store:
             raise NotFound(f"no contact {contact_id!r}")
         contact: dict[str, Any] = dict(data)
         contact["identities"] = json.loads(contact.get("identities", "[]"))
+        contact.pop("terms", None)  # search's, not a detail
         conversations = keys.key(keys.CONTACT_CONVERSATIONS, workspace_id=workspace_id, contact=contact_id)
         contact["conversations"] = list(self.redis.zrange(conversations, 0, -1))
         return contact
@@ -822,6 +825,7 @@ class Store:
             if data:
                 contact: dict[str, Any] = dict(data)
                 contact["identities"] = json.loads(contact.get("identities", "[]"))
+                contact.pop("terms", None)
                 contact["conversations"] = list(conversations)
                 contacts.append(contact)
         return contacts, next_cursor, count

@@ -92,7 +92,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/canned", toolbox.list_canned, methods=["GET"]),
             Route("/canned/{shortcut}", resource(put=toolbox.put_canned, delete=toolbox.delete_canned)),
             Route("/contacts", api.list_contacts, methods=["GET"]),
-            Route("/contacts/{id}", api.get_contact, methods=["GET"]),
+            Route("/contacts/{id}", resource(get=api.get_contact, patch=toolbox.edit_contact)),
             Route("/team", api.list_team, methods=["GET"]),
             Route("/reports", api.get_reports, methods=["GET"]),
             Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),

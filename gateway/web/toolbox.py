@@ -1,4 +1,5 @@
-"""The agent's toolbox on the agent API: search over conversations, messages and contacts; labels; canned replies."""
+"""The agent's toolbox on the agent API: search over conversations, messages and contacts; labels; canned replies;
+editing a contact."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.errors import BadRequest
-from gateway.handover import labels, search
+from gateway.errors import BadRequest, NotFound
+from gateway.handover import contacts, labels, search
 from gateway.handover.search import Filters
 from gateway.handover.store import decode_conversation
-from gateway.web.api import _conversation_id, _limit, current_agent, deployment_of, summary
+from gateway.web.api import _conversation_id, _limit, contact_view, current_agent, deployment_of, summary
 from gateway.web.auth import require_admin
 from gateway.web.http import json_body
 
@@ -359,3 +360,53 @@ def _shortcut(request: Request) -> str:
         raise BadRequest("a shortcut is 1 to 30 lower-case letters, digits, '-' or '_', starting with a letter or "
                          "digit")
     return str(shortcut)
+
+
+async def edit_contact(request: Request) -> Response:
+    """
+    summary: Edit a contact's name, email or phone (an empty string clears one)
+    description: Search finds the contact's conversations by the new details at once, and no longer by the old ones.
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ContactId'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            minProperties: 1
+            additionalProperties: false
+            properties:
+              name: {type: string, maxLength: 120}
+              email: {type: string, maxLength: 254}
+              phone: {type: string, maxLength: 40}
+    responses:
+      200:
+        description: The contact as it is now
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [contact]
+              properties: {contact: {$ref: '#/components/schemas/Contact'}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404:
+        description: No such contact
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      409:
+        description: The contact changed while being edited (details left meanwhile); read it again
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    body = await json_body(request)
+    contact_id = request.path_params["id"]
+    if not (contact_id.isascii() and contact_id.isdigit() and len(contact_id) <= 20):
+        raise NotFound(f"no contact {contact_id[:40]!r}")
+    deployment = deployment_of(request)
+    edited = await run_in_threadpool(contacts.edit, deployment.store, agent.workspace_id, contact_id, body,
+                                     agent.owner)
+    return JSONResponse({"contact": contact_view(deployment, edited)})
