@@ -127,6 +127,7 @@ def _waiting_conversations(deployment: Deployment, count: int) -> None:
             pipe.execute()
 
 
+@pytest.mark.slow  # 50,000 timers firing against open streams: ~30 s alone, minutes on a loaded machine
 @pytest.mark.timeout(900)
 def test_a_burst_of_50000_timers_skips_nothing_and_the_customer_hears_promptly(redis_url: str,
                                                                                tmp_path: Path) -> None:
