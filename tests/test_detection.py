@@ -351,3 +351,28 @@ def test_is_rephrase_threshold_is_adjustable() -> None:
 )
 def test_normalise(text: str, expected: str) -> None:
     assert normalise(text) == expected
+
+
+# A question about cancelling a subscription is answered, not handed over; asking a person about it still is. The
+# French ones were read as requests for a person before four French cancellation questions joined the train split
+# (none of these sentences is in it; the held-out table did not move: docs/detection.md).
+CANCELLING = [
+    ("Je peux résilier mon abonnement à tout moment ?", False),
+    ("Puis-je résilier mon abonnement ?", False),
+    ("Je veux résilier mon abonnement", False),
+    ("Est-ce que je peux résilier en ligne ?", False),
+    ("Can I cancel my subscription at any time?", False),
+    ("Kann ich jederzeit kündigen?", False),
+    ("¿Puedo cancelar la suscripción en cualquier momento?", False),
+    ("Posso cancelar a assinatura quando quiser?", False),
+    ("Posso disdire quando voglio?", False),
+    ("Je voudrais parler à un conseiller pour résilier mon abonnement", True),
+    ("un humain svp, je veux résilier", True),
+    ("I want to talk to someone about cancelling my subscription", True),
+    ("Ich möchte mit einem Mitarbeiter über meine Kündigung sprechen", True),
+]
+
+
+@pytest.mark.parametrize(("text", "asks"), CANCELLING)
+def test_a_question_about_cancelling_is_no_request_for_a_person_unless_it_asks_for_one(text: str, asks: bool) -> None:
+    assert wants_human(text) is asks
