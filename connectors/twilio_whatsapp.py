@@ -15,7 +15,7 @@ import urllib3
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.datastructures import ImmutableMultiDict
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import (
     SIGNATURE_SETTINGS_HEADER,
@@ -38,6 +38,7 @@ from gateway.plugin import (
     Media,
     Outbound,
     SendFailed,
+    SendLookup,
     SendResult,
     SignatureInvalid,
     Template,
@@ -49,6 +50,8 @@ from gateway.plugin import (
 
 BATON_API_VERSION = "1.0"
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per message
+LOOKUP_LIMIT = 100  # messages to the recipient read when asking what became of a send (one page)
+LOOKUP_SLACK = 2.0  # seconds: Twilio's date_created is in whole seconds, on its own clock
 _EMPTY_TWIML = str(MessagingResponse())  # '<?xml version="1.0" encoding="UTF-8"?><Response />'
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
@@ -256,6 +259,31 @@ class TwilioWhatsApp(WebhookConnector):
                              maybe_sent=True) from exc
         return SendResult(provider_id=created.sid or "", status=STATES.get(str(created.status), "queued"))
 
+    def lookup_send(self, message: Outbound, attempted_at: float) -> SendLookup | None:
+        """Twilio's list of the messages from this channel's number to the recipient: the oldest one with the same
+        body created since `attempted_at` (less LOOKUP_SLACK: Twilio stamps whole seconds, on its own clock). Twilio
+        keeps no key of Baton's on a message, so the body is what tells it apart, and the oldest is taken because a
+        conversation's later messages went out after this attempt; a template whose text Baton does not know cannot
+        be told apart (None)."""
+        body = _expected_body(self, message)
+        if body is None:
+            return None
+        since = attempted_at - LOOKUP_SLACK
+        try:
+            listed = self._client().messages.list(to=_whatsapp(message.recipient), from_=self.settings.from_number,
+                                                  limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _rest_failure(exc) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SendFailed("Twilio unreachable (its message list did not answer)", retryable=True) from exc
+        except TwilioException as exc:  # a page of a list that Twilio refused: the SDK keeps the response
+            raise _page_failure(exc) from exc
+        for item in reversed(listed):  # Twilio lists the newest first
+            created = item.date_created.timestamp() if item.date_created else 0.0
+            if created >= since and (item.body or "") == body and str(item.direction or "").startswith("outbound"):
+                return SendLookup(True, item.sid or "", STATES.get(str(item.status), "queued"))
+        return SendLookup(False)
+
     def display_address(self, sender: str) -> str:
         return sender.removeprefix("whatsapp:")
 
@@ -327,6 +355,32 @@ class TwilioWhatsApp(WebhookConnector):
             client.api.base_url = s.api_base_url  # the Api domain's public attribute; default api.twilio.com
             self._local.client = client
         return client
+
+
+def _expected_body(connector: TwilioWhatsApp, message: Outbound) -> str | None:
+    """The body Twilio keeps for `message` as this connector sends it; None when Baton cannot know it."""
+    if message.template is None:
+        return connector.degrade(message)
+    if not message.template.body:
+        return None
+    return re.sub(r"\{\{\s*(\d+)\s*\}\}",
+                  lambda m: message.params[int(m[1]) - 1] if 0 < int(m[1]) <= len(message.params) else m[0],
+                  message.template.body)
+
+
+def _page_failure(exc: TwilioException) -> SendFailed:
+    """Twilio's error for a page of a list, as SendFailed (the SDK raises it with the HTTP response attached)."""
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = int(getattr(response, "status_code", 0) or 0)
+    try:
+        answer = json.loads(getattr(response, "text", "") or "{}")
+    except ValueError:
+        answer = {}
+    code = answer.get("code", "") if isinstance(answer, dict) else ""
+    detail = str(answer.get("message", "") if isinstance(answer, dict) else "")[:200]
+    reason = f"Twilio error {code}: {_words(code)}" if _words(code) else \
+        f"Twilio error {code or '?'} (HTTP {status}): {detail or 'its message list failed'}"
+    return SendFailed(reason, retryable=status == 429 or status >= 500, status=status, code=code)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

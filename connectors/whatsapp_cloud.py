@@ -327,6 +327,9 @@ class WhatsAppCloud(WebhookConnector):
         return [Template(key=key, name=t.name, language=t.language, body=t.body, params=tuple(t.params))
                 for key, t in self.settings.templates.items()]
 
+    # No lookup_send: the Cloud API has no way to read back the messages a number sent (no list, no GET of a
+    # wamid), so a send of unknown outcome cannot be resolved by asking Meta; the inbox leaves it to an agent.
+
     def send(self, message: Outbound) -> SendResult:
         bodies = self._bodies(message)
         first = ""

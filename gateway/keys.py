@@ -46,6 +46,8 @@ PENDING_TURNS = "baton:%(workspace_id)s:pending-turns"
 TURNS = "baton:%(workspace_id)s:turns"  # list: conversations whose AI turn a worker should take now (wake-ups)
 OUTBOXES = "baton:%(workspace_id)s:outboxes"  # zset conversation id → due: conversations with messages still to send
 DELIVERIES = "baton:%(workspace_id)s:deliveries"  # list: conversations whose outbox a worker should send now (wake-ups)
+# zset "<conversation id>|<message id>" → when to ask the provider what became of a send of unknown outcome
+UNRESOLVED = "baton:%(workspace_id)s:unresolved"
 # zset "<conversation id>|<wait>" → deadline (the durable trigger)
 FALLBACK_TIMERS = "baton:%(workspace_id)s:timers:no-human"
 # zset conversation id → when it is resolved for the AI, should nothing happen (reports.resolve_after)

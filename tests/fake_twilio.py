@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-auth-token"
-_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json(?:\?(?P<query>.*))?$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class FakeTwilio:
         self._failures: list[_Failure] = []
         self._holds: list[float] = []
         self._created: list[tuple[dict[str, list[str]], str]] = []
+        self._resources: list[dict[str, Any]] = []  # every message created, oldest first, as the list answers it
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         # A short poll interval so leaving the `with` block does not wait half a second.
@@ -93,18 +94,42 @@ class FakeTwilio:
             if request.auth != (self.account_sid, self.auth_token):
                 return 401, error_body(401, 20003, "Authenticate")
             match = _MESSAGES_PATH.match(request.path)
-            if request.method != "POST" or not match:
+            if request.method not in ("POST", "GET") or not match or (request.method == "POST" and match["query"]):
                 return 404, error_body(404, 20404, f"The requested resource {request.path} was not found")
             if match["account"] != self.account_sid:
                 return 403, error_body(403, 20003, "Authenticate")
             if self._failures:
                 failure = self._failures.pop(0)
                 return failure.status, error_body(failure.status, failure.code, failure.message)
+            if request.method == "GET":
+                return 200, self._page(parse_qs(match["query"] or ""))
             hold = self._holds.pop(0) if self._holds else 0.0
             sid = "SM" + secrets.token_hex(16)
             self._created.append((request.form, sid))
+            resource = self._message_resource(request.form, sid)
+            self._resources.append(resource)
         time.sleep(hold)
-        return 201, self._message_resource(request.form, sid)
+        return 201, resource
+
+    def _page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """The Messages list as Twilio answers it: newest first, filtered by To and From, one page of PageSize."""
+        wanted = {name: query[name][0] for name in ("To", "From") if name in query}
+        size = int(query.get("PageSize", ["50"])[0])
+        found = [m for m in reversed(self._resources) if all(m[name.lower()] == v for name, v in wanted.items())]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        return {"messages": found[:size], "uri": uri, "first_page_uri": uri, "next_page_uri": None,
+                "previous_page_uri": None, "page": 0, "page_size": size, "start": 0, "end": len(found[:size])}
+
+    def forget(self, sid: str) -> None:
+        """Drop a created message from the list (as if Twilio never had it)."""
+        with self._lock:
+            self._resources = [m for m in self._resources if m["sid"] != sid]
+
+    def set_status(self, sid: str, status: str) -> None:
+        with self._lock:
+            for resource in self._resources:
+                if resource["sid"] == sid:
+                    resource["status"] = status
 
     def _message_resource(self, form: dict[str, list[str]], sid: str) -> dict[str, Any]:
         now = formatdate(usegmt=True)

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from tests import test_browser
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
-from tests.test_browser import WHATSAPP_FROM, Inbox, Server, expect, inbox_page
+from tests.test_browser import WHATSAPP_FROM, Inbox, Server, expect, inbox_page, shot
 
 pytestmark = pytest.mark.browser
 browser, server, new_page = test_browser.browser, test_browser.server, test_browser.new_page  # the harness's
@@ -291,3 +291,48 @@ def test_a_10000_character_paste_in_the_composer_is_kept_whole_refused_with_the_
     assert len(sent) == 3 and all(len(text) <= 4096 for text in sent)
     assert " ".join(" ".join(sent).split()) == " ".join(pasted.split())  # every word, in order
 
+
+def test_replies_twilio_refused_are_sent_again_together_from_the_conversation(
+        server: Server, alex: str, new_page: Callable[..., Any]) -> None:
+    twilio = server.twilio
+    assert twilio is not None
+    sender = "+34600111222"
+    url = f"{server.url}/webhooks/support"
+    form = {"MessageSid": "SM" + "e" * 32, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{sender}",
+            "To": WHATSAPP_FROM, "Body": "Where is my order?", "NumMedia": "0", "ProfileName": "Rosa"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    assert httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    to_rosa = lambda: [f["Body"][0] for f, _ in twilio.created if f["To"][0] == f"whatsapp:{sender}"]  # noqa: E731
+    listed = server.api(alex, "GET", "/api/conversations?view=all&limit=200")["conversations"]
+    cid = next(c["id"] for c in listed if c["sender"] == f"whatsapp:{sender}")
+
+    def settled() -> bool:
+        """The AI answered and everything it said went out (so Twilio's refusals below reach the agent's replies)."""
+        messages = server.api(alex, "GET", f"/api/conversations/{cid}")["conversation"]["messages"]
+        sent = [m for m in messages if m.get("delivery")]
+        return bool(sent) and all(m["delivery"] not in ("pending", "sending") for m in sent)
+
+    deadline = time.monotonic() + 30
+    while not settled():
+        assert time.monotonic() < deadline, "the AI never answered"
+        time.sleep(0.2)
+    # The notice that an agent joined goes to the customer too: three messages are refused.
+    twilio.fail_next(400, 30003, "Unreachable destination handset", times=3)  # worth sending again
+    for text in ("It left our warehouse today.", "Tracking: LL-4471."):
+        server.api(alex, "POST", f"/api/conversations/{cid}/messages", json={"text": text})
+    inbox = inbox_page(new_page, alex)
+    inbox.go(f"#/inbox/all/{cid}")
+    bar = inbox.page.locator("#undelivered-bar")
+    expect(bar).to_contain_text("3 messages may not have reached the customer.")
+    shot(inbox.page, "inbox-send-all-again.png")
+    expect(inbox.timeline().locator(".delivery-failed")).to_have_count(2)  # a notice shows no delivery
+    before = len(to_rosa())
+    bar.get_by_role("button", name="Send all again").click()
+    expect(bar).to_be_hidden()
+    deadline = time.monotonic() + 30
+    while len(to_rosa()) < before + 3:
+        assert time.monotonic() < deadline, to_rosa()
+        time.sleep(0.1)
+    assert to_rosa()[before:] == ["Alex Rivera joined the conversation.", "It left our warehouse today.",
+                                  "Tracking: LL-4471."]
+    expect(inbox.timeline().locator(".delivery-failed")).to_have_count(0)

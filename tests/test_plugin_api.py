@@ -44,5 +44,6 @@ def test_a_connector_has_the_optional_capabilities_it_implements() -> None:
         pass
 
     assert Verified.capabilities() == Routed.capabilities() == {"handshake", "account"}
-    assert TwilioWhatsApp.capabilities() == {"templates"}  # WhatsApp templates by content_sid (issue 21)
+    # WhatsApp templates by content_sid (issue 21); what became of a send of unknown outcome (issue 19)
+    assert TwilioWhatsApp.capabilities() == {"templates", "lookup_send"}
     assert Webchat.capabilities() == frozenset()

@@ -404,3 +404,51 @@ def test_from_number_is_normalised() -> None:
 def test_invalid_settings_are_rejected(settings: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ValidationError, match=complaint):
         TwilioWhatsApp.Settings.model_validate(settings)
+
+
+# Asking Twilio what became of a send
+
+def test_lookup_finds_the_newest_message_with_the_same_body_to_the_recipient_since_the_attempt() -> None:
+    import time
+
+    from gateway.connector import Template
+
+    with FakeTwilio() as twilio:
+        twilio_connector = connector(api_base_url=twilio.base_url)
+        attempted = time.time()
+        twilio_connector.send(outbound("Your order shipped."))
+        other = Outbound("whatsapp", "whatsapp:+14155550111", "Your order shipped.", "msg-2", "conv-2")
+        twilio_connector.send(other)
+        [(_, ours), (_, theirs)] = twilio.created
+        found = twilio_connector.lookup_send(outbound("Your order shipped."), attempted)
+        assert found is not None and (found.found, found.provider_id, found.status) == (True, ours, "queued")
+        assert [r.path.split("?")[1] for r in twilio.requests if r.method == "GET"] == [
+            "To=whatsapp%3A%2B14155550100&From=whatsapp%3A%2B14155238886&PageSize=100"]
+        twilio.set_status(ours, "delivered")
+        assert twilio_connector.lookup_send(outbound("Your order shipped."), attempted).status == "delivered"
+        # Another body, or a send long before this one's message was written, is not it.
+        assert twilio_connector.lookup_send(outbound("Your order was delayed."), attempted).found is False
+        assert twilio_connector.lookup_send(outbound("Your order shipped."), attempted + 60).found is False
+        # A template is told apart by its text, when Baton knows it.
+        template = Template("shipped", "HX" + "0" * 32, body="Order {{1}} shipped.", params=("order",))
+        sent = Outbound("whatsapp", SENDER, "", "msg-3", "conv-1", template=template, params=("A-7",))
+        twilio.forget(theirs)
+        assert twilio_connector.lookup_send(sent, attempted).found is False
+        blind = Outbound("whatsapp", SENDER, "", "msg-3", "conv-1", template=Template("x", "HX" + "1" * 32))
+        assert twilio_connector.lookup_send(blind, attempted) is None
+
+
+def test_lookup_failures_say_why_and_may_be_retried() -> None:
+    with FakeTwilio() as twilio:
+        twilio_connector = connector(api_base_url=twilio.base_url)
+        twilio.fail_next(503, 20503, "Service Unavailable")
+        with pytest.raises(SendFailed) as failure:
+            twilio_connector.lookup_send(outbound(), 0)
+        assert failure.value.retryable and "Twilio error 20503 (HTTP 503): Service Unavailable" in failure.value.reason
+        twilio.fail_next(401, 20003, "Authenticate")
+        with pytest.raises(SendFailed) as refused:
+            twilio_connector.lookup_send(outbound(), 0)
+        assert not refused.value.retryable and "20003" in refused.value.reason
+    with pytest.raises(SendFailed) as unreachable:
+        connector(api_base_url=twilio.base_url).lookup_send(outbound(), 0)
+    assert "Twilio unreachable" in unreachable.value.reason

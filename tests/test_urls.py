@@ -222,6 +222,15 @@ def resend(site: Site, path: str) -> None:
     until(lambda: len(site.twilio.requests) > tried, "the message went to Twilio again")
 
 
+def resend_all(site: Site, path: str) -> None:
+    cid, mid = site.failed_delivery()
+    tried = len(site.twilio.requests)
+    refused = site.http.post(path.format(id=cid), json={"messages": ["not-an-id"]}, headers=site.agent)
+    assert refused.status_code == 400 and "not an event id" in refused.json()["error"]
+    needs(site, "POST", path.format(id=cid), site.agent, 202, json={"messages": [mid]})
+    until(lambda: len(site.twilio.requests) > tried, "the message went to Twilio again")
+
+
 def reopen(site: Site, method: str, path: str) -> None:
     cid = site.conversation()
     assert site.http.post(f"/api/conversations/{cid}/close", headers=site.agent).status_code == 200
@@ -300,6 +309,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/api/conversations/{id}/messages"): lambda site, method, path: needs(
         site, method, path.format(id=site.conversation()), site.agent, 201, json={"text": "Alex here, hello!"}),
     ("POST", "/api/conversations/{id}/messages/{message}/resend"): lambda site, method, path: resend(site, path),
+    ("POST", "/api/conversations/{id}/resend"): lambda site, method, path: resend_all(site, path),
     ("POST", "/api/conversations/{id}/notes"): lambda site, method, path: needs(
         site, method, path.format(id=site.conversation()), site.agent, 201, json={"text": "A note for @alex"}),
     ("POST", "/api/conversations/{id}/reopen"): reopen,

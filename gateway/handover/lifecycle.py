@@ -274,8 +274,22 @@ def closed(handovers: int) -> None:
 
 
 def resend(deployment: Deployment, agent: Agent, conversation_id: str, message: str) -> None:
-    """Send once more a message whose delivery failed or is unknown (the agent accepts it may arrive twice)."""
+    """Send once more a message whose delivery failed or is unknown: an unknown one only if the provider, asked
+    first, does not have it; where the provider cannot be asked, the agent accepts it may arrive twice."""
     deployment.store.resend(agent.workspace_id, conversation_id, message, agent.owner)
+
+
+def resend_all(deployment: Deployment, agent: Agent, conversation_id: str,
+               messages: list[str] | None) -> tuple[list[str], int]:
+    """Send once more every message of the conversation that failed or is unknown (or those of `messages`), as
+    `resend` does each: (the ids queued, oldest first; how many of `messages` were not resendable). Conflict when
+    nothing was queued."""
+    queued, skipped = deployment.store.resend_all(agent.workspace_id, conversation_id, agent.owner, messages)
+    if not queued:
+        raise Conflict("nothing to send again: no message of this conversation failed or is of unknown delivery")
+    log.info("conversation %s: %s sent %d message(s) again", conversation_id, agent.owner, len(queued),
+             extra=_context(agent.workspace_id, conversation_id))
+    return queued, skipped
 
 
 # --- the AI agent itself ----------------------------------------------------------------------------------------

@@ -120,13 +120,20 @@
 --   set_assignment([mode], [capacity], assignment, actor, [drain_limit]) -> {mode, capacity, given}
 --           `assignment` (here and above): config.yaml's {mode, capacity, file, [remind_ms], [remind_limit]}, whose
 --           mode and capacity an admin's choice overrides while the file says what it said then (see ASSIGNMENT)
---   outbox_next(conversation, token, [lock_ms]) -> {message, recipient, channel} | {} | not_found, busy
+--   outbox_next(conversation, token, [lock_ms], [resolvable], [check_after_ms])
+--           -> {message, recipient, channel, customer_at, maybe_sent, auto, attempted_at} | {} | not_found, busy
 --   outbox_done(conversation, token, message, outcome, [provider_id], [status], [reason], [error_code], [final],
---           [retry_ms], [grace_ms], [lock_ms]) -> {message, recipient, channel} | {} | {retry_in_ms, tries}
+--           [retry_ms], [grace_ms], [lock_ms], [confirmed], [resolvable], [check_after_ms])
+--           -> {message, recipient, channel, customer_at, maybe_sent, auto, attempted_at} | {} | {retry_in_ms, tries}
 --           | not_found, not_holder
 --           `final`: the failure is for good (sending again cannot help): kept as `<message>:final`;
 --           `reason` with `sent`: how it went (as a template, in place of the text), an internal note
+--           `resolvable`: the channels whose provider can be asked what became of a send of unknown outcome;
+--           `check_after_ms`: when to ask, after each unknown outcome (see mark_unknown); `confirmed`: the provider
+--           said it already had the message (it was not sent again)
 --   resend(conversation, message, actor) -> {} | not_found, closed, not_resendable
+--   resend_all(conversation, actor, [messages]) -> {queued, skipped} | not_found, closed
+--   recheck_due([limit]) -> {queued}
 --   status(channel, provider_id, status, [error_code], [reason], [final]) -> {applied, status}
 --   forget(conversation) -> {forgotten} | open
 
@@ -1539,9 +1546,44 @@ local function delivery_state(c, mid, state, error_code, reason, final)
     reason = reason or '', final = (final and state == 'failed') and true or false})
 end
 
+-- Whether the channel's connector can ask its provider what became of a send (lookup_send): `channels` (the
+-- operation's `resolvable`) names those channels.
+local function resolvable(channel, channels)
+  for _, name in ipairs(channels) do
+    if name == channel then return true end
+  end
+  return false
+end
+
+-- A message whose send may have reached the provider, or not. It is never sent again blindly: its `:maybe_sent`
+-- mark makes the next sender ask the provider first. Where the provider can be asked (ask.channels), it is queued
+-- again ask.schedule[n] after its n-th unknown outcome (recheck_due), so that the question is asked without an
+-- agent; after the last, or where it cannot be asked (Meta's Cloud API has no lookup), an agent decides.
+local function mark_unknown(c, mid, reason, ask)
+  local delivery = conv_part('DELIVERY', c.id)
+  redis.call('HSET', delivery, mid .. ':maybe_sent', '1')
+  redis.call('HDEL', delivery, mid .. ':auto')
+  local checks = redis.call('HINCRBY', delivery, mid .. ':checks', 1)
+  local schedule = ask.schedule
+  local then_what
+  if not resolvable(c.channel, ask.channels) then
+    then_what = 'This channel cannot be asked whether it has a message: send it again only if the customer did ' ..
+      'not get it.'
+  elseif checks <= #schedule then
+    redis.call('ZADD', key('UNRESOLVED'), now + schedule[checks], c.id .. '|' .. mid)
+    then_what = 'Baton asks the channel whether it has it in ' .. math.ceil(schedule[checks] / 60000) ..
+      ' min, and sends it again only if it does not.'
+  else
+    then_what = 'Baton asked ' .. #schedule .. ' times without an answer: send it again to ask once more.'
+  end
+  local text = reason .. '. ' .. then_what
+  delivery_state(c, mid, 'unknown', '', text)
+  note(c, 'delivery_unknown', 'Delivery unknown: ' .. text, {message = mid, reason = reason})
+end
+
 -- The next message to send, marked `sending`; a message already `sending` was left by a sender that died and
 -- becomes `unknown` (at most once: Baton never sends a message twice on its own).
-local function next_to_send(c)
+local function next_to_send(c, ask)
   local outbox = conv_part('OUTBOX', c.id)
   while true do
     local mid = redis.call('LINDEX', outbox, 0)
@@ -1552,18 +1594,34 @@ local function next_to_send(c)
     local state = redis.call('HGET', conv_part('DELIVERY', c.id), mid)
     if state == 'sending' then
       redis.call('LPOP', outbox)
-      delivery_state(c, mid, 'unknown', '', 'the sender stopped mid-send')
-      note(c, 'delivery_unknown', 'The channel may not have received this message: the sender stopped mid-send.',
-        {message = mid})
+      mark_unknown(c, mid, 'the sender stopped mid-send', ask)
     else
       local message = message_at(c, mid)
       if message then
         redis.call('HSET', conv_part('DELIVERY', c.id), mid, 'sending')
+        -- when the first send of it began (kept only while its outcome is unknown: where to look at the provider)
+        redis.call('HSETNX', conv_part('DELIVERY', c.id), mid .. ':attempt', now)
         return message
       end
       redis.call('LPOP', outbox) -- no longer in the history (retention): nothing to send
     end
   end
+end
+
+-- The answer of outbox_next and outbox_done: the message to send, to whom, and whether it may already be at the
+-- provider (maybe_sent: ask first) because of a send of unknown outcome, queued again by Baton (auto) or an agent.
+local function outgoing(c, message)
+  if not message then return ok({}) end
+  local marks = redis.call('HMGET', conv_part('DELIVERY', c.id), message.id .. ':maybe_sent', message.id .. ':auto',
+    message.id .. ':attempt')
+  return ok({message = message, recipient = c.sender, channel = c.channel,
+    customer_at = c.customer_at or string.match(c.last_customer or '', '^(%d+)-') or '',
+    maybe_sent = marks[1] == '1', auto = marks[2] == '1', attempted_at = tonumber(marks[3] or '0')})
+end
+
+-- What the outbox operations were told about asking providers (see mark_unknown).
+local function asking_from(a)
+  return {channels = a.resolvable or {}, schedule = a.check_after_ms or {}}
 end
 
 -- Take the conversation's outbox (or keep it, for the holder of `token`) and return the next message to send.
@@ -1574,10 +1632,7 @@ function ops.outbox_next()
   local holder = redis.call('GET', lock)
   if holder and holder ~= args.token then return fail('busy', {holder = holder}) end
   redis.call('SET', lock, args.token, 'PX', args.lock_ms or 120000)
-  local message = next_to_send(c)
-  if not message then return ok({}) end
-  return ok({message = message, recipient = c.sender, channel = c.channel,
-    customer_at = c.customer_at or string.match(c.last_customer or '', '^(%d+)-') or ''})
+  return outgoing(c, next_to_send(c, asking_from(args)))
 end
 
 -- What became of the message being sent: sent (with the provider's id), failed, unknown, or retry (not sent: the
@@ -1594,6 +1649,7 @@ function ops.outbox_done()
     local backoff = args.retry_ms or {1000}
     if tries <= #backoff then
       redis.call('HSET', delivery, mid, 'pending')
+      if redis.call('HGET', delivery, mid .. ':maybe_sent') ~= '1' then redis.call('HDEL', delivery, mid .. ':attempt') end
       redis.call('DEL', lock)
       -- The sweep wakes an outbox GRACE after its score: this one is woken backoff[tries] from now.
       redis.call('ZADD', key('OUTBOXES'), now + backoff[tries] - (args.grace_ms or 0), c.id)
@@ -1608,38 +1664,106 @@ function ops.outbox_done()
       redis.call('SET', key('SENT', {channel = c.channel, provider_id = args.provider_id}), c.id .. '|' .. mid,
         'EX', 2592000)
     end
+    redis.call('HDEL', delivery, mid .. ':maybe_sent', mid .. ':auto', mid .. ':checks', mid .. ':error',
+      mid .. ':attempt')
     delivery_state(c, mid, args.status or 'sent')
     if (args.reason or '') ~= '' then note(c, 'delivery_note', args.reason, {message = mid}) end -- e.g. as a template
+    if args.confirmed then
+      note(c, 'delivery_confirmed', 'The channel already had this message (' .. (args.provider_id or '') ..
+        '): it was not sent again.', {message = mid, provider_id = args.provider_id or ''})
+    end
+  elseif outcome == 'unknown' then
+    mark_unknown(c, mid, args.reason or 'the channel may not have received this message', asking_from(args))
   else
+    redis.call('HDEL', delivery, mid .. ':maybe_sent', mid .. ':auto', mid .. ':checks', mid .. ':attempt')
     delivery_state(c, mid, outcome, args.error_code, args.reason, args.final)
-    local text = outcome == 'failed' and ('Delivery failed: ' .. (args.reason or ''))
-      or ('Delivery unknown: ' .. (args.reason or 'the channel may not have received this message'))
-    note(c, 'delivery_' .. outcome, text, {message = mid, reason = args.reason or ''})
+    note(c, 'delivery_' .. outcome, 'Delivery failed: ' .. (args.reason or ''),
+      {message = mid, reason = args.reason or ''})
   end
   redis.call('PEXPIRE', lock, args.lock_ms or 120000)
-  local message = next_to_send(c)
-  if not message then return ok({}) end
-  return ok({message = message, recipient = c.sender, channel = c.channel,
-    customer_at = c.customer_at or string.match(c.last_customer or '', '^(%d+)-') or ''})
+  return outgoing(c, next_to_send(c, asking_from(args)))
 end
 
--- Queue a message whose delivery failed or is unknown once more (an agent's decision: it may arrive twice).
+local RESENDABLE = {unknown = true, failed = true, undelivered = true}
+
+-- Queue once more a message whose delivery failed (not for good: `:final`) or is unknown; else its state (and
+-- why it failed for good). An unknown one keeps its `:maybe_sent` mark (data
+-- from before the mark gets it here): the sender asks the provider first, and sends it only if the provider does
+-- not have it, or cannot say (then it may arrive twice: the agent's decision).
+local function queue_again(c, mid, actor)
+  local delivery = conv_part('DELIVERY', c.id)
+  local state = redis.call('HGET', delivery, mid)
+  if not RESENDABLE[state or ''] then return state or '' end
+  if redis.call('HGET', delivery, mid .. ':final') then -- sending it again cannot help: say why
+    return state, redis.call('HGET', delivery, mid .. ':error')
+  end
+  if state == 'unknown' then redis.call('HSET', delivery, mid .. ':maybe_sent', '1') end
+  redis.call('HDEL', delivery, mid .. ':error', mid .. ':auto', mid .. ':checks')
+  redis.call('ZREM', key('UNRESOLVED'), c.id .. '|' .. mid)
+  queue_delivery(c, mid)
+  note(c, 'resend', '', {message = mid, actor = actor})
+  delivery_state(c, mid, 'pending')
+  return nil
+end
+
 function ops.resend()
   local c, err = open_conversation(args.conversation)
   if not c then return err end
-  local delivery = conv_part('DELIVERY', c.id)
-  local state = redis.call('HGET', delivery, args.message)
-  if state ~= 'unknown' and state ~= 'failed' and state ~= 'undelivered' then
-    return fail('not_resendable', {status = state or ''})
-  end
-  if redis.call('HGET', delivery, args.message .. ':final') then -- sending it again cannot help: say why
-    return fail('not_resendable', {status = state, failure = redis.call('HGET', delivery, args.message .. ':error')})
-  end
-  redis.call('HDEL', delivery, args.message .. ':error')
-  queue_delivery(c, args.message)
-  note(c, 'resend', '', {message = args.message, actor = args.actor})
-  delivery_state(c, args.message, 'pending')
+  local state, failure = queue_again(c, args.message, args.actor)
+  if state then return fail('not_resendable', {status = state, failure = failure}) end
   return ok({})
+end
+
+-- Queue once more every message of the conversation whose delivery failed or is unknown (or those of
+-- args.messages that are), oldest first.
+function ops.resend_all()
+  local c, err = open_conversation(args.conversation)
+  if not c then return err end
+  local candidates = args.messages
+  if not candidates then
+    candidates = {}
+    local states = redis.call('HGETALL', conv_part('DELIVERY', c.id))
+    for i = 1, #states, 2 do
+      if RESENDABLE[states[i + 1]] and not string.find(states[i], ':', 1, true) then
+        candidates[#candidates + 1] = states[i]
+      end
+    end
+  end
+  local function at(mid)
+    local ms, n = string.match(mid, '^(%d+)-?(%d*)$')
+    return tonumber(ms or 0), tonumber(n ~= '' and n or 0) or 0
+  end
+  table.sort(candidates, function(a, b)
+    local am, an = at(a)
+    local bm, bn = at(b)
+    if am ~= bm then return am < bm end
+    return an < bn
+  end)
+  local queued, skipped = {}, 0
+  for _, mid in ipairs(candidates) do
+    if queue_again(c, mid, args.actor) == nil then queued[#queued + 1] = mid else skipped = skipped + 1 end
+  end
+  return ok({queued = queued, skipped = skipped})
+end
+
+-- Queue again each message whose check is due (see mark_unknown): its sender asks the provider whether it has it
+-- and sends it only if not. A message resent or resolved meanwhile, or of a conversation forgotten, is dropped.
+function ops.recheck_due()
+  local due = redis.call('ZRANGEBYSCORE', key('UNRESOLVED'), '-inf', now, 'LIMIT', 0, args.limit or 100)
+  local queued = {}
+  for _, member in ipairs(due) do
+    redis.call('ZREM', key('UNRESOLVED'), member)
+    local cid, mid = string.match(member, '^([^|]*)|(.*)$')
+    local c = cid and load(cid)
+    if c and redis.call('HGET', conv_part('DELIVERY', c.id), mid) == 'unknown' then
+      redis.call('HSET', conv_part('DELIVERY', c.id), mid .. ':auto', '1')
+      redis.call('HDEL', conv_part('DELIVERY', c.id), mid .. ':error')
+      queue_delivery(c, mid)
+      delivery_state(c, mid, 'pending')
+      queued[#queued + 1] = member
+    end
+  end
+  return ok({queued = queued})
 end
 
 -- A provider's report on a message Baton sent; a late status never overwrites a later one, and failed is final

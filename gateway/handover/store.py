@@ -192,6 +192,12 @@ class Outgoing:
     recipient: str
     channel_name: str
     customer_at: int = 0  # the customer's latest message (ms), as the provider stamped it; 0: none recorded
+    #: An earlier send of it had no known outcome: ask the provider whether it has it before sending it again.
+    maybe_sent: bool = False
+    #: Queued again by Baton to ask the provider (not by an agent): sent only if the provider surely lacks it.
+    auto: bool = False
+    #: When the first send of it began (ms), while its outcome is unknown: where to look for it at the provider.
+    attempted_at: int = 0
 
 
 class Refused(BatonError):
@@ -620,28 +626,48 @@ class Store:
 
     # --- delivery ----------------------------------------------------------------------------------------------
 
-    def outbox_next(self, workspace_id: str, conversation_id: str, token: str,
-                    lock_ms: int = 120_000) -> Outgoing | None:
+    def outbox_next(self, workspace_id: str, conversation_id: str, token: str, lock_ms: int = 120_000,
+                    resolvable: Sequence[str] = (), check_after_ms: Sequence[int] = ()) -> Outgoing | None:
         """Take the outbox (or keep it, for the holder of `token`): the next message to send, or None when empty.
         Raises Refused("busy") while another sender holds it, and Unavailable when the message's record is not yet
-        on the configured replicas (a message sent then lost with its primary would be answered and sent again)."""
+        on the configured replicas (a message sent then lost with its primary would be answered and sent again).
+        `resolvable` and `check_after_ms` say what becomes of a message a dead sender left (see outbox_done)."""
         return _outgoing(self.run("outbox_next", workspace_id, conversation_id, durable=True, token=token,
-                                  lock_ms=lock_ms))
+                                  lock_ms=lock_ms, resolvable=list(resolvable) or None,
+                                  check_after_ms=list(check_after_ms) or None))
 
     def outbox_done(self, workspace_id: str, conversation_id: str, token: str, message: str,
                     outcome: Literal["sent", "failed", "unknown", "retry"], *, provider_id: str = "",
                     status: str = "", reason: str = "", error_code: str = "", final: bool = False,
-                    retry_ms: Sequence[int] = (1000,), grace_ms: int = 0, lock_ms: int = 120_000) -> Outgoing | None:
+                    confirmed: bool = False, retry_ms: Sequence[int] = (1000,), grace_ms: int = 0,
+                    lock_ms: int = 120_000, resolvable: Sequence[str] = (),
+                    check_after_ms: Sequence[int] = ()) -> Outgoing | None:
         """Record what became of the message being sent; the next one to send, or None (also after a retry, which
-        releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last)."""
+        releases the outbox until retry_ms[n] from the n-th retry, and fails the message after the last).
+        `confirmed`: the provider already had it (found by asking, not sent again). An unknown outcome on a channel
+        of `resolvable` is queued again check_after_ms[n] after its n-th unknown outcome, to ask the provider."""
         answer = self.run("outbox_done", workspace_id, conversation_id, token=token, message=message, outcome=outcome,
                           provider_id=provider_id or None, status=status or None, reason=reason or None,
-                          error_code=error_code or None, final=final or None, retry_ms=list(retry_ms),
-                          grace_ms=grace_ms, lock_ms=lock_ms)
+                          error_code=error_code or None, final=final or None, confirmed=confirmed or None,
+                          retry_ms=list(retry_ms), grace_ms=grace_ms, lock_ms=lock_ms,
+                          resolvable=list(resolvable) or None, check_after_ms=list(check_after_ms) or None)
         return _outgoing(answer)
 
     def resend(self, workspace_id: str, conversation_id: str, message: str, actor: Owner) -> None:
         self.run("resend", workspace_id, conversation_id, message=message, actor=actor)
+
+    def resend_all(self, workspace_id: str, conversation_id: str, actor: Owner,
+                   messages: Sequence[str] | None = None) -> tuple[list[str], int]:
+        """Queue again every message of the conversation whose delivery failed or is unknown (or those of
+        `messages` that are), oldest first: (the ids queued, how many were not resendable)."""
+        answer = self.run("resend_all", workspace_id, conversation_id, actor=actor,
+                          messages=list(messages) if messages is not None else None)
+        return list(answer["queued"] or []), int(answer["skipped"])  # cjson encodes an empty Lua table as {}
+
+    def recheck_due(self, workspace_id: str, limit: int = 100) -> list[str]:
+        """Queue again the sends of unknown outcome whose check is due, so their sender asks the provider:
+        ["<conversation>|<message>", …]."""
+        return list(self.run("recheck_due", workspace_id, limit=limit)["queued"] or [])
 
     def status(self, workspace_id: str, channel_name: str, provider_id: str, status: str,
                error_code: str = "", reason: str = "", final: bool = False) -> bool:
@@ -857,6 +883,12 @@ class Store:
         head = self.redis.lindex(keys.key(keys.OUTBOX, workspace_id=workspace_id, conversation_id=conversation_id), 0)
         return str(head or "")
 
+    def sent_as(self, workspace_id: str, channel_name: str, provider_id: str) -> str:
+        """The message Baton recorded sending under the provider's id, "<conversation>|<message>" ("" if none)."""
+        found = self.redis.get(keys.key(keys.SENT, workspace_id=workspace_id, channel=channel_name,
+                                        provider_id=provider_id))
+        return str(found or "")
+
     def closed_before(self, workspace_id: str, before_ms: int, limit: int) -> list[str]:
         """Up to `limit` conversations closed before `before_ms`, oldest first."""
         closed = keys.key(keys.VIEW, workspace_id=workspace_id, view="closed")
@@ -979,7 +1011,9 @@ def _outgoing(answer: dict[str, Any]) -> Outgoing | None:
         return None
     customer_at = str(answer.get("customer_at") or "0")
     return Outgoing(_with_defaults(answer["message"], {}), answer["recipient"], answer["channel"],
-                    int(float(customer_at)) if customer_at.replace(".", "", 1).isdigit() else 0)
+                    int(float(customer_at)) if customer_at.replace(".", "", 1).isdigit() else 0,
+                    maybe_sent=bool(answer.get("maybe_sent")), auto=bool(answer.get("auto")),
+                    attempted_at=int(answer.get("attempted_at") or 0))
 
 
 def parse_cursor(cursor: str) -> tuple[int, str] | None:

@@ -533,6 +533,60 @@ async def resend(request: Request) -> Response:
     return JSONResponse({"id": message}, status_code=202)
 
 
+async def resend_all(request: Request) -> Response:
+    """
+    summary: Send again every message of the conversation whose delivery failed or is unknown
+    description: Oldest first, or only those of `messages`. A message of unknown delivery is sent only after the
+      channel's provider was asked and does not have it (Twilio); where the provider cannot be asked (Meta's Cloud
+      API) it is sent, and may reach the customer twice.
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            description: '{} for every message that failed or is unknown'
+            properties:
+              messages:
+                type: array
+                maxItems: 1000
+                items: {type: string, pattern: '^[0-9]{1,19}(-[0-9]{1,19})?$'}
+                description: The messages to send again (default, every one that failed or is unknown)
+    responses:
+      202:
+        description: Queued for delivery
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [queued, skipped]
+              properties:
+                queued: {type: array, items: {type: string}, description: 'The messages queued, oldest first'}
+                skipped: {type: integer, description: Messages of `messages` that were not resendable}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: Nothing to send again (no message failed or is unknown), or the conversation is closed
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    conversation_id = _conversation_id(request)
+    body = await json_body(request)
+    messages = body.get("messages")
+    if messages is not None:
+        if not isinstance(messages, list) or len(messages) > 1000 or not all(isinstance(m, str) for m in messages):
+            raise BadRequest("'messages' must be a list of at most 1,000 message ids")
+        messages = [sse.stream_id(m) for m in messages]
+    queued, skipped = await run_in_threadpool(lifecycle.resend_all, deployment_of(request), agent, conversation_id,
+                                              messages)
+    return JSONResponse({"queued": queued, "skipped": skipped}, status_code=202)
+
+
 async def list_contacts(request: Request) -> Response:
     """
     summary: Contacts, most recently updated first, a page at a time

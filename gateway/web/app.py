@@ -84,6 +84,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/conversations/{id}/notes", api.post_note, methods=["POST"]),
             Route("/conversations/{id}/messages", resource(get=api.list_messages, post=api.post_message)),
             Route("/conversations/{id}/messages/{message}/resend", api.resend, methods=["POST"]),
+            Route("/conversations/{id}/resend", api.resend_all, methods=["POST"]),
             Route("/search", toolbox.search_conversations, methods=["GET"]),
             Route("/labels", toolbox.list_labels, methods=["GET"]),
             Route("/labels/{name}", resource(put=toolbox.put_label, delete=toolbox.delete_label)),

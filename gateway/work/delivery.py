@@ -3,8 +3,13 @@ one sender at a time, at most once.
 
 A message is marked `sending` before the provider is called. If the sender dies before it records the outcome,
 the next sender finds it `sending` and marks it `unknown` instead of sending it again: a provider's send API may
-have no idempotency key, so Baton never risks a double on its own; the inbox shows the message as possibly not
-delivered, and an agent may send it again.
+have no idempotency key, so Baton never risks a double on its own. A send that timed out is `unknown` too.
+
+An unknown outcome is resolved by asking the provider, where its connector can (`lookup_send`: Twilio lists the
+messages it has for the recipient): CHECK_AFTER_MS after it, the message is queued again, and its sender asks first
+and sends it only if the provider surely does not have it. The same question is asked before an agent's "Send
+again" of an unknown message. A provider that cannot be asked (Meta's Cloud API) leaves the decision to an agent,
+who is told so.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import uuid
 from typing import Any
 
 from gateway import keys, metrics, window
-from gateway.connector import Outbound, Template
+from gateway.connector import Connector, Outbound, SendLookup, Template
 from gateway.deployment import Deployment
 from gateway.errors import SendFailed, Unavailable
 from gateway.handover.store import Message, Outgoing, Refused
@@ -23,6 +28,15 @@ from gateway.work.dispatch import GRACE_MS, LEASE_MS, Leases
 log = logging.getLogger("baton.delivery")
 
 RETRY_MS = (1_000, 3_000, 10_000, 30_000, 60_000)  # after each failure that surely sent nothing; then failed
+#: When to ask the provider about a send of unknown outcome, after its first, second and third unknown outcome (the
+#: first question waits out a provider that is slow to record what it took); after the third an agent decides.
+CHECK_AFTER_MS = (300_000, 900_000, 3_600_000)
+
+
+def resolvable(deployment: Deployment) -> list[str]:
+    """The channels whose provider can be asked what became of a send (their connector has lookup_send)."""
+    return [name for name, channel in deployment.channels.items()
+            if "lookup_send" in channel.connector.capabilities()]
 
 
 def drain(deployment: Deployment, workspace_id: str, conversation_id: str, worker: str = "local",
@@ -34,8 +48,10 @@ def drain(deployment: Deployment, workspace_id: str, conversation_id: str, worke
     store = deployment.store
     lock = keys.key(keys.OUTBOX_LOCK, workspace_id=workspace_id, conversation_id=conversation_id)
     lock_ms = LEASE_MS if leases is not None else 120_000
+    askable = resolvable(deployment)
     try:
-        outgoing = store.outbox_next(workspace_id, conversation_id, token, lock_ms=lock_ms)
+        outgoing = store.outbox_next(workspace_id, conversation_id, token, lock_ms=lock_ms, resolvable=askable,
+                                     check_after_ms=CHECK_AFTER_MS)
     except Refused as refused:
         if refused.code in ("busy", "not_found"):
             return 0
@@ -48,13 +64,14 @@ def drain(deployment: Deployment, workspace_id: str, conversation_id: str, worke
     sent = 0
     try:
         while outgoing is not None:
-            outcome = send(deployment, conversation_id, outgoing)
+            outcome = send(deployment, workspace_id, conversation_id, outgoing)
             sent += outcome["outcome"] == "sent"
             if outcome["outcome"] in ("failed", "unknown"):
                 metrics.DELIVERY_FAILURES.labels(outgoing.channel_name, outcome["outcome"]).inc()
             try:
                 outgoing = store.outbox_done(workspace_id, conversation_id, token, outgoing.message["id"],
-                                             retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms, **outcome)
+                                             retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms,
+                                             resolvable=askable, check_after_ms=CHECK_AFTER_MS, **outcome)
             except Unavailable as exc:  # recorded; the next message is not yet on a replica
                 _retry_first(deployment, workspace_id, conversation_id, token, exc.reason, lock_ms)
                 return sent
@@ -73,7 +90,7 @@ def _retry_first(deployment: Deployment, workspace_id: str, conversation_id: str
                                      retry_ms=RETRY_MS, grace_ms=GRACE_MS, lock_ms=lock_ms)
 
 
-def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> dict[str, Any]:
+def send(deployment: Deployment, workspace_id: str, conversation_id: str, outgoing: Outgoing) -> dict[str, Any]:
     """Call the channel's connector once; the outcome to record (sent, failed, unknown or retry)."""
     message = outgoing.message
     channel = deployment.channels.get(outgoing.channel_name)
@@ -84,6 +101,14 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
     found = None
     if rich and rich.get("type") == "template":
         found = window.template(channel.connector, str(rich.get("key", "")))
+    outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
+                        message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
+                        template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
+    if outgoing.maybe_sent:  # the provider may have it already, whatever the window says now
+        asked = ask(deployment, workspace_id, channel.connector, outgoing, outbound)
+        if asked is not None:
+            return asked
+    if rich and rich.get("type") == "template":
         if found is None:
             return {"outcome": "failed", "error_code": "template", "final": True,
                     "reason": f"not sent: the channel has no template {rich.get('key')!r} any more"}
@@ -95,9 +120,9 @@ def send(deployment: Deployment, conversation_id: str, outgoing: Outgoing) -> di
             return {"outcome": "failed", "error_code": "window_closed", "final": True, "reason": instead}
         found, params = instead
         rich = {"params": list(params)}
-    outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
-                        message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
-                        template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
+        outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
+                            message_id=message["id"], conversation_id=conversation_id, template=found,
+                            params=tuple(str(p) for p in params))
     try:
         result = channel.connector.send(outbound)
     except SendFailed as exc:
@@ -150,3 +175,43 @@ def _in_place(deployment: Deployment, channel: Any, conversation_id: str,
                     "parameters name or business)")
         values.append(value)
     return found, tuple(values)
+
+
+def ask(deployment: Deployment, workspace_id: str, connector: Connector, outgoing: Outgoing,
+        outbound: Outbound) -> dict[str, Any] | None:
+    """Before sending again a message an earlier send of which had no known outcome: ask the provider whether it
+    has it. The outcome to record when it has it, or when the question cannot be answered; None to send it."""
+    conversation_id = outbound.conversation_id
+    if "lookup_send" not in connector.capabilities():
+        if outgoing.auto:  # queued by Baton to ask, and the channel no longer can: an agent decides
+            return {"outcome": "unknown", "reason": "the channel cannot be asked whether it has this message"}
+        return None  # an agent's decision to send it again, knowing it may arrive twice
+    # No send of it is older than its first attempt (data from before that mark: than the message itself).
+    attempted_at = (outgoing.attempted_at or int(outgoing.message["id"].split("-", 1)[0])) / 1000
+    try:
+        found = connector.lookup_send(outbound, attempted_at)
+    except SendFailed as exc:
+        return {"outcome": "unknown", "reason": f"Baton could not ask the channel whether it has it ({exc.reason})"}
+    except Exception as exc:  # noqa: BLE001 - a connector bug: it is not known whether the provider has it
+        log.exception("conversation %s: the %s connector failed looking up %s", conversation_id, connector.type,
+                      outbound.message_id, extra={"conversation": conversation_id, "channel": outbound.channel})
+        return {"outcome": "unknown", "reason": f"Baton could not ask the channel whether it has it "
+                                                f"(the connector failed: {type(exc).__name__})"}
+    if found is None:
+        if outgoing.auto:
+            return {"outcome": "unknown", "reason": "the channel could not tell whether it has this message"}
+        return None
+    if found.found and found.provider_id:
+        # The provider matched it by what it says: a message Baton recorded under that id is another one (the same
+        # words, sent just after), so this one is not there.
+        recorded = deployment.store.sent_as(workspace_id, outbound.channel, found.provider_id)
+        if recorded and recorded != f"{conversation_id}|{outbound.message_id}":
+            found = SendLookup(False)
+    if not found.found:
+        log.info("conversation %s: the channel does not have %s; sending it again", conversation_id,
+                 outbound.message_id, extra={"conversation": conversation_id, "channel": outbound.channel})
+        return None
+    if found.status == "failed":
+        return {"outcome": "failed", "reason": f"the channel had this message ({found.provider_id}) and reports it "
+                                               "failed"}
+    return {"outcome": "sent", "provider_id": found.provider_id, "status": found.status, "confirmed": True}

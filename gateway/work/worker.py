@@ -220,6 +220,9 @@ class Chores(threading.Thread):
         now = self.deployment.store.now_ms()
         sweep(self.deployment, now)
         for workspace in self.deployment.config.workspaces:
+            for due in self.deployment.store.recheck_due(workspace.id):
+                log.info("asking the channel what became of %s (a send of unknown outcome)", due,
+                         extra={"workspace": workspace.id})
             for agent_id in self.deployment.store.presence_sweep(workspace.id):
                 log.info("agent %s is offline: their inbox closed %g s ago", agent_id,
                          workspace.presence.offline_after, extra={"workspace": workspace.id})

@@ -100,6 +100,7 @@ export const api = {
   resend: (id, messageId) => request(
     `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/resend`,
     { method: "POST", body: {} }),
+  resendAll: (id) => request(`/api/conversations/${encodeURIComponent(id)}/resend`, { method: "POST", body: {} }),
   note: (id, text) => request(`/api/conversations/${encodeURIComponent(id)}/notes`, { method: "POST", body: { text } }),
   reopen: (id) => request(`/api/conversations/${encodeURIComponent(id)}/reopen`, { method: "POST", body: {} }),
   search: (q, { status = "", cursor = "", label = "" } = {}) => request(`/api/search?q=${encodeURIComponent(q)}`

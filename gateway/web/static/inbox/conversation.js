@@ -13,6 +13,7 @@ import { bindCannedMenu, renderConversationLabels } from "./toolbox.js";
 const DEFAULT_LIMITS = { text: 4096, channel: 4096 };
 
 const $ = (id) => document.getElementById(id);
+const UNDELIVERED = new Set(["unknown", "failed", "undelivered"]);
 
 /** What the signed-in agent can do with a conversation right now. */
 export function possible(conversation) {
@@ -195,6 +196,7 @@ export class ConversationPane {
     this.timeline.noReports = c.delivery_reports === false;
     this.renderActions();
     this.renderHandover();
+    this.renderUndelivered();
     this.renderComposer();
     this.renderDetails();
     this.timeline.merge(c.messages || []);
@@ -251,6 +253,37 @@ export class ConversationPane {
         c.form_state === "done" ? h("span", { class: "chip chip-done" }, "Contact details left") : null),
       c.handover_reason ? h("p", {}, h("span", { class: "label", text: "Reason" }), c.handover_reason) : null,
       c.handover_summary ? h("p", {}, h("span", { class: "label", text: "Summary" }), c.handover_summary) : null);
+  }
+
+  /** Messages of the latest page whose delivery failed or is unknown: one button sends them all again (the server
+   * asks the provider first where it can, and sends only what it does not have). */
+  renderUndelivered() {
+    const c = this.conversation;
+    const bar = $("undelivered-bar");
+    const stuck = c.status === "open"
+      ? (c.messages || []).filter((m) => UNDELIVERED.has(m.delivery) && !m.delivery_final) : [];
+    bar.hidden = !stuck.length;
+    if (!stuck.length) return fill(bar);
+    const unknown = stuck.filter((m) => m.delivery === "unknown").length;
+    const count = stuck.length === 1 ? "1 message" : `${stuck.length} messages`;
+    fill(bar, icon("alert"),
+      h("p", {}, `${count} may not have reached the customer.`,
+        unknown ? " Those the channel already has are not sent twice where Baton can ask it (Twilio); " +
+          "elsewhere they may arrive twice." : ""),
+      h("button", { class: "btn btn-small", type: "button", onclick: (event) => this.resendAll(event.currentTarget) },
+        "Send all again"));
+  }
+
+  async resendAll(button) {
+    const id = this.id;
+    button.disabled = true;
+    try {
+      await api.resendAll(id);
+    } catch (error) {
+      this.onError(error);
+    }
+    button.disabled = false;
+    if (id === store.openId) await this.refresh();
   }
 
   /** WhatsApp's 24-hour window: when it closes, counted down in the header (refreshed every half minute). */

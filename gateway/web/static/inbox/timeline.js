@@ -137,7 +137,8 @@ export class Timeline {
       button.disabled = false;
     } }, "Send again");
     if (m.delivery === "unknown") {
-      return h("span", { ...base, role: "status" }, icon("alert"), "May not have been delivered", again());
+      return h("span", { ...base, role: "status", title: reason }, icon("alert"),
+        reason ? `May not have been delivered: ${reason}` : "May not have been delivered", again());
     }
     if (m.delivery === "failed" || m.delivery === "undelivered") {
       return h("span", { ...base, dataset: { delivery: m.delivery, final: m.delivery_final ? "yes" : "no" } },
