@@ -11,6 +11,7 @@ route, session.ended): the page is shown them through Playwright's request inter
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -298,7 +299,7 @@ def test_replies_twilio_refused_are_sent_again_together_from_the_conversation(
     assert twilio is not None
     sender = "+34600111222"
     url = f"{server.url}/webhooks/support"
-    form = {"MessageSid": "SM" + "e" * 32, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{sender}",
+    form = {"MessageSid": "SM" + secrets.token_hex(16), "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{sender}",
             "To": WHATSAPP_FROM, "Body": "Where is my order?", "NumMedia": "0", "ProfileName": "Rosa"}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
     assert httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
