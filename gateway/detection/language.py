@@ -38,7 +38,10 @@ def _profiles() -> dict[str, tuple[float, dict[str, float]]]:
 
 def scores(text: str) -> dict[str, float]:
     """Mean log-probability per trigram of the text under each language's profile."""
-    grams = trigrams(text)
+    return _scores(trigrams(text))
+
+
+def _scores(grams: list[str]) -> dict[str, float]:
     found = {}
     for language, (unseen, profile) in _profiles().items():
         found[language] = sum(profile.get(gram, unseen) for gram in grams) / max(len(grams), 1)
@@ -47,10 +50,10 @@ def scores(text: str) -> dict[str, float]:
 
 def detect(texts: Sequence[str], default: str = "en") -> str:
     """The language of the customer's recent messages (oldest first), or `default` when they do not say clearly."""
-    recent = " ".join(texts[-RECENT:])
-    if len(trigrams(recent)) < MIN_TRIGRAMS:
+    grams = trigrams(" ".join(texts[-RECENT:]))
+    if len(grams) < MIN_TRIGRAMS:
         return default
-    ranked = sorted(scores(recent).items(), key=lambda item: item[1], reverse=True)
+    ranked = sorted(_scores(grams).items(), key=lambda item: item[1], reverse=True)
     (best, points), (_, runner_up) = ranked[0], ranked[1]
     if best == default or points - runner_up >= MARGIN:
         return best
