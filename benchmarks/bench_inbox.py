@@ -99,6 +99,8 @@ def main() -> None:
             deployment = Deployment.build(parse_config(yaml.safe_dump(tree), base_dir=Path(directory)), url,
                                           quiet=True)
             seconds = fill(deployment, options.conversations)
+            # The server's side of any failure from here on (runs at 100,000 lost their connections at the app's start).
+            deployment.redis.config_set("loglevel", "verbose")
             deployment.close()  # the app gets a deployment of its own, with fresh connections, as `baton serve` would
             deployment = Deployment.build(parse_config(yaml.safe_dump(tree), base_dir=Path(directory)), url,
                                           quiet=True)

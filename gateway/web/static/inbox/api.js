@@ -114,5 +114,6 @@ export const api = {
   canned: () => request("/api/canned"),
   saveCanned: (shortcut, text) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "PUT", body: { text } }),
   deleteCanned: (shortcut) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "DELETE" }),
+  editContact: (id, changes) => request(`/api/contacts/${encodeURIComponent(id)}`, { method: "PATCH", body: changes }),
   contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

@@ -155,6 +155,42 @@ export function bindSettings({ onError, onAiChanged }) {
   });
 }
 
+/** A contact's row becomes a form: name, phone and email, saved with PATCH (an empty field clears it). */
+function editContact(row, contact) {
+  const field = (name, label, type = "text") => h("input", { class: "cell-input", name, type, value: contact[name] || "",
+    "aria-label": label });
+  const inputs = { name: field("name", "Name"), phone: field("phone", "Phone", "tel"), email: field("email", "Email", "email") };
+  const problem = h("p", { class: "field-error", role: "alert" });
+  const cells = row.children;
+  fill(cells[0], inputs.name, problem);
+  fill(cells[1], inputs.phone);
+  fill(cells[2], inputs.email);
+  fill(cells[6],
+    h("button", { type: "button", class: "btn btn-small btn-primary", onclick: async () => {
+      const invalid = Object.entries(inputs).filter(([, input]) => !input.checkValidity());
+      if (invalid.length) { // said here, before the server would refuse it
+        problem.textContent = invalid.map(([name, input]) => `${name}: ${input.validationMessage}`).join("; ");
+        return;
+      }
+      const changes = {};
+      for (const [name, input] of Object.entries(inputs)) {
+        if (input.value.trim() !== (contact[name] || "")) changes[name] = input.value.trim();
+      }
+      if (!Object.keys(changes).length) { renderContacts().catch(() => {}); return; }
+      try {
+        const { contact: saved } = await api.editContact(contact.id, changes);
+        store.contacts.set(String(saved.id), saved);
+        await renderContacts();
+      } catch (error) {
+        const fields = (error.body && error.body.fields) || {};
+        problem.textContent = Object.entries(fields).map(([name, why]) => `${name}: ${why}`).join("; ") || error.message;
+      }
+    } }, "Save"),
+    h("button", { type: "button", class: "btn btn-small btn-ghost", onclick: () => renderContacts().catch(() => {}) },
+      "Cancel"));
+  inputs.name.focus();
+}
+
 let contactRows = [];
 let contactsCursor = null;
 
@@ -177,7 +213,10 @@ export async function renderContacts(more = false) {
       h("td", { class: "cell-message", text: contact.message || "—" }),
       h("td", { text: (contact.identities || []).map(identityLabel).join(", ") }),
       h("td", { text: contact.updated_at ? ago(Number(contact.updated_at)) : "" }),
-      h("td", {}, latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
+      h("td", { class: "cell-actions" },
+        h("button", { type: "button", class: "btn btn-small btn-ghost", "aria-label": `Edit ${name}`,
+          onclick: (event) => editContact(event.target.closest("tr"), contact) }, "Edit"),
+        latest ? h("a", { class: "btn btn-small", href: `#/inbox/all/${latest}` }, "Open conversation") : null));
   }));
   $("contacts-empty").hidden = contactRows.length > 0;
 }
