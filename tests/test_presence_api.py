@@ -159,3 +159,42 @@ def test_an_agent_created_while_others_are_signed_in_is_announced(client: TestCl
     agent_token(deployment, "sam")
     created = [e["agent"] for e in inbox_events(client, alex, "agent.created")]
     assert created == ["alex", "sam"]
+
+
+def test_an_admin_edits_an_agents_teams_and_who_may_take_a_chat_follows(
+        make_deployment: Callable[..., Deployment]) -> None:
+    deployment = make_deployment(team="support")
+    alex, admin = agent_token(deployment, "alex"), agent_token(deployment, "robin", admin=True)
+    with TestClient(create_app(deployment)) as client:
+        cid = Visitor(client, chat_channel(deployment)).say("transfer to agent")["conversation"]
+        run_jobs(deployment)
+        take = {"assignee": "me"}
+        assert client.post(f"/api/conversations/{cid}/assign", json=take, headers=alex).status_code == 403
+        changed = client.put("/api/agents/alex/teams", json={"teams": ["support", "sales", "support"]},
+                             headers=admin)
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["agent"] == {"id": "alex", "name": "Alex", "admin": False,
+                                           "teams": ["sales", "support"]}
+        assert client.get("/api/team", headers=alex).json()["me"]["teams"] == ["sales", "support"]
+        updated = inbox_events(client, admin, "agent.updated")
+        assert [(e["agent"], e["teams"]) for e in updated] == [("alex", ["sales", "support"])]
+        assert client.post(f"/api/conversations/{cid}/assign", json=take, headers=alex).status_code == 200
+        cleared = client.put("/api/agents/alex/teams", json={"teams": []}, headers=admin)
+        assert cleared.json()["agent"]["teams"] == []
+
+
+@pytest.mark.parametrize(("who", "path", "body", "status"), [
+    ("alex", "/api/agents/alex/teams", {"teams": ["support"]}, 403),  # not an admin: not even their own
+    ("robin", "/api/agents/nobody/teams", {"teams": ["support"]}, 404),
+    ("robin", "/api/agents/alex/teams", {"teams": "support"}, 400),
+    ("robin", "/api/agents/alex/teams", {}, 400),
+    ("robin", "/api/agents/alex/teams", {"teams": ["Support Team"]}, 400),
+    ("robin", "/api/agents/alex/teams", {"teams": [7]}, 400),
+    ("robin", "/api/agents/alex/teams", {"teams": [f"t{n}" for n in range(21)]}, 400),
+])
+def test_bad_team_edits_are_refused_with_a_reason(client: TestClient, deployment: Deployment, who: str, path: str,
+                                                  body: dict[str, Any], status: int) -> None:
+    tokens = {"alex": agent_token(deployment, "alex"), "robin": agent_token(deployment, "robin", admin=True)}
+    response = client.put(path, json=body, headers=tokens[who])
+    assert response.status_code == status, response.text
+    assert response.json()["error"]

@@ -215,6 +215,15 @@ def assignment(site: Site, method: str, path: str) -> None:
     needs(site, method, path, site.agent, 200, json={"mode": None})
 
 
+def teams(site: Site, method: str, path: str) -> None:
+    """An admin puts alex (themself) in a team, sees it, and takes them out again."""
+    needs(site, method, path.format(id="alex"), site.agent, 200, json={"teams": ["support"]})
+    assert site.http.get("/api/team", headers=site.agent).json()["me"]["teams"] == ["support"]
+    assert site.http.request(method, path.format(id="alex"), headers=site.agent,
+                             json={"teams": "support"}).status_code == 400
+    needs(site, method, path.format(id="alex"), site.agent, 200, json={"teams": []})
+
+
 def resend(site: Site, path: str) -> None:
     cid, mid = site.failed_delivery()
     tried = len(site.twilio.requests)
@@ -336,6 +345,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("PUT", "/api/me/presence"): lambda site, method, path: presence(site, method, path),
     ("GET", "/api/assignment"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PUT", "/api/assignment"): lambda site, method, path: assignment(site, method, path),
+    ("PUT", "/api/agents/{id}/teams"): lambda site, method, path: teams(site, method, path),
     ("GET", "/api/ai-agent"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PATCH", "/api/ai-agent"): lambda site, method, path: publish(site, method, path),
     ("GET", "/api/events"): lambda site, method, path: stream(site, path, site.agent),

@@ -27,7 +27,7 @@ from gateway.handover import lifecycle
 from gateway.handover.store import VIEWS, Conversation, Page, parse_cursor
 from gateway.team import Agent, list_agents
 from gateway.web import media, ratelimit, sse
-from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent
+from gateway.web.auth import authenticate_agent, bearer, require_admin, session_agent, set_teams
 from gateway.web.http import json_body
 
 log = logging.getLogger("baton.api")
@@ -876,6 +876,46 @@ async def set_assignment(request: Request) -> Response:
         raise BadRequest("'capacity' must be a whole number from 1 to 1000")
     await run_in_threadpool(lifecycle.set_assignment, deployment, agent, mode, capacity if mode else None)
     return JSONResponse({"assignment": await run_in_threadpool(_assignment_state, deployment, agent.workspace_id)})
+
+
+async def set_agent_teams(request: Request) -> Response:
+    """
+    summary: Put an agent in teams (admins); automatic assignment, alerts and who may take a team's chat follow at once
+    security: [{agentToken: []}]
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [teams]
+            properties:
+              teams: {type: array, maxItems: 20, items: {type: string, pattern: '^[a-z0-9][a-z0-9._-]{0,39}$'}}
+    responses:
+      200:
+        description: The agent as it is now
+        content:
+          application/json:
+            schema: {type: object, required: [agent], properties: {agent: {$ref: '#/components/schemas/Agent'}}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownAgent'}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    body = await json_body(request)
+    teams = body.get("teams")
+    if not isinstance(teams, list):
+        raise BadRequest("'teams' must be a list of team names (an empty list for none)")
+    target = request.path_params["id"]
+    if len(target) > 40:
+        raise NotFound(f"no agent {target[:40]!r}")
+    updated = await run_in_threadpool(set_teams, deployment_of(request).redis, agent.workspace_id, target, teams)
+    return JSONResponse({"agent": updated})
 
 
 async def get_ai_agent(request: Request) -> Response:

@@ -95,6 +95,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/contacts", api.list_contacts, methods=["GET"]),
             Route("/contacts/{id}", resource(get=api.get_contact, patch=toolbox.edit_contact)),
             Route("/team", api.list_team, methods=["GET"]),
+            Route("/agents/{id}/teams", api.set_agent_teams, methods=["PUT"]),
             Route("/reports", api.get_reports, methods=["GET"]),
             Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),
             Route("/me/presence", api.set_presence, methods=["PUT"]),

@@ -57,6 +57,38 @@ def create_agent(client: redis.Redis, workspace_id: str, agent_id: str, name: st
     return _issue_token(client, workspace_id, record, days)
 
 
+MOST_TEAMS = 20
+
+
+def set_teams(client: redis.Redis, workspace_id: str, agent_id: str, teams: list[str]) -> dict[str, Any]:
+    """An admin puts the agent in these teams (and out of the others): automatic assignment, alerts and who may take
+    a team's chat follow at once (each reads the record). The agent's public record; agents signed in are told
+    (agent.updated). NotFound for an unknown agent, BadRequest for a bad team name."""
+    if len(teams) > MOST_TEAMS:
+        raise BadRequest(f"an agent belongs to at most {MOST_TEAMS} teams")
+    for team in teams:
+        if not isinstance(team, str) or not _AGENT_ID.match(team):
+            raise BadRequest(f"team {str(team)[:40]!r}: 1-40 lower-case letters, digits, '.', '_' or '-'")
+    agents = keys.key(keys.AGENTS, workspace_id=workspace_id)
+
+    def update(pipe: Any) -> dict[str, Any]:
+        record = agent_record(pipe, workspace_id, agent_id)
+        record.pop("teams", None)
+        if teams:
+            record["teams"] = sorted(set(teams))
+        pipe.multi()
+        pipe.hset(agents, agent_id, json.dumps(record))
+        return record
+
+    record: dict[str, Any] = client.transaction(update, agents, value_from_callable=True)  # type: ignore[arg-type, assignment]
+    event = {"type": "agent.updated", "agent": agent_id, "name": record["name"], "teams": record.get("teams", []),
+             "at": int(time.time() * 1000)}
+    client.xadd(keys.key(keys.EVENTS, workspace_id=workspace_id), {"data": json.dumps(event)}, maxlen=10_000,
+                approximate=True)
+    return {"id": record["id"], "name": record["name"], "admin": bool(record.get("admin")),
+            "teams": record.get("teams", [])}
+
+
 def rotate_token(client: redis.Redis, workspace_id: str, agent_id: str, days: int = TOKEN_DAYS) -> str:
     """A new API token for the agent; the old one, and every inbox session, stops working at once."""
     record = agent_record(client, workspace_id, agent_id)

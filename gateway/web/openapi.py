@@ -69,6 +69,9 @@ responses:
   UnknownChannel:
     description: No webchat channel of that name
     content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+  UnknownAgent:
+    description: No agent of that id in the workspace
+    content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
   UnknownConversation:
     description: No conversation of that id in the agent's workspace
     content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}

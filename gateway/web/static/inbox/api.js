@@ -77,6 +77,8 @@ export const api = {
   signIn: (token) => request("/inbox/session", { method: "POST", body: { token } }),
   signOut: () => request("/inbox/session/delete", { method: "POST", body: {} }),
   team: () => request("/api/team"),
+  setTeams: (agent, teams) => request(`/api/agents/${encodeURIComponent(agent)}/teams`,
+    { method: "PUT", body: { teams } }),
   setPresence: (status) => request("/api/me/presence", { method: "PUT", body: { status } }),
   assignment: () => request("/api/assignment"),
   setAssignment: (mode, capacity) => request("/api/assignment",

@@ -294,7 +294,7 @@ function onEvent(event) {
   if (event.type === "conversation.handover" && mayTake(event.team)) {
     notifyWaiting(event.conversation, event.reason, event.customer);
   }
-  if (event.type === "agent.created") debounce("team", refreshTeam);
+  if (event.type === "agent.created" || event.type === "agent.updated") debounce("team", refreshTeam);
   if (event.type === "conversation.assigned" && event.owner === "none" && event.actor !== `agent:${store.me.id}`) {
     notifyWaiting(event.conversation, event.reason || "Unassigned");
   }

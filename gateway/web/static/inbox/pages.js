@@ -63,7 +63,20 @@ export function renderTeam() {
         h("span", { text: PRESENCE_LABELS[agent.presence] || "Offline" })),
       h("span", { class: "muted small", text: `${agent.open || 0} open` }),
       agent.admin ? h("span", { class: "chip", text: "Admin" }) : h("span", { class: "chip chip-quiet", text: "Agent" }),
-      agent.id === store.me.id ? h("span", { class: "chip chip-mine", text: "You" }) : null)));
+      agent.id === store.me.id ? h("span", { class: "chip chip-mine", text: "You" }) : null,
+      teamsOf(agent))));
+}
+
+/** The agent's teams: chips, or for an admin a field to change them (comma-separated, saved on Enter or Save). */
+function teamsOf(agent) {
+  const teams = agent.teams || [];
+  if (!store.me.admin) {
+    return h("span", { class: "team-teams" }, teams.map((team) => h("span", { class: "chip chip-quiet", text: team })));
+  }
+  return h("form", { class: "team-teams team-teams-form", dataset: { teamsOf: agent.id } },
+    h("input", { type: "text", name: "teams", value: teams.join(", "), placeholder: "no team",
+      "aria-label": `Teams of ${agent.name}`, maxlength: "900" }),
+    h("button", { class: "btn btn-small", type: "submit", text: "Save" }));
 }
 
 /** The signed-in agent's own presence in the sidebar. */
@@ -121,6 +134,21 @@ export function bindSettings({ onError, onAiChanged }) {
       onError(error);
     }
     renderAssignment();
+  });
+  $("team-list").addEventListener("submit", async (event) => {
+    const form = event.target.closest("[data-teams-of]");
+    if (!form) return;
+    event.preventDefault();
+    const teams = form.elements.teams.value.split(/[\s,]+/).map((team) => team.trim().toLowerCase()).filter(Boolean);
+    try {
+      const { agent } = await api.setTeams(form.dataset.teamsOf, teams);
+      const known = store.team.get(agent.id);
+      if (known) known.teams = agent.teams;
+      if (agent.id === store.me.id) store.me.teams = agent.teams;
+    } catch (error) {
+      onError(error);
+    }
+    renderTeam();
   });
   $("assignment-reset").addEventListener("click", async () => {
     try {
