@@ -78,7 +78,7 @@ def test_filters_narrow_by_status_owner_channel_and_time(kit: Kit) -> None:
     other = kit.customer("invoice again", sender="+2", channel="shop").conversation
     kit.store.post(kit.ws, other, "agent", "here", agent_id="alex", agent_name="Alex")
     assert set(find(kit, "invoice")) == {web, other}
-    assert find(kit, "invoice", channel="shop") == [other]
+    assert find(kit, "invoice", channel_name="shop") == [other]
     assert find(kit, "invoice", owner="agent:alex") == [other]
     assert find(kit, "invoice", owner="ai") == [web]
     kit.store.close(kit.ws, web, "agent:alex", force=True)

@@ -94,7 +94,7 @@ class Filters:
 
     status: str = ""
     owner: str = ""
-    channel: str = ""
+    channel_name: str = ""
     label: str = ""
     since: int | None = None
     until: int | None = None
@@ -127,7 +127,7 @@ def search(client: redis.Redis, workspace_id: str, query: str, filters: Filters,
     after = parse_cursor(cursor) if cursor else None
     argv: list[str | int] = [
             len(term_keys), prefix, json.dumps(wanted), after[0] if after else "", after[1] if after else "",
-            after[2] if after else "", limit, SCAN_BUDGET, filters.status, filters.owner, filters.channel,
+            after[2] if after else "", limit, SCAN_BUDGET, filters.status, filters.owner, filters.channel_name,
             "" if filters.since is None else filters.since, "" if filters.until is None else filters.until,
             keys.SEARCH_TERMS.removeprefix(keys.CONVERSATION), keys.MESSAGES.removeprefix(keys.CONVERSATION)]
     all_keys = [*term_keys, *([label_key] if label_key else [])]

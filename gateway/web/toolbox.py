@@ -95,7 +95,7 @@ async def search_conversations(request: Request) -> Response:
     for name in ("owner", "channel", "label"):
         if len(params.get(name, "")) > 100:
             raise BadRequest(f"'{name}' is longer than 100 characters")
-    filters = Filters(status=status, owner=owner, channel=params.get("channel", ""), label=params.get("label", ""),
+    filters = Filters(status=status, owner=owner, channel_name=params.get("channel", ""), label=params.get("label", ""),
                       since=_time(request, "from"), until=_time(request, "to"))
     limit = _limit(request, "limit", 20, 100) or 1
     deployment = deployment_of(request)
