@@ -283,6 +283,16 @@ def session(site: Site) -> None:
 
 
 Check = Callable[[Site, str, str], None]  # (site, method, path as advertised)
+def rating(site: Site) -> None:
+    """A visitor rates their conversation once an agent has closed it (before that: 409, nothing to rate)."""
+    visitor = site.visitor()
+    needs(site, "POST", "/webchat/webchat/rating", visitor, 409, json={"rating": 5})
+    cid = site.say(visitor, "What are your opening hours?")
+    closed = site.http.post(f"/api/conversations/{cid}/close", headers=site.agent, json={})
+    assert closed.status_code == 200, closed.text
+    needs(site, "POST", "/webchat/webchat/rating", visitor, 200, json={"rating": 5, "comment": "Quick and clear"})
+
+
 CHECKS: dict[tuple[str, str], Check] = {
     ("GET", "/"): lambda site, method, path: page(site, path),
     ("GET", "/demo"): lambda site, method, path: page(site, path),
@@ -302,6 +312,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/webchat/{channel}/contact"): lambda site, method, path: needs(
         site, method, "/webchat/webchat/contact", site.awaiting_form(), 201,
         json={"name": "Maria", "email": "maria@example.com"}),
+    ("POST", "/webchat/{channel}/rating"): lambda site, method, path: rating(site),
     ("GET", "/webchat/{channel}/events"): lambda site, method, path: stream(site, "/webchat/webchat/events",
                                                                            site.visitor()),
     ("GET", "/api/conversations"): lambda site, method, path: needs(site, method, path, site.agent, 200),
@@ -324,6 +335,9 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("POST", "/api/conversations/{id}/reopen"): reopen,
     # The README writes the query as "q=…" (no word: refused 400): searched with a word instead.
     ("GET", "/api/search"): lambda site, method, path: needs(site, method, "/api/search?q=hello", site.agent, 200),
+    # The README writes the range as YYYY-MM-DD (not dates: refused 400): asked for a real week instead.
+    ("GET", "/api/reports"): lambda site, method, path: needs(
+        site, method, "/api/reports?from=2026-11-30&to=2026-12-06", site.agent, 200),
     ("GET", "/api/labels"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PUT", "/api/labels/{name}"): labels,
     ("DELETE", "/api/labels/{name}"): labels,
