@@ -288,6 +288,12 @@ def test_a_baton_worker_process_answers_hands_over_and_sends_the_form_on_time(
     process = subprocess.Popen(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)
     try:
+        # Its start first (importing litellm took up to 50 s on a loaded machine): then the behaviour, timed.
+        workers = keys.key(keys.WORKERS, queue=deployment.config.queue)
+        started = time.monotonic() + 180
+        while not deployment.redis.zcard(workers):
+            assert process.poll() is None and time.monotonic() < started, "the worker never started"
+            time.sleep(0.1)
         with TestClient(create_app(deployment)) as client:
             visitor = Visitor(client, chat_channel(deployment))
             cid = visitor.say("support")["conversation"]
