@@ -21,11 +21,11 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
-from gateway import keys
+from gateway import keys, reports
 
 LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 SLOW = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60)
@@ -96,6 +96,54 @@ class QueueCollector(Collector):
         return chats
 
 
+class ReportCollector(Collector):
+    """The Reports' series that are counters, for all time, per workspace and channel: read from the totals the state
+    script keeps beside the per-day counters (REPORT_TOTALS, only ever incremented), so they are the deployment's
+    whichever gateway answers. A conversation reopened after the AI resolved it counts in both outcomes here (events),
+    and in one in the Reports (its latest)."""
+
+    def __init__(self, deployment: Any) -> None:
+        self.deployment = deployment
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        labels = ["workspace", "channel"]
+        conversations = CounterMetricFamily("baton_report_conversations", "Conversations started", labels=labels)
+        outcomes = CounterMetricFamily("baton_report_outcomes", "Conversations reaching an outcome (ai_resolved, "
+                                       "handed_over, abandoned; auto_resolved and returned among the AI's)",
+                                       labels=[*labels, "outcome"])
+        handovers = CounterMetricFamily("baton_report_handovers", "Conversations handed to people, by route",
+                                        labels=[*labels, "route"])
+        ratings = CounterMetricFamily("baton_report_csat", "Customer ratings, by who resolved and the rating",
+                                      labels=[*labels, "by", "rating"])
+        forms = CounterMetricFamily("baton_report_contact_forms", "Contact forms sent and captured",
+                                    labels=[*labels, "event"])
+        times = CounterMetricFamily("baton_report_times", "Conversations timed, by measure and bucket (`le`: the "
+                                    "bucket's upper bound in seconds, +Inf past the last)",
+                                    labels=[*labels, "measure", "le"])
+        bounds = [str(b) for b in reports.BUCKETS] + ["+Inf"]
+        for workspace in self.deployment.config.workspaces:
+            stored: Any = self.deployment.redis.hgetall(keys.key(keys.REPORT_TOTALS, workspace_id=workspace.id))
+            for field, raw in stored.items():
+                parsed = reports.parse_field(field)
+                if parsed is None:
+                    continue
+                kind, name, index, channel_name = parsed
+                value, where = float(raw), [workspace.id, channel_name]
+                if kind == "count" and name == "conversations":
+                    conversations.add_metric(where, value)
+                elif kind == "count" and name in ("forms_sent", "forms_captured"):
+                    forms.add_metric([*where, name.removeprefix("forms_")], value)
+                elif kind == "count" and name != "open":
+                    outcomes.add_metric([*where, name], value)
+                elif kind == "handover":
+                    handovers.add_metric([*where, name], value)
+                elif kind == "csat":
+                    ratings.add_metric([*where, name, str(index + 1)], value)
+                elif kind == "time":
+                    times.add_metric([*where, name, bounds[index]], value)
+        yield from (conversations, outcomes, handovers, ratings, forms, times)
+
+
 def _oldest_job_age(queue: Any, now: float) -> float:
     """Seconds since the job at the head of the RQ queue (the notifications) was enqueued; 0 when it is empty."""
     head = queue.get_job_ids(0, 1)
@@ -114,6 +162,7 @@ def exposition(deployment: Any) -> tuple[bytes, str]:
         processes = REGISTRY
     queues = CollectorRegistry()
     queues.register(QueueCollector(deployment))
+    queues.register(ReportCollector(deployment))
     return generate_latest(processes) + generate_latest(queues), CONTENT_TYPE_LATEST
 
 
@@ -122,10 +171,12 @@ class _Process(Collector):
 
     def __init__(self, deployment: Any) -> None:
         self.queues = QueueCollector(deployment)
+        self.reports = ReportCollector(deployment)
 
     def collect(self) -> Iterator[Any]:
         yield from REGISTRY.collect()
         yield from self.queues.collect()
+        yield from self.reports.collect()
 
 
 def serve_worker_metrics(deployment: Any, port: int, host: str) -> None:

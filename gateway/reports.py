@@ -18,6 +18,7 @@ The state script (gateway/handover/state.lua, REPORT) keeps the counters; nothin
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -78,26 +79,65 @@ def _empty() -> dict[str, Any]:
             "times": {name: [0] * (len(BUCKETS) + 1) for name in TIMES}, "channels": {}}
 
 
-def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None) -> None:
-    """Add a day's stored counters (of one channel, or all when None) into `into`."""
+@functools.lru_cache(maxsize=8192)
+def parse_field(field: str) -> tuple[str, str, int, str] | None:
+    """A stored field ("<metric>|<channel>") as (kind, name, index, channel), or None for one this release does not
+    read. Field names repeat every day: parsed once."""
+    metric, _, where = field.rpartition("|")
+    name, _, part = metric.partition(":")
+    if name in COUNTERS and not part:
+        return "count", name, 0, where
+    if name == "handover" and part:
+        return "handover", part, 0, where
+    if name == "csat":
+        who, _, rating = part.partition(":")
+        if who in ("ai", "human") and rating.isdigit() and 1 <= int(rating) <= 5:
+            return "csat", who, int(rating) - 1, where
+        return None
+    if name in TIMES and part.isdigit() and 1 <= int(part) <= len(BUCKETS) + 1:
+        return "time", name, int(part) - 1, where
+    return None
+
+
+def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None,
+         day: dict[str, Any] | None = None) -> None:
+    """Add a day's stored counters (of one channel, or all when None) into `into`, and its plain counts (and
+    conversations by channel) into `day` too."""
+    counts, handover, csat, times, channels = (into["counts"], into["handover"], into["csat"], into["times"],
+                                               into["channels"])
     for field, raw in stored.items():
-        metric, _, where = field.rpartition("|")
+        parsed = parse_field(field)
+        if parsed is None:
+            continue
+        kind, name, index, where = parsed
         if channel_name is not None and where != channel_name:
             continue
         value = int(raw)
-        name, _, part = metric.partition(":")
-        if name in into["counts"] and not part:
-            into["counts"][name] += value
+        if kind == "count":
+            counts[name] += value
+            if day is not None:
+                day["counts"][name] += value
             if name == "conversations":
-                into["channels"][where] = into["channels"].get(where, 0) + value
-        elif name == "handover" and part:
-            into["handover"][part] = into["handover"].get(part, 0) + value
-        elif name == "csat" and part:
-            who, _, rating = part.partition(":")
-            if who in into["csat"] and rating.isdigit() and 1 <= int(rating) <= 5:
-                into["csat"][who][int(rating) - 1] += value
-        elif name in into["times"] and part.isdigit() and 1 <= int(part) <= len(BUCKETS) + 1:
-            into["times"][name][int(part) - 1] += value
+                channels[where] = channels.get(where, 0) + value
+                if day is not None:
+                    day["channels"][where] = day["channels"].get(where, 0) + value
+        elif kind == "time":
+            times[name][index] += value
+        elif kind == "csat":
+            csat[name][index] += value
+        else:
+            handover[name] = handover.get(name, 0) + value
+
+
+def _merge(into: dict[str, Any], day: dict[str, Any]) -> None:
+    for name, value in day["counts"].items():
+        into["counts"][name] += value
+    for part in ("handover", "channels"):
+        for name, value in day[part].items():
+            into[part][name] = into[part].get(name, 0) + value
+    for part in ("csat", "times"):
+        for name, values in day[part].items():
+            into[part][name] = [a + b for a, b in zip(into[part][name], values, strict=True)]
 
 
 def percentile(counts: list[int], q: float) -> float | None:
@@ -159,16 +199,33 @@ def _shares(counts: dict[str, int]) -> dict[str, float]:
     return {name: units[name] / 1_000_000 for name in OUTCOMES}
 
 
-def report(client: Any, workspace_id: str, span: Range, channel_name: str | None = None) -> dict[str, Any]:
-    """The range's figures and its series by day (of one channel, or every channel)."""
+def _day_summary(data: dict[str, Any]) -> dict[str, Any]:
+    """A day of the series: its counts, shares and rates (the times, CSAT and handovers are the range's)."""
+    counts = data["counts"]
+    total = counts["conversations"]
+    return {"conversations": total, "shares": _shares(counts), "counts": counts, "channels": data["channels"],
+            "ai_resolution_rate": _share(counts["ai_resolved"], total),
+            "durable_resolution_rate": _share(counts["ai_resolved"] - counts["returned"], total),
+            "handover_rate": _share(counts["handed_over"], total)}
+
+
+def report(client: Any, workspace_id: str, span: Range, channel_name: str | None = None,
+           whole_days: bool = False) -> dict[str, Any]:
+    """The range's figures and its series by day (of one channel, or every channel): each day's counts, shares and
+    rates, or (`whole_days`, for the CSV) all of its figures."""
     stored = read_days(client, workspace_id, span.days)
     total = _empty()
     series = []
     for day, fields in zip(span.days, stored, strict=True):
-        one = _empty()
-        _add(one, fields, channel_name)
-        _add(total, fields, channel_name)
-        series.append({"day": day.isoformat(), **_summary(one)})
+        if whole_days:
+            one = _empty()
+            _add(one, fields, channel_name)
+            _merge(total, one)
+            series.append({"day": day.isoformat(), **_summary(one)})
+        else:
+            one = {"counts": dict.fromkeys(COUNTERS, 0), "channels": {}}
+            _add(total, fields, channel_name, one)
+            series.append({"day": day.isoformat(), **_day_summary(one)})
     seen = sorted({field.rpartition("|")[2] for fields in stored for field in fields})
     return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel_name,
             "channels_seen": seen,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway import keys, reports
+from gateway import keys, metrics, reports
 from gateway.deployment import Deployment
 from tests.conftest import Visitor, agent_token, chat_channel, run_jobs, workspace_of
 
@@ -205,3 +205,29 @@ def test_a_bad_rating_is_400(client: TestClient, deployment: Deployment, visitor
 
 def test_a_rating_needs_the_visitor_s_session(client: TestClient, deployment: Deployment) -> None:
     assert client.post(f"/webchat/{chat_channel(deployment)}/rating", json={"rating": 5}).status_code == 401
+
+
+def test_the_counters_are_prometheus_metrics_too(client: TestClient, deployment: Deployment, visitor: Visitor) -> None:
+    visitor.say("What are your opening hours?")
+    run_jobs(deployment)
+    visitor.say("transfer to agent")
+    run_jobs(deployment)
+    text = metrics.exposition(deployment)[0].decode()
+    channel, workspace = chat_channel(deployment), workspace_of(deployment)
+
+    def value(name: str, **labels: str) -> float:
+        wanted = {"channel": channel, "workspace": workspace, **labels}
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                found = dict(part.split("=", 1) for part in line[len(name) + 1:line.index("}")].split(","))
+                if {k: v.strip('"') for k, v in found.items()} == wanted:
+                    return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"no {name} {wanted}")
+
+    assert value("baton_report_conversations_total") == 1
+    assert value("baton_report_handovers_total", route="customer") == 1
+    assert value("baton_report_outcomes_total", outcome="handed_over") == 1
+    timed = [line for line in text.splitlines()
+             if line.startswith("baton_report_times_total{") and 'measure="first_response"' in line
+             and f'workspace="{workspace}"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in timed) == 1  # one first response, in its bucket

@@ -739,7 +739,8 @@ async def get_reports(request: Request) -> Response:
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
     channel_name = query.get("channel")
-    answer = await run_in_threadpool(reports.report, deployment.redis, agent.workspace_id, span, channel_name)
+    answer = await run_in_threadpool(reports.report, deployment.redis, agent.workspace_id, span, channel_name,
+                                     answer_format == "csv")
     names = sorted({channel.name for channel in deployment.workspace(agent.workspace_id).channels}
                    | set(answer["channels_seen"]))
     if channel_name is not None and channel_name not in names:

@@ -208,10 +208,20 @@ schemas:
           buckets: {type: array, items: {type: integer}, description: upper bounds (seconds) of the time buckets}
           series:
             type: array
+            description: each day's counts, shares and rates (the times, CSAT and handovers are the range's above)
             items:
-              allOf:
-                - {$ref: '#/components/schemas/ReportFigures'}
-                - {type: object, required: [day], properties: {day: {type: string, format: date}}}
+              type: object
+              required: [day, conversations, shares, counts, channels, ai_resolution_rate, durable_resolution_rate,
+                handover_rate]
+              properties:
+                day: {type: string, format: date}
+                conversations: {type: integer}
+                shares: {type: object, additionalProperties: {type: number}}
+                counts: {type: object, additionalProperties: {type: integer}}
+                channels: {type: object, additionalProperties: {type: integer}}
+                ai_resolution_rate: {type: number}
+                durable_resolution_rate: {type: number}
+                handover_rate: {type: number}
   AssignmentAnswer:
     type: object
     required: [assignment]

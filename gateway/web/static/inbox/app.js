@@ -9,6 +9,7 @@ import {
   bindSettings, renderAiState, renderAssignment, renderContacts, renderMyPresence, renderSettings, renderTeam,
 } from "./pages.js";
 import { Live } from "./live.js";
+import { bindReports, renderReports } from "./reports.js";
 import {
   bindToolbox, loadCanned, loadLabels, renderCannedSettings, renderLabelSettings, renderNavLabels,
 } from "./toolbox.js";
@@ -443,7 +444,7 @@ function showLiveStatus(state, detail) {
 
 function parseRoute() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
-  if (parts[0] === "settings" || parts[0] === "contacts") return { page: parts[0] };
+  if (parts[0] === "settings" || parts[0] === "contacts" || parts[0] === "reports") return { page: parts[0] };
   if (parts[0] === "labels" && parts[1]) {
     return { page: "inbox", view: "all", label: parts[1], id: parts[2] || null, message: parts[3] || null };
   }
@@ -459,6 +460,11 @@ function navigate() {
   $("inbox-page").hidden = route.page !== "inbox";
   $("settings-page").hidden = route.page !== "settings";
   $("contacts-page").hidden = route.page !== "contacts";
+  $("reports-page").hidden = route.page !== "reports";
+  if (route.page === "reports") {
+    renderReports().catch(showError);
+    return;
+  }
   if (route.page === "settings") {
     renderSettings();
     renderLabelSettings();
@@ -506,6 +512,7 @@ async function boot() {
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
   $("contacts-more").addEventListener("click", () => renderContacts(true).catch(showError));
+  bindReports(showError);
   window.addEventListener("hashchange", navigate);
   document.addEventListener("pointerdown", unlockAudio, { once: true });
   document.addEventListener("keydown", unlockAudio, { once: true });
