@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from gateway import keys, metrics, window
-from gateway.connector import Connector, Outbound, SendLookup, Template
+from gateway.connector import Connector, Outbound, Template
 from gateway.deployment import Deployment
 from gateway.errors import SendFailed, Unavailable
 from gateway.handover.store import Message, Outgoing, Refused
@@ -202,11 +202,14 @@ def ask(deployment: Deployment, workspace_id: str, connector: Connector, outgoin
             return {"outcome": "unknown", "reason": "the channel could not tell whether it has this message"}
         return None
     if found.found and found.provider_id:
-        # The provider matched it by what it says: a message Baton recorded under that id is another one (the same
-        # words, sent just after), so this one is not there.
+        # The provider matched it by what it says, and Baton recorded that id for another message (the same words
+        # sent just before or after): the two cannot be told apart, so it is not sent again on Baton's own.
         recorded = deployment.store.sent_as(workspace_id, outbound.channel, found.provider_id)
         if recorded and recorded != f"{conversation_id}|{outbound.message_id}":
-            found = SendLookup(False)
+            if outgoing.auto:
+                return {"outcome": "unknown", "reason": "the channel has a message with the same words that Baton "
+                                                        "sent as another one, and cannot tell them apart"}
+            return None  # the agent's decision
     if not found.found:
         log.info("conversation %s: the channel does not have %s; sending it again", conversation_id,
                  outbound.message_id, extra={"conversation": conversation_id, "channel": outbound.channel})
