@@ -143,6 +143,9 @@ class TwilioWhatsAppSettings(ConnectorSettings):
     #: Seconds to connect, and to wait for Twilio's answer, per send (the gateway's retries own the rest).
     send_timeout: float = Field(10.0, gt=0, le=60)
     status_callback: bool = True
+    #: Twilio's Content API, to list the account's templates ("": content.twilio.com, or api_base_url when that is
+    #: set to something else, e.g. a local fake).
+    content_base_url: str = ""
     #: Approved templates this channel may send (outside the 24-hour window), by the key Baton's API uses.
     templates: dict[str, TwilioTemplate] = Field(default_factory=dict)
     enabled: bool | None = None  # None: enabled exactly when the credentials are all set
@@ -291,6 +294,41 @@ class TwilioWhatsApp(WebhookConnector):
         return [Template(key=key, name=t.content_sid, body=t.body, params=tuple(t.params))
                 for key, t in self.settings.templates.items()]
 
+    def provider_templates(self) -> list[Template]:
+        """The account's content templates from Twilio's Content API (GET /v1/Content, every page), keyed by their
+        friendly name, with the text of their twilio/text (or first) type as the body."""
+        base = self.settings.content_base_url or (
+            "https://content.twilio.com" if self.settings.api_base_url == "https://api.twilio.com"
+            else self.settings.api_base_url)
+        url: str | None = f"{base.rstrip('/')}/v1/Content?PageSize={CONTENT_PAGE}"
+        contents: list[dict[str, Any]] = []
+        auth = (self.settings.account_sid, self.settings.auth_token)
+        for _ in range(20):
+            if url is None:
+                break
+            try:
+                answer = requests.get(url, auth=auth, timeout=self.settings.send_timeout)
+            except requests.RequestException as exc:
+                raise SendFailed(f"Twilio's Content API could not be reached ({type(exc).__name__})",
+                                 retryable=True) from exc
+            if answer.status_code >= 300:
+                raise SendFailed(f"Twilio's Content API answered HTTP {answer.status_code}", retryable=False,
+                                 status=answer.status_code)
+            page = answer.json()
+            contents += [c for c in page.get("contents") or [] if isinstance(c, dict)]
+            url = (page.get("meta") or {}).get("next_page_url") or None
+        templates = []
+        for content in contents:
+            sid, name = str(content.get("sid") or ""), str(content.get("friendly_name") or "")
+            if not _CONTENT_SID.match(sid):
+                continue
+            types = content.get("types") or {}
+            kind: Any = (types.get("twilio/text") or next(iter(types.values()), {})) if isinstance(types, dict) else {}
+            body = str(kind.get("body") or "") if isinstance(kind, dict) else ""
+            templates.append(Template(key=name or sid, name=sid, language=str(content.get("language") or ""),
+                                      body=body))
+        return templates
+
     def warm_up(self) -> None:
         # The REST client loads its API domains on first use; that import is most of a first send's time.
         import twilio.rest.api.v2010.account.message  # noqa: F401
@@ -434,6 +472,7 @@ def _media_urls(rich: dict[str, Any] | None) -> list[str]:
     return []
 
 
+CONTENT_PAGE = 100  # templates per page asked of the Content API
 #: Twilio's common error codes in words an agent understands (twilio.com/docs/api/errors).
 CODE_WORDS = {
     63016: "the customer's 24-hour window is closed: only an approved template can reach them",

@@ -66,6 +66,7 @@ CODE_WORDS = {
 #: template that does not fit). The inbox offers "Send again" for the others (rates, Meta down, the token fixed).
 FINAL_CODES = {131047, 131026, 131051, 132000, 132001}
 _DIGITS = re.compile(r"^\d{5,20}$")
+TEMPLATE_PAGE = 100  # templates per page asked of Meta
 _INTERACTIVE_TITLE = 20  # characters of a reply button's title
 _DEFAULT_BASE = "https://graph.facebook.com/v21.0"
 _CREDENTIALS = ("access_token", "app_secret", "verify_token")
@@ -326,6 +327,33 @@ class WhatsAppCloud(WebhookConnector):
     def templates(self) -> list[Template]:
         return [Template(key=key, name=t.name, language=t.language, body=t.body, params=tuple(t.params))
                 for key, t in self.settings.templates.items()]
+
+    def provider_templates(self) -> list[Template]:
+        """The business account's approved templates (GET /<waba_id>/message_templates, every page), each keyed by its
+        name (and language, where one name has several)."""
+        if not self.settings.waba_id:
+            raise SendFailed("waba_id is not set: Meta cannot be asked for the templates", retryable=False)
+        found: list[dict[str, Any]] = []
+        path: str | None = (f"/{self.settings.waba_id}/message_templates?fields=name,language,status,components"
+                            f"&limit={TEMPLATE_PAGE}")
+        for _ in range(20):  # 2,000 templates at most
+            if path is None:
+                break
+            page = self._graph("GET", path, None)
+            found += [t for t in page.get("data") or [] if isinstance(t, dict)]
+            following = str((page.get("paging") or {}).get("next") or "")
+            path = following.removeprefix(self.settings.api_base_url) if following else None
+            if path is not None and path == following:  # a next page elsewhere than the API base: not followed
+                break
+        approved = [t for t in found if t.get("status") == "APPROVED" and t.get("name")]
+        names = [str(t["name"]) for t in approved]
+        templates = []
+        for t in approved:
+            body = next((str(c.get("text") or "") for c in t.get("components") or []
+                         if isinstance(c, dict) and c.get("type") == "BODY"), "")
+            key = str(t["name"]) if names.count(str(t["name"])) == 1 else f"{t['name']}_{t.get('language', '')}"
+            templates.append(Template(key=key, name=str(t["name"]), language=str(t.get("language") or ""), body=body))
+        return templates
 
     # No lookup_send: the Cloud API has no way to read back the messages a number sent (no list, no GET of a
     # wamid), so a send of unknown outcome cannot be resolved by asking Meta; the inbox leaves it to an agent.

@@ -191,8 +191,15 @@ class Connector(abc.ABC):
         return degrade_to_text(message)
 
     def templates(self) -> list[Template]:
-        """Optional: the templates this channel may send (for an agent to pick outside the reply window)."""
+        """Optional: the templates this channel may send (for an agent to pick outside the reply window), as its
+        configuration names them."""
         return []
+
+    def provider_templates(self) -> list[Template]:
+        """Optional: the approved templates as the provider lists them now (one HTTP call or a few pages; raise
+        SendFailed when it cannot be asked). Baton caches them in Redis, merges them with `templates()` (whose keys
+        and parameter names win) and falls back to `templates()` alone when the provider cannot be asked."""
+        raise NotImplementedError(f"the {self.type} connector does not list its provider's templates")
 
     def fetch_media(self, media: Media) -> MediaContent:
         """Optional: download an attachment of a customer's message with the channel's credentials (in a worker or

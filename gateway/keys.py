@@ -12,6 +12,7 @@ SECRET = "baton:secret"  # HMAC key for signatures when the config has none
 WORKER = "baton:%(queue)s:worker:%(name)s"  # hash with a short TTL: a live worker, refreshed every second
 WORKERS = "baton:%(queue)s:workers"  # zset worker name → last heartbeat (ms): who has been alive recently
 LEADER = "baton:%(queue)s:leader:%(task)s"  # SET NX PX: the one worker that runs a deployment-wide chore
+TEMPLATES = "baton:%(queue)s:templates:%(channel)s"  # string, JSON with a TTL: the provider's templates, cached
 SCHEMA = "baton:schema"  # hash: the data's schema version, and a migration under way (gateway/schema.py)
 
 # --- a conversation --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 PHONE_NUMBER_ID = "1098765432"
 OTHER_NUMBER_ID = "1098765433"
@@ -104,6 +104,21 @@ class FakeMeta:
         self._server.server_close()
         self._thread.join()
 
+    def _templates_page(self, raw_path: str) -> dict[str, Any]:
+        """A page of message_templates as the Graph API pages it: `limit`, cursors, and `next` (an absolute URL) while
+        more follow; each template with only the `fields` asked for (and its id)."""
+        query = parse_qs(urlsplit(raw_path).query)
+        limit = int(query.get("limit", ["25"])[0])
+        start = int(query.get("after", ["0"])[0] or 0)
+        fields = query.get("fields", ["name,language,status,category,components"])[0].split(",")
+        page = [{"id": t.get("id", str(1000 + start + n)), **{k: t[k] for k in fields if k in t}}
+                for n, t in enumerate(self.templates[start:start + limit])]
+        paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + len(page))}} if page else {}
+        if start + limit < len(self.templates):
+            params = {k: v[0] for k, v in query.items()} | {"after": str(start + limit)}
+            paging["next"] = f"{self.base_url}{urlsplit(raw_path).path.removeprefix('/v21.0')}?{urlencode(params)}"
+        return {"data": page, "paging": paging}
+
     def handle(self, request: Recorded) -> tuple[int, Any, str]:
         """Record the request and decide the answer: (HTTP status, body, content type); status 0 drops it."""
         with self._lock:
@@ -120,7 +135,7 @@ class FakeMeta:
                 if self.templates_status != 200 or match["waba"] != WABA_ID:
                     return self.templates_status if self.templates_status != 200 else 404, \
                         error_body(100, "Unsupported get request."), "application/json"
-                return 200, {"data": self.templates, "paging": {}}, "application/json"
+                return 200, self._templates_page(request.path), "application/json"
             if (match := _MESSAGES.match(path)) and request.method == "POST":
                 if match["number"] not in self.numbers:
                     return 400, error_body(100, "Unsupported post request."), "application/json"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fake-auth-token"
@@ -47,6 +47,8 @@ class FakeTwilio:
         self._holds: list[float] = []
         self._created: list[tuple[dict[str, list[str]], str]] = []
         self._resources: list[dict[str, Any]] = []  # every message created, oldest first, as the list answers it
+        self.contents: list[dict[str, Any]] = []  # the Content API's templates: {sid, friendly_name, language, types}
+        self.content_status = 200
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         # A short poll interval so leaving the `with` block does not wait half a second.
@@ -93,6 +95,8 @@ class FakeTwilio:
             self._requests.append(request)
             if request.auth != (self.account_sid, self.auth_token):
                 return 401, error_body(401, 20003, "Authenticate")
+            if request.method == "GET" and urlsplit(request.path).path == "/v1/Content":
+                return self._content_page(request.path)
             match = _MESSAGES_PATH.match(request.path)
             if request.method not in ("POST", "GET") or not match or (request.method == "POST" and match["query"]):
                 return 404, error_body(404, 20404, f"The requested resource {request.path} was not found")
@@ -130,6 +134,27 @@ class FakeTwilio:
             for resource in self._resources:
                 if resource["sid"] == sid:
                     resource["status"] = status
+
+    def _content_page(self, raw_path: str) -> tuple[int, dict[str, Any]]:
+        """GET /v1/Content as Twilio's Content API answers it: `contents` and `meta` (page, page_size, the URLs of
+        this, the first and the next page, key), paged by PageSize and Page/PageToken."""
+        if self.content_status != 200:
+            return self.content_status, error_body(self.content_status, 20500, "Internal Server Error")
+        query = parse_qs(urlsplit(raw_path).query)
+        size = min(int(query.get("PageSize", ["50"])[0]), 1000)
+        page = int(query.get("Page", ["0"])[0])
+        base = f"{self.base_url}/v1/Content?PageSize={size}"
+        items = self.contents[page * size:(page + 1) * size]
+        more = (page + 1) * size < len(self.contents)
+        contents = [{"account_sid": self.account_sid, "date_created": "2026-12-01T10:00:00Z",
+                     "date_updated": "2026-12-01T10:00:00Z", "url": f"{self.base_url}/v1/Content/{c['sid']}",
+                     "links": {"approval_fetch": f"{self.base_url}/v1/Content/{c['sid']}/ApprovalRequests"},
+                     "variables": {}, **c} for c in items]
+        return 200, {"contents": contents,
+                     "meta": {"page": page, "page_size": size, "first_page_url": f"{base}&Page=0",
+                              "previous_page_url": f"{base}&Page={page - 1}&PageToken=PB{page}" if page else None,
+                              "url": f"{base}&Page={page}", "key": "contents",
+                              "next_page_url": f"{base}&Page={page + 1}&PageToken=PA{page + 1}" if more else None}}
 
     def _message_resource(self, form: dict[str, list[str]], sid: str) -> dict[str, Any]:
         now = formatdate(usegmt=True)

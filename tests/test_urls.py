@@ -316,6 +316,10 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("GET", "/webchat/{channel}/events"): lambda site, method, path: stream(site, "/webchat/webchat/events",
                                                                            site.visitor()),
     ("GET", "/api/conversations"): lambda site, method, path: needs(site, method, path, site.agent, 200),
+    ("GET", "/api/channels/{channel}/templates"): lambda site, method, path: needs(
+        site, method, path.format(channel="whatsapp"), site.agent, 200),
+    ("POST", "/api/channels/{channel}/templates"): lambda site, method, path: needs(
+        site, method, path.format(channel="whatsapp"), site.agent, 200),
     ("GET", "/api/conversations/{id}"): lambda site, method, path: needs(
         site, method, path.format(id=site.conversation()), site.agent, 200),
     ("GET", "/api/conversations/{id}/messages"): lambda site, method, path: needs(

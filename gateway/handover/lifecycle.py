@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway import metrics, texts, window
+from gateway import metrics, templates, texts, window
 from gateway.config import WorkspaceConfig
 from gateway.deployment import Deployment
 from gateway.errors import Conflict, Forbidden
@@ -199,7 +199,7 @@ def reply(deployment: Deployment, agent: Agent, conversation_id: str, text: str,
     connector = channel.connector if channel else None
     rich: dict[str, Any] | None = None
     if template_key:
-        found = window.template(connector, template_key)
+        found = templates.template(deployment, conversation["channel"], template_key)
         if found is None:
             raise Conflict(f"channel {conversation['channel']!r} has no template {template_key!r}")
         given = window.check_params(found, params if params is not None else [])

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway import keys, reports, window
+from gateway import keys, reports, templates, window
 from gateway.breaker import Breaker
 from gateway.deployment import Deployment, no_statuses
 from gateway.errors import BadRequest, BatonError, CommitUnknown, ConfigError, NotFound, Unauthorized, Unavailable
@@ -198,8 +198,7 @@ def _detail(deployment: Deployment, workspace_id: str, conversation_id: str) -> 
     detail = summary(deployment, conversation)
     detail.update(_page(deployment.store.page(workspace_id, conversation_id, limit=MESSAGE_PAGE)))
     detail["contact"] = contact_view(deployment, deployment.store.contact(workspace_id, conversation["contact"]))
-    channel = deployment.channels.get(conversation["channel"])
-    detail["templates"] = [window.describe(t) for t in window.templates(channel.connector if channel else None)]
+    detail["templates"] = [window.describe(t) for t in templates.listed(deployment, conversation["channel"])]
     detail["limits"] = {"text": MAX_TEXT, "channel": lifecycle.channel_limit(deployment, conversation)}
     return {"conversation": detail}
 
@@ -813,6 +812,66 @@ async def set_presence(request: Request) -> Response:
 
 
 ASSIGNMENT_MODES = ("manual", "round_robin", "balanced")
+
+
+async def list_templates(request: Request) -> Response:
+    """
+    summary: A channel's WhatsApp templates, as the provider lists them (cached) merged with config.yaml's
+    security: [{agentToken: []}]
+    parameters:
+      - {name: channel, in: path, required: true, schema: {type: string}, example: whatsapp}
+    responses:
+      200:
+        description: The templates
+        content: {application/json: {schema: {$ref: '#/components/schemas/Templates'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      404:
+        description: No such channel in the agent's workspace
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    deployment = deployment_of(request)
+    name = _own_channel(deployment, agent, request.path_params["channel"])
+    found = await run_in_threadpool(templates.listed, deployment, name)
+    return JSONResponse({"channel": name, "templates": [window.describe(t) for t in found]})
+
+
+async def refresh_templates(request: Request) -> Response:
+    """
+    summary: Ask the provider for the channel's templates now (admins); the configured ones serve when it cannot answer
+    security: [{agentToken: []}]
+    parameters:
+      - {name: channel, in: path, required: true, schema: {type: string}, example: whatsapp}
+    responses:
+      200:
+        description: The templates; `error` says why the provider could not be asked (then config.yaml's are listed)
+        content: {application/json: {schema: {$ref: '#/components/schemas/Templates'}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403:
+        description: Not an admin, or no CSRF token with a session cookie
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      404:
+        description: No such channel in the agent's workspace
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    require_admin(agent)
+    deployment = deployment_of(request)
+    name = _own_channel(deployment, agent, request.path_params["channel"])
+    found, error = await run_in_threadpool(templates.refresh, deployment, name)
+    answer: dict[str, Any] = {"channel": name, "templates": [window.describe(t) for t in found]}
+    if error:
+        answer["error"] = f"the provider could not be asked ({error}): the templates of config.yaml are listed"
+    return JSONResponse(answer)
+
+
+def _own_channel(deployment: Deployment, agent: Agent, name: str) -> str:
+    channel = deployment.channels.get(name)
+    if channel is None or channel.workspace.id != agent.workspace_id:
+        raise NotFound(f"no channel {name!r} in this workspace")
+    return name
 
 
 async def get_assignment(request: Request) -> Response:

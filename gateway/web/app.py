@@ -100,6 +100,7 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/media/{channel}/{media}", api.get_media, methods=["GET"]),
             Route("/me/presence", api.set_presence, methods=["PUT"]),
             Route("/assignment", resource(get=api.get_assignment, put=api.set_assignment)),
+            Route("/channels/{channel}/templates", resource(get=api.list_templates, post=api.refresh_templates)),
             Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),

@@ -404,6 +404,22 @@ schemas:
       delivery_error: {type: string, description: 'Why a delivery failed or is unknown, in words'}
       delivery_final: {type: boolean, description: 'The delivery failed for good (not on WhatsApp, blocked, the window
           closed): sending it again cannot help, and POST …/resend answers 409'}
+  Templates:
+    type: object
+    required: [channel, templates]
+    properties:
+      channel: {type: string}
+      templates:
+        type: array
+        items:
+          type: object
+          properties:
+            key: {type: string, description: What POST …/messages takes as "template"}
+            name: {type: string, description: 'The provider''s name (Meta) or content SID (Twilio)'}
+            language: {type: string}
+            body: {type: string, description: 'Its text, with {{1}}-style placeholders'}
+            params: {type: array, items: {type: string}, description: What each placeholder stands for}
+      error: {type: string, description: Why the provider could not be asked (config.yaml's templates are listed)}
   MessageId:
     type: object
     required: [id]

@@ -18,7 +18,7 @@ import logging
 import uuid
 from typing import Any
 
-from gateway import keys, metrics, window
+from gateway import keys, metrics, templates, window
 from gateway.connector import Connector, Outbound, Template
 from gateway.deployment import Deployment
 from gateway.errors import SendFailed, Unavailable
@@ -100,7 +100,7 @@ def send(deployment: Deployment, workspace_id: str, conversation_id: str, outgoi
     rich = message.get("rich") or None
     found = None
     if rich and rich.get("type") == "template":
-        found = window.template(channel.connector, str(rich.get("key", "")))
+        found = templates.template(deployment, outgoing.channel_name, str(rich.get("key", "")))
     outbound = Outbound(channel=outgoing.channel_name, recipient=outgoing.recipient, text=message.get("text", ""),
                         message_id=message["id"], conversation_id=conversation_id, rich=None if found else rich,
                         template=found, params=tuple(str(p) for p in (rich or {}).get("params", [])) if found else ())
@@ -156,7 +156,7 @@ def _in_place(deployment: Deployment, channel: Any, conversation_id: str,
         return closed
     workspace = channel.workspace
     key = workspace.handover.window_template
-    found = window.template(channel.connector, key) if key else None
+    found = templates.template(deployment, channel.name, key) if key else None
     if found is None:
         where = f"no template {key!r} on channel {channel.name}" if key else "handover.window_template is empty"
         return f"{closed} ({where}, so Baton's follow-up could not go as a template)"
