@@ -191,3 +191,12 @@ def test_bad_targets_are_config_errors_naming_the_path(sla: dict[str, Any], path
     with pytest.raises(ConfigError) as raised:
         parse_config(yaml.safe_dump({"workspaces": [{"id": "shop", "sla": sla}]}))
     assert path in str(raised.value)
+
+
+def test_the_assignment_argument_says_when_the_team_is_out() -> None:
+    out = WorkspaceConfig.model_validate({"id": "shut", "business_hours": {"timezone": "UTC", "weekly": {}}})
+    always = WorkspaceConfig.model_validate({"id": "open", "business_hours": {"timezone": "UTC", "weekly": {
+        day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}})
+    assert lifecycle.assignment(out)["after_hours"] is True
+    assert "after_hours" not in lifecycle.assignment(always)
+    assert "after_hours" not in lifecycle.assignment(WorkspaceConfig(id="plain"))

@@ -92,3 +92,33 @@ def test_a_chat_released_again_starts_its_reminders_over(kit: Kit) -> None:
     kit.store.assign(kit.ws, cid, "none", "agent:alex", reason="released", timeout_ms=TIMEOUT_MS,
                      assignment=rule(remind_limit=1))
     assert tick(kit, rule(remind_limit=1)) == [{"conversation": cid, "reminder": 1}]
+
+
+# --- handed over while the team was out ---------------------------------------------------------------------------
+
+# after_hours in the assignment argument, then what happens → the chat still marked?
+AFTER_HOURS = [
+    (True, "nothing", True),
+    (True, "an agent takes it", False),
+    (True, "an agent replies", False),
+    (False, "nothing", False),
+]
+
+
+@pytest.mark.parametrize(("after_hours", "step", "marked"), AFTER_HOURS)
+def test_a_chat_left_waiting_after_hours_is_marked_until_someone_takes_it(kit: Kit, after_hours: bool, step: str,
+                                                                          marked: bool) -> None:
+    assignment = {**rule(remind_ms=None), **({"after_hours": True} if after_hours else {})}
+    cid = handed_over(kit, assignment)
+    if step == "an agent takes it":
+        kit.store.assign(kit.ws, cid, "agent:alex", "agent:alex", reason="took it")
+    elif step == "an agent replies":
+        kit.store.post(kit.ws, cid, "agent", "Good morning!", agent_id="alex", agent_name="Alex")
+    assert ("after_hours" in kit.conversation(cid)) is marked
+
+
+def test_an_agent_online_after_hours_gets_the_chat_and_it_is_not_marked(kit: Kit) -> None:
+    create_agent(kit.redis, kit.ws, "alex", "Alex")
+    kit.store.set_presence(kit.ws, "alex", "online")
+    cid = handed_over(kit, {**rule("round_robin", remind_ms=None), "after_hours": True})
+    assert kit.conversation(cid)["owner"] == "agent:alex" and "after_hours" not in kit.conversation(cid)

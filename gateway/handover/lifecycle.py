@@ -73,6 +73,8 @@ def assignment(workspace: WorkspaceConfig) -> dict[str, Any]:
                              "joined": texts.every("joined", workspace.language, workspace.texts)}  # {name}: the agent
     if handover.remind_every:  # reminders ride along: every step that may leave a chat waiting arms them
         found.update(remind_ms=int(handover.remind_every * 1000), remind_limit=handover.reminders)
+    if workspace.business_hours is not None and not team_in(workspace):
+        found["after_hours"] = True  # a chat left waiting now is listed first when the team is back
     return found
 
 

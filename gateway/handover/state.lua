@@ -21,6 +21,7 @@
 --   day, outcome the UTC day it started and its outcome so far, for the reports (see REPORT below); csat: its rating
 --   language     the customer's language as last read (en, es, fr, de, pt, it; absent: the workspace's), which picks
 --                what the customer is told where one operation speaks to many conversations (see LANGUAGE)
+--   after_hours  while a chat that started waiting outside business hours waits: since when (the inbox lists it first)
 --   sla_due      while a response target runs: its deadline (ms), sla_kind first | next, sla_since when it started,
 --                sla_target how many were armed, sla_breached when it was missed; answered_at: a human's last reply
 --
@@ -118,7 +119,8 @@
 --   stream_lease(agent, token, lease_ms) -> {}
 --   presence_sweep([limit]) -> {offline}
 --   set_assignment([mode], [capacity], assignment, actor, [drain_limit]) -> {mode, capacity, given}
---           `assignment` (here and above): config.yaml's {mode, capacity, file, [remind_ms], [remind_limit]}, whose
+--           `assignment` (here and above): config.yaml's {mode, capacity, file, [remind_ms], [remind_limit],
+--           [after_hours]} (after_hours: outside business hours now, so a chat left waiting is marked so), whose
 --           mode and capacity an admin's choice overrides while the file says what it said then (see ASSIGNMENT)
 --   outbox_next(conversation, token, [lock_ms], [resolvable], [check_after_ms])
 --           -> {message, recipient, channel, customer_at, maybe_sent, auto, attempted_at} | {} | not_found, busy
@@ -535,6 +537,7 @@ local function set_owner(c, owner, timeout_ms, route)
     redis.call('ZREM', key('UNPUBLISHED_WAITS'), c.id) -- someone has it now: publishing again leaves it alone
     redis.call('ZREM', key('ASSIGN_QUEUE'), c.id)
     redis.call('ZREM', key('REMIND_TIMERS'), c.id)
+    if c.after_hours then redis.call('HDEL', conv_key(c.id), 'after_hours') c.after_hours = nil end
     disarm(c)
     if (c.form_state or '') ~= '' then set(c, 'form_state', '') end -- someone has the chat: the form is moot
   end
@@ -651,6 +654,8 @@ local function hand_out(c, exclude, file)
     return agent_id
   end
   redis.call('ZADD', key('ASSIGN_QUEUE'), 'NX', now, c.id) -- queued in manual mode too, should it change
+  -- Waiting since outside business hours: the inbox lists it first when the team is back (until someone takes it).
+  if type(file) == 'table' and file.after_hours == true then set(c, 'after_hours', now) end
   -- Nobody took it: the team is reminded every remind_ms, then the admins are told (see REMINDERS).
   if type(file) == 'table' and tonumber(file.remind_ms) then
     set(c, 'reminders', 0)

@@ -89,6 +89,7 @@ class Conversation(TypedDict, total=False):
     csat_asked: int  # when the rating question was sent (WhatsApp)
     language: str  # the customer's, as last read (absent: the workspace's); see LANGUAGE in state.lua
     answered_at: int  # a human's latest public reply
+    after_hours: int  # started waiting outside business hours (ms), while nobody has taken it
     sla_kind: Literal["first", "next"]  # the response target that runs (sla:), with its deadline and its start
     sla_due: int
     sla_since: int
@@ -1039,7 +1040,7 @@ def view_key(view: str, agent_id: str = "") -> str:
 _INTEGERS = ("epoch", "created_at", "updated_at", "closed_at", "last_message_at", "handover_at", "waiting_since",
              "handovers", "unknown_streak", "form_sent_at", "handed_back_at", "waits", "captured_at",
              "followed_up_at", "noted_at", "assigned_at", "customer_at", "answered_at", "sla_due", "sla_since",
-             "sla_target", "sla_breached", "csat", "csat_at", "csat_asked")
+             "sla_target", "sla_breached", "after_hours", "csat", "csat_at", "csat_asked")
 
 
 def decode_conversation(data: dict[str, Any]) -> Conversation:

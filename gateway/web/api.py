@@ -142,7 +142,7 @@ def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: i
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "team", "profile_name", "created_at",
                   "updated_at", "last_text", "last_author", "last_message_at", "waiting_since",
                   "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state",
-                  "sla_kind", "sla_due", "sla_breached", "outcome", "csat", "csat_by", "csat_comment")
+                  "sla_kind", "sla_due", "sla_breached", "after_hours", "outcome", "csat", "csat_by", "csat_comment")
 
 
 def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any]:

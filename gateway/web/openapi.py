@@ -302,6 +302,8 @@ schemas:
       closed_at: {type: integer}
       previous: {type: string, description: The customer's conversation before this one}
       form_state: {type: string, enum: [sent, done], description: The no-human contact form's state}
+      after_hours: {type: integer, description: 'Started waiting for a human outside business hours (unix ms), and
+          nobody has taken it since: the inbox lists it first'}
       sla_kind: {type: string, enum: [first, next], description: 'The response target that runs (sla:): the first
           human reply after a handover, or the next one after the customer wrote'}
       sla_due: {type: integer, description: 'When that target is due, unix ms (counting business hours only)'}

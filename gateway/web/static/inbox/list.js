@@ -49,11 +49,19 @@ export function renderList(list, empty) {
   status.textContent = count;
   status.classList.toggle("is-error", Boolean(store.listError));
   const next = loaded && store.nextCursor ? more() : null;
-  fill(list, loaded ? store.conversations.map(row) : [], next);
+  fill(list, loaded ? afterHoursFirst(store.conversations).map(row) : [], next);
   if (next && nearEnd) nearEnd.observe(next);
   empty.hidden = loaded && store.conversations.length > 0;
   document.getElementById("list-empty-text").textContent = loaded ? view.empty
     : store.listError ? "The conversations couldn't be loaded. Trying again…" : "Loading conversations…";
+}
+
+/** Chats that started waiting while the team was out come first (the oldest first) until someone takes them: the
+ * team sees the night's queue when it opens. The rest keep the view's order. */
+export function afterHoursFirst(conversations) {
+  const waiting = (c) => c.status === "open" && c.owner === "none" && c.after_hours;
+  const first = conversations.filter(waiting).sort((a, b) => a.after_hours - b.after_hours);
+  return first.length ? first.concat(conversations.filter((c) => !waiting(c))) : conversations;
 }
 
 function more() {
@@ -123,6 +131,8 @@ function row(conversation, result = null) {
           conversation.status === "closed" ? "Closed" : ownerLabel(owner)),
         waiting ? h("span", { class: "chip chip-wait", title: "Waiting for a human since the handover" },
           "Waiting ", h("span", { dataset: { waited: since }, text: waited(since) })) : null,
+        waiting && conversation.after_hours ? h("span", { class: "chip chip-after-hours",
+          title: "Handed over while the team was out", text: "After hours" }) : null,
         slaChip(conversation)))));
 }
 
