@@ -70,6 +70,7 @@ REPLY = "baton:%(workspace_id)s:reply:%(agent)s:%(client_id)s"
 SEARCH = "baton:%(workspace_id)s:search:%(term)s"
 # zset conversation id → its last activity: the conversations with the label (its view; search's filter)
 LABELED = "baton:%(workspace_id)s:labeled:%(label)s"
+SNOOZE_TIMERS = "baton:%(workspace_id)s:timers:snooze"  # zset conversation id → when its snooze ends (ms)
 LABELS = "baton:%(workspace_id)s:labels"  # hash label → JSON {name, color, created_at, by}: the workspace's labels
 CANNED = "baton:%(workspace_id)s:canned"  # hash shortcut → JSON {shortcut, text, updated_at, by}: canned replies
 CONTACT = "baton:%(workspace_id)s:contact:%(contact)s"  # hash

@@ -296,3 +296,25 @@ def test_an_agent_edits_a_contact_and_finds_them_by_the_new_name(server: Server,
     rows = inbox.page.locator("#conversation-list a.row")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-conversation", cid)
+
+
+def test_a_snoozed_conversation_comes_back_when_the_customer_writes(server: Server, admin: str,
+                                                                   new_page: Callable[..., Any]) -> None:
+    widget = Widget(new_page(viewport={"width": 1280, "height": 800})).open()
+    widget.say("Can you check my delivery date?")
+    cid = conversation_of(server, widget)
+    inbox = inbox_page(new_page, admin)
+    inbox.go(f"#/inbox/mine/{cid}")
+    composer = inbox.page.locator("#composer-text")
+    composer.fill("I'll ask the warehouse and get back to you.")
+    composer.press("Enter")
+    widget.expect_reply("ask the warehouse", author="agent")
+    inbox.page.locator("#act-snooze").select_option("next")
+    expect(inbox.page.locator("#act-unsnooze")).to_be_visible()
+    inbox.go("#/inbox/snoozed")
+    expect(inbox.page.locator(f"#conversation-list a.row[data-conversation='{cid}']")).to_have_count(1)
+    shot(inbox.page, "inbox-snoozed.png")
+    widget.say("Any news?")
+    expect(inbox.page.locator(f"#conversation-list a.row[data-conversation='{cid}']")).to_have_count(0)
+    inbox.go("#/inbox/mine")
+    expect(inbox.page.locator(f"#conversation-list a.row[data-conversation='{cid}']")).to_have_count(1)

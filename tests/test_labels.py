@@ -80,3 +80,22 @@ def test_an_agent_edits_a_contact_and_bad_details_are_refused_by_field(client: T
     assert client.patch("/api/contacts/999999", json={"name": "A"}, headers=agent).status_code == 404
     assert client.patch("/api/contacts/abc", json={"name": "A"}, headers=agent).status_code == 404
     assert client.patch(f"/api/contacts/{contact_id}", json={"name": "A"}).status_code == 401
+
+
+def test_an_agent_snoozes_a_conversation_and_the_views_follow(client: TestClient, deployment: Deployment,
+                                                              visitor: Visitor) -> None:
+    agent = agent_token(deployment, "alex")
+    cid = visitor.say("I need a refund")["conversation"]
+    assert client.post(f"/api/conversations/{cid}/messages", json={"text": "Looking", "client_id": "c1"},
+                       headers=agent).status_code == 201
+    for body in ({"until": "tomorrow"}, {"until": 1}, {"until": True}):
+        assert client.post(f"/api/conversations/{cid}/snooze", json=body, headers=agent).status_code == 400, body
+    answer = client.post(f"/api/conversations/{cid}/snooze", json={}, headers=agent)
+    assert answer.status_code == 200 and answer.json() == {"snoozed_until": "next"}
+    views = client.get("/api/conversations", params={"view": "snoozed"}, headers=agent).json()
+    assert [c["id"] for c in views["conversations"]] == [cid] and views["counts"]["all"] == 0
+    assert views["conversations"][0]["snoozed_until"] == "next"
+    visitor.say("any news?")
+    assert client.get("/api/conversations", params={"view": "snoozed"}, headers=agent).json()["conversations"] == []
+    assert client.post(f"/api/conversations/{cid}/unsnooze", headers=agent).status_code == 409
+    assert client.post("/api/conversations/99999/snooze", json={}, headers=agent).status_code == 404

@@ -269,6 +269,17 @@ def canned(site: Site, method: str, path: str) -> None:
         needs(site, method, "/api/canned/urls", site.agent, 200)
 
 
+def snooze(site: Site, method: str, path: str) -> None:
+    """An agent snoozes a conversation of theirs until the customer writes, then wakes it."""
+    cid = site.conversation()
+    site.http.post(f"/api/conversations/{cid}/assign", json={"assignee": "me"}, headers=site.agent)
+    if path.endswith("/unsnooze"):
+        site.http.post(f"/api/conversations/{cid}/snooze", json={}, headers=site.agent)
+        needs(site, method, path.format(id=cid), site.agent, 200)
+    else:
+        needs(site, method, path.format(id=cid), site.agent, 200, json={})
+
+
 def metrics(site: Site) -> None:
     """From this machine (the test runs on it), the Prometheus text with Baton's metrics."""
     response = site.http.get("/metrics")
@@ -342,6 +353,8 @@ CHECKS: dict[tuple[str, str], Check] = {
     # The README writes the range as YYYY-MM-DD (not dates: refused 400): asked for a real week instead.
     ("GET", "/api/reports"): lambda site, method, path: needs(
         site, method, "/api/reports?from=2026-11-30&to=2026-12-06", site.agent, 200),
+    ("POST", "/api/conversations/{id}/snooze"): snooze,
+    ("POST", "/api/conversations/{id}/unsnooze"): snooze,
     ("GET", "/api/labels"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PUT", "/api/labels/{name}"): labels,
     ("DELETE", "/api/labels/{name}"): labels,

@@ -100,6 +100,8 @@
 --           too_many_labels
 --   label_delete(label, actor, [limit]) -> {remaining}
 --   rate(conversation, rating, [comment], [via]) -> {rating, by} | not_found, not_closed
+--   snooze(conversation, actor, [until]) -> {snoozed_until} | not_found, closed, not_owner (the AI's)
+--   unsnooze(conversation, actor) -> {owner} | not_found, closed, not_snoozed
 --   contact_update(contact, fields, terms, actor, [expect]) -> {contact} | no_contact, contact_changed
 --           `fields`: name, email, phone, each a value or '' to clear it; `terms`: the contact's search terms now;
 --           `expect`: its updated_at as the caller read it
@@ -210,8 +212,11 @@ local function ai_published(default)
   return default == true
 end
 
+local function snoozed(c) return c.status == 'open' and (c.snoozed_until or '') ~= '' end
+
 local function view_of(c)
   if c.status == 'closed' then return 'closed' end
+  if snoozed(c) then return 'snoozed' end
   if c.owner == 'ai' then return 'ai' end
   if c.owner == 'none' then return 'waiting' end
   return c.owner
@@ -425,7 +430,7 @@ local function append(c, m)
     set(c, 'last_text', preview(m.text), 'last_author', m.author, 'last_message_at', now,
       'updated_at', now)
     redis.call('ZADD', view_key(view_of(c)), now, c.id)
-    if c.status == 'open' then redis.call('ZADD', view_key('open'), now, c.id) end
+    if c.status == 'open' and not snoozed(c) then redis.call('ZADD', view_key('open'), now, c.id) end
     for _, label in ipairs(labels_of(c)) do redis.call('ZADD', key('LABELED', {label = label}), 'XX', now, c.id) end
   end
   if public and m.author ~= 'customer' and c.delivers == '1' then queue_delivery(c, mid) end
@@ -841,6 +846,11 @@ local function shut(c, actor, notice_text, visibility)
   redis.call('ZREM', key('IDLE_TIMERS'), c.id)
   redis.call('ZREM', key('REMIND_TIMERS'), c.id)
   redis.call('ZADD', view_key('closed'), now, c.id)
+  if (c.snoozed_until or '') ~= '' then -- a snooze ends with the conversation
+    redis.call('HDEL', conv_key(c.id), 'snoozed_until', 'snoozed_by')
+    redis.call('ZREM', key('SNOOZE_TIMERS'), c.id)
+    c.snoozed_until = nil
+  end
   local active = key('ACTIVE', {channel = c.channel, sender = c.sender})
   if redis.call('GET', active) == c.id then redis.call('DEL', active) end
   append(c, {author = 'system', kind = 'closed', text = say(c, notice_text) or 'This conversation was closed.',
@@ -872,6 +882,19 @@ local function rate(c, rating, comment, via)
   event('conversation.rated', {conversation = c.id, channel = c.channel, rating = rating, by = by,
     comment = comment or ''})
   return by
+end
+
+-- Back from a snooze (`by`: customer, time, or the agent who woke it): into its view again, by its last activity.
+local function unsnooze(c, by)
+  local score = tonumber(c.last_message_at or c.created_at or now)
+  redis.call('HDEL', conv_key(c.id), 'snoozed_until', 'snoozed_by')
+  c.snoozed_until = nil
+  redis.call('ZREM', view_key('snoozed'), c.id)
+  redis.call('ZREM', key('SNOOZE_TIMERS'), c.id)
+  redis.call('ZADD', view_key(view_of(c)), score, c.id)
+  redis.call('ZADD', view_key('open'), score, c.id)
+  note(c, 'unsnoozed', '', {by = by})
+  event('conversation.unsnoozed', {conversation = c.id, by = by, owner = c.owner, channel = c.channel})
 end
 
 local ops = {}
@@ -912,6 +935,7 @@ function ops.inbound()
     set(c, 'profile_name', args.profile_name, 'customer', args.customer or args.profile_name)  -- renamed meanwhile
     set_contact_terms(find_contact(args), args.customer_terms)
   end
+  if snoozed(c) then unsnooze(c, 'customer') end -- the customer wrote: back in its view
   if (args.language or '') ~= '' and (c.language or '') == '' then set(c, 'language', args.language) end
   local mid = append(c, {author = 'customer', text = args.text or '', media = args.media, data = args.data,
     terms = args.terms})
@@ -1290,6 +1314,42 @@ local function remind(file, limit)
   return told
 end
 
+-- --- snooze --------------------------------------------------------------------------------------------------
+--
+-- A snoozed conversation (`snoozed_until`: a time in ms, or 'next' for the customer's next message) is out of its
+-- view and of All, in VIEW snoozed, until the customer writes (inbound), its time comes (SNOOZE_TIMERS, woken by
+-- fire) or an agent wakes it; closing it ends the snooze.
+
+function ops.snooze()
+  local c, err = open_conversation(args.conversation)
+  if not c then return err end
+  if c.owner == 'ai' then return fail('not_owner', {owner = c.owner}) end
+  local before = view_of(c)
+  local score = tonumber(c.last_message_at or c.created_at or now)
+  local wake_at = args['until'] and tonumber(args['until']) or nil
+  set(c, 'snoozed_until', wake_at or 'next', 'snoozed_by', args.actor)
+  redis.call('ZREM', view_key(before), c.id)
+  redis.call('ZREM', view_key('open'), c.id)
+  redis.call('ZADD', view_key('snoozed'), score, c.id)
+  if wake_at then
+    redis.call('ZADD', key('SNOOZE_TIMERS'), wake_at, c.id)
+  else
+    redis.call('ZREM', key('SNOOZE_TIMERS'), c.id)
+  end
+  note(c, 'snoozed', '', {actor = args.actor, ['until'] = wake_at or 'next'})
+  event('conversation.snoozed', {conversation = c.id, actor = args.actor, ['until'] = wake_at or 'next',
+    channel = c.channel})
+  return ok({snoozed_until = wake_at or 'next'})
+end
+
+function ops.unsnooze()
+  local c, err = open_conversation(args.conversation)
+  if not c then return err end
+  if not snoozed(c) then return fail('not_snoozed') end
+  unsnooze(c, args.actor)
+  return ok({owner = c.owner})
+end
+
 -- Fire every due no-human timer: the contact form goes out once per wait, never after an assignment; then every
 -- missed response target.
 function ops.fire()
@@ -1341,7 +1401,16 @@ function ops.fire()
     end
   end
   local reminded = remind(args.assignment, args.limit)
-  return ok({fired = fired, resolved = resolved, breached = breached, reminded = reminded, now = now})
+  local woke = {}
+  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', key('SNOOZE_TIMERS'), '-inf', now, 'LIMIT', 0, args.limit or 200)) do
+    redis.call('ZREM', key('SNOOZE_TIMERS'), cid)
+    local c = load(cid)
+    if c and snoozed(c) and c.snoozed_until ~= 'next' and tonumber(c.snoozed_until) <= now then
+      unsnooze(c, 'time')
+      woke[#woke + 1] = cid
+    end
+  end
+  return ok({fired = fired, resolved = resolved, breached = breached, reminded = reminded, woke = woke, now = now})
 end
 
 -- Store what the customer left (the widget's form, or details in a WhatsApp reply read by a turn) in Contacts.

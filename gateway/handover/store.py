@@ -33,10 +33,11 @@ Author = Literal["customer", "ai", "agent", "system"]
 RefusalCode = Literal["not_found", "closed", "conflict", "stale_turn", "not_owner", "suppressed", "ai_unpublished",
                       "client_id_reused", "not_settable", "no_form", "no_agent", "busy", "not_holder", "not_resendable",
                       "open", "schema_mismatch", "unknown_operation", "not_closed", "newer_open", "no_label",
-                      "too_many_labels", "no_contact", "contact_changed"]
+                      "too_many_labels", "no_contact", "contact_changed",
+                      "not_snoozed"]
 Owner = str  # "ai" | "none" | "agent:<id>"
 #: overdue: the open chats past a response target, the most overdue first
-VIEWS = ("mine", "waiting", "ai", "all", "closed", "overdue")
+VIEWS = ("mine", "waiting", "ai", "all", "closed", "overdue", "snoozed")
 
 
 class Conversation(TypedDict, total=False):
@@ -78,6 +79,7 @@ class Conversation(TypedDict, total=False):
     closed_by: str
     team: str  # the team its handovers go to (the channel's or the workspace's), "" for every agent
     assigned_at: int  # handed to an agent by automatic assignment
+    snoozed_until: str  # while snoozed: when it wakes (ms), or "next" (the customer's next message)
     labels: str  # JSON list of its labels (gateway/handover/labels.py)
     day: str  # the UTC day it started (YYYY-MM-DD), for the reports; "" before they were kept
     outcome: Literal["open", "ai_resolved", "handed_over", "abandoned"]  # see gateway/reports.py
@@ -231,6 +233,7 @@ def _reason(code: RefusalCode, conversation_id: str, owner: str) -> str:
         "no_label": "no such label in this workspace: an admin adds labels in Settings",
         "too_many_labels": f"conversation {conversation_id} has as many labels as it may hold",
         "no_contact": "no such contact",
+        "not_snoozed": f"conversation {conversation_id} is not snoozed",
         "contact_changed": "the contact changed since it was read (details left meanwhile?): read it again",
     }
     return reasons.get(code, f"conversation {conversation_id}: {code} (owner {owner or 'nobody'})")
@@ -1032,7 +1035,7 @@ def view_key(view: str, agent_id: str = "") -> str:
         return f"agent:{agent_id}"
     if view == "all":
         return "open"
-    if view in ("waiting", "ai", "closed", "overdue"):
+    if view in ("waiting", "ai", "closed", "overdue", "snoozed"):
         return view
     raise NotFound(f"no view {view!r}; expected one of {', '.join(VIEWS)}")
 

@@ -82,8 +82,9 @@ async def list_conversations(request: Request) -> Response:
     summary: The inbox views
     security: [{agentToken: []}]
     parameters:
-      - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed, overdue]},
-         description: 'overdue: the open chats past a response target (sla:), the most overdue first'}
+      - {name: view, in: query, schema: {type: string, enum: [mine, waiting, ai, all, closed, overdue, snoozed]},
+         description: 'overdue: the open chats past a response target (sla:), the most overdue first; snoozed: those
+           snoozed (out of every other view until they wake)'}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
       - {name: label, in: query, schema: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'}, example: vip,
          description: 'The label''s view instead: its conversations, open and closed, latest activity first (counts
@@ -142,7 +143,8 @@ def _list(deployment: Deployment, agent: Agent, view: str, cursor: str, limit: i
 SUMMARY_FIELDS = ("id", "channel", "sender", "contact", "status", "owner", "team", "profile_name", "created_at",
                   "updated_at", "last_text", "last_author", "last_message_at", "waiting_since",
                   "handover_reason", "handover_summary", "handover_at", "closed_at", "previous", "form_state",
-                  "sla_kind", "sla_due", "sla_breached", "after_hours", "outcome", "csat", "csat_by", "csat_comment")
+                  "snoozed_until", "sla_kind", "sla_due", "sla_breached", "after_hours", "outcome", "csat", "csat_by",
+                  "csat_comment")
 
 
 def summary(deployment: Deployment, conversation: Conversation) -> dict[str, Any]:

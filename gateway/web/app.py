@@ -89,6 +89,8 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/labels", toolbox.list_labels, methods=["GET"]),
             Route("/labels/{name}", resource(put=toolbox.put_label, delete=toolbox.delete_label)),
             Route("/conversations/{id}/labels", toolbox.label_conversation, methods=["POST"]),
+            Route("/conversations/{id}/snooze", toolbox.snooze, methods=["POST"]),
+            Route("/conversations/{id}/unsnooze", toolbox.unsnooze, methods=["POST"]),
             Route("/conversations/{id}/labels/{name}", toolbox.unlabel_conversation, methods=["DELETE"]),
             Route("/canned", toolbox.list_canned, methods=["GET"]),
             Route("/canned/{shortcut}", resource(put=toolbox.put_canned, delete=toolbox.delete_canned)),

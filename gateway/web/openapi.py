@@ -290,6 +290,9 @@ schemas:
       team: {type: string, description: The team its handovers go to (its channel's or the workspace's)}
       profile_name: {type: string}
       labels: {type: array, items: {type: string}, description: Its labels (left out when none)}
+      snoozed_until:
+        type: string
+        description: 'While snoozed: when it wakes (unix ms), or "next" (the customer''s next message)'
       created_at: {type: integer, description: unix ms}
       updated_at: {type: integer}
       last_text: {type: string}

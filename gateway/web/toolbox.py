@@ -410,3 +410,81 @@ async def edit_contact(request: Request) -> Response:
     edited = await run_in_threadpool(contacts.edit, deployment.store, agent.workspace_id, contact_id, body,
                                      agent.owner)
     return JSONResponse({"contact": contact_view(deployment, edited)})
+
+
+# --- snooze -------------------------------------------------------------------------------------------------------
+
+async def snooze(request: Request) -> Response:
+    """
+    summary: Snooze a conversation until a time, or until the customer's next message
+    description: A snoozed conversation leaves its view (and All) for the snoozed view; it comes back when the customer
+      writes, when `until` passes, or when an agent wakes it. Closing it ends the snooze. The AI's conversations
+      are not snoozed.
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    requestBody:
+      required: true
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              until: {type: integer, nullable: true, description: 'When to wake it (unix ms, in the future); absent or
+                null: at the customer''s next message'}
+    responses:
+      200:
+        description: Snoozed
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [snoozed_until]
+              properties: {snoozed_until: {description: 'ms, or "next"', oneOf: [{type: integer}, {type: string}]}}
+      400: {$ref: '#/components/responses/BadRequest'}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: The conversation is closed, or the AI's
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      413: {$ref: '#/components/responses/TooLarge'}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    body = await json_body(request)
+    until = body.get("until")
+    store = deployment_of(request).store
+    if until is not None:
+        if not isinstance(until, int) or isinstance(until, bool) or until <= 0 or until > 10**15:
+            raise BadRequest("'until' must be a time in milliseconds since 1970, or null for the next message")
+        if until <= await run_in_threadpool(store.now_ms):
+            raise BadRequest("'until' has passed: snooze until a time to come")
+    conversation_id = _conversation_id(request)
+    answer = await run_in_threadpool(lambda: store.run("snooze", agent.workspace_id, conversation_id,
+                                                       actor=agent.owner, until=until))
+    return JSONResponse({"snoozed_until": answer["snoozed_until"]})
+
+
+async def unsnooze(request: Request) -> Response:
+    """
+    summary: Wake a snoozed conversation now
+    security: [{agentToken: []}]
+    parameters: [{$ref: '#/components/parameters/ConversationId'}]
+    responses:
+      200:
+        description: Back in its view
+        content: {application/json: {schema: {type: object, required: [owner], properties: {owner: {type: string}}}}}
+      401: {$ref: '#/components/responses/Unauthorized'}
+      403: {$ref: '#/components/responses/CSRF'}
+      404: {$ref: '#/components/responses/UnknownConversation'}
+      409:
+        description: It is not snoozed, or closed
+        content: {application/json: {schema: {$ref: '#/components/schemas/Error'}}}
+      429: {$ref: '#/components/responses/RateLimited'}
+    """
+    agent = await current_agent(request)
+    conversation_id = _conversation_id(request)
+    store = deployment_of(request).store
+    answer = await run_in_threadpool(lambda: store.run("unsnooze", agent.workspace_id, conversation_id,
+                                                       actor=agent.owner))
+    return JSONResponse({"owner": answer["owner"]})

@@ -117,5 +117,8 @@ export const api = {
   saveCanned: (shortcut, text) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "PUT", body: { text } }),
   deleteCanned: (shortcut) => request(`/api/canned/${encodeURIComponent(shortcut)}`, { method: "DELETE" }),
   editContact: (id, changes) => request(`/api/contacts/${encodeURIComponent(id)}`, { method: "PATCH", body: changes }),
+  snooze: (id, until) => request(`/api/conversations/${encodeURIComponent(id)}/snooze`,
+    { method: "POST", body: { until } }),
+  unsnooze: (id) => request(`/api/conversations/${encodeURIComponent(id)}/unsnooze`, { method: "POST", body: {} }),
   contacts: (cursor = "") => request(`/api/contacts?limit=100&cursor=${encodeURIComponent(cursor)}`),
 };

@@ -7,7 +7,7 @@ import {
 } from "./store.js";
 import { Timeline } from "./timeline.js";
 import { splitText, textLength } from "../widget/split.js";
-import { bindCannedMenu, renderConversationLabels } from "./toolbox.js";
+import { bindCannedMenu, renderConversationLabels, renderSnooze } from "./toolbox.js";
 
 // What one reply or note may be, and one message on the channel, until the conversation's own limits are loaded.
 const DEFAULT_LIMITS = { text: 4096, channel: 4096 };
@@ -191,6 +191,7 @@ export class ConversationPane {
     $("conv-status").textContent = c.status === "closed" ? "Closed" : "Open";
     $("conv-status").className = `chip ${c.status === "closed" ? "chip-closed" : "chip-open"}`;
     renderConversationLabels(c, () => { this.refresh(); this.onChanged(); });
+    renderSnooze(c, () => { this.refresh(); this.onChanged(); });
     this.renderWindow();
     $("conv-reports").hidden = c.delivery_reports !== false;
     this.timeline.noReports = c.delivery_reports === false;

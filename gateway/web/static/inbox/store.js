@@ -8,7 +8,7 @@ export const store = {
   assignment: null, // {mode, capacity, source, file, queued}
   ai: null, // {name, model, published} or null when the workspace has none
   contacts: new Map(), // contact id -> contact
-  counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0, overdue: 0 },
+  counts: { mine: 0, waiting: 0, ai: 0, all: 0, closed: 0, overdue: 0, snoozed: 0 },
   view: "mine",
   conversations: [],
   nextCursor: null, // the view's next page, when there is one (Load more)
@@ -29,6 +29,7 @@ export const VIEWS = {
   all: { title: "All", empty: "No open conversations." },
   closed: { title: "Closed", empty: "No closed conversations yet." },
   overdue: { title: "Past target", empty: "No customer is waiting past a response target." },
+  snoozed: { title: "Snoozed", empty: "Nothing snoozed. A snoozed chat comes back when the customer writes or its time comes." },
 };
 
 export function aiName() {

@@ -192,3 +192,44 @@ export function bindToolbox(handlers) {
     }
   });
 }
+
+// --- snooze -------------------------------------------------------------------------------------------------------
+
+/** When a snooze would end, from the choice in the menu (null: at the customer's next message). */
+function wakeAt(choice) {
+  const at = new Date();
+  if (choice === "hour") return Date.now() + 3600 * 1000;
+  if (choice === "tomorrow") {
+    at.setDate(at.getDate() + 1);
+    at.setHours(9, 0, 0, 0);
+    return at.getTime();
+  }
+  if (choice === "week") {
+    at.setDate(at.getDate() + ((8 - at.getDay()) % 7 || 7)); // next Monday
+    at.setHours(9, 0, 0, 0);
+    return at.getTime();
+  }
+  return null;
+}
+
+/** Snooze (an agent's or waiting conversation) or wake it (a snoozed one). */
+export function renderSnooze(conversation, changed) {
+  const select = $("act-snooze");
+  const wake = $("act-unsnooze");
+  const snoozed = Boolean(conversation.snoozed_until);
+  const possible = conversation.status === "open" && conversation.owner !== "ai";
+  fill(select, h("option", { value: "" }, "Snooze…"), h("option", { value: "next" }, "Until they reply"),
+    h("option", { value: "hour" }, "For an hour"), h("option", { value: "tomorrow" }, "Until tomorrow 9:00"),
+    h("option", { value: "week" }, "Until Monday 9:00"));
+  select.hidden = !possible || snoozed;
+  wake.hidden = !possible || !snoozed;
+  const until = conversation.snoozed_until === "next" ? "until the customer replies"
+    : snoozed ? `until ${new Date(Number(conversation.snoozed_until)).toLocaleString()}` : "";
+  wake.title = snoozed ? `Snoozed ${until}` : "";
+  select.onchange = () => {
+    const choice = select.value;
+    select.value = "";
+    if (choice) change(api.snooze(conversation.id, wakeAt(choice)), changed);
+  };
+  wake.onclick = () => change(api.unsnooze(conversation.id), changed);
+}
