@@ -66,6 +66,40 @@ def _day(value: str, name: str) -> date:
         raise ValueError(f"'{name}' must be a date, YYYY-MM-DD ({value!r} is not one)") from None
 
 
+# Sums the days' counters inside the server (read only): the range's total of every field, and each day's COUNTERS,
+# so a year of a busy workspace crosses the network as one hash and 365 short rows, not 365 whole hashes.
+# KEYS: the days' REPORT hashes; ARGV[1]: one channel, or '' for all; ARGV[2..]: the counters kept by day.
+SUM_SCRIPT = """
+local channel = ARGV[1]
+local daily = {}
+for i = 2, #ARGV do daily[ARGV[i]] = i - 1 end
+local total, days = {}, {}
+for d, name in ipairs(KEYS) do
+  local flat = redis.call('HGETALL', name)
+  local row = {}
+  for i = 1, #flat, 2 do
+    local field = flat[i]
+    local bar = string.find(field, '|', 1, true)
+    if bar and (channel == '' or string.sub(field, bar + 1) == channel) then
+      local value = tonumber(flat[i + 1]) or 0
+      total[field] = (total[field] or 0) + value
+      local slot = daily[string.sub(field, 1, bar - 1)]
+      if slot then row[slot] = (row[slot] or 0) + value end
+    end
+  end
+  local out = {}
+  for j = 1, #ARGV - 1 do out[j] = row[j] or 0 end
+  days[d] = out
+end
+local flat_total = {}
+for field, value in pairs(total) do
+  flat_total[#flat_total + 1] = field
+  flat_total[#flat_total + 1] = tostring(value)
+end
+return {flat_total, days}
+"""
+
+
 def read_days(client: Any, workspace_id: str, days: list[date]) -> list[dict[str, str]]:
     """Each day's counters, as stored: one pipelined round trip."""
     pipe = client.pipeline(transaction=False)
@@ -99,10 +133,8 @@ def parse_field(field: str) -> tuple[str, str, int, str] | None:
     return None
 
 
-def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None,
-         day: dict[str, Any] | None = None) -> None:
-    """Add a day's stored counters (of one channel, or all when None) into `into`, and its plain counts (and
-    conversations by channel) into `day` too."""
+def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None) -> None:
+    """Add a day's stored counters (of one channel, or all when None) into `into`."""
     counts, handover, csat, times, channels = (into["counts"], into["handover"], into["csat"], into["times"],
                                                into["channels"])
     for field, raw in stored.items():
@@ -115,12 +147,8 @@ def _add(into: dict[str, Any], stored: dict[str, str], channel_name: str | None,
         value = int(raw)
         if kind == "count":
             counts[name] += value
-            if day is not None:
-                day["counts"][name] += value
             if name == "conversations":
                 channels[where] = channels.get(where, 0) + value
-                if day is not None:
-                    day["channels"][where] = day["channels"].get(where, 0) + value
         elif kind == "time":
             times[name][index] += value
         elif kind == "csat":
@@ -203,7 +231,7 @@ def _day_summary(data: dict[str, Any]) -> dict[str, Any]:
     """A day of the series: its counts, shares and rates (the times, CSAT and handovers are the range's)."""
     counts = data["counts"]
     total = counts["conversations"]
-    return {"conversations": total, "shares": _shares(counts), "counts": counts, "channels": data["channels"],
+    return {"conversations": total, "shares": _shares(counts), "counts": counts,
             "ai_resolution_rate": _share(counts["ai_resolved"], total),
             "durable_resolution_rate": _share(counts["ai_resolved"] - counts["returned"], total),
             "handover_rate": _share(counts["handed_over"], total)}
@@ -212,20 +240,25 @@ def _day_summary(data: dict[str, Any]) -> dict[str, Any]:
 def report(client: Any, workspace_id: str, span: Range, channel_name: str | None = None,
            whole_days: bool = False) -> dict[str, Any]:
     """The range's figures and its series by day (of one channel, or every channel): each day's counts, shares and
-    rates, or (`whole_days`, for the CSV) all of its figures."""
+    rates (summed inside the server, SUM_SCRIPT), or (`whole_days`, for the CSV) all of its figures."""
+    if not whole_days:
+        names = [keys.key(keys.REPORT, workspace_id=workspace_id, day=day.isoformat()) for day in span.days]
+        flat, rows = client.eval(SUM_SCRIPT, len(names), *names, channel_name or "", *COUNTERS)
+        total = _empty()
+        _add(total, dict(zip(flat[::2], flat[1::2], strict=True)), channel_name)
+        series = [{"day": day.isoformat(), **_day_summary({"counts": dict(zip(COUNTERS, map(int, row), strict=True))})}
+                  for day, row in zip(span.days, rows, strict=True)]
+        seen = sorted(set(total["channels"]) | {field.rpartition("|")[2] for field in flat[::2]})
+        return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel_name,
+                "channels_seen": seen, "buckets": list(BUCKETS), **_summary(total), "series": series}
     stored = read_days(client, workspace_id, span.days)
     total = _empty()
     series = []
     for day, fields in zip(span.days, stored, strict=True):
-        if whole_days:
-            one = _empty()
-            _add(one, fields, channel_name)
-            _merge(total, one)
-            series.append({"day": day.isoformat(), **_summary(one)})
-        else:
-            one = {"counts": dict.fromkeys(COUNTERS, 0), "channels": {}}
-            _add(total, fields, channel_name, one)
-            series.append({"day": day.isoformat(), **_day_summary(one)})
+        one = _empty()
+        _add(one, fields, channel_name)
+        _merge(total, one)
+        series.append({"day": day.isoformat(), **_summary(one)})
     seen = sorted({field.rpartition("|")[2] for fields in stored for field in fields})
     return {"from": span.first.isoformat(), "to": span.last.isoformat(), "channel": channel_name,
             "channels_seen": seen,

@@ -211,14 +211,13 @@ schemas:
             description: each day's counts, shares and rates (the times, CSAT and handovers are the range's above)
             items:
               type: object
-              required: [day, conversations, shares, counts, channels, ai_resolution_rate, durable_resolution_rate,
+              required: [day, conversations, shares, counts, ai_resolution_rate, durable_resolution_rate,
                 handover_rate]
               properties:
                 day: {type: string, format: date}
                 conversations: {type: integer}
                 shares: {type: object, additionalProperties: {type: number}}
                 counts: {type: object, additionalProperties: {type: integer}}
-                channels: {type: object, additionalProperties: {type: integer}}
                 ai_resolution_rate: {type: number}
                 durable_resolution_rate: {type: number}
                 handover_rate: {type: number}
