@@ -146,8 +146,13 @@ def _coverage(histories: dict[str, History], report: Report) -> dict[str, set[st
         waiting: list[str] = []  # customer messages not yet followed by an answer
         customers = ai_messages = 0
         echoes: Counter[str] = Counter()
+        echoing = False  # the last public message was the fake model's answer ("Re: …") or a part of it
         for message in history.messages:
             author, kind = message["author"], message.get("kind", "message")
+            if author == "ai" and _public(message) and echoing and not message.get("text", "").startswith("Re: "):
+                continue  # the next part of an answer longer than the channel takes (posted with it, in order)
+            if _public(message):
+                echoing = author == "ai" and message.get("text", "").startswith("Re: ")
             if author == "customer":
                 customers += 1
                 (covered[cid].add if with_human else waiting.append)(message["id"])

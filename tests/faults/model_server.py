@@ -7,7 +7,9 @@ met.
 `PUT /mode {"mode": …, "late": seconds}` makes it misbehave from the next request on, as a provider does:
 `answer` (the default), `hang` (holds every request for --hold-seconds), `error` (HTTP 500 with an OpenAI error
 body), `garbage` (HTTP 200 whose body is no completion, as a misconfigured proxy answers), `late` (answers after
-`late` seconds, meant to be past the caller's timeout).
+`late` seconds, meant to be past the caller's timeout), `huge` (answers "Re: <the message>" followed by `size`
+characters of sentences, whatever max_tokens the caller asked for). Each request's log line also says the
+max_tokens it asked for and how many characters its messages held.
 
     python tests/faults/model_server.py --port 8100 --log model.jsonl --hold-marker HOLDTURN --hold-seconds 60
 """
@@ -27,13 +29,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-MODES = ("answer", "hang", "error", "garbage", "late")
+MODES = ("answer", "hang", "error", "garbage", "late", "huge")
+SENTENCE = "This lamp's warranty covers parts and labour for two years from delivery. "
 _ids = itertools.count(1)
 
 
 def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> Starlette:
     held: set[str] = set()
-    state: dict[str, Any] = {"mode": "answer", "late": 0.0}
+    state: dict[str, Any] = {"mode": "answer", "late": 0.0, "size": 0}
 
     async def completions(request: Request) -> Response:
         body = json.loads(await request.body())
@@ -41,7 +44,9 @@ def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> St
         text = users[-1] if users else ""
         peer = request.client.port if request.client else 0
         mode = state["mode"]
-        log.write(json.dumps({"at": time.time(), "peer_port": peer, "text": text[:200], "mode": mode}) + "\n")
+        prompt = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+        log.write(json.dumps({"at": time.time(), "peer_port": peer, "text": text[:200], "mode": mode,
+                              "max_tokens": body.get("max_tokens"), "prompt_chars": prompt}) + "\n")
         log.flush()
         if mode == "error":
             return JSONResponse({"error": {"message": "the model is overloaded", "type": "server_error"}},
@@ -53,10 +58,13 @@ def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> St
             await asyncio.sleep(hold_seconds)
         else:
             await asyncio.sleep(state["late"] if mode == "late" else delay)
+        content = f"Re: {text[:200]}"
+        if mode == "huge":
+            content += "\n\n" + (SENTENCE * (int(state["size"]) // len(SENTENCE) + 1))[:int(state["size"])]
         return JSONResponse({
             "id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "echo"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Re: {text[:200]}"},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                          "finish_reason": "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}})
 
@@ -64,7 +72,7 @@ def app(log: IO[str], delay: float, hold_marker: str, hold_seconds: float) -> St
         wanted = json.loads(await request.body())
         if wanted.get("mode") not in MODES:
             return JSONResponse({"error": f"mode must be one of {', '.join(MODES)}"}, status_code=400)
-        state.update(mode=wanted["mode"], late=float(wanted.get("late", 0.0)))
+        state.update(mode=wanted["mode"], late=float(wanted.get("late", 0.0)), size=int(wanted.get("size", 0)))
         return JSONResponse(state)
 
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"]),
