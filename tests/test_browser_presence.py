@@ -151,3 +151,23 @@ def test_the_response_target_counts_down_then_shows_the_chat_overdue(server: Ser
     expect(admin.page.locator("#toasts")).to_contain_text("waits past the target")
     server.api(pia, "POST", f"/api/conversations/{cid}/messages", json={"text": "Yes, it is."})
     expect(admin.count("overdue")).to_have_text("0")
+
+
+def test_an_admin_puts_an_agent_in_a_team_from_settings(server: Server, pia: str,
+                                                        new_page: Callable[..., Any]) -> None:
+    server.agent("opal", "uma", "Uma Reyes")
+    admin = inbox_page(new_page, pia)
+    admin.go("#/settings")
+    field = admin.page.get_by_label("Teams of Uma Reyes")
+    expect(field).to_have_value("")
+    field.fill("Lamps, returns")
+    field.press("Enter")
+    expect(field).to_have_value("lamps, returns")
+    team = {a["id"]: a for a in server.api(pia, "GET", "/api/team")["agents"]}
+    assert team["uma"]["teams"] == ["lamps", "returns"]
+    field.fill("")
+    field.press("Enter")  # none
+    deadline = time.monotonic() + 10
+    while {a["id"]: a for a in server.api(pia, "GET", "/api/team")["agents"]}["uma"].get("teams"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
