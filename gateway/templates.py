@@ -26,7 +26,7 @@ def listed(deployment: Deployment, channel_name: str) -> list[Template]:
     if channel is None:
         return []
     configured = window.templates(channel.connector)
-    if not _asks(channel):
+    if not asks(channel):
         return configured
     raw: Any = deployment.redis.get(_key(deployment, channel_name))
     if raw is None:
@@ -39,7 +39,7 @@ def refresh(deployment: Deployment, channel_name: str) -> tuple[list[Template], 
     """Ask the provider now: the merged templates, and why the provider could not be asked ("" when it was)."""
     channel = deployment.channels[channel_name]
     configured = window.templates(channel.connector)
-    if not _asks(channel):
+    if not asks(channel):
         return configured, ""
     try:
         fetched = channel.connector.provider_templates()
@@ -76,7 +76,8 @@ def template(deployment: Deployment, channel_name: str, key: str) -> Template | 
     return next((t for t in listed(deployment, channel_name) if t.key == key), None)
 
 
-def _asks(channel: Channel) -> bool:
+def asks(channel: Channel) -> bool:
+    """Whether the channel's provider can be asked for its templates."""
     return not channel.disabled and type(channel.connector).provider_templates is not Connector.provider_templates
 
 

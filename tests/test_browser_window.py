@@ -82,3 +82,27 @@ def test_outside_the_window_the_composer_offers_the_templates(server: Server, ro
     while not any(form.get("ContentSid") == [FOLLOW_UP_SID] for form, _ in server.twilio.created):
         assert time.monotonic() < deadline, server.twilio.created
         time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_an_admin_refreshes_the_whatsapp_templates_from_settings(server: Server, robin: str,
+                                                                  new_page: Callable[..., Any]) -> None:
+    """The support channel's templates as Twilio's Content API (the fake) lists them, in Settings; a template added
+    there shows after the admin's refresh, not before (it is cached)."""
+    assert server.twilio is not None
+    server.twilio.contents = [
+        {"sid": FOLLOW_UP_SID, "friendly_name": "follow_up_v2", "language": "en",
+         "types": {"twilio/text": {"body": "Hi {{1}}, we have news about your {{2}}."}}},
+        {"sid": "HX" + "d4" * 16, "friendly_name": "order_shipped", "language": "en",
+         "types": {"twilio/text": {"body": "Your order {{1}} has shipped."}}}]
+    server.api(robin, "POST", "/api/channels/support/templates")  # whatever an earlier test left cached
+    server.twilio.contents.append({"sid": "HX" + "e5" * 16, "friendly_name": "holiday_hours", "language": "en",
+                                   "types": {"twilio/text": {"body": "We are closed on {{1}}."}}})
+    inbox = Inbox(new_page(viewport={"width": 1440, "height": 900}), robin)
+    inbox.go("#/settings")
+    row = inbox.page.locator('#templates-list [data-channel="support"]')
+    state = row.locator(".templates-state")
+    expect(state).to_have_text("2 templates: follow_up, order_shipped")  # from the cache
+    row.get_by_role("button", name="Refresh from provider").click()
+    expect(state).to_have_text("3 templates: follow_up, order_shipped, holiday_hours")
+    expect(inbox.page.locator('#templates-list [data-channel="chat"]')).to_have_count(0)  # a webchat has none

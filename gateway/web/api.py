@@ -689,6 +689,12 @@ async def list_team(request: Request) -> Response:
                 workspace: {type: string}
                 workspace_name: {type: string}
                 agents: {type: array, items: {$ref: '#/components/schemas/AgentRecord'}}
+                channels:
+                  type: array
+                  description: The workspace's channels; `templates` where the provider's templates can be read
+                  items:
+                    type: object
+                    properties: {name: {type: string}, type: {type: string}, templates: {type: boolean}}
       401: {$ref: '#/components/responses/Unauthorized'}
       429: {$ref: '#/components/responses/RateLimited'}
     """
@@ -697,8 +703,11 @@ async def list_team(request: Request) -> Response:
     agents = await run_in_threadpool(team_with_presence, deployment, agent.workspace_id)
     name = deployment.workspace(agent.workspace_id).name or agent.workspace_id
     me = next((a for a in agents if a["id"] == agent.id), {})
+    channels = [{"name": c.name, "type": c.connector.type, "templates": templates.asks(c)}
+                for c in deployment.channels.values() if c.workspace.id == agent.workspace_id]
     return JSONResponse({"me": {**agent.public(), "presence": me.get("presence", "offline")},
-                         "workspace": agent.workspace_id, "workspace_name": name, "agents": agents})
+                         "workspace": agent.workspace_id, "workspace_name": name, "agents": agents,
+                         "channels": channels})
 
 
 async def get_reports(request: Request) -> Response:

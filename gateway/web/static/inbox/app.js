@@ -109,6 +109,7 @@ async function loadTeam() {
   store.team = new Map(team.agents.map((agent) => [agent.id, agent]));
   store.me = team.me;
   store.workspaceName = team.workspace_name || team.workspace || store.workspace;
+  store.channels = team.channels || [];
 }
 
 async function loadAssignment() {

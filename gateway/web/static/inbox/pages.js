@@ -48,7 +48,38 @@ export function renderSettings() {
   renderNotificationState();
   $("sound-enabled").checked = soundEnabled();
   renderAssignment();
+  renderTemplates();
   renderTeam();
+}
+
+/** Each WhatsApp channel whose provider lists its templates: how many there are, and (admins) a refresh. */
+export function renderTemplates() {
+  const channels = (store.channels || []).filter((c) => c.templates);
+  $("templates-card").hidden = !channels.length;
+  $("templates-admin-note").hidden = !!(store.me && store.me.admin);
+  fill($("templates-list"), channels.map((channel) => {
+    const state = h("span", { class: "muted small templates-state", text: "" });
+    const show = (answer) => {
+      const keys = answer.templates.map((t) => t.key);
+      state.textContent = `${keys.length} template${keys.length === 1 ? "" : "s"}${keys.length ? `: ${keys.join(", ")}` : ""}`
+        + (answer.error ? ` (${answer.error})` : "");
+    };
+    api.templates(channel.name).then(show).catch(() => { state.textContent = "Could not list the templates"; });
+    const button = h("button", { class: "btn btn-small", type: "button", hidden: !(store.me && store.me.admin),
+      onclick: async () => {
+        button.disabled = true;
+        state.textContent = "Asking the provider…";
+        try {
+          show(await api.refreshTemplates(channel.name));
+        } catch (error) {
+          state.textContent = error.message || "The refresh failed";
+        } finally {
+          button.disabled = false;
+        }
+      } }, "Refresh from provider");
+    return h("li", { class: "team-row", dataset: { channel: channel.name } },
+      h("span", { class: "team-name", text: `${channel.name} (${channel.type})` }), state, button);
+  }));
 }
 
 const PRESENCE_LABELS = { online: "Online", away: "Away", offline: "Offline" };
