@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from gateway import keys  # noqa: E402
+from gateway import keys, schema  # noqa: E402
 from gateway.config import parse_config  # noqa: E402
 from gateway.deployment import Deployment  # noqa: E402
 from gateway.handover.store import SCRIPT, CustomerMessage, _customer_payload, _payload  # noqa: E402
@@ -98,6 +98,10 @@ def main() -> None:
             tree["workspaces"][0]["channels"] = [{"name": CHANNEL, "type": "webchat"}]
             deployment = Deployment.build(parse_config(yaml.safe_dump(tree), base_dir=Path(directory)), url,
                                           quiet=True)
+            # Stamped as `baton serve` stamps an empty store at its first start: a store without the stamp is taken for
+            # an earlier release's and checked key by key when the app starts (a TYPE per history: at 100,000 that
+            # outlasted the minute `serving` waits, and the server was stopped under the app's first reads).
+            schema.ensure(deployment.redis)
             seconds = fill(deployment, options.conversations)
             # The server's side of any failure from here on (runs at 100,000 lost their connections at the app's start).
             deployment.redis.config_set("loglevel", "verbose")
