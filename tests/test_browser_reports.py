@@ -6,6 +6,7 @@ The harness (server, pages, visitor) is test_browser.py's. Set BATON_SCREENSHOTS
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -115,3 +116,45 @@ def test_the_reports_page_shows_the_seeded_figures_and_exports_them(server: Serv
     assert [row[:6] for row in rows[1:]] == [["2025-03-01", "0", "0", "0", "0", "0"],
                                              ["2025-03-02", "2", "0", "2", "0", "0"],
                                              ["total", "2", "0", "2", "0", "0"]]
+
+
+def test_a_whatsapp_quick_reply_rates_the_closed_conversation_in_the_inbox(server: Server, lead: str,
+                                                                          new_page: Callable[..., Any]) -> None:
+    from tests.test_browser import inbox_page
+    from tests.test_browser_inbox import whatsapp_conversation
+
+    sender = "+15550142077"
+    cid = whatsapp_conversation(server, lead, sender, "Maria", "What are your opening hours?")
+    assert server.twilio is not None
+    deadline = time.monotonic() + 20
+    while not any("Monday to Friday" in form.get("Body", [""])[0] for form, _ in server.twilio.created):
+        assert time.monotonic() < deadline, "the AI's answer never reached Twilio"
+        time.sleep(0.1)
+    server.api(lead, "POST", f"/api/conversations/{cid}/close")
+    while not any("How did we do?" in form.get("Body", [""])[0] for form, _ in server.twilio.created):
+        assert time.monotonic() < deadline, "the rating question never reached Twilio"
+        time.sleep(0.1)
+    # the quick reply: Twilio posts it like any message
+    import uuid
+
+    import httpx
+    from twilio.request_validator import RequestValidator
+
+    from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+    from tests.test_browser import WHATSAPP_FROM
+
+    url = f"{server.url}/webhooks/support"
+    form = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{sender}",
+            "To": WHATSAPP_FROM, "Body": "5", "NumMedia": "0", "ProfileName": "Maria", "WaId": sender.lstrip("+")}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+    assert httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    open_now = server.api(lead, "GET", "/api/conversations?view=all&limit=200")["conversations"]
+    assert not any(c.get("address") == sender for c in open_now)  # no new conversation for the rating
+    conversation = server.api(lead, "GET", f"/api/conversations/{cid}")["conversation"]
+    assert (conversation["status"], conversation["csat"], conversation["csat_by"]) == ("closed", 5, "ai")
+    inbox = inbox_page(new_page, lead)
+    inbox.go(f"#/inbox/closed/{cid}")
+    card = inbox.timeline().locator(".card-csat")
+    expect(card).to_contain_text("Customer rated 5/5 ★★★★★")
+    expect(card).to_contain_text("by a WhatsApp reply")
+    shot(inbox.page, "inbox-csat-whatsapp.png")

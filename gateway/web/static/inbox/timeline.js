@@ -201,6 +201,15 @@ export class Timeline {
         return h("li", { ...base, class: "card-event card-muted" },
           h("div", { class: "card-event-head" }, icon("sparkles"), h("strong", { text: "AI reply not sent: a human holds the conversation" }), internal, time),
           m.text ? h("p", { class: "quote", text: m.text }) : null);
+      case "csat": {
+        const rating = Number(data.rating) || 0;
+        const credited = data.by === "human" ? "the team" : `${this.people.aiName()} (AI)`;
+        return h("li", { ...base, class: "card-event card-csat" },
+          h("div", { class: "card-event-head" }, icon("check-circle"),
+            h("strong", { text: `Customer rated ${rating}/5 ${"★".repeat(rating)}${"☆".repeat(5 - rating)}` }), internal, time),
+          h("p", { class: "muted", text: `Credited to ${credited}${data.via === "reply" ? ", by a WhatsApp reply" : ""}` }),
+          m.text ? h("p", { class: "quote", text: m.text }) : null);
+      }
       case "sla_breached": {
         const what = data.kind === "next" ? "next answer" : "first answer";
         const had = data.owner && data.owner.startsWith("agent:") ? ` (${this.people.ownerLabel(data.owner)} had it)` : "";
@@ -231,6 +240,7 @@ export class Timeline {
 
 function closedBy(actor, people) {
   if (!actor) return "";
+  if (actor === "auto") return " automatically: resolved by the AI, the customer quiet since its answer";
   return actor === "ai" ? ` by ${people.aiName()} (AI)` : ` by ${people.ownerLabel(actor)}`;
 }
 
