@@ -67,8 +67,11 @@ async function change(request, changed) {
 /** The text with its placeholders filled in for this conversation and agent. */
 export function fillPlaceholders(text, conversation) {
   const name = conversation ? customerName(conversation) : "";
+  // A name the customer gave (contact details, their WhatsApp profile), not "Visitor 3f2a1b": else "there".
+  const contact = conversation && typeof conversation.contact === "object" ? conversation.contact : null;
+  const given = (contact && contact.name) || (conversation && conversation.profile_name) || "";
   const values = {
-    "customer.name": name, "customer.first_name": name.split(/\s+/)[0] || "",
+    "customer.name": given || name, "customer.first_name": given.split(/\s+/)[0] || "there",
     "agent.name": store.me ? store.me.name : "",
   };
   return text.replace(/\{\{\s*([a-z_.]+)\s*\}\}/g, (whole, key) => (key in values ? values[key] : whole));
