@@ -576,7 +576,7 @@ def model_call_cpu(lab: Lab, calls: int = 300) -> float:
     script = f"""
 import time
 from gateway.llm import completion
-from gateway.work.ai import HANDOVER_TOOL_SPEC
+from gateway.ai import HANDOVER_TOOL_SPEC
 def call():
     completion(model="openai/gpt-4o-mini", api_base="http://127.0.0.1:{port}/v1", api_key="bench", timeout=30,
                max_retries=0, tools=[HANDOVER_TOOL_SPEC],

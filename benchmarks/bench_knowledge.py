@@ -26,11 +26,11 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway import ai  # noqa: E402
 from gateway.config import AIAgentConfig, KnowledgeConfig  # noqa: E402
 from gateway.knowledge import KnowledgeEntry, render_knowledge, strip_unknown  # noqa: E402
 from gateway.retrieval import entries, retrieve  # noqa: E402
 from gateway.retrieval.evaluate import DATA, build, evaluate, helpcentre_articles, read, sample_articles  # noqa: E402
-from gateway.work import ai  # noqa: E402
 from plugins import knowledge_model  # noqa: E402
 
 SIZES = (10, 300, 3000)

@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from benchmarks.bench import _answers_any, free_port, wait_for  # noqa: E402
+from gateway.ai import HANDOVER_TOOL_SPEC  # noqa: E402
 from gateway.llm import ThreadClients, completion, import_litellm  # noqa: E402
-from gateway.work.ai import HANDOVER_TOOL_SPEC  # noqa: E402
 
 
 def rounds(base: str, calls: int, count: int) -> list[str]:

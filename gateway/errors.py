@@ -102,3 +102,9 @@ class SendFailed(BatonError):
         self.retryable = retryable
         self.maybe_sent = maybe_sent
         self.final = final
+
+
+class ModelFailed(BatonError):
+    """The AI model did not answer a request made for an admin ("Try the AI")."""
+
+    status = 502

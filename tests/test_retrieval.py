@@ -9,7 +9,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from gateway import keys
+from gateway import ai, keys
 from gateway.config import KnowledgeConfig
 from gateway.deployment import Deployment
 from gateway.knowledge import KnowledgeEntry, parse_knowledge
@@ -17,7 +17,6 @@ from gateway.retrieval import Article, Index, KnowledgeBase, rank_knowledge, ret
 from gateway.retrieval.index import approximate_tokens
 from gateway.retrieval.text import terms
 from gateway.web.app import create_app
-from gateway.work import ai
 from tests.conftest import Visitor, chat_channel, run_jobs, workspace_of
 
 pytestmark = pytest.mark.redis

@@ -93,8 +93,8 @@ def test_an_agent_s_long_reply_goes_to_whatsapp_as_several_messages_in_order(
 
 
 def test_an_oversized_earlier_message_is_shortened_in_the_prompt() -> None:
+    from gateway.ai import chat_messages
     from gateway.config import AIAgentConfig
-    from gateway.work.ai import chat_messages
 
     history: list[Any] = [{"id": "1-0", "author": "customer", "text": "hi", "visibility": "public"},
                           {"id": "1-1", "author": "ai", "text": HUGE, "visibility": "public"}]

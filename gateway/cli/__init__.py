@@ -403,7 +403,7 @@ def _check_assignment(deployment: Any, workspace: Any) -> None:
 
 
 def _check_agent(deployment: Any, workspace: Any, live: bool) -> int:
-    from gateway.work import ai
+    from gateway import ai
 
     agent = workspace.ai_agent
     if agent is None:

@@ -11,7 +11,7 @@ from gateway.retrieval.base import Article, Indexes, KnowledgeBase
 from gateway.retrieval.index import Hit, Index, Passage, passage_terms, select, split_article
 
 __all__ = ["Article", "Hit", "Index", "Indexes", "KnowledgeBase", "Passage", "entries", "rank_knowledge", "retrieve",
-           "split_article"]
+           "sources", "split_article"]
 
 
 def retrieve(index: Index, question: str, previous: str = "", settings: KnowledgeConfig | None = None) -> list[Hit]:
@@ -36,3 +36,13 @@ def rank_knowledge(knowledge: Sequence[KnowledgeEntry], question: str, previous:
     threshold = KnowledgeConfig().min_coverage if min_coverage is None else min_coverage
     hits = Index(passages).search(question, previous, limit=len(passages) or 1)
     return [knowledge[int(hit.passage.id)] for hit in hits if hit.coverage >= threshold]
+
+
+def sources(hits: Sequence[Hit], unknown: bool, offline: bool) -> list[dict[str, str]]:
+    """The passages an answer used, recorded on the AI's message: the offline model answers from the first passage
+    given; a hosted model may have used any of them. None for an answer that says it does not know."""
+    if unknown or not hits:
+        return []
+    used = hits[:1] if offline else hits
+    return [{"article": hit.passage.article, "passage": hit.passage.id, "title": hit.passage.title.split(" — ")[0],
+             **({"url": hit.passage.url} if hit.passage.url else {})} for hit in used]

@@ -109,6 +109,17 @@ class KnowledgeBase:
         self._change(write=[(article, passages)], remove=[article.id])
         return article
 
+    def put_many(self, articles: Sequence[Article], remove: Sequence[str] = ()) -> None:
+        """Write several articles and remove others (a file imported again), in one change."""
+        now = int(time.time() * 1000)
+        written = []
+        for article in articles:
+            article.updated_at = now
+            passages = split_article(article.id, article.title, article.body, article.url)
+            article.passages = [p.id for p in passages]
+            written.append((article, passages))
+        self._change(write=written, remove=[*remove, *(a.id for a in articles)])
+
     def delete(self, article_id: str) -> None:
         self.article(article_id)
         self._change(write=[], remove=[article_id])

@@ -26,7 +26,7 @@ from gateway.connector import WidgetConnector
 from gateway.deployment import Deployment
 from gateway.handover.store import AsyncStore
 from gateway.redis_server import connect_async
-from gateway.web import api, health, inbox, openapi, toolbox, webchat, webhooks
+from gateway.web import api, health, inbox, knowledge, openapi, toolbox, webchat, webhooks
 from gateway.web.http import EXCEPTION_HANDLERS, SecurityHeaders, resource
 from gateway.web.session import SessionAuth
 from gateway.web.sse import Hub
@@ -104,6 +104,11 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/assignment", resource(get=api.get_assignment, put=api.set_assignment)),
             Route("/channels/{channel}/templates", resource(get=api.list_templates, post=api.refresh_templates)),
             Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
+            Route("/knowledge", resource(get=knowledge.list_articles, post=knowledge.create_article)),
+            Route("/knowledge/import", knowledge.import_file, methods=["POST"]),
+            Route("/knowledge/try", knowledge.try_ai, methods=["POST"]),
+            Route("/knowledge/{id}", resource(get=knowledge.get_article, put=knowledge.update_article,
+                                              delete=knowledge.delete_article)),
             Route("/events", api.events, methods=["GET"]),
         ], middleware=[Middleware(SecurityHeaders), Middleware(SessionAuth)]),
         # Pages carry their middleware themselves: a Mount("/") around them would match every path, so that a

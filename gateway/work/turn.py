@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import redis
 
-from gateway import detection, keys, retrieval, texts
+from gateway import ai, detection, keys, retrieval, texts
 from gateway.breaker import Breaker
 from gateway.config import AIAgentConfig, WorkspaceConfig
 from gateway.deployment import Deployment
@@ -30,7 +30,6 @@ from gateway.handover.store import Conversation, Message, Refused, TurnStamp, me
 from gateway.logs import Throttled
 from gateway.redis_server import describe_error, passing
 from gateway.text import fit
-from gateway.work import ai
 from gateway.work.dispatch import release_lease
 
 log = logging.getLogger("baton.turn")
@@ -245,16 +244,6 @@ def passages(turn: Turn) -> list[retrieval.Hit]:
     return retrieval.retrieve(index, turn.text, earlier[-1] if earlier else "", turn.agent.knowledge)
 
 
-def sources(hits: Sequence[retrieval.Hit], reply: ai.Reply, offline: bool) -> list[dict[str, str]]:
-    """The passages an answer used, recorded on the AI's message: the offline model answers from the first passage
-    given; a hosted model may have used any of them. None for an answer that says it does not know."""
-    if reply.unknown or not hits:
-        return []
-    used = hits[:1] if offline else hits
-    return [{"article": hit.passage.article, "passage": hit.passage.id, "title": hit.passage.title.split(" — ")[0],
-             **({"url": hit.passage.url} if hit.passage.url else {})} for hit in used]
-
-
 def answer(turn: Turn) -> str:
     hits = passages(turn)
     knowledge = retrieval.entries(hits)
@@ -280,7 +269,7 @@ def answer(turn: Turn) -> str:
     text = reply.text
     if any(m.get("media") for m in turn.new):  # a photo with a caption: the answer is the caption's, and says so
         text = f"{turn.say('text_only')}\n\n{text}".strip()
-    used = sources(hits, reply, ai.is_offline(turn.agent))
+    used = retrieval.sources(hits, reply.unknown, ai.is_offline(turn.agent))
     data = {"sources": used} if used else None
     if should_offer(turn, streak):
         return post(turn, f"{text}\n\n{turn.say('offer')}".strip(), data=data, offer=1, unknown_streak=streak)

@@ -32,13 +32,13 @@ from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 
-from gateway import __version__, detection, keys, metrics
+from gateway import __version__, ai, detection, keys, metrics
 from gateway.deployment import Deployment
 from gateway.handover import fallback, notifications
 from gateway.llm import import_litellm, install_provider
 from gateway.logs import Throttled
 from gateway.plugin_host import llm_providers
-from gateway.work import ai, delivery, retention, runtime, turn
+from gateway.work import delivery, retention, runtime, turn
 from gateway.work.dispatch import RENEW_EVERY, Leases, Runner, sweep
 from gateway.work.jobs import record_failed_job
 
