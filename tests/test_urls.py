@@ -280,6 +280,24 @@ def snooze(site: Site, method: str, path: str) -> None:
         needs(site, method, path.format(id=cid), site.agent, 200, json={})
 
 
+def knowledge(site: Site, method: str, path: str) -> None:
+    """An admin adds an article, reads, edits and deletes it, imports a file, tries the AI (each URL its own step)."""
+    created = site.http.post("/api/knowledge", json={"title": "URLs", "body": "Every URL answers."}, headers=site.agent)
+    assert created.status_code == 201, created.text
+    article = f"/api/knowledge/{created.json()['article']['id']}"
+    if path == "/api/knowledge/import":
+        needs(site, method, path, site.agent, 201, json={"name": "urls.md", "content": "# URLs\nThey answer."})
+    elif path == "/api/knowledge/try":  # the first try imports the model's library in the gateway: seconds
+        first = site.http.post(path, json={"question": "Do URLs answer?"}, headers=site.agent, timeout=120)
+        assert first.status_code == 200, first.text
+        needs(site, method, path, site.agent, 200, json={"question": "Do URLs answer?"})
+    elif path == "/api/knowledge":
+        needs(site, method, path, site.agent, 201 if method == "POST" else 200,
+              **({"json": {"title": "More", "body": "Text."}} if method == "POST" else {}))
+    else:
+        needs(site, method, article, site.agent, 200, **({"json": {"body": "Edited."}} if method == "PUT" else {}))
+
+
 def metrics(site: Site) -> None:
     """From this machine (the test runs on it), the Prometheus text with Baton's metrics."""
     response = site.http.get("/metrics")
@@ -377,6 +395,13 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("GET", "/api/assignment"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PUT", "/api/assignment"): lambda site, method, path: assignment(site, method, path),
     ("PUT", "/api/agents/{id}/teams"): lambda site, method, path: teams(site, method, path),
+    ("GET", "/api/knowledge"): knowledge,
+    ("POST", "/api/knowledge"): knowledge,
+    ("POST", "/api/knowledge/import"): knowledge,
+    ("POST", "/api/knowledge/try"): knowledge,
+    ("GET", "/api/knowledge/{id}"): knowledge,
+    ("PUT", "/api/knowledge/{id}"): knowledge,
+    ("DELETE", "/api/knowledge/{id}"): knowledge,
     ("GET", "/api/ai-agent"): lambda site, method, path: needs(site, method, path, site.agent, 200),
     ("PATCH", "/api/ai-agent"): lambda site, method, path: publish(site, method, path),
     ("GET", "/api/events"): lambda site, method, path: stream(site, path, site.agent),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +14,8 @@ from gateway import ai, retrieval
 from gateway.config import AIAgentConfig
 from gateway.deployment import Deployment
 from gateway.errors import BadRequest, ModelFailed, NotFound
+from gateway.llm import install_provider
+from gateway.plugin_host import llm_providers
 from gateway.retrieval.base import MAX_BODY, MAX_TITLE, Article, new_id
 from gateway.retrieval.importing import detect_format, split_file
 from gateway.web.api import current_agent, deployment_of
@@ -325,8 +328,18 @@ async def try_ai(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(_try, deployment, agent.workspace_id, config, question, previous))
 
 
+@functools.cache
+def _models_installed() -> bool:
+    """The plugins' model providers (the offline model is one), installed in this gateway process the first time an
+    admin tries the AI (workers install them at start-up)."""
+    for name, handler in llm_providers().items():
+        install_provider(name, handler)
+    return True
+
+
 def _try(deployment: Deployment, workspace_id: str, config: AIAgentConfig, question: str,
          previous: str) -> dict[str, Any]:
+    _models_installed()
     index = deployment.knowledge_index(workspace_id, deployment.kb(workspace_id).version())
     hits = retrieval.retrieve(index, question, previous, config.knowledge)
     history: list[Any] = [{"id": "0-0", "author": "customer", "visibility": "public", "text": previous}] \
