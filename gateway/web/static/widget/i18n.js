@@ -5,6 +5,7 @@
 
 const WORDS = {
   en: {
+    rate_title: "How did we do?", rate_placeholder: "Anything to add? (optional)", rate_comment: "Comment (optional)", rate_send: "Send", rate_thanks: "Thank you for your rating!", rate_failed: "Couldn't send your rating ({why}). Try again.", rate_group: "Rating from 1 to 5", rate_1: "Very bad", rate_2: "Bad", rate_3: "OK", rate_4: "Good", rate_5: "Great",
     title: "Chat with us", placeholder: "Write a message…", close_chat: "Close chat", open_chat: "Open chat",
     messages: "Messages", message: "Message", send_message: "Send message",
     who_ai: "We reply in seconds. Ask for a person any time.", who_waiting: "A member of our team will reply here as soon as they can.",
@@ -31,6 +32,7 @@ const WORDS = {
     retry: "Retry",
   },
   es: {
+    rate_title: "¿Qué tal lo hemos hecho?", rate_placeholder: "¿Algo que añadir? (opcional)", rate_comment: "Comentario (opcional)", rate_send: "Enviar", rate_thanks: "¡Gracias por tu valoración!", rate_failed: "No se pudo enviar tu valoración ({why}). Inténtalo de nuevo.", rate_group: "Valoración del 1 al 5", rate_1: "Muy mal", rate_2: "Mal", rate_3: "Regular", rate_4: "Bien", rate_5: "Genial",
     title: "Escríbenos", placeholder: "Escribe un mensaje…", close_chat: "Cerrar el chat", open_chat: "Abrir el chat",
     messages: "Mensajes", message: "Mensaje", send_message: "Enviar mensaje",
     who_ai: "Respondemos en segundos. Puedes pedir hablar con una persona cuando quieras.",
@@ -60,6 +62,7 @@ const WORDS = {
     retry: "Reintentar",
   },
   fr: {
+    rate_title: "Comment avons-nous été ?", rate_placeholder: "Quelque chose à ajouter ? (facultatif)", rate_comment: "Commentaire (facultatif)", rate_send: "Envoyer", rate_thanks: "Merci pour votre note !", rate_failed: "Impossible d'envoyer votre note ({why}). Réessayez.", rate_group: "Note de 1 à 5", rate_1: "Très mauvais", rate_2: "Mauvais", rate_3: "Correct", rate_4: "Bien", rate_5: "Excellent",
     title: "Discutons", placeholder: "Écrivez un message…", close_chat: "Fermer le chat", open_chat: "Ouvrir le chat",
     messages: "Messages", message: "Message", send_message: "Envoyer le message",
     who_ai: "Nous répondons en quelques secondes. Demandez un conseiller à tout moment.",
@@ -90,6 +93,7 @@ const WORDS = {
     retry: "Réessayer",
   },
   de: {
+    rate_title: "Wie waren wir?", rate_placeholder: "Noch etwas hinzuzufügen? (optional)", rate_comment: "Kommentar (optional)", rate_send: "Senden", rate_thanks: "Danke für Ihre Bewertung!", rate_failed: "Ihre Bewertung konnte nicht gesendet werden ({why}). Bitte erneut versuchen.", rate_group: "Bewertung von 1 bis 5", rate_1: "Sehr schlecht", rate_2: "Schlecht", rate_3: "Okay", rate_4: "Gut", rate_5: "Sehr gut",
     title: "Schreiben Sie uns", placeholder: "Nachricht schreiben…", close_chat: "Chat schließen",
     open_chat: "Chat öffnen", messages: "Nachrichten", message: "Nachricht", send_message: "Nachricht senden",
     who_ai: "Wir antworten in Sekunden. Sie können jederzeit nach einem Menschen fragen.",
@@ -120,6 +124,7 @@ const WORDS = {
     not_sent_why: "Nicht gesendet: {why}", retry: "Erneut senden",
   },
   pt: {
+    rate_title: "Como nos saímos?", rate_placeholder: "Algo a acrescentar? (opcional)", rate_comment: "Comentário (opcional)", rate_send: "Enviar", rate_thanks: "Obrigado pela sua avaliação!", rate_failed: "Não foi possível enviar sua avaliação ({why}). Tente novamente.", rate_group: "Avaliação de 1 a 5", rate_1: "Muito ruim", rate_2: "Ruim", rate_3: "Ok", rate_4: "Bom", rate_5: "Ótimo",
     title: "Fale conosco", placeholder: "Escreva uma mensagem…", close_chat: "Fechar o chat", open_chat: "Abrir o chat",
     messages: "Mensagens", message: "Mensagem", send_message: "Enviar mensagem",
     who_ai: "Respondemos em segundos. Peça para falar com uma pessoa quando quiser.",
@@ -149,6 +154,7 @@ const WORDS = {
     not_sent_why: "Não enviada: {why}", retry: "Tentar de novo",
   },
   it: {
+    rate_title: "Come siamo andati?", rate_placeholder: "Qualcosa da aggiungere? (facoltativo)", rate_comment: "Commento (facoltativo)", rate_send: "Invia", rate_thanks: "Grazie per la tua valutazione!", rate_failed: "Impossibile inviare la tua valutazione ({why}). Riprova.", rate_group: "Valutazione da 1 a 5", rate_1: "Molto male", rate_2: "Male", rate_3: "Così così", rate_4: "Bene", rate_5: "Ottimo",
     title: "Scrivici", placeholder: "Scrivi un messaggio…", close_chat: "Chiudi la chat", open_chat: "Apri la chat",
     messages: "Messaggi", message: "Messaggio", send_message: "Invia messaggio",
     who_ai: "Rispondiamo in pochi secondi. Puoi chiedere una persona in qualsiasi momento.",
