@@ -86,6 +86,10 @@ const PRESENCE_LABELS = { online: "Online", away: "Away", offline: "Offline" };
 
 /** The team with each agent's presence and load: re-rendered on every agent.presence event. */
 export function renderTeam() {
+  // A team field an admin is editing survives the list's re-render (a presence change, a colleague's chat).
+  const editing = new Map([...document.querySelectorAll("#team-list [data-teams-of] input")]
+    .filter((input) => input === document.activeElement || input.value !== input.defaultValue)
+    .map((input) => [input.form.dataset.teamsOf, { value: input.value, focused: input === document.activeElement }]));
   fill($("team-list"), [...store.team.values()].map((agent) =>
     h("li", { class: "team-row", dataset: { agent: agent.id } }, avatar(agent.name, agent.id, "avatar-sm"),
       h("div", { class: "team-text" }, h("strong", { text: agent.name }), h("span", { class: "muted", text: `@${agent.id}` })),
@@ -96,6 +100,12 @@ export function renderTeam() {
       agent.admin ? h("span", { class: "chip", text: "Admin" }) : h("span", { class: "chip chip-quiet", text: "Agent" }),
       agent.id === store.me.id ? h("span", { class: "chip chip-mine", text: "You" }) : null,
       teamsOf(agent))));
+  for (const [id, { value, focused }] of editing) {
+    const input = document.querySelector(`#team-list [data-teams-of="${CSS.escape(id)}"] input`);
+    if (!input) continue;
+    input.value = value;
+    if (focused) input.focus();
+  }
 }
 
 /** The agent's teams: chips, or for an admin a field to change them (comma-separated, saved on Enter or Save). */
@@ -173,6 +183,9 @@ export function bindSettings({ onError, onAiChanged }) {
     const teams = form.elements.teams.value.split(/[\s,]+/).map((team) => team.trim().toLowerCase()).filter(Boolean);
     try {
       const { agent } = await api.setTeams(form.dataset.teamsOf, teams);
+      form.elements.teams.defaultValue = agent.teams.join(", ");
+      form.elements.teams.value = form.elements.teams.defaultValue;
+      form.elements.teams.blur();
       const known = store.team.get(agent.id);
       if (known) known.teams = agent.teams;
       if (agent.id === store.me.id) store.me.teams = agent.teams;
