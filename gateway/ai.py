@@ -204,16 +204,23 @@ def _reason(arguments: str | None) -> str:
     return f"The AI judged that a human should take over: {reason}" if reason else "The AI asked for a human"
 
 
-def summarise(agent: AIAgentConfig, history: Sequence[Message], model_ok: bool = True) -> str:
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese",
+                  "it": "Italian"}
+
+
+def summarise(agent: AIAgentConfig, history: Sequence[Message], model_ok: bool = True,
+              language: str = "en") -> str:
     """A short summary for the human who takes over: written by a hosted model that is answering (`model_ok`), in
-    one call of at most `summary_timeout` seconds; otherwise, or when that call fails, the extractive one."""
+    one call of at most `summary_timeout` seconds, in the team's `language`; otherwise, or when that call fails, the
+    extractive one."""
     if model_ok and not is_offline(agent) and not missing_keys(agent):
         try:
             transcript = "\n".join(f"{m['author']}: {m.get('text', '')}" for m in _public(history)[-20:])
             response = complete(agent, [
                 {"role": "system", "content": "Summarise this support chat for the human agent taking over, "
                                               "in at most two sentences: what the customer wants and what "
-                                              "has been tried."},
+                                              "has been tried. Write the summary in "
+                                              f"{LANGUAGE_NAMES.get(language, 'English')}."},
                 {"role": "user", "content": transcript}], tools=False,
                 timeout=min(agent.summary_timeout, agent.timeout))
             summary = str(response.choices[0].message.content or "").strip()

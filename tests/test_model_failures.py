@@ -141,6 +141,25 @@ def test_the_summary_of_a_handover_the_model_asked_for_is_bounded_by_its_own_tim
     assert "I want my money back" in detail["handover_summary"]
 
 
+def test_a_hosted_model_writes_the_handover_summary_in_the_teams_language(
+        make_deployment: Callable[..., Deployment]) -> None:
+    with FakeOpenAI() as fake:
+        deployment = make_deployment(ai_agent=hosted(fake, summary_timeout=5), language="fr")
+        fake.reply_tool_call("handover_to_human", {"reason": "a refund"}).reply("Le client veut un remboursement.")
+        run_jobs(deployment)
+        with TestClient(create_app(deployment)) as client:
+            visitor = Visitor(client, chat_channel(deployment))
+            cid = visitor.say("I want my money back for the lamp")["conversation"]
+            run_jobs(deployment)
+            headers = agent_token(deployment, "alex")
+            detail = client.get(f"/api/conversations/{cid}", headers=headers).json()["conversation"]
+        summary_request = fake.requests[1]
+    assert detail["handover_summary"] == "Le client veut un remboursement."
+    assert "Write the summary in French." in summary_request["messages"][0]["content"]
+    assert "customer: I want my money back for the lamp" in summary_request["messages"][1]["content"]
+    assert "tools" not in summary_request  # a summary cannot hand over
+
+
 QUESTIONS = ["Where is my parcel?", "Do you ship to Canada?", "How long is the warranty?",
              "Can I pay by invoice?", "Which bulb fits the arc lamp?", "Do you have a shop in Lyon?"]
 

@@ -332,7 +332,7 @@ def post(turn: Turn, text: str, data: dict[str, Any] | None = None, **fields: An
 def hand_over(turn: Turn, reason: str, route: str, model_ok: bool = True) -> str:
     """The AI unassigns itself, tells the customer a person is coming, and every agent is notified. The summary is
     never asked of a model that just failed (`model_ok` False)."""
-    summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok)
+    summary = ai.summarise(turn.agent, turn.history, model_ok=model_ok, language=turn.workspace.language)
     try:
         committed(turn, lambda: lifecycle.hand_over(turn.deployment, turn.workspace, turn.conversation_id, turn.stamp,
                                                     reason, route, summary, notice=turn.say("handover_notice")))
