@@ -476,6 +476,48 @@ def test_no_human_in_time_sends_the_contact_form(server: Server, new_page: Calla
     expect(row).to_contain_text("dana@example.com")
 
 
+@pytest.mark.slow
+def test_a_late_history_answer_does_not_undo_a_handover(server: Server, new_page: Callable[..., Any]) -> None:
+    """The conversation's history, asked for before the handover and answered after its live event and the contact
+    form, says what was true when it was asked: the header and the form stay as the newer live events left them."""
+    widget = Widget(new_page(viewport={"width": 1280, "height": 800}), channel="help").open()
+    header = widget.page.locator(".bw-sub")
+    widget.say("What are your opening hours?")
+    widget.expect_reply("Monday to Friday")
+    expect(header).to_have_text("We reply in seconds. Ask for a person any time.")
+
+    held: list[tuple[Any, Any]] = []  # (route, the answer the server gave when it was asked)
+
+    def hold_history(route: Any) -> None:
+        if route.request.method != "GET" or held:
+            route.continue_()
+            return
+        held.append((route, route.fetch()))
+
+    widget.page.route("**/webchat/help/messages*", hold_history)
+    widget.page.reload()  # the stream opens again and the history is asked for: its answer is held back
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        widget.page.wait_for_timeout(50)
+    assert held, "the widget asked for its history"
+    assert held[0][1].json()["conversation"]["with"] == "ai"
+
+    widget.say("I want to speak to someone")
+    widget.expect_reply("connecting you with a member of our team")
+    form = widget.page.locator(".bw-form")
+    expect(form).to_be_visible()  # the no-human timeout (1.5 s) sent the contact form, live
+    expect(header).to_have_text("A member of our team will reply here as soon as they can.")
+
+    route, stale = held[0]
+    with widget.page.expect_response(lambda r: r.request.method == "GET" and "/webchat/help/messages" in r.url):
+        route.fulfill(response=stale)
+    widget.page.wait_for_timeout(500)  # the answer is read and applied (before the fix: the AI's header, no form)
+    widget.expect_reply("Monday to Friday")  # its messages are merged
+    expect(header).to_have_text("A member of our team will reply here as soon as they can.")
+    expect(widget.page.locator(".bw-form-retired")).to_have_count(0)
+    expect(form.get_by_role("button", name="Send my details")).to_be_visible()
+
+
 def test_unpublishing_the_ai_from_settings(server: Server, shop_admin: str, new_page: Callable[..., Any]) -> None:
     inbox = inbox_page(new_page, shop_admin)
     inbox.go("#/settings")

@@ -21,6 +21,20 @@ import { buildView, relabel, resizeInput, scrollDown, scrollToTop, showConnectio
 // visitor without an open conversation hears who would answer a new one (the channel's `replies`).
 const WHO_REPLIES = { ai: "who_ai", waiting: "who_waiting", agent: "who_agent", team: "who_team" }; // i18n.js
 
+/** Where a message stands in the visitor's history: conversations by number, then messages by stream id
+ * ("<ms>-<seq>"); no message (""): before the conversation's first. */
+function position(conversation, id) {
+  const [ms, seq] = String(id || "0-0").split("-").map(Number);
+  return [Number(conversation) || 0, ms || 0, seq || 0];
+}
+
+/** Whether `at` is not older than `than` (null: nothing known yet). */
+function notOlder(at, than) {
+  if (!than) return true;
+  for (let i = 0; i < at.length; i += 1) if (at[i] !== than[i]) return at[i] > than[i];
+  return true;
+}
+
 const TYPING_MAX_MS = 45000; // the dots' longest wait: the AI answers or hands over within its timeout plus 10 s
 
 export class Chat {
@@ -45,6 +59,9 @@ export class Chat {
     this.formPending = false;
     this.textLimit = 0; // characters of one message the server takes (its /config's limits.text)
     this.party = ""; // who the open conversation is with: ai, waiting, agent ("" or closed: none is open)
+    // As of which message the party (and the form's state) is known: an answer covering only older messages, such
+    // as a history asked for before a live handover and answered after it, is older news and changes neither.
+    this.partyAt = null;
     this.language = ""; // the conversation's, as the server read it ("": the workspace's, from /config)
     this.isOpen = false;
     this.unread = 0;
@@ -118,6 +135,14 @@ export class Chat {
     if (open && this.party !== "waiting" && this.activeForm) this.retireForm();
   }
 
+  /** Show who has the chat as known at `at`, unless newer news of it came already; says whether it was shown. */
+  learnParty(party, at) {
+    if (!notOlder(at, this.partyAt)) return false;
+    this.partyAt = at;
+    this.showParty(party);
+    return true;
+  }
+
   names() {
     const ai = (this.config && this.config.ai_name) || "AI agent";
     return { ai: (message) => message.agent_name || ai, agent: (message) => message.agent_name || t("support") };
@@ -152,6 +177,7 @@ export class Chat {
     this.session = null;
     this.saved.set("session", null);
     this.api.token = "";
+    this.partyAt = null; // the next session's conversation is another's: nothing of this one's order holds
     if (this.stream) this.stream.close();
     this.stream = null;
     showConnection(this.view, "");
@@ -221,11 +247,13 @@ export class Chat {
       for (const message of data.messages) this.receive(data.conversation.id, message);
       const newest = data.messages[data.messages.length - 1];
       if (newest && this.stream) this.stream.saw(`${data.conversation.id}/${newest.id}`);
-      this.showParty(data.conversation.with);
+      // Its party and form state are as of its newest message: a live event after that one told newer.
+      if (this.learnParty(data.conversation.with, position(data.conversation.id, newest && newest.id))) {
+        if (!data.conversation.form_pending && this.activeForm) this.retireForm();
+      }
       if (this.earlier.conversation !== data.conversation.id) {
         this.offerEarlier(data.conversation.id, data.has_more ? data.next_before : null);
       }
-      if (!data.conversation.form_pending && this.activeForm) this.retireForm();
       this.unread = 0;
       this.showUnread();
     } catch (error) {
@@ -278,8 +306,10 @@ export class Chat {
 
   receive(conversation, message) {
     const key = `${conversation}/${message.id}`;
+    // A message says who had the chat when it was written; even one shown already (the visitor's own, acknowledged
+    // by the POST's answer before its event came) may be the newest news of it.
+    if (message.with) this.learnParty(message.with, position(conversation, message.id));
     if (this.seen.has(key)) return;
-    if (message.with) this.showParty(message.with); // a live event says who has the chat now
     if (message.author === "customer") {
       const item = this.outbox.claim(message.text);
       if (item) {
