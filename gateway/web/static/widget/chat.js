@@ -21,11 +21,12 @@ import { buildView, relabel, resizeInput, scrollDown, scrollToTop, showConnectio
 // visitor without an open conversation hears who would answer a new one (the channel's `replies`).
 const WHO_REPLIES = { ai: "who_ai", waiting: "who_waiting", agent: "who_agent", team: "who_team" }; // i18n.js
 
-/** Where a message stands in the visitor's history: conversations by number, then messages by stream id
- * ("<ms>-<seq>"); no message (""): before the conversation's first. */
+/** Where a message stands in the visitor's history: conversations by number, then messages by their place in the
+ * conversation, the id's second part ("<ms>-<place>": the ms may go back, the place never; store.place). No
+ * message (""): before the conversation's first. */
 function position(conversation, id) {
-  const [ms, seq] = String(id || "0-0").split("-").map(Number);
-  return [Number(conversation) || 0, ms || 0, seq || 0];
+  const place = Number(String(id || "").split("-")[1]);
+  return [Number(conversation) || 0, Number.isInteger(place) ? place : -1];
 }
 
 /** Whether `at` is not older than `than` (null: nothing known yet). */
