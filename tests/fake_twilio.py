@@ -49,6 +49,7 @@ class FakeTwilio:
         self._resources: list[dict[str, Any]] = []  # every message created, oldest first, as the list answers it
         self.contents: list[dict[str, Any]] = []  # the Content API's templates: {sid, friendly_name, language, types}
         self.content_status = 200
+        self.content_requests: list[RecordedRequest] = []  # what the Content API (GET /v1/Content) was asked
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.fake = self
         # A short poll interval so leaving the `with` block does not wait half a second.
@@ -92,11 +93,15 @@ class FakeTwilio:
     def handle(self, request: RecordedRequest) -> tuple[int, dict[str, Any]]:
         """Record the request and decide the answer: (HTTP status, JSON body)."""
         with self._lock:
+            if request.method == "GET" and urlsplit(request.path).path == "/v1/Content":
+                # Kept apart: `requests` is what the Messages API was asked (the tests count the messages sent).
+                self.content_requests.append(request)
+                if request.auth != (self.account_sid, self.auth_token):
+                    return 401, error_body(401, 20003, "Authenticate")
+                return self._content_page(request.path)
             self._requests.append(request)
             if request.auth != (self.account_sid, self.auth_token):
                 return 401, error_body(401, 20003, "Authenticate")
-            if request.method == "GET" and urlsplit(request.path).path == "/v1/Content":
-                return self._content_page(request.path)
             match = _MESSAGES_PATH.match(request.path)
             if request.method not in ("POST", "GET") or not match or (request.method == "POST" and match["query"]):
                 return 404, error_body(404, 20404, f"The requested resource {request.path} was not found")

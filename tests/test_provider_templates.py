@@ -146,7 +146,7 @@ def test_twilio_templates_come_from_the_content_api_page_by_page(make_deployment
              "from": "+14155238886", "api_base_url": twilio.base_url,
              "templates": {"follow_up": {"content_sid": SID, "params": ["name"]}}}])
         found = {t.key: t for t in templates.listed(deployment, "wa")}
-        reads = [r for r in twilio.requests if r.path.startswith("/v1/Content")]
+        reads = twilio.content_requests
     assert set(found) == {"follow_up", "order_shipped", "pedido_enviado"}  # follow_up_v2 is config.yaml's follow_up
     assert (found["follow_up"].name, found["follow_up"].body, found["follow_up"].params) == (
         SID, "Hi {{1}}, we are on it.", ("name",))
