@@ -285,7 +285,8 @@ def test_closing_makes_the_next_message_a_fresh_conversation_with_the_ai(
     assert closed.status_code == 200 and closed.json()["conversation"]["status"] == "closed"
     new = chat(visitor, deployment, "What are your opening hours?")
     assert new != old
-    assert visitor.history()["conversation"] == {"id": new, "status": "open", "with": "ai", "form_pending": False}
+    assert visitor.history()["conversation"] == {"id": new, "status": "open", "with": "ai", "form_pending": False,
+                                                 "language": "en"}
     assert visitor.texts("ai") == [HOURS]
     fresh = conversation(client, agent, new)
     assert fresh["owner"] == "ai" and fresh["previous"] == old
