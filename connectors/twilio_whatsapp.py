@@ -48,7 +48,7 @@ from gateway.plugin import (
     hookimpl,
 )
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 MAX_MEDIA = 10  # Twilio delivers at most 10 media items per message
 LOOKUP_LIMIT = 100  # messages to the recipient read when asking what became of a send (one page)
 LOOKUP_SLACK = 2.0  # seconds: Twilio's date_created is in whole seconds, on its own clock

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from gateway.plugin import ConnectorSettings, Widget, WidgetConnector, hookimpl
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 
 
 class WebchatSettings(ConnectorSettings):

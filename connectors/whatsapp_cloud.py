@@ -37,7 +37,7 @@ from gateway.plugin import (
     hookimpl,
 )
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 log = logging.getLogger("baton.whatsapp_cloud")
 
 #: Meta's status words, as Baton's normalised states (a status not listed, e.g. "deleted", changes nothing).

@@ -1,6 +1,6 @@
 """Baton's public plugin API: the one module a plugin imports from. Everything else in Baton is internal.
 
-A plugin declares the API version it was written for as `BATON_API_VERSION = "1.0"` in the module its entry
+A plugin declares the API version it was written for as `BATON_API_VERSION = "1.1"` in the module its entry
 point names; Baton loads it when the major versions are equal and the plugin's minor version is at most
 `API_VERSION`'s. Within a major version a minor release may add names, optional fields (with defaults) to the
 normalised types, optional connector methods, hooks and hook arguments; it never removes, renames or changes the
@@ -38,7 +38,7 @@ from gateway.notify import Notifier, NotifierSettings
 from gateway.retrieval import rank_knowledge
 
 #: The version of this API: "<major>.<minor>".
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION",

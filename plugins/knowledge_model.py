@@ -27,7 +27,7 @@ from gateway.plugin import (
     rank_knowledge,
 )
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 
 UNKNOWN_REPLY = f"I'm sorry, I don't know the answer to that one. {UNKNOWN_MARKER}"
 HANDOVER_REASON = "The customer asked to talk to a person."

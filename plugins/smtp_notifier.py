@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from gateway.plugin import Notifier, NotifierSettings, hookimpl
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 
 #: What goes to the admins (`escalate_to`) as well as to `to`.
 FOR_ADMINS = ("escalated", "sla_breached")

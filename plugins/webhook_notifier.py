@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from gateway.plugin import Notifier, NotifierSettings, hookimpl
 
-BATON_API_VERSION = "1.0"
+BATON_API_VERSION = "1.1"
 
 
 class WebhookSettings(NotifierSettings):

@@ -87,17 +87,17 @@ def test_plugins_lists_each_plugin_with_its_distribution_hooks_types_and_api_ver
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
     found = {plugin["name"]: plugin for plugin in listed["plugins"]}
-    assert listed["failures"] == [] and listed["api_version"] == "1.0"
+    assert listed["failures"] == [] and listed["api_version"] == "1.1"
     assert found["twilio_whatsapp"] | {"version": "-"} == {
         "name": "twilio_whatsapp", "module": "connectors.twilio_whatsapp", "distribution": "baton-gateway",
-        "version": "-", "api_version": "1.0", "hooks": ["register_connectors"],
+        "version": "-", "api_version": "1.1", "hooks": ["register_connectors"],
         "provides": {"connectors": ["twilio_whatsapp"]}}
     assert found["webhook_notifier"]["provides"] == {"notifiers": ["webhook"]}
     assert found["knowledge_model"]["provides"] == {"llm_providers": ["baton"]}
     assert {"webchat", "twilio_whatsapp", "knowledge_model", "webhook_notifier"} <= set(found)
     text = baton("plugins", cwd=tmp_path)
     assert text.returncode == 0 and "twilio_whatsapp  (connectors.twilio_whatsapp, from baton-gateway " in text.stdout
-    assert "  connectors: twilio_whatsapp\n" in text.stdout and "  needs plugin API: 1.0\n" in text.stdout
+    assert "  connectors: twilio_whatsapp\n" in text.stdout and "  needs plugin API: 1.1\n" in text.stdout
 
 
 def test_plugins_names_each_plugin_that_failed_its_distribution_and_exception(site: Path, tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_plugins_names_each_plugin_that_failed_its_distribution_and_exception(si
     assert "FAILED broken_import  (broken_import_plugin, from baton-broken-import 0.3.1)\n" \
            "  ModuleNotFoundError: No module named 'no_such_module_for_baton'" in output
     assert "FAILED future_api  (future_api_plugin, from baton-future-api 0.3.1)\n" \
-           "  ImportError: it needs plugin API 2.0; this Baton provides 1.0" in output
+           "  ImportError: it needs plugin API 2.0; this Baton provides 1.1" in output
     assert "FAILED raises_on_register  (raises_on_register_plugin, from baton-raises 0.3.1)\n" \
            "  RuntimeError: the token file /etc/baton-raises.key is missing" in output
     assert "3 failed" in output.splitlines()[0] and "\ntwilio_whatsapp  (" in output  # the others still load
