@@ -84,7 +84,8 @@ export function h(tag, props, ...children) {
   return el;
 }
 
-export function append(parent, children) {
+/** append(parent, child, [children], …): like the native call, with arrays flattened and null/false skipped. */
+export function append(parent, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));

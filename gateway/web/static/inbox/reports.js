@@ -2,7 +2,7 @@
 // kept as things happen, never a scan of the conversations). Every text goes in as text, never as HTML.
 
 import { request } from "./api.js";
-import { $, clear, h } from "./dom.js";
+import { $, append, clear, h } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const OUTCOMES = [
@@ -18,7 +18,7 @@ function s(tag, attrs = {}, ...children) {
     if (name === "text") el.textContent = String(value);
     else el.setAttribute(name, String(value));
   }
-  for (const child of children) if (child) el.append(child);
+  append(el, children);
   return el;
 }
 
@@ -67,7 +67,7 @@ export async function renderReports() {
   const select = $("#reports-channel");
   const current = report.channel || "";
   clear(select);
-  select.append(h("option", { value: "", text: "All channels" }),
+  append(select, h("option", { value: "", text: "All channels" }),
     ...report.channels_seen.map((name) => h("option", { value: name, text: name })));
   select.value = current;
   params.set("format", "csv");
@@ -79,7 +79,7 @@ export async function renderReports() {
 function draw(report) {
   const tiles = $("#reports-tiles");
   clear(tiles);
-  tiles.append(tile("Conversations", String(report.conversations), "started in the range"),
+  append(tiles, tile("Conversations", String(report.conversations), "started in the range"),
     ...OUTCOMES.map(([key, label]) => tile(label, pct(report.shares[key]), `${report.counts[key]} conversations`,
       key)),
     tile("Durably resolved", pct(report.durable_resolution_rate), `${report.durable} not back within the durable days`));
@@ -91,14 +91,14 @@ function draw(report) {
   clear(times);
   for (const [key, label] of TIMES) {
     const t = report.times[key];
-    times.append(h("tr", {}, h("th", { scope: "row", text: label }), h("td", { text: duration(t.p50) }),
+    append(times, h("tr", {}, h("th", { scope: "row", text: label }), h("td", { text: duration(t.p50) }),
       h("td", { text: duration(t.p90) }), h("td", { text: String(t.count) })));
   }
   const csat = $("#reports-csat");
   clear(csat);
   for (const [who, label] of [["ai", "AI"], ["human", "People"]]) {
     const c = report.csat[who];
-    csat.append(h("tr", {}, h("th", { scope: "row", text: label }),
+    append(csat, h("tr", {}, h("th", { scope: "row", text: label }),
       h("td", { text: c.average === null ? "—" : `${c.average.toFixed(2)} / 5` }),
       h("td", { text: c.responses ? pct(c.satisfied) : "—" }), h("td", { text: String(c.responses) }),
       h("td", { text: c.ratings.join(" · ") })));
@@ -116,7 +116,7 @@ function tile(label, value, note, outcome = "") {
 function fillChart(selector, svg) {
   const holder = $(selector);
   clear(holder);
-  holder.append(svg);
+  append(holder, svg);
 }
 
 const W = 640;
@@ -130,19 +130,19 @@ function stacked(series) {
   const scale = (H - PAD.top - PAD.bottom) / most;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart",
     "aria-label": "Conversations per day by outcome" });
-  svg.append(axis(most, (v) => H - PAD.bottom - v * scale, String));
+  append(svg, axis(most, (v) => H - PAD.bottom - v * scale, String));
   series.forEach((day, i) => {
     let y = H - PAD.bottom;
     for (const [key, label, color] of OUTCOMES) {
       const height = day.counts[key] * scale;
       if (!height) continue;
       y -= height;
-      svg.append(s("rect", { x: PAD.left + i * step + 1, y, width: Math.max(step - 2, 1), height, fill: color,
+      append(svg, s("rect", { x: PAD.left + i * step + 1, y, width: Math.max(step - 2, 1), height, fill: color,
         "data-day": day.day, "data-outcome": key },
       s("title", { text: `${day.day}: ${day.counts[key]} ${label.toLowerCase()}` })));
     }
   });
-  svg.append(dayLabels(series, step));
+  append(svg, dayLabels(series, step));
   return svg;
 }
 
@@ -152,20 +152,20 @@ function lines(series) {
   const y = (v) => H - PAD.bottom - v * (H - PAD.top - PAD.bottom);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart",
     "aria-label": "AI resolution rate and durable resolution rate per day" });
-  svg.append(axis(1, y, (v) => `${Math.round(v * 100)}%`));
+  append(svg, axis(1, y, (v) => `${Math.round(v * 100)}%`));
   for (const [key, color] of [["ai_resolution_rate", "#7c3aed"], ["durable_resolution_rate", "#10b981"]]) {
     let d = "";
     series.forEach((day, i) => {
       if (!day.conversations) return;
       const x = PAD.left + i * step + step / 2;
       d += `${d && series[i - 1] && series[i - 1].conversations ? "L" : "M"}${x.toFixed(1)},${y(day[key]).toFixed(1)} `;
-      svg.append(s("circle", { cx: x, cy: y(day[key]), r: 2.5, fill: color },
+      append(svg, s("circle", { cx: x, cy: y(day[key]), r: 2.5, fill: color },
         s("title", { text: `${day.day}: ${pct(day[key])}` })));
     });
     if (d) svg.insertBefore(s("path", { d: d.trim(), fill: "none", stroke: color, "stroke-width": 2,
       "data-series": key }), svg.firstChild.nextSibling);
   }
-  svg.append(dayLabels(series, step));
+  append(svg, dayLabels(series, step));
   return svg;
 }
 
@@ -175,13 +175,13 @@ function bars(entries, color) {
   const height = Math.max(rows.length, 1) * 26 + 4;
   const svg = s("svg", { viewBox: `0 0 ${W} ${height}`, role: "img", class: "chart chart-bars" });
   if (!rows.length) {
-    svg.append(s("text", { x: 8, y: 18, class: "chart-empty", text: "Nothing in this range." }));
+    append(svg, s("text", { x: 8, y: 18, class: "chart-empty", text: "Nothing in this range." }));
     return svg;
   }
   const most = Math.max(...rows.map((r) => r[1]));
   rows.forEach(([label, n], i) => {
     const width = ((W - 220) * n) / most;
-    svg.append(s("text", { x: 150, y: i * 26 + 18, "text-anchor": "end", class: "chart-label", text: label }),
+    append(svg, s("text", { x: 150, y: i * 26 + 18, "text-anchor": "end", class: "chart-label", text: label }),
       s("rect", { x: 160, y: i * 26 + 5, width: Math.max(width, 1), height: 18, rx: 3, fill: color },
         s("title", { text: `${label}: ${n}` })),
       s("text", { x: 166 + width, y: i * 26 + 18, class: "chart-value", text: String(n) }));
@@ -192,7 +192,7 @@ function bars(entries, color) {
 function axis(most, y, format) {
   const g = s("g", { class: "chart-axis" });
   for (const v of [0, most / 2, most]) {
-    g.append(s("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v) }),
+    append(g, s("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v) }),
       s("text", { x: PAD.left - 4, y: y(v) + 4, "text-anchor": "end", text: format(Math.round(v * 100) / 100) }));
   }
   return g;
@@ -203,7 +203,7 @@ function dayLabels(series, step) {
   const every = Math.max(1, Math.ceil(series.length / 8));
   series.forEach((day, i) => {
     if (i % every) return;
-    g.append(s("text", { x: PAD.left + i * step + step / 2, y: H - 6, "text-anchor": "middle",
+    append(g, s("text", { x: PAD.left + i * step + step / 2, y: H - 6, "text-anchor": "middle",
       text: day.day.slice(5) }));
   });
   return g;

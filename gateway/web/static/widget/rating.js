@@ -1,7 +1,7 @@
 // After a conversation closes: "How did we do?" with five buttons (1 to 5) and an optional comment. Sent once
 // the visitor picks a rating and presses Send; a new rating replaces the previous one on the server.
 
-import { h } from "../inbox/dom.js";
+import { fill, h } from "../inbox/dom.js";
 import { t } from "./i18n.js";
 
 const word = (rating) => t(`rate_${rating}`);
@@ -10,7 +10,7 @@ const word = (rating) => t(`rate_${rating}`);
 export function renderRating(submit) {
   let chosen = 0;
   const status = h("p", { class: "bw-rating-status", role: "status", "aria-live": "polite" });
-  const comment = h("textarea", { class: "bw-rating-comment", rows: "2", maxlength: "1000",
+  const comment = h("textarea", { class: "bw-rating-comment", rows: "2",
     placeholder: t("rate_placeholder"), "aria-label": t("rate_comment") });
   const send = h("button", { type: "button", class: "bw-rating-send", text: t("rate_send"), disabled: true });
   const stars = [1, 2, 3, 4, 5].map((rating) => h("button", {
@@ -41,7 +41,7 @@ export function renderRating(submit) {
       send.disabled = false;
       return;
     }
-    card.replaceChildren(h("p", { class: "bw-rating-title", text: t("rate_thanks") }),
+    fill(card, h("p", { class: "bw-rating-title", text: t("rate_thanks") }),
       h("p", { class: "bw-rating-status", text: `${"★".repeat(chosen)} ${word(chosen)}` }));
     card.classList.add("bw-rated");
   });
