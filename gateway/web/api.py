@@ -86,7 +86,7 @@ async def list_conversations(request: Request) -> Response:
          description: 'overdue: the open chats past a response target (sla:), the most overdue first; snoozed: those
            snoozed (out of every other view until they wake)'}
       - {name: status, in: query, schema: {type: string, enum: [open, closed]}}
-      - {name: label, in: query, schema: {type: string, pattern: '^[a-z0-9][a-z0-9_-]{0,29}$'}, example: vip,
+      - {name: label, in: query, schema: {type: string, pattern: '^([a-z0-9][a-z0-9_-]{0,29})?$'}, example: vip,
          description: 'The label''s view instead: its conversations, open and closed, latest activity first (counts
            then hold `label` too)'}
       - {$ref: '#/components/parameters/Cursor'}

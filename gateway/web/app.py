@@ -105,8 +105,10 @@ def routes(deployment: Deployment) -> list[BaseRoute]:
             Route("/channels/{channel}/templates", resource(get=api.list_templates, post=api.refresh_templates)),
             Route("/ai-agent", resource(get=api.get_ai_agent, patch=api.set_ai_agent)),
             Route("/knowledge", resource(get=knowledge.list_articles, post=knowledge.create_article)),
-            Route("/knowledge/import", knowledge.import_file, methods=["POST"]),
-            Route("/knowledge/try", knowledge.try_ai, methods=["POST"]),
+            # Resources, as /knowledge/{id} after them is: a method they lack is answered here with their Allow,
+            # not by {id}'s endpoint (which matches any method).
+            Route("/knowledge/import", resource(post=knowledge.import_file)),
+            Route("/knowledge/try", resource(post=knowledge.try_ai)),
             Route("/knowledge/{id}", resource(get=knowledge.get_article, put=knowledge.update_article,
                                               delete=knowledge.delete_article)),
             Route("/events", api.events, methods=["GET"]),

@@ -97,7 +97,9 @@ async def search_conversations(request: Request) -> Response:
             raise BadRequest(f"'{name}' is longer than 100 characters")
     filters = Filters(status=status, owner=owner, channel_name=params.get("channel", ""), label=params.get("label", ""),
                       since=_time(request, "from"), until=_time(request, "to"))
-    limit = _limit(request, "limit", 20, 100) or 1
+    limit = _limit(request, "limit", 20, 100)
+    if not limit:
+        raise BadRequest("'limit' must be a whole number from 1 to 100")
     deployment = deployment_of(request)
 
     def run() -> dict[str, Any]:
@@ -147,7 +149,8 @@ async def put_label(request: Request) -> Response:
     security: [{agentToken: []}]
     parameters: [{$ref: '#/components/parameters/LabelName'}]
     requestBody:
-      required: true
+      required: false
+      description: Without a body, the label is grey
       content:
         application/json:
           schema:
@@ -423,7 +426,8 @@ async def snooze(request: Request) -> Response:
     security: [{agentToken: []}]
     parameters: [{$ref: '#/components/parameters/ConversationId'}]
     requestBody:
-      required: true
+      required: false
+      description: Without a body, until the customer's next message
       content:
         application/json:
           schema:

@@ -38,6 +38,7 @@ from gateway.handover import fallback, notifications
 from gateway.llm import import_litellm, install_provider
 from gateway.logs import Throttled
 from gateway.plugin_host import llm_providers
+from gateway.redis_server import describe_error
 from gateway.work import delivery, retention, runtime, turn
 from gateway.work.dispatch import RENEW_EVERY, Leases, Runner, sweep
 from gateway.work.jobs import record_failed_job
@@ -72,6 +73,9 @@ def warm_up(deployment: Deployment) -> None:
             log.exception("warming up channel %s failed", channel.name, extra={"channel": channel.name})
     try:
         deployment.sync_knowledge()  # the config's knowledge into the shared base, where it changed
+    except (redis.RedisError, OSError) as exc:  # Redis away: one line, no traceback; the first turn writes it then
+        log.warning("the config's knowledge was not written into the knowledge base now (%s): the first turn "
+                    "writes it", describe_error(exc))
     except Exception:  # noqa: BLE001 - the first turn writes it then
         log.exception("writing the config's knowledge into the knowledge base failed")
     for workspace in deployment.config.workspaces:
