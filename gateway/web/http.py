@@ -50,9 +50,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_body(request: Request, limit: int = MAX_JSON) -> dict[str, Any]:
-    """The request's JSON object, or BadRequest saying what is wrong with it."""
+async def json_body(request: Request, limit: int = MAX_JSON, required: bool = False) -> dict[str, Any]:
+    """The request's JSON object, or BadRequest saying what is wrong with it. An empty body reads as {} unless the
+    operation documents its body as required."""
     body = await read_body(request, limit)
+    if required and not body.strip():
+        raise BadRequest("a JSON object is required as the body ({} for the defaults)")
     try:
         data = json.loads(body or b"{}")
         json.dumps(data, ensure_ascii=False).encode("utf-8")  # lone surrogates ("\ud800") cannot be stored

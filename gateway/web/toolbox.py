@@ -149,8 +149,8 @@ async def put_label(request: Request) -> Response:
     security: [{agentToken: []}]
     parameters: [{$ref: '#/components/parameters/LabelName'}]
     requestBody:
-      required: false
-      description: Without a body, the label is grey
+      required: true
+      description: '{} for a grey label'
       content:
         application/json:
           schema:
@@ -172,7 +172,7 @@ async def put_label(request: Request) -> Response:
     agent = await current_agent(request)
     require_admin(agent)
     name = labels.label_name(request.path_params["name"], "name")
-    body = await json_body(request)
+    body = await json_body(request, required=True)
     color = body.get("color", "grey")
     store = deployment_of(request).store
     label = await run_in_threadpool(labels.define_label, store, agent.workspace_id, name, color, agent.id)
@@ -426,8 +426,8 @@ async def snooze(request: Request) -> Response:
     security: [{agentToken: []}]
     parameters: [{$ref: '#/components/parameters/ConversationId'}]
     requestBody:
-      required: false
-      description: Without a body, until the customer's next message
+      required: true
+      description: '{} to snooze until the customer''s next message'
       content:
         application/json:
           schema:
@@ -455,7 +455,7 @@ async def snooze(request: Request) -> Response:
       429: {$ref: '#/components/responses/RateLimited'}
     """
     agent = await current_agent(request)
-    body = await json_body(request)
+    body = await json_body(request, required=True)
     until = body.get("until")
     store = deployment_of(request).store
     if until is not None:
